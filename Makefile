@@ -1,0 +1,32 @@
+# Set-up is two commands: `make serve` and `make test`. Each builds .venv when it is missing.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test lint typecheck check clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+models/half_plus_two: | $(STAMP)
+	$(BIN)/python -m tfsgate.examples models/half_plus_two
+
+serve: $(STAMP) models/half_plus_two
+	$(BIN)/tfsgate serve --model_name=half_plus_two --model_base_path=models/half_plus_two
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy tfsgate gateway control_plane
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) var model_repository/* models

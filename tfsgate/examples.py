@@ -1,0 +1,109 @@
+"""SavedModels written with TensorFlow: the example ``make serve`` serves and the tests' factory.
+
+``half_plus_two`` mirrors TF Serving's own test model (TF1-style graph, ``serve`` tag): ``y = a*x + b``
+with ``serving_default`` (x -> y), ``classify_x_to_y`` and ``regress_x_to_y`` over serialized
+``tf.Example`` protos (feature ``x``), ``regress_x_to_y2`` (y2 = a*x + c) and ``regress_x2_to_y3``
+(float x2 -> y3 = a*x2 + c). Run as ``python -m tfsgate.examples DIR [--version N]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import Any
+
+
+def write_half_plus_two(
+    path: str | os.PathLike[str], a: float = 0.5, b: float = 2.0, c: float = 3.0
+) -> Path:
+    """Write a TF1-style half_plus_two SavedModel (a*x + b) at ``path`` (a version directory)."""
+    import tensorflow as tf
+
+    tf1 = tf.compat.v1
+    out = Path(path)
+    graph = tf.Graph()
+    with graph.as_default():
+        serialized = tf1.placeholder(tf.string, name="tf_example")
+        features = tf1.io.parse_example(serialized, {"x": tf1.io.FixedLenFeature([1], tf.float32)})
+        x_from_example = tf.reshape(features["x"], [-1, 1], name="x_from_example")
+        x = tf1.placeholder(tf.float32, shape=[None, 1], name="x")
+        x2 = tf1.placeholder(tf.float32, shape=[None, 1], name="x2")
+        a_var = tf1.Variable(a, name="a")
+        b_var = tf1.Variable(b, name="b")
+        c_var = tf1.Variable(c, name="c")
+        y = tf.add(tf.multiply(a_var, x), b_var, name="y")
+        y_example = tf.add(tf.multiply(a_var, x_from_example), b_var, name="y_from_example")
+        y2 = tf.add(tf.multiply(a_var, x_from_example), c_var, name="y2")
+        y3 = tf.add(tf.multiply(a_var, x2), c_var, name="y3")
+        info = tf1.saved_model.build_tensor_info
+        build = tf1.saved_model.signature_def_utils.build_signature_def
+        signatures = {
+            "serving_default": build({"x": info(x)}, {"y": info(y)}, "tensorflow/serving/predict"),
+            "classify_x_to_y": build(
+                {"inputs": info(serialized)},
+                {"scores": info(y_example)},
+                "tensorflow/serving/classify",
+            ),
+            "regress_x_to_y": build(
+                {"inputs": info(serialized)},
+                {"outputs": info(y_example)},
+                "tensorflow/serving/regress",
+            ),
+            "regress_x_to_y2": build(
+                {"inputs": info(serialized)}, {"outputs": info(y2)}, "tensorflow/serving/regress"
+            ),
+            "regress_x2_to_y3": build(
+                {"inputs": info(x2)}, {"outputs": info(y3)}, "tensorflow/serving/regress"
+            ),
+        }
+        with tf1.Session(graph=graph) as session:
+            session.run(tf1.global_variables_initializer())
+            builder = tf1.saved_model.Builder(str(out))
+            builder.add_meta_graph_and_variables(
+                session, [tf1.saved_model.tag_constants.SERVING], signature_def_map=signatures
+            )
+            builder.save()
+    return out
+
+
+def write_keras_multi_io(path: str | os.PathLike[str]) -> Path:
+    """Write a TF2 SavedModel with two named float inputs, a string input and two outputs.
+
+    ``serving_default(a: float[-1,2], b: float[-1,2], tag: string[-1]) ->
+    {"sum": a + b (float[-1,2]), "tag_length": strings.length(tag) (int32[-1])}``.
+    """
+    import tensorflow as tf
+
+    class MultiIO(tf.Module):
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, 2], tf.float32, name="a"),
+                tf.TensorSpec([None, 2], tf.float32, name="b"),
+                tf.TensorSpec([None], tf.string, name="tag"),
+            ]
+        )
+        def serve(self, a: Any, b: Any, tag: Any) -> dict[str, Any]:
+            return {"sum": a + b, "tag_length": tf.strings.length(tag)}
+
+    module = MultiIO()
+    out = Path(path)
+    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("base_path", help="model base path; the version directory goes inside it")
+    parser.add_argument("--version", type=int, default=1)
+    args = parser.parse_args()
+    target = Path(args.base_path) / str(args.version)
+    if (target / "saved_model.pb").exists():
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    write_half_plus_two(target)
+    print(f"wrote {target}")
+
+
+if __name__ == "__main__":
+    main()
