@@ -1,0 +1,95 @@
+"""Triton ``ModelConfig`` for one signature, built as Triton's own proto and written as text.
+
+A signature whose inputs and outputs all lead with -1 gets ``max_batch_size > 0`` and
+``dynamic_batching`` (Triton strips the batch dimension from ``dims``); any other gets
+``max_batch_size: 0`` and its full shape. Shapes Triton cannot state directly use ``reshape``: a
+scalar, or a batched tensor with no other dimension, travels as ``[1]`` and reaches the runner as
+``[]`` (Triton's documented idiom). Unknown rank becomes one variable dimension.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tfsgate.signatures import SignatureSpec, TensorSpec
+
+DEFAULT_MAX_BATCH_SIZE = 128
+
+# TF DataType name -> Triton ModelConfig DataType. Triton has no complex, resource or variant types.
+_TF_TO_TRITON = {
+    "DT_FLOAT": mc.TYPE_FP32,
+    "DT_DOUBLE": mc.TYPE_FP64,
+    "DT_HALF": mc.TYPE_FP16,
+    "DT_BFLOAT16": mc.TYPE_BF16,
+    "DT_INT8": mc.TYPE_INT8,
+    "DT_INT16": mc.TYPE_INT16,
+    "DT_INT32": mc.TYPE_INT32,
+    "DT_INT64": mc.TYPE_INT64,
+    "DT_UINT8": mc.TYPE_UINT8,
+    "DT_UINT16": mc.TYPE_UINT16,
+    "DT_UINT32": mc.TYPE_UINT32,
+    "DT_UINT64": mc.TYPE_UINT64,
+    "DT_BOOL": mc.TYPE_BOOL,
+    "DT_STRING": mc.TYPE_STRING,
+}
+
+
+class UnsupportedSignature(ValueError):
+    """The signature uses something Triton cannot carry (e.g. complex or resource tensors)."""
+
+
+def _dims(spec: TensorSpec, batched: bool) -> tuple[list[int], list[int] | None]:
+    """(config dims, reshape dims or None) for one tensor."""
+    if spec.shape is None:
+        return [-1], None
+    shape = list(spec.shape[1:] if batched else spec.shape)
+    if not shape:
+        return [1], []
+    return shape, None
+
+
+def _data_type(spec: TensorSpec) -> int:
+    try:
+        return _TF_TO_TRITON[spec.dtype]
+    except KeyError:
+        raise UnsupportedSignature(f"{spec.key}: {spec.dtype} has no Triton equivalent") from None
+
+
+def _fill(tensor: mc.ModelInput | mc.ModelOutput, spec: TensorSpec, batched: bool) -> None:
+    tensor.name = spec.key
+    tensor.data_type = _data_type(spec)  # type: ignore[assignment]
+    dims, reshape = _dims(spec, batched)
+    tensor.dims.extend(dims)
+    if reshape is not None:
+        tensor.reshape.shape.extend(reshape)
+
+
+def build_model_config(
+    triton_name: str,
+    model: str,
+    signature: SignatureSpec,
+    versions: Iterable[int],
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+) -> mc.ModelConfig:
+    """The config for one (model, signature) Triton model serving exactly ``versions``."""
+    batched = signature.batched and max_batch_size > 0
+    config = mc.ModelConfig(name=triton_name, backend="python")
+    config.max_batch_size = max_batch_size if batched else 0
+    for key in sorted(signature.inputs):
+        _fill(config.input.add(), signature.inputs[key], batched)
+    for key in sorted(signature.outputs):
+        _fill(config.output.add(), signature.outputs[key], batched)
+    if batched:
+        config.dynamic_batching.SetInParent()
+    config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+    config.version_policy.specific.versions.extend(sorted(versions))
+    config.parameters["tf_model"].string_value = model
+    config.parameters["signature"].string_value = signature.name
+    return config
+
+
+def to_text(config: mc.ModelConfig) -> str:
+    return text_format.MessageToString(config)

@@ -1,0 +1,95 @@
+"""Write Triton model directories for one SavedModel version, atomically.
+
+Every version directory is assembled in a staging directory beside the repository and renamed into
+place, so a crash never leaves a half-written model where Triton looks. Layout::
+
+    <repo>/<model>__<signature>/config.pbtxt
+    <repo>/<model>__<signature>/<version>/model.py      (runner_model.py)
+    <repo>/<model>__<signature>/<version>/runner.json   ({"saved_model": ..., "signature": ...})
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from tritonclient.grpc import model_config_pb2 as mc
+
+from control_plane.converter import triton_config
+from control_plane.converter.naming import triton_model_name
+from control_plane.converter.savedmodel import read_signatures
+from tfsgate.signatures import SignatureSpec
+
+RUNNER_SOURCE = Path(__file__).with_name("runner_model.py")
+
+
+@dataclass(frozen=True)
+class ConvertedVersion:
+    """What the converter made of one SavedModel version."""
+
+    model: str
+    version: int
+    source_path: Path
+    signatures: dict[str, SignatureSpec]
+    triton_models: dict[str, str]  # signature name -> Triton model name
+
+
+def _staging_dir(repository: Path) -> Path:
+    staging = repository.parent / f".{repository.name}.staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    return staging
+
+
+def _replace_dir(staged: Path, target: Path) -> None:
+    """Swap ``staged`` into ``target``; an old ``target`` is moved aside first, then removed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        trash = staged.with_name(staged.name + ".old")
+        os.replace(target, trash)
+        os.replace(staged, target)
+        shutil.rmtree(trash, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)
+
+
+class SavedModelConverter:
+    """SavedModel version directory -> one Triton model version per signature."""
+
+    def __init__(self, repository: Path) -> None:
+        self.repository = repository.resolve()
+
+    def convert(self, model: str, version: int, source: Path) -> ConvertedVersion:
+        source = source.resolve()
+        signatures = read_signatures(source)
+        names = {sig: triton_model_name(model, sig) for sig in signatures}
+        staging = _staging_dir(self.repository)
+        for sig_name, triton_name in names.items():
+            # Validate before touching the repository: unsupported dtypes raise here.
+            triton_config.build_model_config(triton_name, model, signatures[sig_name], [version])
+        for sig_name, triton_name in names.items():
+            staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
+            shutil.copyfile(RUNNER_SOURCE, staged / "model.py")
+            runner = {"saved_model": str(source), "signature": sig_name, "model": model}
+            (staged / "runner.json").write_text(json.dumps(runner))
+            _replace_dir(staged, self.repository / triton_name / str(version))
+        return ConvertedVersion(model, version, source, signatures, names)
+
+    def write_config(self, config: mc.ModelConfig) -> None:
+        """Keep config.pbtxt equal to what the reconciler last pushed as the load override."""
+        path = self.repository / config.name / "config.pbtxt"
+        write_text_atomic(path, triton_config.to_text(config))
+
+    def remove_version(self, triton_name: str, version: int) -> None:
+        shutil.rmtree(self.repository / triton_name / str(version), ignore_errors=True)

@@ -1,0 +1,199 @@
+"""The embedded ``tritonserver``: the binary shipped in the nvidia-pytriton wheel, run as a child.
+
+Loopback only, free ports, explicit model control. Facts this module relies on:
+- the python backend directory Triton is given must hold ``libtriton_python.so``, its utils module and
+  the ``triton_python_backend_stub`` built for our Python version (the wheel keeps stubs apart under
+  ``python_backend_stubs/3.X``), so we assemble one from symlinks;
+- the stub's embedded interpreter takes its packages from the first ``python3`` on ``PATH``
+  (PYTHONPATH is ignored), so our venv's ``bin/`` goes first;
+- Triton starts one stub process per model instance; they are its children, so Triton runs in its own
+  process group and stopping it signals the whole group (no orphaned stubs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import importlib.util
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+
+
+class TritonStartError(RuntimeError):
+    """Triton exited or never became ready."""
+
+
+def pytriton_root() -> Path:
+    """The ``pytriton/tritonserver`` directory of the installed wheel, found without importing it."""
+    spec = importlib.util.find_spec("pytriton")
+    if spec is None or not spec.submodule_search_locations:
+        raise TritonStartError("nvidia-pytriton is not installed: no embedded tritonserver")
+    return Path(next(iter(spec.submodule_search_locations))) / "tritonserver"
+
+
+def prepare_backend_dir(target: Path) -> Path:
+    """Assemble ``target/python`` from the wheel's backend library and our Python's stub."""
+    root = pytriton_root()
+    python_dir = target / "python"
+    python_dir.mkdir(parents=True, exist_ok=True)
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    sources = {
+        "libtriton_python.so": root / "backends" / "python" / "libtriton_python.so",
+        "triton_python_backend_utils.py": root / "backends/python/triton_python_backend_utils.py",
+        "triton_python_backend_stub": root
+        / "python_backend_stubs"
+        / version
+        / "triton_python_backend_stub",
+    }
+    for name, source in sources.items():
+        if not source.exists():
+            raise TritonStartError(f"the Triton wheel lacks {source}")
+        link = python_dir / name
+        if link.is_symlink() or link.exists():
+            if link.resolve() == source.resolve():
+                continue
+            link.unlink()
+        link.symlink_to(source)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: its own process group, SIGKILL when tfsgate dies."""
+    os.setpgrp()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+@dataclass(frozen=True)
+class TritonEndpoints:
+    grpc_url: str  # host:port, as tritonclient.grpc wants it
+    http_url: str
+    metrics_url: str
+
+
+class EmbeddedTriton:
+    """Starts, watches and stops one tritonserver child process."""
+
+    def __init__(self, model_repository: Path, home: Path, log_verbose: int = 0) -> None:
+        self.model_repository = model_repository.resolve()
+        self.home = home.resolve()
+        self.log_verbose = log_verbose
+        self._process: subprocess.Popen[bytes] | None = None
+        self.endpoints: TritonEndpoints | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def _command(self, grpc_port: int, http_port: int, metrics_port: int) -> list[str]:
+        backends = prepare_backend_dir(self.home / "triton" / "backends")
+        return [
+            str(pytriton_root() / "bin" / "tritonserver"),
+            f"--model-repository={self.model_repository}",
+            f"--backend-directory={backends}",
+            "--model-control-mode=explicit",
+            "--disable-auto-complete-config",
+            "--strict-readiness=true",
+            "--exit-on-error=false",
+            "--http-address=127.0.0.1",
+            f"--http-port={http_port}",
+            "--grpc-address=127.0.0.1",
+            f"--grpc-port={grpc_port}",
+            "--metrics-address=127.0.0.1",
+            f"--metrics-port={metrics_port}",
+            "--allow-metrics=true",
+            "--exit-timeout-secs=10",
+            f"--log-verbose={self.log_verbose}",
+        ]
+
+    def _environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        venv_bin = str(Path(sys.executable).parent)
+        env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return env
+
+    def start(self) -> TritonEndpoints:
+        """Spawn tritonserver on fresh loopback ports; returns at once (see ``wait_ready``)."""
+        self.model_repository.mkdir(parents=True, exist_ok=True)
+        logs = self.home / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+        with open(logs / "triton.log", "ab") as log_file:
+            self._process = subprocess.Popen(
+                self._command(grpc_port, http_port, metrics_port),
+                env=self._environment(),
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the child only calls setpgrp/prctl
+            )
+        self.endpoints = TritonEndpoints(
+            grpc_url=f"127.0.0.1:{grpc_port}",
+            http_url=f"http://127.0.0.1:{http_port}",
+            metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+        )
+        log.info("started tritonserver pid %s (grpc %s)", self._process.pid, grpc_port)
+        return self.endpoints
+
+    async def wait_ready(self, timeout: float = 120.0) -> None:
+        """Poll Triton's readiness over gRPC until it answers, or fail if the process exits."""
+        import tritonclient.grpc.aio as triton_grpc
+
+        assert self.endpoints is not None, "start() first"
+        deadline = time.monotonic() + timeout
+        client = triton_grpc.InferenceServerClient(self.endpoints.grpc_url)
+        try:
+            while time.monotonic() < deadline:
+                if not self.running():
+                    raise TritonStartError(
+                        f"tritonserver exited with {self._process and self._process.returncode}; "
+                        f"see {self.home / 'logs' / 'triton.log'}"
+                    )
+                with contextlib.suppress(Exception):
+                    if await client.is_server_ready(client_timeout=1.0):
+                        return
+                await asyncio.sleep(0.1)
+        finally:
+            await client.close()
+        raise TritonStartError(f"tritonserver not ready after {timeout:.0f}s")
+
+    def stop(self, grace: float = 15.0) -> None:
+        """SIGTERM Triton, wait for it and its stubs, then SIGKILL whatever of the group is left."""
+        process = self._process
+        if process is None:
+            return
+        if process.poll() is None:
+            # Only Triton itself: it unloads models and stops its stubs in order.
+            process.terminate()
+            try:
+                process.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                log.warning("tritonserver did not stop in %.0fs; killing it", grace)
+        # Stubs may outlive Triton by a moment; nothing of the group may survive us.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+        self._process = None

@@ -1,0 +1,82 @@
+"""Triton's model-repository API over gRPC: load (with config override), unload, index.
+
+Repository calls go over gRPC because over HTTP a load blocks Triton's HTTP workers. Triton's unload
+returns before the model is gone, so ``unload`` polls the index until no version is READY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from google.protobuf import json_format
+from tritonclient.grpc import model_config_pb2
+from tritonclient.utils import InferenceServerException
+
+
+class RepositoryError(RuntimeError):
+    """A repository call failed; ``message`` is Triton's own words."""
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    name: str
+    version: int | None
+    state: str  # READY, UNAVAILABLE, LOADING, UNLOADING, "" (never loaded)
+    reason: str
+
+
+class TritonRepositoryClient:
+    def __init__(self, grpc_url: str, timeout: float = 300.0) -> None:
+        import tritonclient.grpc.aio as triton_grpc
+
+        self._client = triton_grpc.InferenceServerClient(grpc_url)
+        self.timeout = timeout
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def load(self, name: str, config: model_config_pb2.ModelConfig | None = None) -> None:
+        """Load or reload ``name``; with ``config`` Triton uses it instead of config.pbtxt.
+
+        Triton treats a load with unchanged files as a no-op unless a config override is passed,
+        so the reconciler always passes one (it also carries the version policy).
+        """
+        override = json_format.MessageToJson(config) if config is not None else None
+        try:
+            await self._client.load_model(name, config=override, client_timeout=self.timeout)
+        except InferenceServerException as exc:
+            raise RepositoryError(exc.message() or str(exc)) from exc
+
+    async def unload(self, name: str, wait: float = 60.0) -> None:
+        try:
+            await self._client.unload_model(name, client_timeout=self.timeout)
+        except InferenceServerException as exc:
+            raise RepositoryError(exc.message() or str(exc)) from exc
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if not any(e.state in ("READY", "UNLOADING") for e in await self.index(name)):
+                return
+            await asyncio.sleep(0.05)
+        raise RepositoryError(f"model {name} still loaded {wait:.0f}s after unload")
+
+    async def index(self, name: str | None = None) -> list[IndexEntry]:
+        try:
+            response = await self._client.get_model_repository_index(client_timeout=30.0)
+        except InferenceServerException as exc:
+            raise RepositoryError(exc.message() or str(exc)) from exc
+        entries = []
+        for model in response.models:
+            if name is not None and model.name != name:
+                continue
+            version = int(model.version) if model.version else None
+            entries.append(IndexEntry(model.name, version, model.state, model.reason))
+        return entries
+
+    async def ready_versions(self, name: str) -> dict[int, IndexEntry]:
+        return {
+            e.version: e
+            for e in await self.index(name)
+            if e.version is not None and e.state == "READY"
+        }
