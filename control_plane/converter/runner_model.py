@@ -1,8 +1,9 @@
 """Triton python-backend model that executes one SavedModel signature with TensorFlow.
 
-The converter copies this file as ``<version>/model.py`` and writes ``<version>/runner.json`` beside it
-(``{"saved_model": path, "signature": name}``), so the file is self-contained: it may only import
-the standard library, numpy, TensorFlow and Triton's ``triton_python_backend_utils``.
+The converter copies this file as ``<version>/model.py`` and writes ``<version>/runner.json``
+beside it (``{"saved_model": path, "signature": name}``), so the file is self-contained: it
+may only import the standard library, numpy, TensorFlow and Triton's
+``triton_python_backend_utils``.
 
 With dynamic batching Triton hands ``execute`` several requests at once; for a batched signature
 their inputs are stacked into one TensorFlow call and the outputs split back per request.

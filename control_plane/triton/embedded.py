@@ -1,13 +1,13 @@
 """The embedded ``tritonserver``: the binary shipped in the nvidia-pytriton wheel, run as a child.
 
 Loopback only, free ports, explicit model control. Facts this module relies on:
-- the python backend directory Triton is given must hold ``libtriton_python.so``, its utils module and
-  the ``triton_python_backend_stub`` built for our Python version (the wheel keeps stubs apart under
-  ``python_backend_stubs/3.X``), so we assemble one from symlinks;
+- the python backend directory Triton is given must hold ``libtriton_python.so``, its utils
+  module and the ``triton_python_backend_stub`` built for our Python version (the wheel
+  keeps stubs apart under ``python_backend_stubs/3.X``), so we assemble one from symlinks;
 - the stub's embedded interpreter takes its packages from the first ``python3`` on ``PATH``
   (PYTHONPATH is ignored), so our venv's ``bin/`` goes first;
-- Triton starts one stub process per model instance; they are its children, so Triton runs in its own
-  process group and stopping it signals the whole group (no orphaned stubs).
+- Triton starts one stub process per model instance; they are its children, so Triton runs in its
+  own process group and stopping it signals the whole group (no orphaned stubs).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ class TritonStartError(RuntimeError):
 
 
 def pytriton_root() -> Path:
-    """The ``pytriton/tritonserver`` directory of the installed wheel, found without importing it."""
+    """The wheel's ``pytriton/tritonserver`` directory, found without importing pytriton."""
     spec = importlib.util.find_spec("pytriton")
     if spec is None or not spec.submodule_search_locations:
         raise TritonStartError("nvidia-pytriton is not installed: no embedded tritonserver")
