@@ -1,0 +1,195 @@
+"""SQLAlchemy ORM rows of the catalog.
+
+Rows stay inside the store; each converts itself to a frozen entity with `to_entity()`. The
+naming convention names every constraint so that migrations can refer to them by literal names
+on both SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from control_plane.catalog.entities import (
+    Event,
+    Model,
+    ModelVersion,
+    VersionPolicy,
+    VersionState,
+)
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+STATE_VALUES = ", ".join(f"'{s.value}'" for s in VersionState)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC timestamp on every backend.
+
+    SQLite has no timezone type and hands back naive datetimes; we store naive UTC there and
+    reattach UTC on the way out, so entities always carry aware datetimes.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        value = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}
+
+
+class ModelRow(Base):
+    __tablename__ = "models"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    base_path: Mapped[str] = mapped_column(Text)
+    version_policy: Mapped[dict[str, Any]]
+    platform: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    def to_entity(self) -> Model:
+        return Model(
+            name=self.name,
+            base_path=self.base_path,
+            policy=VersionPolicy.parse(self.version_policy),
+            platform=self.platform,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class ModelVersionRow(Base):
+    __tablename__ = "model_versions"
+    __table_args__ = (CheckConstraint(f"state IN ({STATE_VALUES})", name="state"),)
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    source_path: Mapped[str] = mapped_column(Text)
+    checksum: Mapped[str] = mapped_column(String(128))
+    signatures: Mapped[dict[str, Any]]
+    state: Mapped[str] = mapped_column(String(16))
+    state_reason: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+    # Many-to-one, always joined: every entity needs the model name.
+    model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
+
+    def to_entity(self) -> ModelVersion:
+        return ModelVersion(
+            model=self.model.name,
+            version=self.version,
+            source_path=self.source_path,
+            checksum=self.checksum,
+            signatures=dict(self.signatures),
+            state=VersionState(self.state),
+            state_reason=self.state_reason,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+        )
+
+
+class LabelRow(Base):
+    """A version label; the composite foreign key makes a dangling label impossible."""
+
+    __tablename__ = "labels"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["model_id", "version"],
+            ["model_versions.model_id", "model_versions.version"],
+            ondelete="CASCADE",
+        ),
+    )
+
+    model_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+
+
+class TrafficRow(Base):
+    """One weight of a model's traffic split; absent rows mean no split."""
+
+    __tablename__ = "traffic"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["model_id", "version"],
+            ["model_versions.model_id", "model_versions.version"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("weight >= 0", name="weight_non_negative"),
+    )
+
+    model_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    weight: Mapped[float] = mapped_column(Float)
+
+
+class EventRow(Base):
+    """Append-only audit log. `model` is the name, not a key, so history outlives deletes."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_model", "model", "id"),
+        Index("ix_events_time", "time"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    time: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(255))
+    action: Mapped[str] = mapped_column(String(64))
+    model: Mapped[str] = mapped_column(String(255))
+    version: Mapped[int | None] = mapped_column(BigInteger)
+    before: Mapped[dict[str, Any] | None]
+    after: Mapped[dict[str, Any] | None]
+
+    def to_entity(self) -> Event:
+        return Event(
+            id=self.id,
+            time=self.time,
+            actor=self.actor,
+            action=self.action,
+            model=self.model,
+            version=self.version,
+            before=self.before,
+            after=self.after,
+        )
