@@ -1,0 +1,638 @@
+"""CatalogStore: the one narrow interface to the model catalog.
+
+Every mutating verb runs in one write transaction that also appends exactly one audit event, so
+a change and its record commit together or not at all. Verbs that would change nothing (setting a
+label to the version it already has, say) write nothing and record nothing, so retries and
+reconciler loops do not flood the log. Every mutation of a model first locks its `models` row
+(SELECT ... FOR UPDATE on PostgreSQL; SQLite's BEGIN IMMEDIATE already serializes writers), so
+concurrent promotes of one model run one after the other and see each other's results.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.engine import URL
+from sqlalchemy.orm import Session
+
+from control_plane.catalog.engine import SessionFactory, create_engine_for
+from control_plane.catalog.entities import (
+    PREVIOUS_STABLE_LABEL,
+    STABLE_LABEL,
+    Action,
+    Event,
+    Expect,
+    ExpectedStable,
+    Model,
+    ModelVersion,
+    VersionPolicy,
+    VersionState,
+)
+from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.orm import EventRow, LabelRow, ModelRow, ModelVersionRow, TrafficRow
+
+DEFAULT_EVENT_LIMIT = 1000
+MAX_NAME_LENGTH = 255
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _invalid(message: str) -> CatalogError:
+    return CatalogError(StatusCode.INVALID_ARGUMENT, message)
+
+
+def _require_text(what: str, value: object, max_length: int | None = MAX_NAME_LENGTH) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _invalid(f"{what} must be a non-empty string, got {value!r}")
+    if max_length is not None and len(value) > max_length:
+        raise _invalid(f"{what} is longer than {max_length} characters")
+    return value
+
+
+def _require_version_number(value: object) -> int:
+    # TF Serving versions are non-negative int64 directory names.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
+        raise _invalid(f"version must be a non-negative 64-bit integer, got {value!r}")
+    return value
+
+
+def _require_state(value: object) -> VersionState:
+    try:
+        return VersionState(str(value))
+    except ValueError:
+        allowed = ", ".join(s.value for s in VersionState)
+        raise _invalid(f"unknown version state {value!r}; expected one of {allowed}") from None
+
+
+def _require_json_object(what: str, value: object) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _invalid(f"{what} must be a dict, got {type(value).__name__}")
+    try:
+        return dict(json.loads(json.dumps(value)))
+    except (TypeError, ValueError) as exc:
+        raise _invalid(f"{what} is not JSON-serializable: {exc}") from exc
+
+
+def _model_snapshot(row: ModelRow) -> dict[str, Any]:
+    return {
+        "name": row.name,
+        "base_path": row.base_path,
+        "policy": row.version_policy,
+        "platform": row.platform,
+    }
+
+
+def _version_snapshot(row: ModelVersionRow) -> dict[str, Any]:
+    return {
+        "version": row.version,
+        "source_path": row.source_path,
+        "checksum": row.checksum,
+        "state": row.state,
+        "state_reason": row.state_reason,
+    }
+
+
+class CatalogStore:
+    """Models, versions, labels, traffic splits and their audit log, behind MLflow-like verbs.
+
+    Returns frozen entities only; raises CatalogError only.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._sessions = SessionFactory(engine)
+
+    @classmethod
+    def from_url(cls, url: str | URL) -> CatalogStore:
+        """A store over a new engine for `url` (see create_engine_for)."""
+        return cls(create_engine_for(url))
+
+    @property
+    def engine(self) -> Engine:
+        return self._sessions.engine
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self._sessions.engine.dispose()
+
+    # ---------------------------------------------------------------- models
+
+    def create_model(
+        self,
+        name: str,
+        base_path: str,
+        policy: VersionPolicy | Mapping[str, Any] | str,
+        actor: str,
+        platform: str = "tensorflow",
+    ) -> Model:
+        """Register a model; ALREADY_EXISTS if the name is taken."""
+        _require_text("model name", name)
+        _require_text("base_path", base_path, max_length=None)
+        _require_text("platform", platform, max_length=64)
+        _require_text("actor", actor)
+        parsed = VersionPolicy.parse(policy)
+        with self._sessions.write() as session:
+            if self._find_model(session, name) is not None:
+                raise CatalogError(StatusCode.ALREADY_EXISTS, f"model {name!r} already exists")
+            now = _now()
+            row = ModelRow(
+                name=name,
+                base_path=base_path,
+                version_policy=parsed.to_json(),
+                platform=platform,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            self._record(
+                session, actor, Action.CREATE_MODEL, name, None, None, _model_snapshot(row)
+            )
+            return row.to_entity()
+
+    def get_or_create_model(
+        self,
+        name: str,
+        base_path: str,
+        policy: VersionPolicy | Mapping[str, Any] | str,
+        actor: str,
+        platform: str = "tensorflow",
+    ) -> tuple[Model, bool]:
+        """The model and whether it was created; an existing model is returned unchanged.
+
+        Safe under races: losing the insert race to another writer returns the winner's model.
+        """
+        try:
+            return self.create_model(name, base_path, policy, actor, platform), True
+        except CatalogError as exc:
+            if exc.code != StatusCode.ALREADY_EXISTS:
+                raise
+        return self.get_model(name), False
+
+    def get_model(self, name: str) -> Model:
+        with self._sessions.read() as session:
+            return self._require_model(session, name).to_entity()
+
+    def list_models(self) -> list[Model]:
+        with self._sessions.read() as session:
+            rows = session.scalars(select(ModelRow).order_by(ModelRow.name))
+            return [row.to_entity() for row in rows]
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        actor: str,
+        base_path: str | None = None,
+        policy: VersionPolicy | Mapping[str, Any] | str | None = None,
+    ) -> Model:
+        """Change base path and/or version policy; fields left None stay as they are."""
+        _require_text("actor", actor)
+        if base_path is not None:
+            _require_text("base_path", base_path, max_length=None)
+        new_policy = None if policy is None else VersionPolicy.parse(policy).to_json()
+        with self._sessions.write() as session:
+            row = self._require_model(session, name, lock=True)
+            before = _model_snapshot(row)
+            row.base_path = base_path if base_path is not None else row.base_path
+            row.version_policy = new_policy if new_policy is not None else row.version_policy
+            after = _model_snapshot(row)
+            if after != before:
+                row.updated_at = _now()
+                self._record(session, actor, Action.UPDATE_MODEL, name, None, before, after)
+            return row.to_entity()
+
+    def delete_model(self, name: str, actor: str) -> None:
+        """Delete a model with its versions, labels and traffic; its events remain."""
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            row = self._require_model(session, name, lock=True)
+            before = _model_snapshot(row)
+            before["versions"] = list(
+                session.scalars(
+                    select(ModelVersionRow.version).where(ModelVersionRow.model_id == row.id)
+                )
+            )
+            before["labels"] = self._labels(session, row)
+            session.delete(row)
+            self._record(session, actor, Action.DELETE_MODEL, name, None, before, None)
+
+    # ---------------------------------------------------------------- versions
+
+    def create_model_version(
+        self,
+        model: str,
+        version: int,
+        source_path: str,
+        checksum: str,
+        signatures: Mapping[str, Any],
+        actor: str,
+    ) -> ModelVersion:
+        """Add a version in state START; ALREADY_EXISTS if (model, version) is present."""
+        _require_version_number(version)
+        _require_text("source_path", source_path, max_length=None)
+        if not isinstance(checksum, str) or len(checksum) > 128:
+            raise _invalid("checksum must be a string of at most 128 characters")
+        sigs = _require_json_object("signatures", signatures)
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            if session.get(ModelVersionRow, (model_row.id, version)) is not None:
+                raise CatalogError(
+                    StatusCode.ALREADY_EXISTS, f"model {model!r} version {version} already exists"
+                )
+            now = _now()
+            row = ModelVersionRow(
+                model=model_row,
+                version=version,
+                source_path=source_path,
+                checksum=checksum,
+                signatures=sigs,
+                state=VersionState.START.value,
+                state_reason="",
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(row)
+            after = _version_snapshot(row)
+            self._record(session, actor, Action.CREATE_MODEL_VERSION, model, version, None, after)
+            return row.to_entity()
+
+    def get_model_version(self, model: str, version: int) -> ModelVersion:
+        with self._sessions.read() as session:
+            model_row = self._require_model(session, model)
+            return self._require_version(session, model_row, version).to_entity()
+
+    def list_model_versions(
+        self, model: str, states: Iterable[VersionState | str] | None = None
+    ) -> list[ModelVersion]:
+        """A model's versions in ascending order, optionally only those in `states`."""
+        wanted = None if states is None else [_require_state(s).value for s in states]
+        with self._sessions.read() as session:
+            model_row = self._require_model(session, model)
+            query = (
+                select(ModelVersionRow)
+                .where(ModelVersionRow.model_id == model_row.id)
+                .order_by(ModelVersionRow.version)
+            )
+            if wanted is not None:
+                query = query.where(ModelVersionRow.state.in_(wanted))
+            return [row.to_entity() for row in session.scalars(query)]
+
+    def set_model_version_state(
+        self,
+        model: str,
+        version: int,
+        state: VersionState | str,
+        reason: str = "",
+        *,
+        actor: str,
+    ) -> ModelVersion:
+        """Record a serving state (written back by the reconciler) and why."""
+        new_state = _require_state(state)
+        if not isinstance(reason, str):
+            raise _invalid("reason must be a string")
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            row = self._require_version(session, model_row, version)
+            before = _version_snapshot(row)
+            row.state, row.state_reason = new_state.value, reason
+            after = _version_snapshot(row)
+            if after != before:
+                row.updated_at = _now()
+                action = Action.SET_MODEL_VERSION_STATE
+                self._record(session, actor, action, model, version, before, after)
+            return row.to_entity()
+
+    # ---------------------------------------------------------------- labels
+
+    def set_model_version_label(
+        self,
+        model: str,
+        label: str,
+        version: int,
+        actor: str,
+        allow_unavailable: bool = False,
+    ) -> None:
+        """Point `label` at `version` (one upsert).
+
+        TF Serving's rule: a label may only point at an AVAILABLE version; with
+        allow_unavailable (--allow_version_labels_for_unavailable_models) a NEW label may point
+        at any existing version, but moving an existing label still needs AVAILABLE, so a label
+        in use never flips to a version that cannot serve. FAILED_PRECONDITION otherwise.
+        """
+        _require_text("label", label)
+        _require_version_number(version)
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            target = self._require_version(session, model_row, version)
+            existing = session.get(LabelRow, (model_row.id, label))
+            if existing is not None and existing.version == version:
+                return
+            if target.state != VersionState.AVAILABLE and (
+                existing is not None or not allow_unavailable
+            ):
+                raise self._label_precondition(model, label, target, existing is not None)
+            before = None if existing is None else {"label": label, "version": existing.version}
+            self._put_label(session, model_row, label, version)
+            after = {"label": label, "version": version}
+            action = Action.SET_MODEL_VERSION_LABEL
+            self._record(session, actor, action, model, version, before, after)
+
+    def delete_model_version_label(self, model: str, label: str, actor: str) -> None:
+        """Remove a label; NOT_FOUND if the model has no such label."""
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            existing = session.get(LabelRow, (model_row.id, label))
+            if existing is None:
+                raise CatalogError(StatusCode.NOT_FOUND, f"model {model!r} has no label {label!r}")
+            before = {"label": label, "version": existing.version}
+            session.delete(existing)
+            action = Action.DELETE_MODEL_VERSION_LABEL
+            self._record(session, actor, action, model, existing.version, before, None)
+
+    def get_model_version_by_label(self, model: str, label: str) -> ModelVersion:
+        with self._sessions.read() as session:
+            model_row = self._require_model(session, model)
+            existing = session.get(LabelRow, (model_row.id, label))
+            if existing is None:
+                raise CatalogError(StatusCode.NOT_FOUND, f"model {model!r} has no label {label!r}")
+            return self._require_version(session, model_row, existing.version).to_entity()
+
+    def list_labels(self, model: str) -> dict[str, int]:
+        with self._sessions.read() as session:
+            return self._labels(session, self._require_model(session, model))
+
+    # ---------------------------------------------------------------- promote / rollback
+
+    def promote(
+        self,
+        model: str,
+        version: int,
+        actor: str,
+        *,
+        expected_stable: ExpectedStable = Expect.ANY,
+    ) -> ModelVersion:
+        """Make `version` the `stable` label, keeping the old one as `previous_stable`.
+
+        `expected_stable` (a version, or None for "no stable yet") turns on optimistic
+        concurrency: if stable is not what the caller last saw, ABORTED with the current value.
+        Promoting the current stable again is a no-op.
+        """
+        _require_version_number(version)
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            target = self._require_version(session, model_row, version)
+            before = self._stable_pair(session, model_row)
+            self._check_expected(model, before[STABLE_LABEL], expected_stable)
+            if before[STABLE_LABEL] == version:
+                return target.to_entity()
+            if target.state != VersionState.AVAILABLE:
+                raise self._label_precondition(model, STABLE_LABEL, target, True)
+            self._move_stable(session, model_row, version, previous=before[STABLE_LABEL])
+            after = self._stable_pair(session, model_row)
+            self._record(session, actor, Action.PROMOTE, model, version, before, after)
+            return target.to_entity()
+
+    def rollback(
+        self, model: str, actor: str, *, expected_stable: ExpectedStable = Expect.ANY
+    ) -> ModelVersion:
+        """Point `stable` back at `previous_stable` in one transaction and forget the latter.
+
+        A second rollback therefore fails (FAILED_PRECONDITION) instead of flip-flopping; the
+        audit log keeps the full history.
+        """
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            before = self._stable_pair(session, model_row)
+            self._check_expected(model, before[STABLE_LABEL], expected_stable)
+            previous = before[PREVIOUS_STABLE_LABEL]
+            if previous is None:
+                raise CatalogError(
+                    StatusCode.FAILED_PRECONDITION,
+                    f"model {model!r} has no previous stable version to roll back to "
+                    f"(stable is {before[STABLE_LABEL]})",
+                )
+            target = self._require_version(session, model_row, previous)
+            if target.state != VersionState.AVAILABLE:
+                raise self._label_precondition(model, STABLE_LABEL, target, True)
+            self._move_stable(session, model_row, previous, previous=None)
+            after = self._stable_pair(session, model_row)
+            self._record(session, actor, Action.ROLLBACK, model, previous, before, after)
+            return target.to_entity()
+
+    # ---------------------------------------------------------------- traffic
+
+    def set_traffic(self, model: str, weights: Mapping[int, float], actor: str) -> dict[int, float]:
+        """Replace the model's traffic split; an empty mapping removes it.
+
+        Weights are relative (they need not sum to 1) but must be finite, non-negative and not
+        all zero; a version with weight > 0 must be AVAILABLE so the split never routes to a
+        version that cannot serve.
+        """
+        clean = self._validate_weights(weights)
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            for version, weight in clean.items():
+                target = self._require_version(session, model_row, version)
+                if weight > 0 and target.state != VersionState.AVAILABLE:
+                    raise CatalogError(
+                        StatusCode.FAILED_PRECONDITION,
+                        f"model {model!r} version {version} is {target.state}, not AVAILABLE; "
+                        "it cannot take traffic",
+                    )
+            before = self._traffic(session, model_row)
+            if before == clean:
+                return clean
+            session.execute(delete(TrafficRow).where(TrafficRow.model_id == model_row.id))
+            session.add_all(
+                TrafficRow(model_id=model_row.id, version=v, weight=w) for v, w in clean.items()
+            )
+            self._record(
+                session,
+                actor,
+                Action.SET_TRAFFIC,
+                model,
+                None,
+                {"weights": _json_weights(before)},
+                {"weights": _json_weights(clean)},
+            )
+            return clean
+
+    def get_traffic(self, model: str) -> dict[int, float]:
+        """The traffic split as {version: weight}; empty when none is set."""
+        with self._sessions.read() as session:
+            return self._traffic(session, self._require_model(session, model))
+
+    # ---------------------------------------------------------------- events
+
+    def list_events(
+        self,
+        model: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = DEFAULT_EVENT_LIMIT,
+    ) -> list[Event]:
+        """Audit events in the order they happened; `since` inclusive, `until` exclusive.
+
+        With more than `limit` matches, the oldest `limit` are returned; page on with `since`.
+        """
+        if not isinstance(limit, int) or limit < 1:
+            raise _invalid(f"limit must be a positive integer, got {limit!r}")
+        query = select(EventRow).order_by(EventRow.id).limit(limit)
+        if model is not None:
+            query = query.where(EventRow.model == model)
+        if since is not None:
+            query = query.where(EventRow.time >= since)
+        if until is not None:
+            query = query.where(EventRow.time < until)
+        with self._sessions.read() as session:
+            return [row.to_entity() for row in session.scalars(query)]
+
+    # ---------------------------------------------------------------- helpers
+
+    @staticmethod
+    def _find_model(session: Session, name: str, lock: bool = False) -> ModelRow | None:
+        query = select(ModelRow).where(ModelRow.name == name)
+        if lock:
+            # FOR UPDATE serializes all mutations of one model on PostgreSQL; SQLite's
+            # compiler drops it (BEGIN IMMEDIATE already holds the database write lock).
+            query = query.with_for_update()
+        return session.scalars(query).one_or_none()
+
+    def _require_model(self, session: Session, name: str, lock: bool = False) -> ModelRow:
+        row = self._find_model(session, name, lock=lock)
+        if row is None:
+            raise CatalogError(StatusCode.NOT_FOUND, f"model {name!r} not found")
+        return row
+
+    @staticmethod
+    def _require_version(session: Session, model_row: ModelRow, version: int) -> ModelVersionRow:
+        row = session.get(ModelVersionRow, (model_row.id, version))
+        if row is None:
+            raise CatalogError(
+                StatusCode.NOT_FOUND, f"model {model_row.name!r} has no version {version}"
+            )
+        return row
+
+    @staticmethod
+    def _labels(session: Session, model_row: ModelRow) -> dict[str, int]:
+        rows = session.execute(
+            select(LabelRow.label, LabelRow.version)
+            .where(LabelRow.model_id == model_row.id)
+            .order_by(LabelRow.label)
+        )
+        return {label: version for label, version in rows}
+
+    @staticmethod
+    def _traffic(session: Session, model_row: ModelRow) -> dict[int, float]:
+        rows = session.execute(
+            select(TrafficRow.version, TrafficRow.weight)
+            .where(TrafficRow.model_id == model_row.id)
+            .order_by(TrafficRow.version)
+        )
+        return {version: weight for version, weight in rows}
+
+    @staticmethod
+    def _validate_weights(weights: Mapping[int, float]) -> dict[int, float]:
+        if not isinstance(weights, Mapping):
+            raise _invalid("weights must be a mapping of version to weight")
+        clean: dict[int, float] = {}
+        for version, weight in sorted(weights.items()):
+            _require_version_number(version)
+            if isinstance(weight, bool) or not isinstance(weight, int | float):
+                raise _invalid(f"weight of version {version} must be a number, got {weight!r}")
+            if not math.isfinite(weight) or weight < 0:
+                raise _invalid(f"weight of version {version} must be finite and >= 0")
+            clean[version] = float(weight)
+        if clean and sum(clean.values()) <= 0:
+            raise _invalid("at least one weight must be positive")
+        return clean
+
+    def _stable_pair(self, session: Session, model_row: ModelRow) -> dict[str, int | None]:
+        labels = self._labels(session, model_row)
+        return {
+            STABLE_LABEL: labels.get(STABLE_LABEL),
+            PREVIOUS_STABLE_LABEL: labels.get(PREVIOUS_STABLE_LABEL),
+        }
+
+    @staticmethod
+    def _check_expected(model: str, current: int | None, expected: ExpectedStable) -> None:
+        if expected is Expect.ANY or expected == current:
+            return
+        raise CatalogError(
+            StatusCode.ABORTED,
+            f"model {model!r}: stable is {current}, expected {expected}; "
+            "another change won the race, reload and retry",
+        )
+
+    def _move_stable(
+        self, session: Session, model_row: ModelRow, version: int, previous: int | None
+    ) -> None:
+        self._put_label(session, model_row, STABLE_LABEL, version)
+        if previous is None:
+            session.execute(
+                delete(LabelRow).where(
+                    LabelRow.model_id == model_row.id, LabelRow.label == PREVIOUS_STABLE_LABEL
+                )
+            )
+        else:
+            self._put_label(session, model_row, PREVIOUS_STABLE_LABEL, previous)
+        session.flush()
+
+    @staticmethod
+    def _put_label(session: Session, model_row: ModelRow, label: str, version: int) -> None:
+        # merge() is the portable upsert for a row addressed by its primary key.
+        session.merge(LabelRow(model_id=model_row.id, label=label, version=version))
+        session.flush()
+
+    @staticmethod
+    def _label_precondition(
+        model: str, label: str, target: ModelVersionRow, moving: bool
+    ) -> CatalogError:
+        what = "move existing label" if moving else "set label"
+        return CatalogError(
+            StatusCode.FAILED_PRECONDITION,
+            f"cannot {what} {label!r} of model {model!r} to version {target.version}: it is "
+            f"{target.state}, not AVAILABLE",
+        )
+
+    @staticmethod
+    def _record(
+        session: Session,
+        actor: str,
+        action: Action,
+        model: str,
+        version: int | None,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+    ) -> None:
+        """Append the transaction's one audit event; it commits or rolls back with the change."""
+        session.add(
+            EventRow(
+                time=_now(),
+                actor=actor,
+                action=action.value,
+                model=model,
+                version=version,
+                before=before,
+                after=after,
+            )
+        )
+        session.flush()
+
+
+def _json_weights(weights: Mapping[int, float]) -> dict[str, float]:
+    # JSON object keys are strings; TF Serving's JSON renders versions as strings too.
+    return {str(v): w for v, w in weights.items()}
