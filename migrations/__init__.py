@@ -1,0 +1,1 @@
+"""Alembic migrations of the tfsgate catalog; run them with control_plane.catalog.migrate."""
