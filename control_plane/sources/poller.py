@@ -3,6 +3,8 @@
 Both watchers are async iterators that yield only on change (``changes()``), or push to a
 coroutine callback (``run(callback)``); both stop cleanly when their task is cancelled. File
 system work runs in a worker thread so a slow (network) file system never blocks the loop.
+Consume ``changes()`` from one task and do not put a timeout on a single ``anext()``: cancelling
+a pending step finalizes an async generator, which ends the watcher.
 
 The reconciler can compose them: for each :class:`ModelSetConfig` from
 :class:`ConfigFileWatcher`, call :meth:`BasePathWatcher.set_models`; every snapshot the
@@ -21,7 +23,7 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,7 +70,7 @@ class ConfigFileWatcher:
         """The config in effect: the last one yielded, or ``initial``."""
         return self._current
 
-    async def changes(self) -> AsyncIterator[ModelSetConfig]:
+    async def changes(self) -> AsyncGenerator[ModelSetConfig, None]:
         """Yield every valid config that differs from the one in effect."""
         while True:
             config = await asyncio.to_thread(self.poll_once)
@@ -185,7 +187,7 @@ class BasePathWatcher:
         self._models = tuple(models)
         self._wake.set()
 
-    async def changes(self) -> AsyncIterator[dict[str, ModelVersions]]:
+    async def changes(self) -> AsyncGenerator[dict[str, ModelVersions], None]:
         """Yield a snapshot on the first scan and whenever it differs from the previous one."""
         first = True
         while True:
