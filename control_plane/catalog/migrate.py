@@ -17,7 +17,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy.engine import URL
 
 import migrations
-from control_plane.catalog.engine import create_engine_for, redact
+from control_plane.catalog.engine import create_engine_for, redact, translate_errors
 from control_plane.catalog.errors import CatalogError, StatusCode
 
 
@@ -30,7 +30,7 @@ def _config() -> Config:
 def _run(url: str | URL, action: str, revision: str) -> None:
     engine = create_engine_for(url)
     try:
-        with engine.begin() as connection:
+        with translate_errors(), engine.begin() as connection:
             config = _config()
             config.attributes["connection"] = connection
             if action == "upgrade":
@@ -54,10 +54,13 @@ def downgrade(url: str | URL, revision: str) -> None:
 
 
 def current(url: str | URL) -> str | None:
-    """The database's revision, or None for a database without the catalog schema."""
+    """The database's revision, or None for a database without the catalog schema.
+
+    UNAVAILABLE (CatalogError) when the database cannot be reached.
+    """
     engine = create_engine_for(url)
     try:
-        with engine.connect() as connection:
+        with translate_errors(), engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
     finally:
         engine.dispose()
