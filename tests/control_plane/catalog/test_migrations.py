@@ -1,0 +1,119 @@
+"""Alembic migrations: round trips, agreement with the ORM, the head check and `tfsgate db`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, make_url
+
+from control_plane.catalog import CatalogError, StatusCode, create_engine_for, migrate
+from control_plane.catalog.orm import Base
+from tfsgate.db_cli import add_db_parser, run_db
+
+TABLES = {"models", "model_versions", "labels", "traffic", "events"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, sqlite_url: str) -> str:
+    """An empty database (no schema) on each backend."""
+    if request.param == "sqlite":
+        return sqlite_url
+    make: Callable[[], str] = request.getfixturevalue("make_pg_database")
+    return make()
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine_for(url)
+    try:
+        return set(inspect(engine).get_table_names()) - {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+def test_round_trip(empty_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # scripts are found through the package, not the CWD
+    assert migrate.current(empty_url) is None
+    migrate.upgrade(empty_url)
+    assert migrate.current(empty_url) == migrate.head()
+    assert _tables(empty_url) == TABLES
+    migrate.downgrade(empty_url, "base")
+    assert migrate.current(empty_url) is None
+    assert _tables(empty_url) == set()
+    migrate.upgrade(empty_url)
+    assert migrate.is_at_head(empty_url)
+    assert _tables(empty_url) == TABLES
+
+
+def test_migrations_match_orm(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    engine = create_engine_for(empty_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_ensure_at_head(sqlite_url: str) -> None:
+    with pytest.raises(CatalogError) as exc_info:
+        migrate.ensure_at_head(sqlite_url)
+    assert exc_info.value.code == StatusCode.FAILED_PRECONDITION
+    assert exc_info.value.message == (
+        f"database schema at base (empty) is behind head {migrate.head()}; "
+        f"run `tfsgate db upgrade --database_url {sqlite_url}`"
+    )
+    assert not migrate.is_at_head(sqlite_url)
+    migrate.upgrade(sqlite_url)
+    migrate.ensure_at_head(sqlite_url)
+
+
+@pytest.mark.postgres
+def test_ensure_at_head_hides_password(make_pg_database: Callable[[], str]) -> None:
+    url = make_url(make_pg_database()).set(password="s3cret")  # trust auth ignores it
+    with pytest.raises(CatalogError) as exc_info:
+        migrate.ensure_at_head(url)
+    assert ":***@127.0.0.1" in exc_info.value.message
+    assert "s3cret" not in exc_info.value.message
+
+
+def test_unreachable_database_is_unavailable() -> None:
+    with pytest.raises(CatalogError) as exc_info:
+        migrate.ensure_at_head("postgresql+psycopg2://u@127.0.0.1:1/none")  # nothing on port 1
+    assert exc_info.value.code == StatusCode.UNAVAILABLE
+
+
+def _db(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="tfsgate")
+    add_db_parser(parser.add_subparsers(dest="command"))
+    return run_db(parser.parse_args(argv))
+
+
+def test_db_cli(sqlite_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    head = migrate.head()
+    assert _db(["db", "current", "--database_url", sqlite_url]) == 0
+    assert "base (empty)" in capsys.readouterr().out
+    assert _db(["db", "upgrade", "--database_url", sqlite_url]) == 0
+    assert f"{head} (at head)" in capsys.readouterr().out
+    assert _db(["db", "downgrade", "base", "--database_url", sqlite_url]) == 0
+    assert migrate.current(sqlite_url) is None
+    assert _db(["db", "downgrade", "nosuchrev", "--database_url", sqlite_url]) == 1
+    assert "nosuchrev" in capsys.readouterr().err
+
+
+def test_db_cli_default_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TFSGATE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("TFSGATE_HOME", str(tmp_path / "home"))
+    assert _db(["db", "upgrade"]) == 0
+    assert (tmp_path / "home" / "catalog.db").exists()
+    env_url = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("TFSGATE_DATABASE_URL", env_url)
+    assert _db(["db", "current"]) == 0
+    assert env_url in capsys.readouterr().out
