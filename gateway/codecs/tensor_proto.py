@@ -1,0 +1,219 @@
+"""``TensorProto`` <-> numpy, with TF's parsing rules and a zero-copy ``tensor_content`` path.
+
+Reading follows ``Tensor::FromProto``: ``tensor_content`` must hold exactly the tensor's bytes;
+else the typed ``*_val`` field is used, where no values means zeros, fewer values than elements
+repeat the last value, and extra values are ignored. Writing defaults to the typed fields, which is
+what TF Serving answers with (``Tensor::AsProtoField``) and what clients read
+(``outputs['y'].float_val``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gateway.codecs import dtypes
+from gateway.errors import invalid_argument
+from tfsgate.protos import input_pb2, tensor_pb2, tensor_shape_pb2
+from tfsgate.signatures import SignatureSpec, TensorSpec
+
+_HALF_TYPES = ("DT_HALF", "DT_BFLOAT16")
+_COMPLEX_TYPES = ("DT_COMPLEX64", "DT_COMPLEX128")
+
+
+def _parse_error(alias: str) -> Exception:
+    return invalid_argument(f"tensor parsing error: {alias}")
+
+
+def proto_shape(shape: tensor_shape_pb2.TensorShapeProto) -> tuple[int, ...] | None:
+    """Dims of a fully defined shape, or None when it is unknown-rank or has negative dims."""
+    if shape.unknown_rank:
+        return None
+    dims = tuple(int(d.size) for d in shape.dim)
+    if any(d < 0 for d in dims):
+        return None
+    return dims
+
+
+def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto, alias: str = "") -> np.ndarray:
+    """Decode one TensorProto like ``Tensor::FromProto`` ("tensor parsing error: alias")."""
+    entry = dtypes.BY_TF_ENUM.get(proto.dtype)
+    shape = proto_shape(proto.tensor_shape)
+    if entry is None or entry.numpy is None or shape is None:
+        raise _parse_error(alias)
+    count = math.prod(shape)
+    if proto.tensor_content and entry.tf_name != "DT_STRING":
+        return _from_content(proto.tensor_content, entry.numpy, shape, count, alias)
+    if count == 0:
+        return np.empty(shape, dtype=entry.numpy)
+    if entry.tf_name == "DT_STRING":
+        values = np.empty(count, dtype=object)
+        values[:] = _fill(list(proto.string_val), count, b"")
+        return values.reshape(shape)
+    return _from_typed_field(proto, entry, count).reshape(shape)
+
+
+def _from_content(
+    content: bytes, dtype: np.dtype, shape: tuple[int, ...], count: int, alias: str
+) -> np.ndarray:
+    """Zero-copy view of ``tensor_content`` (read-only; it shares the request's buffer)."""
+    if len(content) != count * dtype.itemsize:
+        raise _parse_error(alias)
+    return np.frombuffer(content, dtype=dtype).reshape(shape)
+
+
+def _fill(values: Sequence[Any], count: int, zero: Any) -> Sequence[Any]:
+    """TF's rule for short value lists: none: zeros, fewer: repeat the last, more: truncate."""
+    have = len(values)
+    if have == 0:
+        return [zero] * count
+    if have >= count:
+        return values[:count]
+    return list(values) + [values[-1]] * (count - have)
+
+
+def _from_typed_field(proto: tensor_pb2.TensorProto, entry: dtypes.DType, count: int) -> np.ndarray:
+    assert entry.numpy is not None
+    field = getattr(proto, entry.proto_field)
+    if entry.tf_name in _COMPLEX_TYPES:
+        parts = np.asarray(field, dtype=np.float64)
+        pairs = parts[: 2 * (len(parts) // 2)].reshape(-1, 2)
+        raw = pairs[:, 0] + 1j * pairs[:, 1]
+        return _broadcast_last(raw, count).astype(entry.numpy)
+    if entry.tf_name in _HALF_TYPES:
+        bits = np.asarray(field, dtype=np.int64).astype(np.uint16)
+        return _broadcast_last(bits, count).view(entry.numpy)
+    if entry.proto_field == "int_val":  # int32 on the wire; narrower types truncate like TF's cast
+        raw = np.asarray(field, dtype=np.int64).astype(entry.numpy)
+    else:
+        raw = np.asarray(field, dtype=entry.numpy)
+    return _broadcast_last(raw, count)
+
+
+def _broadcast_last(raw: np.ndarray, count: int) -> np.ndarray:
+    """``_fill`` for numpy arrays (no Python lists on the hot path)."""
+    have = raw.shape[0]
+    if have == 0:
+        return np.zeros(count, dtype=raw.dtype)
+    if have >= count:
+        return raw[:count]
+    out = np.empty(count, dtype=raw.dtype)
+    out[:have] = raw
+    out[have:] = raw[-1]
+    return out
+
+
+def ndarray_to_tensor_proto(
+    array: np.ndarray, use_tensor_content: bool = False, tf_dtype: str | None = None
+) -> tensor_pb2.TensorProto:
+    """Encode an array. Typed ``*_val`` fields by default (TF Serving's ``AsProtoField``);
+    ``use_tensor_content`` writes raw little-endian bytes instead. Strings always use
+    ``string_val``. ``tf_dtype`` overrides the type inferred from the array (e.g. "DT_STRING").
+    """
+    entry = dtypes.tf_type(tf_dtype) if tf_dtype else dtypes.from_numpy(array.dtype)
+    proto = tensor_pb2.TensorProto(dtype=entry.tf_enum)
+    for size in array.shape:
+        proto.tensor_shape.dim.add(size=int(size))
+    if entry.tf_name == "DT_STRING":
+        proto.string_val.extend(_as_bytes(v) for v in np.asarray(array).ravel().tolist())
+        return proto
+    assert entry.numpy is not None
+    typed = np.ascontiguousarray(array, dtype=entry.numpy)
+    if use_tensor_content:
+        proto.tensor_content = typed.astype(typed.dtype.newbyteorder("<"), copy=False).tobytes()
+        return proto
+    _write_typed_field(proto, entry, typed.ravel())
+    return proto
+
+
+def _write_typed_field(
+    proto: tensor_pb2.TensorProto, entry: dtypes.DType, flat: np.ndarray
+) -> None:
+    field = getattr(proto, entry.proto_field)
+    if entry.tf_name in _HALF_TYPES:
+        field.extend(flat.view(np.uint16).astype(np.int32).tolist())
+    elif entry.tf_name in _COMPLEX_TYPES:
+        field.extend(np.stack([flat.real, flat.imag], axis=-1).ravel().tolist())
+    else:
+        field.extend(flat.tolist())
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    return str(value).encode("utf-8")
+
+
+def decode_predict_inputs(
+    inputs: Mapping[str, tensor_pb2.TensorProto], signature: SignatureSpec
+) -> dict[str, np.ndarray]:
+    """A PredictRequest's ``inputs`` map as arrays, validated against the signature like TF Serving:
+    input count and aliases (``PreProcessPrediction``), parsing (``Tensor::FromProto``) and dtypes
+    (the session's "Expects arg[i] to be float but string is provided").
+    """
+    check_input_names(list(inputs), signature)
+    arrays: dict[str, np.ndarray] = {}
+    for index, (alias, proto) in enumerate(inputs.items()):
+        spec = signature.inputs[alias]
+        array = tensor_proto_to_ndarray(proto, alias)
+        check_dtype(proto.dtype, spec, index)
+        arrays[alias] = array
+    return arrays
+
+
+def check_input_names(request_inputs: list[str], signature: SignatureSpec) -> None:
+    """TF Serving's input checks: count first ("input size does not match ..."), then aliases."""
+    wanted = sorted(signature.inputs)
+    sent = sorted(request_inputs)
+    if len(sent) != len(wanted):
+        extra = sorted(set(sent) - set(wanted))
+        missing = sorted(set(wanted) - set(sent))
+        raise invalid_argument(
+            f"input size does not match signature: {len(sent)}!={len(wanted)} "
+            f"len({{{','.join(sent)}}}) != len({{{','.join(wanted)}}}). "
+            f"Sent extra: {{{','.join(extra)}}}. Missing but required: {{{','.join(missing)}}}."
+        )
+    for alias in request_inputs:
+        if alias not in signature.inputs:
+            raise invalid_argument(
+                f"input tensor alias not found in signature: {alias}. "
+                f"Inputs expected to be in the set {{{','.join(wanted)}}}."
+            )
+
+
+def check_dtype(proto_dtype: int, spec: TensorSpec, arg_index: int) -> None:
+    """INVALID_ARGUMENT in the session's words when a fed tensor's type differs from the graph's."""
+    entry = dtypes.BY_TF_ENUM.get(proto_dtype)
+    given = entry.tf_name if entry else f"DT_{proto_dtype}"
+    if given != spec.dtype:
+        raise invalid_argument(
+            f"Expects arg[{arg_index}] to be {dtypes.tf_string(spec.dtype)} but "
+            f"{dtypes.tf_string(given)} is provided"
+        )
+
+
+def build_examples_from_input(model_input: input_pb2.Input) -> np.ndarray:
+    """Serialized ``tf.Example`` bytes, shape ``[n]``, like ``InputToSerializedExampleTensor``.
+
+    With a context, each example is the context's serialization followed by the example's: parsing
+    that concatenation merges the two, and the example's features win on a name clash.
+    """
+    kind = model_input.WhichOneof("kind")
+    if kind == "example_list":
+        serialized = [e.SerializeToString() for e in model_input.example_list.examples]
+    elif kind == "example_list_with_context":
+        with_context = model_input.example_list_with_context
+        context = with_context.context.SerializeToString()
+        serialized = [context + e.SerializeToString() for e in with_context.examples]
+    else:
+        serialized = []
+    if not serialized:
+        raise invalid_argument("Input is empty.")
+    out = np.empty(len(serialized), dtype=object)
+    out[:] = serialized
+    return out
