@@ -29,6 +29,14 @@ class TensorSpec:
         """True when the leading dimension is unknown (-1): requests may stack along it."""
         return bool(self.shape) and self.shape is not None and self.shape[0] == -1
 
+    def travels_with_unit_dim(self, batched: bool) -> bool:
+        """True when Triton carries this tensor with an extra trailing 1 (``reshape: []``).
+
+        Triton's config cannot state a scalar, nor a batched tensor with no other dimension, so
+        such tensors travel as ``[1]`` / ``[batch, 1]``; the converter and the data plane agree here.
+        """
+        return self.shape is not None and len(self.shape) == (1 if batched else 0)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "tensor_name": self.tensor_name,

@@ -45,10 +45,9 @@ def _dims(spec: TensorSpec, batched: bool) -> tuple[list[int], list[int] | None]
     """(config dims, reshape dims or None) for one tensor."""
     if spec.shape is None:
         return [-1], None
-    shape = list(spec.shape[1:] if batched else spec.shape)
-    if not shape:
+    if spec.travels_with_unit_dim(batched):
         return [1], []
-    return shape, None
+    return list(spec.shape[1:] if batched else spec.shape), None
 
 
 def _data_type(spec: TensorSpec) -> int:

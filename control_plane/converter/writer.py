@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,10 +71,21 @@ class SavedModelConverter:
     def __init__(self, repository: Path) -> None:
         self.repository = repository.resolve()
 
-    def convert(self, model: str, version: int, source: Path) -> ConvertedVersion:
+    def convert(
+        self,
+        model: str,
+        version: int,
+        source: Path,
+        include: Callable[[str], bool] | None = None,
+    ) -> ConvertedVersion:
+        """Write the Triton models of the signatures ``include`` accepts (all by default)."""
         source = source.resolve()
         signatures = read_signatures(source)
-        names = {sig: triton_model_name(model, sig) for sig in signatures}
+        names = {
+            sig: triton_model_name(model, sig)
+            for sig in signatures
+            if include is None or include(sig)
+        }
         staging = _staging_dir(self.repository)
         for sig_name, triton_name in names.items():
             # Validate before touching the repository: unsupported dtypes raise here.

@@ -1,0 +1,241 @@
+"""The protocol-neutral core: one method per TF-Serving call, shared by REST and gRPC.
+
+It resolves the model reference through the routing table, checks the tensors against the signature,
+calls Triton through the upstream client and returns our own types. It knows nothing of JSON,
+protobuf or HTTP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from gateway.errors import Code, ServingError
+from gateway.routing import Router, Target
+from gateway.types import (
+    ClassifyResult,
+    InputDecoder,
+    ModelMetadata,
+    ModelRef,
+    PredictResult,
+    RegressResult,
+    ServedSpec,
+    Tensors,
+    VersionStatus,
+)
+from gateway.upstream import TritonInferenceClient
+from tfsgate.signatures import CLASSIFY_METHOD, REGRESS_METHOD, TensorSpec
+
+
+def _fit_input(array: np.ndarray, spec: TensorSpec) -> tuple[np.ndarray, bool]:
+    """Accept a batch of scalars for a ``[-1, 1]`` input, as TF Serving's REST API does.
+
+    Returns the array to send and whether a trailing unit dimension was added (answers then drop
+    theirs, so ``{"instances": [1.0, 2.0]}`` gets ``{"predictions": [2.5, 3.0]}``).
+    """
+    shape = spec.shape
+    if shape is not None and array.ndim == len(shape) - 1 and shape[-1] == 1:
+        return array[..., np.newaxis], True
+    return array, False
+
+
+def _check_shape(array: np.ndarray, spec: TensorSpec) -> None:
+    if spec.shape is None:
+        return
+    expected = spec.shape
+    if array.ndim != len(expected) or any(
+        want not in (-1, got) for want, got in zip(expected, array.shape, strict=True)
+    ):
+        shown = ",".join("?" if d == -1 else str(d) for d in expected)
+        raise ServingError(
+            Code.INVALID_ARGUMENT,
+            f"input tensor alias {spec.key} has shape [{','.join(map(str, array.shape))}]"
+            f" but the signature expects [{shown}]",
+        )
+
+
+class DataPlane:
+    def __init__(self, router: Router, upstream: TritonInferenceClient) -> None:
+        self.router = router
+        self.upstream = upstream
+
+    # -- predict -------------------------------------------------------------------------------
+    async def predict(
+        self,
+        ref: ModelRef,
+        inputs: Tensors | InputDecoder,
+        output_filter: Sequence[str] = (),
+        timeout: float | None = None,
+    ) -> PredictResult:
+        """``inputs`` may be a decoder: REST and gRPC decode by the resolved signature's dtypes."""
+        target = self.router.table.resolve(ref)
+        tensors = inputs(target.signature) if callable(inputs) else inputs
+        outputs = await self._infer(target, tensors, output_filter, timeout)
+        return PredictResult(self._spec(target), outputs, target.signature)
+
+    async def _infer(
+        self,
+        target: Target,
+        inputs: Tensors,
+        output_filter: Sequence[str],
+        timeout: float | None,
+    ) -> Tensors:
+        signature = target.signature
+        wire, squeeze = self._wire_inputs(target, inputs)
+        wanted = self._wanted_outputs(target, output_filter)
+        raw = await self.upstream.infer(
+            target.triton_model, target.version.version, wire, wanted, timeout
+        )
+        outputs = {}
+        for key in wanted or sorted(signature.outputs):
+            array = raw[key]
+            if signature.outputs[key].travels_with_unit_dim(target.batched) and array.ndim:
+                array = array.reshape(array.shape[:-1])
+            if squeeze and array.ndim >= 2 and array.shape[-1] == 1:
+                array = array.reshape(array.shape[:-1])
+            outputs[key] = array
+        return outputs
+
+    def _wire_inputs(self, target: Target, inputs: Tensors) -> tuple[Tensors, bool]:
+        specs = target.signature.inputs
+        missing = sorted(set(specs) - set(inputs))
+        unknown = sorted(set(inputs) - set(specs))
+        if unknown or missing:
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"input tensor alias not found in signature: {', '.join(unknown)}. Inputs expected"
+                f" to be in the set {{{','.join(sorted(specs))}}}."
+                if unknown
+                else f"input size does not match signature: {len(inputs)}!={len(specs)} len("
+                f"{{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(specs))}}})."
+                f" Missing inputs: {','.join(missing)}.",
+            )
+        wire, squeezed = {}, False
+        for key, array in inputs.items():
+            spec = specs[key]
+            array, fitted = _fit_input(array, spec)
+            squeezed = squeezed or fitted
+            _check_shape(array, spec)
+            if spec.travels_with_unit_dim(target.batched):
+                array = array[..., np.newaxis]
+            wire[key] = array
+        return wire, squeezed
+
+    @staticmethod
+    def _wanted_outputs(target: Target, output_filter: Sequence[str]) -> list[str]:
+        outputs = target.signature.outputs
+        for key in output_filter:
+            if key not in outputs:
+                raise ServingError(
+                    Code.INVALID_ARGUMENT,
+                    f"output tensor alias not found in signature: {key} Outputs expected to be"
+                    f" in the set {{{','.join(sorted(outputs))}}}.",
+                )
+        return list(dict.fromkeys(output_filter))
+
+    @staticmethod
+    def _spec(target: Target) -> ServedSpec:
+        return ServedSpec(target.model, target.version.version, target.signature.name)
+
+    # -- classify / regress --------------------------------------------------------------------
+    async def _run_examples(
+        self, ref: ModelRef, examples: np.ndarray, method: str, timeout: float | None
+    ) -> tuple[Target, Tensors]:
+        target = self.router.table.resolve(ref)
+        signature = target.signature
+        if signature.method_name != method:
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be {method}."
+                f" Was: {signature.method_name}",
+            )
+        if len(signature.inputs) != 1:
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"Expected one input Tensor, found {len(signature.inputs)}",
+            )
+        ((key, spec),) = signature.inputs.items()
+        if spec.dtype != "DT_STRING":
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                f"Input tensor {key} must be a string tensor of serialized tf.Examples",
+            )
+        outputs = await self._infer(target, {key: examples}, (), timeout)
+        return target, outputs
+
+    async def classify(
+        self, ref: ModelRef, examples: np.ndarray, timeout: float | None = None
+    ) -> ClassifyResult:
+        target, outputs = await self._run_examples(ref, examples, CLASSIFY_METHOD, timeout)
+        count = len(examples)
+        scores = outputs.get("scores")
+        classes = outputs.get("classes")
+        if scores is None and classes is None:
+            raise ServingError(
+                Code.INVALID_ARGUMENT, "Expected classification signature outputs: classes, scores"
+            )
+        width = (scores if scores is not None else classes).reshape(count, -1).shape[1]  # type: ignore[union-attr]
+        score_rows = (
+            scores.reshape(count, width).astype(float).tolist()
+            if scores is not None
+            else [[0.0] * width] * count
+        )
+        class_rows = (
+            [[_text(c) for c in row] for row in classes.reshape(count, width)]
+            if classes is not None
+            else [[""] * width] * count
+        )
+        results = [
+            list(zip(c, s, strict=True)) for c, s in zip(class_rows, score_rows, strict=True)
+        ]
+        return ClassifyResult(self._spec(target), results)
+
+    async def regress(
+        self, ref: ModelRef, examples: np.ndarray, timeout: float | None = None
+    ) -> RegressResult:
+        target, outputs = await self._run_examples(ref, examples, REGRESS_METHOD, timeout)
+        values = outputs.get("outputs")
+        if values is None or values.size != len(examples):
+            raise ServingError(
+                Code.INVALID_ARGUMENT,
+                "Expected output Tensor shape to be [batch_size] or [batch_size, 1]",
+            )
+        return RegressResult(self._spec(target), values.reshape(-1).astype(float).tolist())
+
+    # -- status / metadata ---------------------------------------------------------------------
+    def get_model_status(self, ref: ModelRef) -> list[VersionStatus]:
+        table = self.router.table
+        route = table.models.get(ref.name)
+        if route is None or not route.versions:
+            raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {ref.name}")
+        if ref.version is None and ref.label is None:
+            versions = sorted(route.versions.values(), key=lambda v: v.version, reverse=True)
+        else:
+            wanted = ref.version if ref.version is not None else route.labels.get(ref.label or "")
+            if ref.label is not None and wanted is None:
+                raise ServingError(
+                    Code.INVALID_ARGUMENT, f"Unrecognized servable version label: {ref.label}"
+                )
+            if wanted not in route.versions:
+                raise ServingError(
+                    Code.NOT_FOUND,
+                    f"Could not find version {wanted} of model {ref.name}",
+                )
+            versions = [route.versions[wanted]]
+        return [_status(v.version, v.state, v.reason) for v in versions]
+
+    def get_model_metadata(self, ref: ModelRef) -> ModelMetadata:
+        version = self.router.table.resolve_version(ref)
+        return ModelMetadata(ServedSpec(ref.name, version.version, ""), dict(version.signatures))
+
+
+def _text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _status(version: int, state: str, reason: str) -> VersionStatus:
+    # TF Serving reports FAILED loads as END with the error; our catalog keeps FAILED apart.
+    if state == "FAILED":
+        return VersionStatus(version, "END", "UNKNOWN", reason)
+    return VersionStatus(version, state, "OK", "")

@@ -1,0 +1,210 @@
+"""TF Serving's gRPC services (PredictionService, ModelService) over the data plane.
+
+Servicers translate messages and make one data-plane call; errors are mapped once, by an
+interceptor, from ``ServingError`` to the gRPC status with the same TF code.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from gateway import grpc_convert as convert
+from gateway.dataplane import DataPlane
+from gateway.errors import Code, ServingError, invalid_argument
+from gateway.types import ModelRef
+from tfsgate import protos
+from tfsgate.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 2**31 - 1  # TF Serving accepts messages up to 2 GB
+
+
+class GrpcSettings(Protocol):
+    host: str
+    port: int
+    grpc_socket_path: str
+
+
+class ConfigReloader(Protocol):
+    async def reload_config(self, config: Any) -> None: ...
+
+
+class ErrorInterceptor(grpc.aio.ServerInterceptor):
+    """Every unary method: ``ServingError`` -> its gRPC code; anything else -> INTERNAL."""
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        handler_call_details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(handler_call_details)
+        if handler is None or handler.unary_unary is None:
+            return handler
+        inner = handler.unary_unary
+
+        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            try:
+                return await inner(request, context)
+            except ServingError as exc:
+                await context.abort(exc.grpc_status, exc.message)
+            except Exception as exc:  # noqa: BLE001 - never leak a traceback as UNKNOWN
+                log.exception("gRPC %s failed", handler_call_details.method)
+                await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+
+        return grpc.unary_unary_rpc_method_handler(
+            guarded,
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+
+
+class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServicer):
+    def __init__(self, dataplane: DataPlane, tensor_content_answers: bool = False) -> None:
+        self.dataplane = dataplane
+        self.tensor_content_answers = tensor_content_answers
+
+    async def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC names
+        ref = convert.model_ref(request.model_spec)
+        result = await self.dataplane.predict(
+            ref,
+            convert.predict_decoder(request),
+            list(request.output_filter),
+            _deadline(context),
+        )
+        return convert.predict_response(
+            result, result.signature.outputs, self.tensor_content_answers
+        )
+
+    async def Classify(self, request: Any, context: Any) -> Any:  # noqa: N802
+        result = await self.dataplane.classify(
+            convert.model_ref(request.model_spec),
+            convert.examples(request.input),
+            _deadline(context),
+        )
+        response = protos.classification_pb2.ClassificationResponse()
+        convert.fill_model_spec(response.model_spec, result.spec)
+        response.result.CopyFrom(convert.classification_result(result))
+        return response
+
+    async def Regress(self, request: Any, context: Any) -> Any:  # noqa: N802
+        result = await self.dataplane.regress(
+            convert.model_ref(request.model_spec),
+            convert.examples(request.input),
+            _deadline(context),
+        )
+        response = protos.regression_pb2.RegressionResponse()
+        convert.fill_model_spec(response.model_spec, result.spec)
+        response.result.CopyFrom(convert.regression_result(result))
+        return response
+
+    async def MultiInference(self, request: Any, context: Any) -> Any:  # noqa: N802
+        tasks = list(request.tasks)
+        _check_tasks(tasks)
+        examples = convert.examples(request.input)
+        response = protos.inference_pb2.MultiInferenceResponse()
+        for task in tasks:
+            ref = convert.model_ref(task.model_spec)
+            entry = response.results.add()
+            if task.method_name == CLASSIFY_METHOD:
+                classified = await self.dataplane.classify(ref, examples, _deadline(context))
+                convert.fill_model_spec(entry.model_spec, classified.spec)
+                entry.classification_result.CopyFrom(convert.classification_result(classified))
+            else:
+                regressed = await self.dataplane.regress(ref, examples, _deadline(context))
+                convert.fill_model_spec(entry.model_spec, regressed.spec)
+                entry.regression_result.CopyFrom(convert.regression_result(regressed))
+        return response
+
+    async def GetModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
+        if "signature_def" not in request.metadata_field:
+            raise invalid_argument("Metadata field signature_def is not specified")
+        ref = convert.model_ref(request.model_spec)
+        return convert.metadata_response(self.dataplane.get_model_metadata(ref))
+
+
+def _check_tasks(tasks: list[Any]) -> None:
+    """TF Serving's MultiInference rules: one model, distinct signatures, classify/regress only."""
+    if not tasks:
+        raise invalid_argument("MultiInferenceRequest must contain at least one task")
+    if len({t.model_spec.name for t in tasks}) > 1:
+        raise invalid_argument("All tasks must use the same model name.")
+    names = [t.model_spec.signature_name for t in tasks]
+    if len(set(names)) != len(names):
+        raise invalid_argument("Duplicate evaluation of signature: " + ", ".join(names))
+    for task in tasks:
+        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
+            raise ServingError(
+                Code.UNIMPLEMENTED, f"Unsupported signature method_name: {task.method_name}"
+            )
+
+
+class ModelService(protos.model_service_pb2_grpc.ModelServiceServicer):
+    def __init__(self, dataplane: DataPlane, reloader: ConfigReloader | None) -> None:
+        self.dataplane = dataplane
+        self.reloader = reloader
+
+    async def GetModelStatus(self, request: Any, context: Any) -> Any:  # noqa: N802
+        spec = request.model_spec
+        ref = ModelRef(
+            name=spec.name,
+            version=spec.version.value if spec.HasField("version") else None,
+            label=spec.version_label or None,
+        )
+        return convert.status_response(self.dataplane.get_model_status(ref))
+
+    async def HandleReloadConfigRequest(self, request: Any, context: Any) -> Any:  # noqa: N802
+        if self.reloader is None:
+            raise ServingError(Code.UNIMPLEMENTED, "this gateway has no control plane")
+        await self.reloader.reload_config(request.config)
+        response = protos.model_management_pb2.ReloadConfigResponse()
+        response.status.error_code = 0
+        return response
+
+
+def _deadline(context: Any) -> float | None:
+    remaining = context.time_remaining()
+    return remaining if remaining is not None and remaining < 1e9 else None
+
+
+class GrpcServer:
+    def __init__(
+        self, dataplane: DataPlane, settings: GrpcSettings, reloader: ConfigReloader | None = None
+    ) -> None:
+        self.settings = settings
+        self._server = grpc.aio.server(
+            interceptors=[ErrorInterceptor()],
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.so_reuseport", 0),
+            ],
+        )
+        protos.prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionService(dataplane), self._server
+        )
+        protos.model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelService(dataplane, reloader), self._server
+        )
+        self._health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+
+    async def start(self) -> None:
+        s = self.settings
+        self._server.add_insecure_port(f"{s.host}:{s.port}")
+        if s.grpc_socket_path:
+            self._server.add_insecure_port(f"unix:{s.grpc_socket_path}")
+        await self._server.start()
+        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        await self._health.set(
+            "tensorflow.serving.PredictionService", health_pb2.HealthCheckResponse.SERVING
+        )
+
+    async def stop(self, grace: float = 5.0) -> None:
+        await self._health.enter_graceful_shutdown()
+        await self._server.stop(grace)

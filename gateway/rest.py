@@ -1,0 +1,190 @@
+"""TF Serving's REST API (``/v1/models/...``) over the data plane.
+
+Paths are parsed with TF Serving's own patterns; everything else is a 400 "Malformed request".
+Each request makes one data-plane call; ``ServingError`` becomes ``{"error": ...}`` with TF's
+status-to-HTTP table in one exception handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import unquote
+
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import Response
+
+from gateway.codecs import json_codec
+from gateway.dataplane import DataPlane
+from gateway.errors import Code, ServingError, invalid_argument
+from gateway.types import ModelRef
+
+JSON = "application/json"
+
+# TF Serving's http_rest_api_handler patterns (case-insensitive, whole path).
+_PREDICT = re.compile(
+    r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
+    re.IGNORECASE,
+)
+_STATUS = re.compile(
+    r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?",
+    re.IGNORECASE,
+)
+
+
+class RestSettings(Protocol):
+    host: str
+    rest_api_port: int
+    rest_api_timeout_in_ms: int
+    rest_api_enable_cors_support: bool
+
+
+@dataclass(frozen=True)
+class ParsedPath:
+    ref: ModelRef
+    verb: str  # predict, classify, regress, status, metadata
+
+
+def parse_path(method: str, path: str) -> ParsedPath:
+    if method == "POST":
+        match = _PREDICT.fullmatch(path)
+        if match:
+            name, version, label, verb = match.groups()
+            return ParsedPath(_ref(name, version, label), verb.lower())
+    elif method == "GET":
+        match = _STATUS.fullmatch(path)
+        if match and match.group(1):
+            name, version, label, metadata = match.groups()
+            return ParsedPath(_ref(name, version, label), "metadata" if metadata else "status")
+    raise invalid_argument(f"Malformed request: {method} {path}")
+
+
+def _ref(name: str, version: str | None, label: str | None) -> ModelRef:
+    return ModelRef(
+        name=unquote(name),
+        version=int(version) if version is not None else None,
+        label=unquote(label) if label is not None else None,
+    )
+
+
+def json_response(body: bytes, status: int = 200) -> Response:
+    return Response(content=body, status_code=status, media_type=JSON)
+
+
+def error_response(exc: ServingError) -> Response:
+    return json_response(json_codec.encode_error(exc.message), exc.http_status)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, gunzipped when ``Content-Encoding: gzip`` (TF Serving accepts it)."""
+    body = await request.body()
+    if request.headers.get("content-encoding", "").lower() == "gzip":
+        try:
+            return gzip.decompress(body)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise invalid_argument(f"Failed to decompress gzip request body: {exc}") from exc
+    return body
+
+
+class RestHandlers:
+    """One method per verb; each decodes, makes one data-plane call, encodes."""
+
+    def __init__(self, dataplane: DataPlane, timeout: float | None) -> None:
+        self.dataplane = dataplane
+        self.timeout = timeout
+
+    async def handle(self, request: Request) -> Response:
+        parsed = parse_path(request.method, request.url.path)
+        if parsed.verb == "status":
+            statuses = self.dataplane.get_model_status(parsed.ref)
+            return json_response(json_codec.encode_status(statuses))
+        if parsed.verb == "metadata":
+            metadata = self.dataplane.get_model_metadata(parsed.ref)
+            return json_response(json_codec.encode_metadata(metadata))
+        body = await read_body(request)
+        call = getattr(self, f"_{parsed.verb}")
+        try:
+            return await asyncio.wait_for(call(parsed.ref, body), self.timeout)
+        except TimeoutError:
+            raise ServingError(Code.DEADLINE_EXCEEDED, "Request timed out") from None
+
+    async def _predict(self, ref: ModelRef, body: bytes) -> Response:
+        request = json_codec.parse_predict_request(body)
+        ref = ModelRef(ref.name, ref.version, ref.label, request.signature_name)
+        result = await self.dataplane.predict(ref, request.decode, timeout=self.timeout)
+        return json_response(json_codec.encode_predict_response(result, request.row_format))
+
+    async def _classify(self, ref: ModelRef, body: bytes) -> Response:
+        request = json_codec.parse_examples_request(body)
+        ref = ModelRef(ref.name, ref.version, ref.label, request.signature_name)
+        result = await self.dataplane.classify(ref, request.serialized, timeout=self.timeout)
+        return json_response(json_codec.encode_classify_response(result.classes))
+
+    async def _regress(self, ref: ModelRef, body: bytes) -> Response:
+        request = json_codec.parse_examples_request(body)
+        ref = ModelRef(ref.name, ref.version, ref.label, request.signature_name)
+        result = await self.dataplane.regress(ref, request.serialized, timeout=self.timeout)
+        return json_response(json_codec.encode_regress_response(result.values))
+
+
+def create_rest_app(dataplane: DataPlane, settings: RestSettings) -> FastAPI:
+    timeout = (
+        settings.rest_api_timeout_in_ms / 1000 if settings.rest_api_timeout_in_ms > 0 else None
+    )
+    handlers = RestHandlers(dataplane, timeout)
+    app = FastAPI(title="tfsgate REST (TF Serving API)", openapi_url=None, docs_url=None)
+
+    async def serving_error(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServingError)
+        return error_response(exc)
+
+    app.add_exception_handler(ServingError, serving_error)
+    app.add_api_route("/{path:path}", handlers.handle, methods=["GET", "POST", "PUT", "DELETE"])
+    if settings.rest_api_enable_cors_support:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"]
+        )
+    return app
+
+
+class _EmbeddedUvicorn(uvicorn.Server):
+    """uvicorn inside our event loop: signals belong to the composition root, not to uvicorn."""
+
+    def capture_signals(self) -> Any:
+        import contextlib
+
+        return contextlib.nullcontext()
+
+
+class RestServer:
+    def __init__(self, dataplane: DataPlane, settings: RestSettings) -> None:
+        config = uvicorn.Config(
+            create_rest_app(dataplane, settings),
+            host=settings.host,
+            port=settings.rest_api_port,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            http="httptools",
+        )
+        self._server = _EmbeddedUvicorn(config)
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.ensure_future(self._server.serve())
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()  # re-raise why it failed to bind
+                raise RuntimeError("REST server stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            await self._task

@@ -1,0 +1,79 @@
+"""The small frozen types that cross the data plane. No protobuf, FastAPI or tritonclient here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from tfsgate.signatures import SignatureSpec
+
+Tensors = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a request names: a model and at most one of version or label, plus a signature.
+
+    ``signature`` "" means TF Serving's default (``serving_default``).
+    """
+
+    name: str
+    version: int | None = None
+    label: str | None = None
+    signature: str = ""
+
+    def describe(self) -> str:
+        """TF Serving's spelling of the request in "Servable not found" errors."""
+        if self.version is not None:
+            return f"Specific({self.name}, {self.version})"
+        if self.label is not None:
+            return f"Label({self.name}, {self.label})"
+        return f"Latest({self.name})"
+
+
+@dataclass(frozen=True)
+class ServedSpec:
+    """The effective model spec of an answer: TF Serving echoes it in every response."""
+
+    name: str
+    version: int
+    signature: str
+
+
+@dataclass(frozen=True)
+class PredictResult:
+    spec: ServedSpec
+    outputs: Tensors
+    signature: SignatureSpec  # encoders need the declared output dtypes
+
+
+# Decodes a request's tensors once the signature is known (dtypes come from the signature).
+InputDecoder = Callable[[SignatureSpec], Tensors]
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    spec: ServedSpec
+    classes: list[list[tuple[str, float]]]
+
+
+@dataclass(frozen=True)
+class RegressResult:
+    spec: ServedSpec
+    values: list[float]
+
+
+@dataclass(frozen=True)
+class VersionStatus:
+    version: int
+    state: str  # START, LOADING, AVAILABLE, UNLOADING, END
+    error_code: str = "OK"
+    error_message: str = ""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    spec: ServedSpec
+    signatures: dict[str, SignatureSpec] = field(default_factory=dict)

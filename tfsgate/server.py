@@ -1,0 +1,244 @@
+"""The composition root of ``tfsgate serve``: builds every part, owns start, stop and signals.
+
+Order matters: check ports and inputs first (one-line errors, nothing started), then the catalog,
+Triton, the first reconcile (TF Serving answers only once its models are loaded), then the front
+doors, then the pollers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from control_plane.catalog import migrate
+from control_plane.catalog.store import CatalogStore
+from control_plane.converter.writer import SavedModelConverter
+from control_plane.reconciler import Reconciler, ReconcilerSettings
+from control_plane.sources.base_path import (
+    discover_versions,
+    missing_base_path_message,
+    no_versions_message,
+)
+from control_plane.sources.model_config import (
+    ModelSetConfig,
+    load_model_config,
+    single_model_config,
+)
+from control_plane.triton.embedded import EmbeddedTriton
+from control_plane.triton.repository import TritonRepositoryClient
+from gateway.dataplane import DataPlane
+from gateway.grpc_service import GrpcServer
+from gateway.rest import RestServer
+from gateway.routing import Router
+from gateway.upstream import TritonInferenceClient
+from tfsgate.settings import ServeSettings
+
+log = logging.getLogger("tfsgate")
+
+
+class StartupError(RuntimeError):
+    """A one-line reason ``serve`` cannot start; printed without a traceback."""
+
+
+def check_port_free(host: str, port: int, flag: str) -> None:
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise StartupError(f"port {port} ({flag}) is already in use: {exc.strerror}") from None
+
+
+def initial_model_set(settings: ServeSettings) -> ModelSetConfig:
+    """The models named by flags: ``--model_config_file`` or ``--model_name/--model_base_path``."""
+    root = Path.cwd()
+    if settings.model_config_file:
+        config = load_model_config(settings.model_config_file, root_dir=root)
+    elif settings.model_base_path:
+        config = single_model_config(settings.model_name, settings.model_base_path, root_dir=root)
+    else:
+        raise StartupError("give --model_base_path (and --model_name) or --model_config_file")
+    for model in config.models:
+        if not model.base_path.is_dir():
+            raise StartupError(missing_base_path_message(model.name, model.base_path))
+        if not discover_versions(model.base_path):
+            raise StartupError(no_versions_message(model.name, model.base_path))
+    return config
+
+
+def open_catalog(url: str) -> CatalogStore:
+    """A fresh database is created at head; an existing one behind head is refused."""
+    if migrate.current(url) is None:
+        migrate.upgrade(url)
+    migrate.ensure_at_head(url)
+    return CatalogStore.from_url(url)
+
+
+class TfsgateServer:
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.triton: EmbeddedTriton | None = None
+        self.store: CatalogStore | None = None
+        self.repository: TritonRepositoryClient | None = None
+        self.upstream: TritonInferenceClient | None = None
+        self.reconciler: Reconciler | None = None
+        self.router = Router()
+        self._servers: list[GrpcServer | RestServer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
+
+    def preflight(self) -> ModelSetConfig:
+        s = self.settings
+        config = initial_model_set(s)
+        check_port_free(s.host, s.port, "--port")
+        check_port_free(s.host, s.rest_api_port, "--rest_api_port")
+        return config
+
+    async def start(self) -> None:
+        s = self.settings
+        config = self.preflight()
+        s.home_path.mkdir(parents=True, exist_ok=True)
+        self.store = await asyncio.to_thread(open_catalog, s.catalog_url)
+        grpc_url = s.triton_url
+        if not grpc_url:
+            self.triton = EmbeddedTriton(s.repository_path, s.home_path)
+            endpoints = self.triton.start()
+            await self.triton.wait_ready()
+            grpc_url = endpoints.grpc_url
+        self.repository = TritonRepositoryClient(grpc_url)
+        self.upstream = TritonInferenceClient(grpc_url)
+        self.reconciler = Reconciler(
+            self.store,
+            SavedModelConverter(s.repository_path),
+            self.repository,
+            self.router,
+            ReconcilerSettings(
+                allow_version_labels_for_unavailable_models=(
+                    s.allow_version_labels_for_unavailable_models
+                )
+            ),
+        )
+        await self.reconciler.set_desired(config)
+        dataplane = DataPlane(self.router, self.upstream)
+        self._servers.append(GrpcServer(dataplane, s, self.reconciler))
+        if s.rest_api_port:
+            self._servers.append(RestServer(dataplane, s))
+        for server in self._servers:
+            await server.start()
+        self._spawn(self._poll_base_paths())
+        if s.model_config_file and s.model_config_file_poll_wait_seconds > 0:
+            self._spawn(self._poll_config_file())
+        if self.triton is not None:
+            self._spawn(self._supervise_triton())
+        log.info("serving gRPC on %s:%s, REST on %s:%s", s.host, s.port, s.host, s.rest_api_port)
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        self._tasks.append(asyncio.ensure_future(coroutine))
+
+    async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+                return
+            try:
+                await action()
+            except Exception:  # noqa: BLE001 - a poll failure is logged; the next one retries
+                log.exception("periodic task failed")
+
+    async def _poll_base_paths(self) -> None:
+        seconds = self.settings.file_system_poll_wait_seconds
+        if seconds > 0 and self.reconciler is not None:
+            await self._every(seconds, self.reconciler.reconcile)
+
+    async def _poll_config_file(self) -> None:
+        from control_plane.sources.model_config import ModelConfigError
+
+        path = self.settings.model_config_file
+        assert self.reconciler is not None
+        reconciler = self.reconciler
+
+        async def reread() -> None:
+            try:
+                config = await asyncio.to_thread(load_model_config, path, root_dir=Path.cwd())
+            except ModelConfigError as exc:
+                log.warning("ignoring broken model config edit (old set keeps serving): %s", exc)
+                return
+            if config.specified and config != reconciler.desired:
+                log.info("model config changed: %s", ", ".join(config.names))
+                await reconciler.set_desired(config)
+
+        await self._every(self.settings.model_config_file_poll_wait_seconds, reread)
+
+    async def _supervise_triton(self) -> None:
+        """Triton died (OOM, kill -9): start a new one and let the reconciler restore it."""
+        assert self.triton is not None and self.reconciler is not None
+        triton, reconciler = self.triton, self.reconciler
+
+        async def check() -> None:
+            if triton.running():
+                return
+            log.error("tritonserver exited; restarting it")
+            triton.stop()
+            endpoints = triton.start()
+            await triton.wait_ready()
+            await self._repoint(endpoints.grpc_url)
+            await reconciler.reconcile()
+
+        await self._every(0.5, check)
+
+    async def _repoint(self, grpc_url: str) -> None:
+        """A restarted Triton listens on new ports: swap both clients."""
+        assert self.reconciler is not None and self.upstream is not None
+        old_repository, old_upstream = self.reconciler.repository, self.upstream
+        self.reconciler.repository = TritonRepositoryClient(grpc_url)
+        await self.upstream.repoint(grpc_url)
+        await old_repository.close()
+        del old_upstream
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for server in reversed(self._servers):
+            with contextlib.suppress(Exception):
+                await server.stop()
+        for client in (self.upstream, self.reconciler.repository if self.reconciler else None):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    await client.close()
+        if self.triton is not None:
+            await asyncio.to_thread(self.triton.stop)
+        if self.store is not None:
+            self.store.close()
+
+    async def run_until_signalled(self) -> None:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await self.stop()
+
+
+def serve(settings: ServeSettings) -> int:
+    server = TfsgateServer(settings)
+    try:
+        asyncio.run(server.run_until_signalled())
+    except StartupError as exc:
+        log.error("%s", exc)
+        return 1
+    return 0
