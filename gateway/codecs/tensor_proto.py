@@ -29,9 +29,8 @@ def _parse_error(alias: str) -> Exception:
 
 
 def proto_shape(shape: tensor_shape_pb2.TensorShapeProto) -> tuple[int, ...] | None:
-    """Dims of a fully defined shape, or None when it is unknown-rank or has negative dims."""
-    if shape.unknown_rank:
-        return None
+    """The dims, or None when one is negative. ``unknown_rank`` is ignored, as ``FromProto`` does
+    (an unknown-rank proto with no dims is read as a scalar)."""
     dims = tuple(int(d.size) for d in shape.dim)
     if any(d < 0 for d in dims):
         return None

@@ -1,0 +1,33 @@
+"""Fixtures for the codec tests. TensorFlow is used only to cross-check, never by the code under test."""
+
+from __future__ import annotations
+
+import sys
+from types import ModuleType
+
+import pytest
+
+from tfsgate.signatures import SignatureSpec, TensorSpec
+
+
+@pytest.fixture(scope="session")
+def tf() -> ModuleType:
+    """The real TensorFlow. ``tfsgate.protos`` may have registered a bare ``tensorflow`` package (to
+    load proto modules without TensorFlow); drop it so the real package initialises over it."""
+    loaded = sys.modules.get("tensorflow")
+    if loaded is not None and not hasattr(loaded, "constant"):
+        del sys.modules["tensorflow"]
+    import tensorflow
+
+    return tensorflow
+
+
+def spec(key: str, dtype: str = "DT_FLOAT", shape: tuple[int, ...] | None = (-1, 1)) -> TensorSpec:
+    return TensorSpec(key=key, tensor_name=f"{key}:0", dtype=dtype, shape=shape)
+
+
+@pytest.fixture
+def half_plus_two() -> SignatureSpec:
+    return SignatureSpec(
+        "serving_default", "tensorflow/serving/predict", {"x": spec("x")}, {"y": spec("y")}
+    )
