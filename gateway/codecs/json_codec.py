@@ -276,6 +276,8 @@ def _decimals_to_array(flat: list[Any], tf_name: str, np_dtype: np.dtype) -> np.
 
 def _ints_to_array(flat: list[Any], tf_name: str, np_dtype: np.dtype) -> np.ndarray:
     low, high = _INT_RANGES[tf_name]
+    if tf_name == "DT_UINT64" and min(flat) < 0:  # numpy would wrap negatives silently
+        raise _Slow
     try:
         wide = np.array(flat, dtype=np.uint64 if tf_name == "DT_UINT64" else np.int64)
     except OverflowError:

@@ -110,8 +110,8 @@ def _missing_comma_text(prefix: str) -> str:
 
 
 def format_float32(value: float) -> str:
-    """One float32 as TF Serving writes it (``WriteDecimal<float>``)."""
-    return _format_decimal(float(value), 9, _float32_roundtrips)
+    """One float32 as TF Serving writes it (``WriteDecimal<float>``); doubles are rounded first."""
+    return _format_decimal(float(np.float32(value)), 9, _float32_roundtrips)
 
 
 def format_float64(value: float) -> str:

@@ -1,0 +1,180 @@
+"""JSON text helpers: parsing with NaN/Infinity and rapidjson's error words, TF's number format."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from gateway.codecs.jsontext import (
+    float_tokens,
+    format_float32,
+    format_float64,
+    nest_tokens,
+    parse_json,
+    rapidjson_double,
+    value_to_string,
+)
+from gateway.errors import Code, ServingError
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"a": [1, 2.5]}', {"a": [1, 2.5]}),
+        ('{"a": "caf\u00e9"}', {"a": "caf\u00e9"}),
+        (b"[1e400]", [math.inf]),  # out of double range: infinity, like rapidjson
+    ],
+)
+def test_parse_plain_json(body: bytes | str, expected: object) -> None:
+    assert parse_json(body) == expected
+
+
+def test_parse_accepts_nan_and_infinity_like_tf() -> None:
+    parsed = parse_json(b'{"x": [NaN, Infinity, -Infinity, 1]}')
+    values = parsed["x"]
+    assert math.isnan(values[0]) and values[1:] == [math.inf, -math.inf, 1]
+
+
+def test_parse_turns_huge_integers_into_doubles_either_way() -> None:
+    assert parse_json(b"[123456789012345678901234567890]") == [1.2345678901234568e29]
+    assert parse_json(b"[NaN, 123456789012345678901234567890]")[1] == 1.2345678901234568e29
+    assert parse_json(b"[NaN, 18446744073709551615]")[1] == 2**64 - 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"", "JSON Parse error: The document is empty"),
+        (b"   ", "JSON Parse error: The document is empty. at offset: 3"),
+        (b'{"a": }', "JSON Parse error: Invalid value. at offset: 6"),
+        (
+            b'{"a": 1} x',
+            "JSON Parse error: The document root must not be followed by other values."
+            " at offset: 9",
+        ),
+        (b"{a: 1}", "JSON Parse error: Missing a name for object member. at offset: 1"),
+        (
+            b'{"a" 1}',
+            "JSON Parse error: Missing a colon after a name of object member. at offset: 5",
+        ),
+        (
+            b'{"a": 1 "b": 2}',
+            "JSON Parse error: Missing a comma or '}' after an object member. at offset: 8",
+        ),
+        (
+            b'{"a": [1 2]}',
+            "JSON Parse error: Missing a comma or ']' after an array element. at offset: 9",
+        ),
+        (b'{"a": "x', "JSON Parse error: Missing a closing quotation mark in string. at offset: 6"),
+        (b'{"a": "\\q"}', "JSON Parse error: Invalid escape character in string. at offset: 7"),
+        (b'{"a": "\xff"}', "JSON Parse error: Invalid encoding in string. at offset: 7"),
+    ],
+)
+def test_parse_errors_use_rapidjson_words(body: bytes, message: str) -> None:
+    with pytest.raises(ServingError) as caught:
+        parse_json(body)
+    assert (caught.value.code, caught.value.message) == (Code.INVALID_ARGUMENT, message)
+
+
+# TF Serving's WriteDecimal: %g (6 digits) when it reads back, else 9 (float) / 17 (double).
+FLOAT32_TEXT = [
+    (0.1, "0.1"),
+    (1 / 3, "0.333333343"),
+    (2.0, "2.0"),
+    (2.5, "2.5"),
+    (-0.0, "-0.0"),
+    (0.0, "0.0"),
+    (9e6, "9e+06"),
+    (1e-5, "1e-05"),
+    (123456.0, "123456.0"),
+    (1234567.0, "1234567.0"),
+    (16777216.0, "16777216.0"),
+    (0.2, "0.2"),
+    (3.4028234663852886e38, "3.40282347e+38"),
+    (1e-45, "1.4013e-45"),  # the smallest denormal, 1.40129846e-45
+    (math.nan, "NaN"),
+    (math.inf, "Infinity"),
+    (-math.inf, "-Infinity"),
+]
+
+
+@pytest.mark.parametrize(("value", "text"), FLOAT32_TEXT)
+def test_float32_text(value: float, text: str) -> None:
+    assert format_float32(value) == text
+    assert float_tokens(np.array([value], dtype=np.float32)) == [text]
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.1, "0.1"), (1 / 3, "0.33333333333333331"), (1e300, "1e+300"), (5.0, "5.0")],
+)
+def test_float64_text(value: float, text: str) -> None:
+    assert format_float64(value) == text
+    assert float_tokens(np.array([value])) == [text]
+
+
+def test_vectorised_tokens_equal_the_scalar_formatter() -> None:
+    rng = np.random.default_rng(7)
+    values = np.concatenate(
+        [
+            (rng.standard_normal(3000) * 10.0 ** rng.integers(-40, 39, 3000)).astype(np.float32),
+            np.round(rng.standard_normal(500), 3).astype(np.float32),
+            rng.integers(-(10**7), 10**7, 500).astype(np.float32),
+        ]
+    )
+    assert float_tokens(values) == [format_float32(v) for v in values.tolist()]
+    doubles = values.astype(np.float64) / 7.0
+    assert float_tokens(doubles) == [format_float64(v) for v in doubles.tolist()]
+
+
+@pytest.mark.parametrize("value", [v for v, _ in FLOAT32_TEXT if math.isfinite(v)])
+def test_float32_text_reads_back_exactly(value: float) -> None:
+    assert np.float32(float(format_float32(value))) == np.float32(value)
+
+
+@pytest.mark.parametrize(
+    ("shape", "text"),
+    [((), "1"), ((3,), "[1,2,3]"), ((2, 0), "[[],[]]"), ((0, 3), "[]"), ((1, 2, 1), "[[[1],[2]]]")],
+)
+def test_nest_tokens(shape: tuple[int, ...], text: str) -> None:
+    count = int(np.prod(shape))
+    assert nest_tokens([str(i + 1) for i in range(count)], shape) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (1.0, "1.0"),
+        (0.1, "0.1"),
+        (1e21, "1e21"),
+        (1e20, "100000000000000000000.0"),
+        (1e-7, "1e-7"),
+        (1.5e-6, "0.0000015"),
+        (123.456, "123.456"),
+        (1.2345e30, "1.2345e30"),
+        (-2.5, "-2.5"),
+        (0.0, "0.0"),
+    ],
+)
+def test_rapidjson_double(value: float, text: str) -> None:
+    assert rapidjson_double(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        ('a"b', '"a\\"b"'),
+        (5, "5"),
+        (0.1, "0.1"),
+        (1e300, "1e+300"),
+        (True, "true"),
+        (None, "null"),
+        ([], "[]"),
+        ({}, "{}"),
+        ({"a": [1, 2.0]}, '{\n    "a": [\n        1,\n        2.0\n    ]\n}'),
+    ],
+)
+def test_value_to_string_uses_prettywriter_layout(value: object, text: str) -> None:
+    assert value_to_string(value) == text
