@@ -9,6 +9,7 @@ from control_plane.catalog.entities import (
     Expect,
     Model,
     ModelVersion,
+    VersionPin,
     VersionPolicy,
     VersionState,
 )
@@ -26,6 +27,7 @@ __all__ = [
     "Model",
     "ModelVersion",
     "StatusCode",
+    "VersionPin",
     "VersionPolicy",
     "VersionState",
     "create_engine_for",

@@ -43,6 +43,18 @@ class Action(StrEnum):
     PROMOTE = "promote"
     ROLLBACK = "rollback"
     SET_TRAFFIC = "set_traffic"
+    SET_MODEL_VERSION_PIN = "set_model_version_pin"
+
+
+class VersionPin(StrEnum):
+    """An operator's override of the version policy for one version (set via the admin API).
+
+    LOAD serves the version even if the policy would not select it; UNLOAD keeps it out of
+    Triton and out of the policy's selection, so "latest" falls back to the next version.
+    """
+
+    LOAD = "load"
+    UNLOAD = "unload"
 
 
 class Expect(Enum):
@@ -151,6 +163,9 @@ class Model:
     platform: str
     created_at: datetime
     updated_at: datetime
+    # Registered through the admin API (not flags or --model_config_file): the reconciler
+    # serves it from the catalog, so it survives restarts and config reloads.
+    admin_registered: bool = False
 
 
 @dataclass(frozen=True)
@@ -170,6 +185,7 @@ class ModelVersion:
     state_reason: str
     created_at: datetime
     updated_at: datetime
+    pin: VersionPin | None = None
 
 
 @dataclass(frozen=True)

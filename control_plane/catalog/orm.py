@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -27,11 +28,13 @@ from sqlalchemy import (
     TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.expression import false
 
 from control_plane.catalog.entities import (
     Event,
     Model,
     ModelVersion,
+    VersionPin,
     VersionPolicy,
     VersionState,
 )
@@ -45,6 +48,7 @@ NAMING_CONVENTION = {
 }
 
 STATE_VALUES = ", ".join(f"'{s.value}'" for s in VersionState)
+PIN_VALUES = ", ".join(f"'{p.value}'" for p in VersionPin)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -84,6 +88,7 @@ class ModelRow(Base):
     platform: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    admin_registered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def to_entity(self) -> Model:
         return Model(
@@ -93,12 +98,16 @@ class ModelRow(Base):
             platform=self.platform,
             created_at=self.created_at,
             updated_at=self.updated_at,
+            admin_registered=self.admin_registered,
         )
 
 
 class ModelVersionRow(Base):
     __tablename__ = "model_versions"
-    __table_args__ = (CheckConstraint(f"state IN ({STATE_VALUES})", name="state"),)
+    __table_args__ = (
+        CheckConstraint(f"state IN ({STATE_VALUES})", name="state"),
+        CheckConstraint(f"pin IN ({PIN_VALUES})", name="pin"),
+    )
 
     model_id: Mapped[int] = mapped_column(
         ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
@@ -111,6 +120,7 @@ class ModelVersionRow(Base):
     state_reason: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    pin: Mapped[str | None] = mapped_column(String(16))
 
     # Many-to-one, always joined: every entity needs the model name.
     model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
@@ -126,6 +136,7 @@ class ModelVersionRow(Base):
             state_reason=self.state_reason,
             created_at=self.created_at,
             updated_at=self.updated_at,
+            pin=None if self.pin is None else VersionPin(self.pin),
         )
 
 

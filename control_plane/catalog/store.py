@@ -30,6 +30,7 @@ from control_plane.catalog.entities import (
     ExpectedStable,
     Model,
     ModelVersion,
+    VersionPin,
     VersionPolicy,
     VersionState,
 )
@@ -86,6 +87,7 @@ def _model_snapshot(row: ModelRow) -> dict[str, Any]:
         "base_path": row.base_path,
         "policy": row.version_policy,
         "platform": row.platform,
+        "admin_registered": bool(row.admin_registered),
     }
 
 
@@ -96,7 +98,18 @@ def _version_snapshot(row: ModelVersionRow) -> dict[str, Any]:
         "checksum": row.checksum,
         "state": row.state,
         "state_reason": row.state_reason,
+        "pin": row.pin,
     }
+
+
+def _require_pin(value: object) -> VersionPin | None:
+    if value is None:
+        return None
+    try:
+        return VersionPin(str(value))
+    except ValueError:
+        allowed = ", ".join(p.value for p in VersionPin)
+        raise _invalid(f"unknown pin {value!r}; expected one of {allowed} or none") from None
 
 
 class CatalogStore:
@@ -130,6 +143,8 @@ class CatalogStore:
         policy: VersionPolicy | Mapping[str, Any] | str,
         actor: str,
         platform: str = "tensorflow",
+        *,
+        admin_registered: bool = False,
     ) -> Model:
         """Register a model; ALREADY_EXISTS if the name is taken."""
         _require_text("model name", name)
@@ -148,6 +163,7 @@ class CatalogStore:
                 platform=platform,
                 created_at=now,
                 updated_at=now,
+                admin_registered=admin_registered,
             )
             session.add(row)
             self._record(
@@ -190,8 +206,9 @@ class CatalogStore:
         actor: str,
         base_path: str | None = None,
         policy: VersionPolicy | Mapping[str, Any] | str | None = None,
+        admin_registered: bool | None = None,
     ) -> Model:
-        """Change base path and/or version policy; fields left None stay as they are."""
+        """Change base path, version policy and/or admin registration; None keeps a field."""
         _require_text("actor", actor)
         if base_path is not None:
             _require_text("base_path", base_path, max_length=None)
@@ -201,6 +218,8 @@ class CatalogStore:
             before = _model_snapshot(row)
             row.base_path = base_path if base_path is not None else row.base_path
             row.version_policy = new_policy if new_policy is not None else row.version_policy
+            if admin_registered is not None:
+                row.admin_registered = admin_registered
             after = _model_snapshot(row)
             if after != before:
                 row.updated_at = _now()
@@ -232,9 +251,21 @@ class CatalogStore:
         checksum: str,
         signatures: Mapping[str, Any],
         actor: str,
+        *,
+        state: VersionState | str = VersionState.START,
+        state_reason: str = "",
+        pin: VersionPin | str | None = None,
     ) -> ModelVersion:
-        """Add a version in state START; ALREADY_EXISTS if (model, version) is present."""
+        """Add a version (in state START by default); ALREADY_EXISTS if it is present.
+
+        `state`, `state_reason` and `pin` let one transaction (one audit event) record a version
+        that failed conversion, or one an operator asked to load, without a second event.
+        """
         _require_version_number(version)
+        initial_state = _require_state(state)
+        initial_pin = _require_pin(pin)
+        if not isinstance(state_reason, str):
+            raise _invalid("state_reason must be a string")
         _require_text("source_path", source_path, max_length=None)
         if not isinstance(checksum, str) or len(checksum) > 128:
             raise _invalid("checksum must be a string of at most 128 characters")
@@ -253,10 +284,11 @@ class CatalogStore:
                 source_path=source_path,
                 checksum=checksum,
                 signatures=sigs,
-                state=VersionState.START.value,
-                state_reason="",
+                state=initial_state.value,
+                state_reason=state_reason,
                 created_at=now,
                 updated_at=now,
+                pin=None if initial_pin is None else initial_pin.value,
             )
             session.add(row)
             after = _version_snapshot(row)
@@ -309,6 +341,44 @@ class CatalogStore:
                 action = Action.SET_MODEL_VERSION_STATE
                 self._record(session, actor, action, model, version, before, after)
             return row.to_entity()
+
+    def set_model_version_pin(
+        self, model: str, version: int, pin: VersionPin | str | None, actor: str
+    ) -> ModelVersion:
+        """Pin a version loaded or unloaded regardless of the policy; None follows the policy.
+
+        Unloading a version that a label or a positive traffic weight points at is refused
+        (FAILED_PRECONDITION): move the label or the traffic first, so requests never route to
+        a version that is being taken away.
+        """
+        _require_version_number(version)
+        new_pin = _require_pin(pin)
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            row = self._require_version(session, model_row, version)
+            if new_pin is VersionPin.UNLOAD:
+                self._check_unreferenced(session, model_row, version)
+            before = _version_snapshot(row)
+            row.pin = None if new_pin is None else new_pin.value
+            after = _version_snapshot(row)
+            if after != before:
+                row.updated_at = _now()
+                action = Action.SET_MODEL_VERSION_PIN
+                self._record(session, actor, action, model, version, before, after)
+            return row.to_entity()
+
+    def _check_unreferenced(self, session: Session, model_row: ModelRow, version: int) -> None:
+        labels = sorted(k for k, v in self._labels(session, model_row).items() if v == version)
+        weight = self._traffic(session, model_row).get(version, 0.0)
+        if labels or weight > 0:
+            uses = [f"label {label!r}" for label in labels]
+            uses += [f"traffic weight {weight}"] if weight > 0 else []
+            raise CatalogError(
+                StatusCode.FAILED_PRECONDITION,
+                f"model {model_row.name!r} version {version} is in use ({', '.join(uses)}); "
+                "move it away before unloading",
+            )
 
     # ---------------------------------------------------------------- labels
 
