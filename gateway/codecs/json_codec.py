@@ -13,7 +13,7 @@ import binascii
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import orjson
@@ -719,7 +719,20 @@ class VersionStatus:
     error_message: str = ""
 
 
-def encode_model_status(versions: Iterable[VersionStatus]) -> bytes:
+class VersionStatusLike(Protocol):
+    """Anything shaped like ``VersionStatus`` (the data plane has its own frozen type)."""
+
+    @property
+    def version(self) -> int: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def error_code(self) -> str: ...
+    @property
+    def error_message(self) -> str: ...
+
+
+def encode_model_status(versions: Iterable[VersionStatusLike]) -> bytes:
     """GetModelStatusResponse as TF Serving prints it (proto JSON, field names kept, defaults
     printed, int64 versions as strings)."""
     entries = [
