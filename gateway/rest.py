@@ -11,10 +11,12 @@ import asyncio
 import gzip
 import re
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 from urllib.parse import unquote
 
+import numpy as np
+import orjson
 import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -23,7 +25,8 @@ from fastapi.responses import Response
 from gateway.codecs import json_codec
 from gateway.dataplane import DataPlane
 from gateway.errors import Code, ServingError, invalid_argument
-from gateway.types import ModelRef
+from gateway.types import ModelRef, Tensors
+from tfsgate.signatures import SignatureSpec
 
 JSON = "application/json"
 
@@ -78,7 +81,7 @@ def json_response(body: bytes, status: int = 200) -> Response:
 
 
 def error_response(exc: ServingError) -> Response:
-    return json_response(json_codec.encode_error(exc.message), exc.http_status)
+    return json_response(orjson.dumps({"error": exc.message}), exc.http_status)
 
 
 async def read_body(request: Request) -> bytes:
@@ -103,10 +106,12 @@ class RestHandlers:
         parsed = parse_path(request.method, request.url.path)
         if parsed.verb == "status":
             statuses = self.dataplane.get_model_status(parsed.ref)
-            return json_response(json_codec.encode_status(statuses))
+            return json_response(json_codec.encode_model_status(statuses))
         if parsed.verb == "metadata":
             metadata = self.dataplane.get_model_metadata(parsed.ref)
-            return json_response(json_codec.encode_metadata(metadata))
+            spec = metadata.spec
+            body = json_codec.encode_model_metadata(spec.name, spec.version, metadata.signatures)
+            return json_response(body)
         body = await read_body(request)
         call = getattr(self, f"_{parsed.verb}")
         try:
@@ -115,21 +120,29 @@ class RestHandlers:
             raise ServingError(Code.DEADLINE_EXCEEDED, "Request timed out") from None
 
     async def _predict(self, ref: ModelRef, body: bytes) -> Response:
-        request = json_codec.parse_predict_request(body)
-        ref = ModelRef(ref.name, ref.version, ref.label, request.signature_name)
-        result = await self.dataplane.predict(ref, request.decode, timeout=self.timeout)
-        return json_response(json_codec.encode_predict_response(result, request.row_format))
+        document = json_codec.parse_request_object(body)
+        ref = replace(ref, signature=json_codec.request_signature_name(document))
+
+        def decode(signature: SignatureSpec) -> Tensors:
+            return json_codec.decode_predict_request(document, signature).tensors
+
+        result = await self.dataplane.predict(ref, decode, timeout=self.timeout)
+        row_format = "instances" in document
+        return json_response(json_codec.encode_predict_response(result.outputs, row_format))
+
+    def _examples(self, ref: ModelRef, body: bytes) -> tuple[ModelRef, np.ndarray]:
+        request = json_codec.decode_examples(body)
+        serialized = json_codec.build_serialized_examples(request.examples, request.context)
+        return replace(ref, signature=request.signature_name), serialized
 
     async def _classify(self, ref: ModelRef, body: bytes) -> Response:
-        request = json_codec.parse_examples_request(body)
-        ref = ModelRef(ref.name, ref.version, ref.label, request.signature_name)
-        result = await self.dataplane.classify(ref, request.serialized, timeout=self.timeout)
+        ref, serialized = self._examples(ref, body)
+        result = await self.dataplane.classify(ref, serialized, timeout=self.timeout)
         return json_response(json_codec.encode_classify_response(result.classes))
 
     async def _regress(self, ref: ModelRef, body: bytes) -> Response:
-        request = json_codec.parse_examples_request(body)
-        ref = ModelRef(ref.name, ref.version, ref.label, request.signature_name)
-        result = await self.dataplane.regress(ref, request.serialized, timeout=self.timeout)
+        ref, serialized = self._examples(ref, body)
+        result = await self.dataplane.regress(ref, serialized, timeout=self.timeout)
         return json_response(json_codec.encode_regress_response(result.values))
 
 

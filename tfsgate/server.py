@@ -16,20 +16,23 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from control_plane.catalog import migrate
+from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler import Reconciler, ReconcilerSettings
 from control_plane.sources.base_path import (
+    SourceError,
     discover_versions,
     missing_base_path_message,
     no_versions_message,
 )
 from control_plane.sources.model_config import (
+    ModelConfigError,
     ModelSetConfig,
     load_model_config,
     single_model_config,
 )
-from control_plane.triton.embedded import EmbeddedTriton
+from control_plane.triton.embedded import EmbeddedTriton, TritonStartError
 from control_plane.triton.repository import TritonRepositoryClient
 from gateway.dataplane import DataPlane
 from gateway.grpc_service import GrpcServer
@@ -158,8 +161,6 @@ class TfsgateServer:
             await self._every(seconds, self.reconciler.reconcile)
 
     async def _poll_config_file(self) -> None:
-        from control_plane.sources.model_config import ModelConfigError
-
         path = self.settings.model_config_file
         assert self.reconciler is not None
         reconciler = self.reconciler
@@ -235,10 +236,11 @@ class TfsgateServer:
 
 
 def serve(settings: ServeSettings) -> int:
+    """Run until SIGTERM/SIGINT; a start-up failure is one logged line and exit status 1."""
     server = TfsgateServer(settings)
     try:
         asyncio.run(server.run_until_signalled())
-    except StartupError as exc:
+    except (StartupError, ModelConfigError, SourceError, CatalogError, TritonStartError) as exc:
         log.error("%s", exc)
         return 1
     return 0

@@ -1,0 +1,78 @@
+"""Session fixtures: SavedModels written by the factory, then real ``tfsgate serve`` processes.
+
+Layers: model directories -> server processes -> clients. Servers are real subprocesses started the
+way a user starts them (``tfsgate serve`` with TF Serving's flags), each with its own embedded
+tritonserver, home directory and free ports.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.servers import ServerProcess, start_server
+
+SHARED_TFSERVING = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "tfserving"
+
+
+def write_model(kind: str, target: Path) -> Path:
+    """Write a factory SavedModel in a child process: TensorFlow stays out of the test process."""
+    code = (
+        "import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n"
+        "from tfsgate import examples\n"
+        "getattr(examples, sys.argv[1])(sys.argv[2])\n"
+    )
+    subprocess.run([sys.executable, "-c", code, kind, str(target)], check=True, capture_output=True)
+    return target
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def half_plus_two(model_root: Path) -> Path:
+    """Base path with version 123 (the directory named ``00000123``, as TF Serving's test data)."""
+    base = model_root / "half_plus_two"
+    write_model("write_half_plus_two", base / "00000123")
+    return base
+
+
+@pytest.fixture(scope="session")
+def server(
+    half_plus_two: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    home = tmp_path_factory.mktemp("serve-home")
+    with start_server(
+        home, ["--model_name=half_plus_two", f"--model_base_path={half_plus_two}"]
+    ) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def shared_testdata() -> Path:
+    if not SHARED_TFSERVING.is_dir():
+        pytest.skip(f"TF Serving's test models are not at {SHARED_TFSERVING} (only CI has them)")
+    return SHARED_TFSERVING
+
+
+@pytest.fixture(scope="session")
+def tfserving_cpu_server(
+    shared_testdata: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    """``tfsgate serve`` over TF Serving's own ``saved_model_half_plus_two_cpu``."""
+    home = tmp_path_factory.mktemp("serve-tfs-home")
+    base = shared_testdata / "saved_model_half_plus_two_cpu"
+    with start_server(home, ["--model_name=half_plus_two", f"--model_base_path={base}"]) as process:
+        yield process
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_tensorflow() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -1,0 +1,38 @@
+"""Find processes by their command line (Linux /proc), for orphan checks."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from pathlib import Path
+
+
+def pids_mentioning(text: str) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            if text in cmdline and int(entry.name) != os.getpid():
+                found.add(int(entry.name))
+    return found
+
+
+def wait_gone(text: str, timeout: float = 30.0) -> set[int]:
+    """Wait until no process mentions ``text``; return the survivors (empty on success)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        alive = {pid for pid in pids_mentioning(text) if not _zombie(pid)}
+        if not alive:
+            return set()
+        time.sleep(0.2)
+    return alive
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        return " Z " in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
+    except OSError:
+        return True
