@@ -43,9 +43,9 @@ from tensorflow_serving.apis import (  # noqa: E402
     predict_pb2,
     prediction_service_pb2_grpc,
     regression_pb2,
+    status_pb2,
 )
 from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
-from tensorflow_serving.apis import status_pb2  # noqa: E402
 
 __all__ = [
     "classification_pb2",

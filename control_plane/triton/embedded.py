@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import ctypes
 import importlib.util
+import json
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,10 @@ class EmbeddedTriton:
             grpc_url=f"127.0.0.1:{grpc_port}",
             http_url=f"http://127.0.0.1:{http_port}",
             metrics_url=f"http://127.0.0.1:{metrics_port}/metrics",
+        )
+        # Operators and benchmarks find the loopback ports here (they change on every start).
+        (self.home / "triton" / "endpoints.json").write_text(
+            json.dumps({"pid": self._process.pid, **asdict(self.endpoints)})
         )
         log.info("started tritonserver pid %s (grpc %s)", self._process.pid, grpc_port)
         return self.endpoints

@@ -1,0 +1,130 @@
+"""Cold start and single-request latency: through tfsgate (REST, gRPC) vs straight to Triton.
+
+Run by hand: ``.venv/bin/python bench/latency.py [--requests 1000]``. Starts a real
+``tfsgate serve`` over a fresh half_plus_two SavedModel, times spawn -> first REST prediction, then
+sends the same request (x = [[1], [2], [5]]) one at a time on each path and prints medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import httpx
+import numpy as np
+import tritonclient.grpc as triton_grpc
+import tritonclient.http as triton_http
+
+from tfsgate import protos
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.support.servers import ServerProcess, free_port, serve_command, stop_server  # noqa: E402
+
+X = [[1.0], [2.0], [5.0]]
+
+
+def timed(call: Callable[[], object], count: int) -> list[float]:
+    for _ in range(min(50, count)):
+        call()  # warm channels and the model
+    samples = []
+    for _ in range(count):
+        start = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - start) * 1000)
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=1000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="tfsgate-bench-"))
+    subprocess.run(
+        [sys.executable, "-m", "tfsgate.examples", str(work / "half_plus_two"), "--version", "1"],
+        check=True,
+        capture_output=True,
+    )
+    home, grpc_port, rest_port = work / "home", free_port(), free_port()
+    home.mkdir()
+    command = serve_command(
+        home,
+        ["--model_name=half_plus_two", f"--model_base_path={work / 'half_plus_two'}"],
+        grpc_port,
+        rest_port,
+    )
+    rest = httpx.Client(base_url=f"http://127.0.0.1:{rest_port}", timeout=30)
+    body = {"instances": X}
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = ServerProcess(process, home, grpc_port, rest_port, home / "serve.log")
+    try:
+        while True:
+            try:
+                if rest.post("/v1/models/half_plus_two:predict", json=body).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None:
+                raise SystemExit("tfsgate serve exited")
+            time.sleep(0.05)
+        cold_start = time.perf_counter() - started
+        endpoints = json.loads((home / "triton" / "endpoints.json").read_text())
+        results = measure(rest, grpc_port, endpoints, args.requests)
+    finally:
+        stop_server(server)
+    print(f"cold start (spawn -> first REST prediction): {cold_start:.2f} s")
+    print(f"{'path':38} {'median ms':>10} {'p90 ms':>8} {'p99 ms':>8}")
+    for name, samples in results.items():
+        q = statistics.quantiles(samples, n=100)
+        print(f"{name:38} {statistics.median(samples):10.3f} {q[89]:8.3f} {q[98]:8.3f}")
+
+
+def measure(
+    rest: httpx.Client, grpc_port: int, endpoints: dict[str, str], count: int
+) -> dict[str, list[float]]:
+    array = np.array(X, dtype=np.float32)
+    triton_model = "half_plus_two__serving_default"
+
+    tg = triton_grpc.InferenceServerClient(endpoints["grpc_url"])
+    tg_input = triton_grpc.InferInput("x", [3, 1], "FP32")
+    tg_input.set_data_from_numpy(array)
+
+    th = triton_http.InferenceServerClient(endpoints["http_url"].removeprefix("http://"))
+    th_input = triton_http.InferInput("x", [3, 1], "FP32")
+    th_input.set_data_from_numpy(array, binary_data=False)
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
+    stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
+    request = protos.predict_pb2.PredictRequest()
+    request.model_spec.name = "half_plus_two"
+    tensor = request.inputs["x"]
+    tensor.dtype = protos.types_pb2.DT_FLOAT
+    tensor.tensor_shape.dim.add(size=3)
+    tensor.tensor_shape.dim.add(size=1)
+    tensor.float_val.extend(array.ravel().tolist())
+    body = {"instances": X}
+
+    return {
+        "Triton gRPC (tritonclient), direct": timed(
+            lambda: tg.infer(triton_model, [tg_input]), count
+        ),
+        "Triton HTTP/JSON (tritonclient), direct": timed(
+            lambda: th.infer(triton_model, [th_input]), count
+        ),
+        "tfsgate gRPC Predict (TF Serving API)": timed(lambda: stub.Predict(request), count),
+        "tfsgate REST :predict (JSON)": timed(
+            lambda: rest.post("/v1/models/half_plus_two:predict", json=body), count
+        ),
+    }
+
+
+if __name__ == "__main__":
+    main()
