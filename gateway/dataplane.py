@@ -11,8 +11,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gateway.codecs.tensor_proto import check_input_names
 from gateway.errors import Code, ServingError
 from gateway.routing import Router, Target
+from gateway.shapes import fit_to_signature, unfit_output
 from gateway.types import (
     ClassifyResult,
     InputDecoder,
@@ -25,34 +27,7 @@ from gateway.types import (
     VersionStatus,
 )
 from gateway.upstream import TritonInferenceClient
-from tfsgate.signatures import CLASSIFY_METHOD, REGRESS_METHOD, TensorSpec
-
-
-def _fit_input(array: np.ndarray, spec: TensorSpec) -> tuple[np.ndarray, bool]:
-    """Accept a batch of scalars for a ``[-1, 1]`` input, as TF Serving's REST API does.
-
-    Returns the array to send and whether a trailing unit dimension was added (answers then drop
-    theirs, so ``{"instances": [1.0, 2.0]}`` gets ``{"predictions": [2.5, 3.0]}``).
-    """
-    shape = spec.shape
-    if shape is not None and array.ndim == len(shape) - 1 and shape[-1] == 1:
-        return array[..., np.newaxis], True
-    return array, False
-
-
-def _check_shape(array: np.ndarray, spec: TensorSpec) -> None:
-    if spec.shape is None:
-        return
-    expected = spec.shape
-    if array.ndim != len(expected) or any(
-        want not in (-1, got) for want, got in zip(expected, array.shape, strict=True)
-    ):
-        shown = ",".join("?" if d == -1 else str(d) for d in expected)
-        raise ServingError(
-            Code.INVALID_ARGUMENT,
-            f"input tensor alias {spec.key} has shape [{','.join(map(str, array.shape))}]"
-            f" but the signature expects [{shown}]",
-        )
+from tfsgate.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 
 
 class DataPlane:
@@ -82,7 +57,7 @@ class DataPlane:
         timeout: float | None,
     ) -> Tensors:
         signature = target.signature
-        wire, squeeze = self._wire_inputs(target, inputs)
+        wire, added = self._wire_inputs(target, inputs)
         wanted = self._wanted_outputs(target, output_filter)
         raw = await self.upstream.infer(
             target.triton_model, target.version.version, wire, wanted, timeout
@@ -92,35 +67,22 @@ class DataPlane:
             array = raw[key]
             if signature.outputs[key].travels_with_unit_dim(target.batched) and array.ndim:
                 array = array.reshape(array.shape[:-1])
-            if squeeze and array.ndim >= 2 and array.shape[-1] == 1:
-                array = array.reshape(array.shape[:-1])
-            outputs[key] = array
+            outputs[key] = unfit_output(array, added)
         return outputs
 
-    def _wire_inputs(self, target: Target, inputs: Tensors) -> tuple[Tensors, bool]:
+    def _wire_inputs(self, target: Target, inputs: Tensors) -> tuple[Tensors, int]:
+        """Arrays as Triton's config states them; also how many trailing 1-dims were added."""
         specs = target.signature.inputs
-        missing = sorted(set(specs) - set(inputs))
-        unknown = sorted(set(inputs) - set(specs))
-        if unknown or missing:
-            raise ServingError(
-                Code.INVALID_ARGUMENT,
-                f"input tensor alias not found in signature: {', '.join(unknown)}. Inputs expected"
-                f" to be in the set {{{','.join(sorted(specs))}}}."
-                if unknown
-                else f"input size does not match signature: {len(inputs)}!={len(specs)} len("
-                f"{{{','.join(sorted(inputs))}}}) != len({{{','.join(sorted(specs))}}})."
-                f" Missing inputs: {','.join(missing)}.",
-            )
-        wire, squeezed = {}, False
+        check_input_names(list(inputs), target.signature)
+        wire, added = {}, 0
         for key, array in inputs.items():
             spec = specs[key]
-            array, fitted = _fit_input(array, spec)
-            squeezed = squeezed or fitted
-            _check_shape(array, spec)
+            fitted = fit_to_signature(array, spec)
+            added = max(added, fitted.ndim - array.ndim)
             if spec.travels_with_unit_dim(target.batched):
-                array = array[..., np.newaxis]
-            wire[key] = array
-        return wire, squeezed
+                fitted = fitted[..., np.newaxis]
+            wire[key] = fitted
+        return wire, added
 
     @staticmethod
     def _wanted_outputs(target: Target, output_filter: Sequence[str]) -> list[str]:

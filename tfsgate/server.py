@@ -14,6 +14,7 @@ import signal
 import socket
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from control_plane.catalog import migrate
 from control_plane.catalog.errors import CatalogError
@@ -29,12 +30,14 @@ from control_plane.sources.base_path import (
 from control_plane.sources.model_config import (
     ModelConfigError,
     ModelSetConfig,
+    config_from_proto,
     load_model_config,
     single_model_config,
 )
 from control_plane.triton.embedded import EmbeddedTriton, TritonStartError
 from control_plane.triton.repository import TritonRepositoryClient
 from gateway.dataplane import DataPlane
+from gateway.errors import invalid_argument
 from gateway.grpc_service import GrpcServer
 from gateway.rest import RestServer
 from gateway.routing import Router
@@ -84,6 +87,23 @@ def open_catalog(url: str) -> CatalogStore:
     return CatalogStore.from_url(url)
 
 
+class ConfigReloader:
+    """gRPC ``HandleReloadConfigRequest``: replace the whole model set, answer once reconciled."""
+
+    def __init__(self, reconciler: Reconciler) -> None:
+        self.reconciler = reconciler
+
+    async def reload_config(self, config: Any) -> None:
+        try:
+            models = config_from_proto(config, source="ReloadConfigRequest", root_dir=Path.cwd())
+        except ModelConfigError as exc:
+            raise invalid_argument(str(exc)) from exc
+        missing = [m for m in models.models if not m.base_path.is_dir()]
+        if missing:
+            raise invalid_argument(missing_base_path_message(missing[0].name, missing[0].base_path))
+        await self.reconciler.set_desired(models)
+
+
 class TfsgateServer:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -130,7 +150,7 @@ class TfsgateServer:
         )
         await self.reconciler.set_desired(config)
         dataplane = DataPlane(self.router, self.upstream)
-        self._servers.append(GrpcServer(dataplane, s, self.reconciler))
+        self._servers.append(GrpcServer(dataplane, s, ConfigReloader(self.reconciler)))
         if s.rest_api_port:
             self._servers.append(RestServer(dataplane, s))
         for server in self._servers:

@@ -52,7 +52,8 @@ class ServeSettings(BaseSettings):
     model_repository: str = Field("model_repository", description="generated Triton repository")
     home: str = Field(
         "var",
-        validation_alias=AliasChoices("home", "TFSGATE_HOME"),
+        # Not "home": aliases are also environment names, and $HOME is the user's home.
+        validation_alias=AliasChoices("TFSGATE_HOME"),
         description="state directory (catalog, logs)",
     )
     host: str = Field("0.0.0.0", description="address the gRPC and REST ports bind")

@@ -30,6 +30,7 @@ from gateway.codecs.jsontext import (
 )
 from gateway.codecs.tensor_proto import check_input_names
 from gateway.errors import Code, ServingError, invalid_argument
+from gateway.shapes import shape_text as _shape_text
 from tfsgate.protos import example_pb2, feature_pb2
 from tfsgate.signatures import SignatureSpec, TensorSpec
 
@@ -322,7 +323,7 @@ def decode_predict_request(
 
     ``signature`` is the signature, or a resolver called with the body's "signature_name" ("" for
     the default) that returns it or raises. Tensors come back with the shapes TF Serving would feed;
-    see ``fit_to_signature`` for what Triton needs on top.
+    see ``gateway.shapes.fit_to_signature`` for what Triton needs on top.
     """
     document = body if isinstance(body, dict) else parse_request_object(body)
     signature_name = request_signature_name(document)
@@ -425,10 +426,6 @@ class _InstanceStack:
         return {key: np.stack(rows) for key, rows in self.rows.items()}
 
 
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "[" + ",".join(str(d) for d in shape) + "]"
-
-
 def _instances_exact(instances: list[Any], spec: SignatureSpec) -> dict[str, np.ndarray]:
     """``FillTensorMapFromInstancesList``, item by item, for TF's first error and its wording."""
     stack = _InstanceStack(spec.inputs)
@@ -469,41 +466,6 @@ def _add_object_instance(stack: _InstanceStack, index: int, item: Any, names: li
 
 
 # =========================================================================== Triton shapes
-
-
-def fit_to_signature(array: np.ndarray, spec: TensorSpec) -> np.ndarray:
-    """The array reshaped to what the signature (and so Triton) accepts, by adding trailing 1-dims.
-
-    TF Serving feeds ``{"instances": [2.0, 3.0]}`` to a ``[-1, 1]`` placeholder as shape ``[2]``
-    and TF runs it (a placeholder does not check fed shapes); Triton checks, so ``[2]`` becomes
-    ``[2, 1]``. Shapes that cannot match by adding 1-dims are INVALID_ARGUMENT. Undo the change on
-    the answer with ``unfit_output(output, added)``, ``added = fitted.ndim - array.ndim``.
-    """
-    if spec.shape is None or _compatible(array.shape, spec.shape):
-        return array
-    missing = len(spec.shape) - array.ndim
-    if missing > 0:
-        candidate = array.shape + (1,) * missing
-        if _compatible(candidate, spec.shape):
-            return array.reshape(candidate)
-    raise invalid_argument(
-        f"input '{spec.key}' has shape {_shape_text(array.shape)}, which does not match the "
-        f"signature's shape {_shape_text(spec.shape)} for {spec.tensor_name}"
-    )
-
-
-def _compatible(shape: tuple[int, ...], want: tuple[int, ...]) -> bool:
-    return len(shape) == len(want) and all(
-        w < 0 or s == w for s, w in zip(shape, want, strict=True)
-    )
-
-
-def unfit_output(array: np.ndarray, added: int) -> np.ndarray:
-    """Drop the ``added`` trailing 1-dims ``fit_to_signature`` put on the inputs from an output,
-    when the output ends in them, so answers have the shapes TF Serving would have returned."""
-    if added <= 0 or array.ndim < added or any(d != 1 for d in array.shape[-added:]):
-        return array
-    return array.reshape(array.shape[:-added])
 
 
 # =========================================================================== predict response

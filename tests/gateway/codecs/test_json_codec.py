@@ -12,6 +12,7 @@ import numpy as np
 import orjson
 import pytest
 
+from gateway import shapes
 from gateway.codecs import json_codec as jc
 from gateway.errors import Code, ServingError
 from tests.gateway.codecs.conftest import spec
@@ -327,10 +328,10 @@ def test_fit_to_signature(
     shape: tuple[int, ...], want: tuple[int, ...] | None, fitted: tuple[int, ...]
 ) -> None:
     array = np.zeros(shape, np.float32)
-    result = jc.fit_to_signature(array, spec("x", shape=want))
+    result = shapes.fit_to_signature(array, spec("x", shape=want))
     assert result.shape == fitted
     added = result.ndim - array.ndim
-    assert jc.unfit_output(result, added).shape == shape
+    assert shapes.unfit_output(result, added).shape == shape
 
 
 @pytest.mark.parametrize(
@@ -340,20 +341,20 @@ def test_fit_to_signature_refuses_what_cannot_match(
     shape: tuple[int, ...], want: tuple[int, ...]
 ) -> None:
     with pytest.raises(ServingError) as caught:
-        jc.fit_to_signature(np.zeros(shape), spec("x", shape=want))
+        shapes.fit_to_signature(np.zeros(shape), spec("x", shape=want))
     assert caught.value.code is Code.INVALID_ARGUMENT
 
 
 def test_unfit_output_leaves_other_shapes_alone() -> None:
-    assert jc.unfit_output(np.zeros((3, 2)), 1).shape == (3, 2)
-    assert jc.unfit_output(np.zeros((3, 1)), 0).shape == (3, 1)
+    assert shapes.unfit_output(np.zeros((3, 2)), 1).shape == (3, 2)
+    assert shapes.unfit_output(np.zeros((3, 1)), 0).shape == (3, 1)
 
 
 def test_half_plus_two_row_request_answers_a_flat_list() -> None:
     decoded = jc.decode_predict_request(b'{"instances": [2.0, 3.0, 4.0]}', ONE_FLOAT)
-    fitted = jc.fit_to_signature(decoded.tensors["x"], ONE_FLOAT.inputs["x"])
+    fitted = shapes.fit_to_signature(decoded.tensors["x"], ONE_FLOAT.inputs["x"])
     y = fitted * np.float32(0.5) + np.float32(2.0)  # what Triton answers: shape [3, 1]
-    answer = jc.unfit_output(y, fitted.ndim - decoded.tensors["x"].ndim)
+    answer = shapes.unfit_output(y, fitted.ndim - decoded.tensors["x"].ndim)
     assert jc.encode_predict_response({"y": answer}, row_format=True) == (
         b'{"predictions":[3.0,3.5,4.0]}'
     )
