@@ -10,15 +10,19 @@ serving. One model's failure never blocks another's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
+import shutil
+import tempfile
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from control_plane.catalog.entities import ModelVersion, VersionState
-from control_plane.catalog.errors import CatalogError
+from control_plane.catalog.entities import Model, ModelVersion, VersionPin, VersionState
+from control_plane.catalog.errors import CatalogError, StatusCode
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.naming import triton_model_name
 from control_plane.converter.savedmodel import SavedModelError, checksum
@@ -65,6 +69,39 @@ def policy_to_json(policy: VersionPolicy) -> dict[str, object]:
     return {"latest": {"num_versions": policy.num_versions}}
 
 
+def policy_from_json(data: Mapping[str, Any]) -> VersionPolicy:
+    """The catalog's proto-JSON policy (as written by ``policy_to_json``) as a sources policy."""
+    if "all" in data:
+        return All()
+    if "specific" in data:
+        return Specific(frozenset(int(v) for v in data["specific"].get("versions", [])))
+    return Latest(max(int(data.get("latest", {}).get("num_versions", 1)), 1))
+
+
+def admin_spec(model: Model) -> ModelSpecConfig:
+    """The desired-state entry of a model registered through the admin API."""
+    return ModelSpecConfig(
+        name=model.name,
+        base_path=Path(model.base_path),
+        platform=model.platform,
+        policy=policy_from_json(model.policy.to_json()),
+    )
+
+
+def wanted_versions(
+    policy: VersionPolicy, discovered: Iterable[int], pins: Mapping[int, VersionPin]
+) -> frozenset[int]:
+    """The policy's choice among versions not pinned UNLOAD, plus those pinned LOAD.
+
+    UNLOAD pins are removed before selection so "latest" falls back to the next version
+    instead of leaving the model with nothing to serve.
+    """
+    on_disk = set(discovered)
+    unloaded = {v for v, pin in pins.items() if pin is VersionPin.UNLOAD}
+    loaded = {v for v, pin in pins.items() if pin is VersionPin.LOAD}
+    return select_versions(policy, on_disk - unloaded) | (loaded & on_disk)
+
+
 class Reconciler:
     def __init__(
         self,
@@ -88,15 +125,28 @@ class Reconciler:
         return self._desired
 
     async def set_desired(self, config: ModelSetConfig) -> None:
-        """Replace the whole model set (TF Serving's config reload semantics) and reconcile."""
+        """Replace the whole model set (TF Serving's config reload semantics) and reconcile.
+
+        Models registered through the admin API are kept: they live in the catalog, not here.
+        """
         self._desired = config
         await self.reconcile()
+
+    def config_roots(self) -> list[Path]:
+        """Base paths of the models named by flags or ``--model_config_file``."""
+        return [spec.base_path for spec in self._desired.models]
+
+    def served_models(self) -> dict[str, ModelSpecConfig]:
+        """Config models plus admin-registered ones; the config wins a name both define."""
+        served = {m.name: admin_spec(m) for m in self.store.list_models() if m.admin_registered}
+        served.update(self._desired.by_name())
+        return served
 
     # -- one pass ------------------------------------------------------------------------------
     async def reconcile(self) -> None:
         async with self._lock:
             index = await self.repository.index()
-            desired = self._desired.by_name()
+            desired = await asyncio.to_thread(self.served_models)
             results = await asyncio.gather(
                 *(self._reconcile_model(spec, index) for spec in desired.values()),
                 self._retire_undesired(set(desired), index),
@@ -116,7 +166,8 @@ class Reconciler:
             discovered = {}
         if not discovered:
             log.warning("%s", no_versions_message(spec.name, spec.base_path))
-        wanted = select_versions(spec.policy, discovered)
+        pins = await asyncio.to_thread(self._pins, spec.name)
+        wanted = wanted_versions(spec.policy, discovered, pins)
         for version in sorted(wanted):
             await self._ensure_converted(spec.name, version, discovered[version])
         await self._converge(spec.name, wanted, index)
@@ -132,22 +183,16 @@ class Reconciler:
                 spec.name, base_path=str(spec.base_path), policy=policy, actor=ACTOR
             )
 
+    def _pins(self, model: str) -> dict[int, VersionPin]:
+        return {v.version: v.pin for v in self.store.list_model_versions(model) if v.pin}
+
     async def _ensure_converted(self, model: str, version: int, source: Path) -> None:
         known = await asyncio.to_thread(self._find_version, model, version)
         if known is not None and known.state == VersionState.FAILED:
             return  # retried only when its files change (a new directory = a new version)
         if known is not None and self._repository_has(model, known):
             return
-        try:
-            digest = await asyncio.to_thread(checksum, source)
-            converted = await asyncio.to_thread(
-                self.converter.convert, model, version, source, self._signature_filter
-            )
-            signatures = signatures_to_json(converted.signatures)
-            reason = ""
-        except (SavedModelError, UnsupportedSignature, OSError) as exc:
-            digest, signatures, reason = "", {}, str(exc)
-            log.error("model %s version %s cannot be converted: %s", model, version, reason)
+        digest, signatures, reason = await self._convert(model, version, source)
         if known is None:
             await asyncio.to_thread(
                 self.store.create_model_version,
@@ -160,6 +205,74 @@ class Reconciler:
             )
         if reason:
             await self._set_state(model, version, VersionState.FAILED, reason)
+
+    async def _convert(
+        self, model: str, version: int, source: Path
+    ) -> tuple[str, dict[str, Any], str]:
+        """Write the Triton models of one version: (checksum, signatures JSON, failure reason)."""
+        try:
+            digest = await asyncio.to_thread(checksum, source)
+            converted = await asyncio.to_thread(
+                self.converter.convert, model, version, source, self._signature_filter
+            )
+            return digest, signatures_to_json(converted.signatures), ""
+        except (SavedModelError, UnsupportedSignature, OSError) as exc:
+            log.error("model %s version %s cannot be converted: %s", model, version, exc)
+            return "", {}, str(exc)
+
+    # -- admin: versions from outside the policy -----------------------------------------------
+    async def import_version(
+        self,
+        model: str,
+        source: Path,
+        actor: str,
+        *,
+        version: int | None = None,
+        pin: VersionPin | None = None,
+    ) -> ModelVersion:
+        """Make ``source`` version ``version`` of ``model`` (next number when None), then reconcile.
+
+        A source outside the base path is copied to ``<base_path>/<version>`` first, so base-path
+        discovery (and a restart) sees it like any other version. The catalog row, with ``pin``,
+        is one transaction and one audit event; a version that fails conversion is recorded
+        FAILED with the reason. The caller checks that ``source`` may be read at all.
+        """
+        async with self._lock:
+            base_path = Path((await asyncio.to_thread(self.store.get_model, model)).base_path)
+            number = await asyncio.to_thread(self._next_version, model, base_path, version)
+            target = await asyncio.to_thread(place_version, source, base_path, number)
+            try:
+                digest, signatures, reason = await self._convert(model, number, target)
+                await asyncio.to_thread(
+                    self.store.create_model_version,
+                    model,
+                    number,
+                    str(target),
+                    digest,
+                    signatures,
+                    actor,
+                    state=VersionState.FAILED if reason else VersionState.START,
+                    state_reason=reason,
+                    pin=pin,
+                )
+            except CatalogError:
+                if target != source.resolve():
+                    await asyncio.to_thread(shutil.rmtree, target, True)
+                raise
+        await self.reconcile()
+        return await asyncio.to_thread(self.store.get_model_version, model, number)
+
+    def _next_version(self, model: str, base_path: Path, version: int | None) -> int:
+        known = {v.version for v in self.store.list_model_versions(model)}
+        if version is not None and version in known:
+            raise CatalogError(
+                StatusCode.ALREADY_EXISTS, f"model {model!r} version {version} already exists"
+            )
+        if version is not None:
+            return version
+        with contextlib.suppress(SourceError):
+            known |= set(discover_versions(base_path))
+        return max(known, default=0) + 1
 
     def _signature_filter(self, name: str) -> bool:
         return self.settings.all_signatures or name == DEFAULT_SIGNATURE
@@ -227,11 +340,15 @@ class Reconciler:
                 wanted, _ = by_triton.setdefault(name, (set(), None))
                 if v in target:
                     wanted.add(v)
-                    spec = signatures_from_json(versions[v].signatures)[sig]
-                    by_triton[name] = (wanted, spec)  # the newest version's signature wins
+                    newest = signatures_from_json(versions[v].signatures)[sig]
+                    by_triton[name] = (wanted, newest)  # the newest version's signature wins
         failures: dict[int, str] = {}
         for name, (wanted, spec) in by_triton.items():
-            ready = {e.version for e in index if e.name == name and e.state == "READY"}
+            ready = {
+                e.version
+                for e in index
+                if e.name == name and e.state == "READY" and e.version is not None
+            }
             if ready == wanted:
                 continue
             for v in wanted - ready:
@@ -334,7 +451,7 @@ class Reconciler:
     def _build_table(self) -> RoutingTable:
         self._generation += 1
         models = {}
-        for name in self._desired.names:
+        for name in self.served_models():
             try:
                 versions = self.store.list_model_versions(name)
                 labels = self.store.list_labels(name)
@@ -362,3 +479,28 @@ class Reconciler:
             triton_models={k: triton_model_name(model, k) for k in signatures},
             batched=batched,
         )
+
+
+def place_version(source: Path, base_path: Path, version: int) -> Path:
+    """``<base_path>/<version>`` holding ``source``'s files; copies unless it is that directory.
+
+    The copy goes to a hidden sibling first and is renamed into place, so a concurrent
+    base-path scan never sees half a SavedModel (hidden names are not version numbers).
+    """
+    source, target = source.resolve(), (base_path / str(version)).resolve()
+    if source == target:
+        return target
+    if target.exists():
+        raise CatalogError(
+            StatusCode.ALREADY_EXISTS, f"{target} already exists; choose another version"
+        )
+    try:
+        staging = Path(tempfile.mkdtemp(dir=base_path, prefix=f".import-{version}-"))
+        shutil.copytree(source, staging / "v")
+        (staging / "v").rename(target)
+        shutil.rmtree(staging, ignore_errors=True)
+    except OSError as exc:
+        raise CatalogError(
+            StatusCode.FAILED_PRECONDITION, f"cannot copy {source} to {target}: {exc}"
+        ) from exc
+    return target
