@@ -1,0 +1,196 @@
+"""Request and response bodies of the admin API (pydantic, so OpenAPI documents them).
+
+Versions are JSON integers here (this API is tfsgate's own, not TF Serving's, whose status JSON
+renders versions as strings). Conversion from catalog entities lives in the ``from_*`` methods,
+not in the route functions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from control_plane.catalog.entities import (
+    PREVIOUS_STABLE_LABEL,
+    STABLE_LABEL,
+    Event,
+    Model,
+    ModelVersion,
+)
+
+VersionNumber = Field(ge=0, lt=2**63, description="TF Serving version number")
+ModelSource = Literal["config", "admin", "retired"]
+
+
+class Strict(BaseModel):
+    """Unknown fields are errors: a typo must not silently do less than asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionOut(BaseModel):
+    model: str
+    version: int
+    state: str = Field(description="START, LOADING, AVAILABLE, UNLOADING, END or FAILED")
+    state_reason: str
+    source_path: str
+    pin: Literal["load", "unload"] | None = Field(
+        description="operator override of the version policy; null follows the policy"
+    )
+    labels: list[str] = Field(description="labels pointing at this version")
+    updated_at: datetime
+
+    @classmethod
+    def from_entity(cls, version: ModelVersion, labels: dict[str, int]) -> VersionOut:
+        return cls(
+            model=version.model,
+            version=version.version,
+            state=version.state.value,
+            state_reason=version.state_reason,
+            source_path=version.source_path,
+            pin=None if version.pin is None else version.pin.value,
+            labels=sorted(k for k, v in labels.items() if v == version.version),
+            updated_at=version.updated_at,
+        )
+
+
+class VersionList(BaseModel):
+    versions: list[VersionOut]
+
+
+class ModelOut(BaseModel):
+    name: str
+    base_path: str
+    policy: dict[str, Any] = Field(description='e.g. {"latest": {"num_versions": 1}}')
+    platform: str
+    source: ModelSource = Field(
+        description="config: from flags or --model_config_file; admin: registered here; "
+        "retired: in the catalog but no longer served"
+    )
+    labels: dict[str, int]
+    traffic: dict[int, float]
+    versions: list[VersionOut]
+
+    @classmethod
+    def from_entities(
+        cls,
+        model: Model,
+        source: ModelSource,
+        versions: list[ModelVersion],
+        labels: dict[str, int],
+        traffic: dict[int, float],
+    ) -> ModelOut:
+        return cls(
+            name=model.name,
+            base_path=model.base_path,
+            policy=model.policy.to_json(),
+            platform=model.platform,
+            source=source,
+            labels=labels,
+            traffic=traffic,
+            versions=[VersionOut.from_entity(v, labels) for v in versions],
+        )
+
+
+class ModelList(BaseModel):
+    models: list[ModelOut]
+
+
+class RegisterModelIn(Strict):
+    name: str = Field(min_length=1, max_length=255, pattern=r"^[^/\s:]+$")
+    base_path: str = Field(min_length=1, description="absolute, inside the model roots")
+    policy: dict[str, Any] = Field(
+        default_factory=lambda: {"latest": {"num_versions": 1}},
+        description="TF Serving's ServableVersionPolicy in JSON: latest, all or specific",
+    )
+
+
+class ImportVersionIn(Strict):
+    source_path: str = Field(
+        min_length=1, description="SavedModel directory, absolute, inside the model roots"
+    )
+    version: int | None = Field(
+        default=None, ge=0, lt=2**63, description="version number; default: highest known + 1"
+    )
+
+
+class LabelIn(Strict):
+    version: int = VersionNumber
+
+
+class LabelsOut(BaseModel):
+    model: str
+    labels: dict[str, int]
+
+
+class PromoteIn(Strict):
+    version: int = VersionNumber
+    expected_stable: int | None = Field(
+        default=None,
+        description="the stable version the caller saw (null: none yet); when omitted, the "
+        "server uses what it reads at the start of the request",
+    )
+
+
+class RollbackIn(Strict):
+    expected_stable: int | None = Field(default=None, description="as for promote")
+
+
+class StableOut(BaseModel):
+    model: str
+    stable: int | None
+    previous_stable: int | None
+
+    @classmethod
+    def from_labels(cls, model: str, labels: dict[str, int]) -> StableOut:
+        return cls(
+            model=model,
+            stable=labels.get(STABLE_LABEL),
+            previous_stable=labels.get(PREVIOUS_STABLE_LABEL),
+        )
+
+
+class TrafficIn(Strict):
+    weights: dict[int, float] = Field(
+        description='relative weights by version, e.g. {"1": 90, "2": 10}; {} removes the split'
+    )
+
+
+class TrafficOut(BaseModel):
+    model: str
+    weights: dict[int, float]
+
+
+class EventOut(BaseModel):
+    id: int
+    time: datetime
+    actor: str
+    action: str
+    model: str
+    version: int | None
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+    @classmethod
+    def from_entity(cls, event: Event) -> EventOut:
+        return cls(
+            id=event.id,
+            time=event.time,
+            actor=event.actor,
+            action=event.action,
+            model=event.model,
+            version=event.version,
+            before=event.before,
+            after=event.after,
+        )
+
+
+class EventList(BaseModel):
+    events: list[EventOut]
+
+
+class ErrorOut(BaseModel):
+    error: str
+    current: StableOut | None = Field(default=None, description="on a lost promote/rollback race")
