@@ -1,45 +1,87 @@
-"""Triton python-backend model that executes one SavedModel signature with TensorFlow.
+"""Triton python-backend model for one SavedModel signature; TensorFlow runs in a shared worker.
 
-The converter copies this file as ``<version>/model.py`` and writes ``<version>/runner.json``
-beside it (``{"saved_model": path, "signature": name}``), so the file is self-contained: it
-may only import the standard library, numpy, TensorFlow and Triton's
-``triton_python_backend_utils``.
+The converter copies this file as ``<version>/model.py`` with ``tf_worker.py`` and ``runner.json``
+(``{"saved_model", "signature", "model", "worker", "fingerprint"}``) beside it. A stub that imported
+TensorFlow would cost about 500 MB per (signature, version); this one imports only the standard
+library, numpy and ``triton_python_backend_utils`` (about 40 MB) and forwards each call to the one
+TensorFlow worker process of its SavedModel version, which it starts if no stub has yet (see
+``tf_worker.py``). The file stays self-contained: it may run in a Triton container without tfsgate.
 
 With dynamic batching Triton hands ``execute`` several requests at once; for a batched signature
-their inputs are stacked into one TensorFlow call and the outputs split back per request.
+their inputs are stacked into one call and the outputs split back per request.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
-import os
+import shutil
+import sys
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 import triton_python_backend_utils as pb_utils  # type: ignore[import-not-found]
 
+# TensorFlow status name -> TritonError code attribute; older python backends lack codes.
+_TRITON_CODES = {
+    "INVALID_ARGUMENT": "INVALID_ARG",
+    "OUT_OF_RANGE": "INVALID_ARG",
+    "FAILED_PRECONDITION": "INVALID_ARG",
+    "NOT_FOUND": "NOT_FOUND",
+    "ALREADY_EXISTS": "ALREADY_EXISTS",
+    "UNIMPLEMENTED": "UNSUPPORTED",
+    "UNAVAILABLE": "UNAVAILABLE",
+    "CANCELLED": "CANCELLED",
+    "INTERNAL": "INTERNAL",
+}
+
+
+def _load_worker_module(path: Path) -> ModuleType:
+    """Import the sibling ``tf_worker.py`` by path: the stub does not put this directory on
+    sys.path, and the module must not be confused with any installed one."""
+    spec = importlib.util.spec_from_file_location("_tfsgate_tf_worker", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def triton_error(code: str, message: str) -> Any:
+    attribute = _TRITON_CODES.get(code)
+    value = getattr(pb_utils.TritonError, attribute, None) if attribute else None
+    if value is None:
+        return pb_utils.TritonError(message)
+    return pb_utils.TritonError(message, value)
+
 
 class TritonPythonModel:
     def initialize(self, args: dict[str, Any]) -> None:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        import tensorflow as tf
-
         config = json.loads(args["model_config"])
         version_dir = Path(args["model_repository"]) / args["model_version"]
         runner = json.loads((version_dir / "runner.json").read_text())
-        self._tf = tf
+        worker = _load_worker_module(version_dir / runner.get("worker", "tf_worker.py"))
+        self._worker = worker
         self._batched = int(config.get("max_batch_size", 0)) > 0
-        self._inputs = {t["name"]: t for t in config["input"]}
+        self._inputs = [t["name"] for t in config["input"]]
         self._outputs = [t["name"] for t in config["output"]]
-        # Keep the loaded object alive: the concrete function refers to its variables.
-        self._loaded = tf.saved_model.load(runner["saved_model"], tags=["serve"])
-        self._function = self._loaded.signatures[runner["signature"]]
-
-    def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        tensors = {k: self._tf.constant(v) for k, v in feeds.items()}
-        results = self._function(**tensors)
-        return {k: results[k].numpy() for k in self._outputs}
+        # The stub's parent is Triton: the worker exits with it. python3 from PATH is the
+        # interpreter Triton's stub uses too (the embedded Triton puts our venv first).
+        self._client = worker.WorkerClient(
+            saved_model=runner["saved_model"],
+            signature=runner["signature"],
+            worker_file=str(version_dir / runner.get("worker", "tf_worker.py")),
+            fingerprint=runner.get("fingerprint", ""),
+            python=shutil.which("python3") or sys.executable,
+        )
+        try:
+            self._client.connect()
+        except worker.WorkerError as exc:
+            # Triton reports an exception from initialize as the model's load failure reason.
+            raise RuntimeError(exc.message) from None
 
     def _feeds(self, request: Any) -> dict[str, np.ndarray]:
         feeds = {}
@@ -49,15 +91,23 @@ class TritonPythonModel:
                 feeds[name] = tensor.as_numpy()
         return feeds
 
+    def _run(self, feeds: dict[str, np.ndarray], wanted: set[str]) -> dict[str, np.ndarray]:
+        names = [n for n in self._outputs if n in wanted] if wanted else self._outputs
+        return self._client.run(feeds, names)
+
     def _respond(self, outputs: dict[str, np.ndarray], wanted: set[str]) -> Any:
-        tensors = [pb_utils.Tensor(k, np.ascontiguousarray(v)) for k, v in outputs.items()]
         return pb_utils.InferenceResponse(
-            output_tensors=[t for t in tensors if not wanted or t.name() in wanted]
+            output_tensors=[
+                pb_utils.Tensor(k, np.ascontiguousarray(v))
+                for k, v in outputs.items()
+                if not wanted or k in wanted
+            ]
         )
 
     def _error(self, exc: Exception) -> Any:
-        message = getattr(exc, "message", None) or str(exc)
-        return pb_utils.InferenceResponse(error=pb_utils.TritonError(message))
+        if isinstance(exc, self._worker.WorkerError):
+            return pb_utils.InferenceResponse(error=triton_error(exc.code, exc.message))
+        return pb_utils.InferenceResponse(error=triton_error("INTERNAL", str(exc)))
 
     def execute(self, requests: list[Any]) -> list[Any]:
         feeds = [self._feeds(r) for r in requests]
@@ -70,7 +120,7 @@ class TritonPythonModel:
         responses = []
         for feed, names in zip(feeds, wanted, strict=True):
             try:
-                responses.append(self._respond(self._run(feed), names))
+                responses.append(self._respond(self._run(feed, names), names))
             except Exception as exc:  # noqa: BLE001 - reported to the caller as Triton's error
                 responses.append(self._error(exc))
         return responses
@@ -78,13 +128,15 @@ class TritonPythonModel:
     def _execute_stacked(self, feeds: list[dict[str, np.ndarray]], wanted: list[set[str]]) -> Any:
         sizes = [len(next(iter(f.values()))) for f in feeds]
         stacked = {k: np.concatenate([f[k] for f in feeds]) for k in feeds[0]}
-        outputs = self._run(stacked)
+        union = set().union(*wanted) if all(wanted) else set()
+        outputs = self._run(stacked, union)
         bounds = np.cumsum([0, *sizes])
+        if any(np.ndim(v) == 0 or len(v) != bounds[-1] for v in outputs.values()):
+            raise ValueError("an output does not follow the batch dimension")
         return [
             self._respond({k: v[bounds[i] : bounds[i + 1]] for k, v in outputs.items()}, wanted[i])
             for i in range(len(feeds))
         ]
 
     def finalize(self) -> None:
-        self._function = None
-        self._loaded = None
+        self._client.close()

@@ -5,11 +5,16 @@ place, so a crash never leaves a half-written model where Triton looks. Layout::
 
     <repo>/<model>__<signature>/config.pbtxt
     <repo>/<model>__<signature>/<version>/model.py      (runner_model.py)
+    <repo>/<model>__<signature>/<version>/tf_worker.py  (the shared TensorFlow worker)
     <repo>/<model>__<signature>/<version>/runner.json   ({"saved_model": ..., "signature": ...})
+
+The stubs of all signatures of one version share one TensorFlow worker process, found by the
+SavedModel's real path and the ``fingerprint`` in runner.json (see tf_worker.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -26,6 +31,8 @@ from control_plane.converter.savedmodel import read_signatures
 from tfsgate.signatures import SignatureSpec
 
 RUNNER_SOURCE = Path(__file__).with_name("runner_model.py")
+WORKER_SOURCE = Path(__file__).with_name("tf_worker.py")
+WORKER_FILE = "tf_worker.py"
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,31 @@ def _replace_dir(staged: Path, target: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(staged, target)
+
+
+def files_fingerprint(version_dir: Path) -> str:
+    """sha256 over relative paths, sizes and mtimes: cheap (no reads), and different whenever the
+    SavedModel is rewritten in place, so stubs never reach a worker holding the old files."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in version_dir.rglob("*") if p.is_file()):
+        info = path.stat()
+        digest.update(
+            f"{path.relative_to(version_dir)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode()
+        )
+    return digest.hexdigest()
+
+
+def runner_json(source: Path, signature: str, model: str, fingerprint: str) -> str:
+    """What a runner needs; the signatures of one version share ``saved_model`` and
+    ``fingerprint`` and therefore one worker."""
+    runner = {
+        "saved_model": str(source),
+        "signature": signature,
+        "model": model,
+        "worker": WORKER_FILE,
+        "fingerprint": fingerprint,
+    }
+    return json.dumps(runner)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -87,14 +119,15 @@ class SavedModelConverter:
             if include is None or include(sig)
         }
         staging = _staging_dir(self.repository)
+        fingerprint = files_fingerprint(source)
         for sig_name, triton_name in names.items():
             # Validate before touching the repository: unsupported dtypes raise here.
             triton_config.build_model_config(triton_name, model, signatures[sig_name], [version])
         for sig_name, triton_name in names.items():
             staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
             shutil.copyfile(RUNNER_SOURCE, staged / "model.py")
-            runner = {"saved_model": str(source), "signature": sig_name, "model": model}
-            (staged / "runner.json").write_text(json.dumps(runner))
+            shutil.copyfile(WORKER_SOURCE, staged / WORKER_FILE)
+            (staged / "runner.json").write_text(runner_json(source, sig_name, model, fingerprint))
             _replace_dir(staged, self.repository / triton_name / str(version))
         return ConvertedVersion(model, version, source, signatures, names)
 
