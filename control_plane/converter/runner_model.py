@@ -98,7 +98,7 @@ class TritonPythonModel:
     def _respond(self, outputs: dict[str, np.ndarray], wanted: set[str]) -> Any:
         return pb_utils.InferenceResponse(
             output_tensors=[
-                pb_utils.Tensor(k, np.ascontiguousarray(v))
+                pb_utils.Tensor(k, v if v.flags.c_contiguous else v.copy(order="C"))
                 for k, v in outputs.items()
                 if not wanted or k in wanted
             ]

@@ -117,7 +117,8 @@ def encode_arrays(arrays: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list
             data = memoryview(_pack_objects(array))
             dtype = OBJECT_DTYPE
         elif array.dtype.kind in _RAW_KINDS and array.dtype.fields is None:
-            array = np.ascontiguousarray(array)
+            # Not np.ascontiguousarray: it turns a 0-d array into shape (1,).
+            array = array if array.flags.c_contiguous else array.copy(order="C")
             data = array.reshape(-1).view(np.uint8).data
             dtype = array.dtype.str
         else:

@@ -1,0 +1,198 @@
+"""The TensorFlow worker as a process, driven by ``WorkerClient`` the way stubs drive it (no Triton):
+one worker however many clients start at once, errors with TF status names, idle exit, exit with
+its owner, restart after a crash."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from control_plane.converter import tf_worker
+from control_plane.converter.tf_worker import WorkerClient, WorkerError
+from tests.control_plane.converter.support import example
+
+WORKER_FILE = str(Path(tf_worker.__file__))
+
+MakeClient = Callable[..., WorkerClient]
+
+
+def worker_pids(socket_path: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if state != "Z" and WORKER_FILE.encode() in cmdline and socket_path.encode() in cmdline:
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def owner() -> Iterator[subprocess.Popen[bytes]]:
+    """Stands in for Triton: the worker watches this process."""
+    process = subprocess.Popen(["sleep", "300"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+@pytest.fixture
+def make_client(
+    saved_models: dict[str, Path], owner: subprocess.Popen[bytes]
+) -> Iterator[MakeClient]:
+    directory = tempfile.mkdtemp(prefix="tfw-test-")  # short: a real socket file, not abstract
+    clients: list[WorkerClient] = []
+
+    def make(signature: str = "serving_default", **overrides: object) -> WorkerClient:
+        options: dict[str, object] = {
+            "saved_model": str(saved_models["half_plus_two"]),
+            "signature": signature,
+            "worker_file": WORKER_FILE,
+            "fingerprint": "test",
+            "owner_pid": owner.pid,
+            "python": sys.executable,
+            "directory": directory,
+            "idle_seconds": 1.0,
+        }
+        options.update(overrides)
+        client = WorkerClient(**options)  # type: ignore[arg-type]
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.close()
+    for client in clients:
+        wait_until(lambda c=client: not worker_pids(c.socket_path), 10)  # type: ignore[misc]
+    shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_signatures_share_one_worker(make_client: MakeClient) -> None:
+    predict = make_client("serving_default")
+    regress = make_client("regress_x_to_y")
+    predict.connect()
+    regress.connect()
+    assert predict.socket_path == regress.socket_path
+    assert len(worker_pids(predict.socket_path)) == 1
+    assert predict.outputs == ["y"]
+    y = predict.run({"x": np.array([[1.0], [2.0], [5.0]], np.float32)})["y"]
+    np.testing.assert_array_equal(y, [[2.5], [3.0], [4.5]])
+    inputs = np.array([example(x=2.0)], dtype=object)
+    np.testing.assert_array_equal(regress.run({"inputs": inputs})["outputs"], [[3.0]])
+
+
+def test_concurrent_starts_make_one_worker(make_client: MakeClient) -> None:
+    signatures = ["serving_default", "regress_x_to_y", "classify_x_to_y", "regress_x_to_y2"]
+    clients = [make_client(s) for s in signatures * 2]
+    errors: list[BaseException] = []
+
+    def connect(client: WorkerClient) -> None:
+        try:
+            client.connect()
+        except BaseException as exc:  # noqa: BLE001 - asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=connect, args=(c,)) for c in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert not errors
+    assert len(worker_pids(clients[0].socket_path)) == 1
+
+
+def test_requested_outputs_only(make_client: MakeClient) -> None:
+    client = make_client()
+    client.connect()
+    assert list(client.run({"x": np.ones((1, 1), np.float32)}, ["y"])) == ["y"]
+
+
+def test_tensorflow_errors_carry_their_status(make_client: MakeClient) -> None:
+    client = make_client("regress_x_to_y")
+    with pytest.raises(WorkerError) as caught:
+        client.run({"inputs": np.array([b"garbage"], dtype=object)})
+    assert caught.value.code == "INVALID_ARGUMENT"
+    with pytest.raises(WorkerError) as caught:
+        client.run({"wrong_name": np.array([b""], dtype=object)})
+    assert caught.value.code == "INVALID_ARGUMENT"
+    # The connection is still good after an error.
+    inputs = np.array([example(x=4.0)], dtype=object)
+    np.testing.assert_array_equal(client.run({"inputs": inputs})["outputs"], [[4.0]])
+
+
+def test_unknown_signature_fails_connect(make_client: MakeClient) -> None:
+    with pytest.raises(WorkerError) as caught:
+        make_client("no_such_signature").connect()
+    assert caught.value.code == "NOT_FOUND"
+
+
+def test_unloadable_saved_model_fails_connect(make_client: MakeClient, tmp_path: Path) -> None:
+    (tmp_path / "saved_model.pb").write_bytes(b"not a SavedModel")
+    with pytest.raises(WorkerError) as caught:
+        make_client(saved_model=str(tmp_path)).connect()
+    assert caught.value.code == "UNAVAILABLE"
+    assert str(tmp_path) in caught.value.message
+
+
+def test_worker_exits_when_idle_and_cleans_up(make_client: MakeClient) -> None:
+    first, second = make_client(), make_client("regress_x_to_y")
+    first.connect()
+    second.connect()
+    (pid,) = worker_pids(first.socket_path)
+    first.close()
+    time.sleep(2)  # longer than idle_seconds: the second client still holds it
+    assert worker_pids(first.socket_path) == [pid]
+    second.close()
+    assert wait_until(lambda: not worker_pids(first.socket_path), 10)
+    assert not os.path.exists(first.socket_path)
+    assert not os.path.exists(first.lock_path)
+    # The next client starts a fresh worker.
+    third = make_client()
+    third.run({"x": np.ones((1, 1), np.float32)})
+    assert worker_pids(third.socket_path) not in ([], [pid])
+
+
+def test_worker_exits_with_its_owner(
+    make_client: MakeClient, owner: subprocess.Popen[bytes]
+) -> None:
+    client = make_client()
+    client.connect()
+    assert len(worker_pids(client.socket_path)) == 1
+    owner.kill()
+    owner.wait()
+    assert wait_until(lambda: not worker_pids(client.socket_path), 5)
+
+
+def test_killed_worker_is_restarted_by_the_next_call(make_client: MakeClient) -> None:
+    client = make_client()
+    client.connect()
+    (pid,) = worker_pids(client.socket_path)
+    os.kill(pid, signal.SIGKILL)
+    assert wait_until(lambda: not worker_pids(client.socket_path), 5)
+    y = client.run({"x": np.array([[2.0]], np.float32)})["y"]
+    np.testing.assert_array_equal(y, [[3.0]])
+    assert len(worker_pids(client.socket_path)) == 1
