@@ -14,9 +14,9 @@ import sys
 import types
 
 
-def _register_bare_tensorflow() -> None:
+def _register_bare_tensorflow() -> types.ModuleType | None:
     if "tensorflow" in sys.modules:
-        return
+        return None
     spec = importlib.util.find_spec("tensorflow")
     if spec is None or spec.submodule_search_locations is None:
         raise ImportError("the tensorflow package is not installed")
@@ -24,9 +24,10 @@ def _register_bare_tensorflow() -> None:
     bare.__path__ = list(spec.submodule_search_locations)
     bare.__file__ = spec.origin
     sys.modules["tensorflow"] = bare
+    return bare
 
 
-_register_bare_tensorflow()
+_bare = _register_bare_tensorflow()
 
 from tensorflow.core.example import example_pb2, feature_pb2  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
@@ -46,6 +47,11 @@ from tensorflow_serving.apis import (  # noqa: E402
     status_pb2,
 )
 from tensorflow_serving.config import model_server_config_pb2  # noqa: E402
+
+# The proto modules stay loaded; the bare package goes, so a later ``import tensorflow`` (tests,
+# a notebook) still gets the real one, which then reuses these already-loaded proto modules.
+if _bare is not None and sys.modules.get("tensorflow") is _bare:
+    del sys.modules["tensorflow"]
 
 __all__ = [
     "classification_pb2",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from types import ModuleType
 
 import pytest
@@ -12,11 +11,7 @@ from tfsgate.signatures import SignatureSpec, TensorSpec
 
 @pytest.fixture(scope="session")
 def tf() -> ModuleType:
-    """The real TensorFlow. ``tfsgate.protos`` may have registered a bare ``tensorflow`` package (to
-    load proto modules without TensorFlow); drop it so the real package initialises over it."""
-    loaded = sys.modules.get("tensorflow")
-    if loaded is not None and not hasattr(loaded, "constant"):
-        del sys.modules["tensorflow"]
+    """The real TensorFlow (``tfsgate.protos`` leaves no stand-in behind), for cross-checks."""
     import tensorflow
 
     return tensorflow
