@@ -51,15 +51,19 @@ def settings_from_args(args: argparse.Namespace) -> ServeSettings:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from tfsgate.admin_cli import ADMIN_COMMANDS, add_admin_parsers, run_admin
     from tfsgate.db_cli import add_db_parser, run_db
 
     parser = argparse.ArgumentParser(prog="tfsgate", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_serve_parser(subparsers)
     add_db_parser(subparsers)
+    add_admin_parsers(subparsers)
     args = parser.parse_args(argv)
     if args.command == "db":
         return run_db(args)
+    if args.command in ADMIN_COMMANDS:
+        return run_admin(args)
     settings = settings_from_args(args)
     logging.basicConfig(
         level=settings.log_level.upper(),

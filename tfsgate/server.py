@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from control_plane.api import AdminServer, AdminSettings
 from control_plane.catalog import migrate
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
@@ -113,7 +114,7 @@ class TfsgateServer:
         self.upstream: TritonInferenceClient | None = None
         self.reconciler: Reconciler | None = None
         self.router = Router()
-        self._servers: list[GrpcServer | RestServer] = []
+        self._servers: list[GrpcServer | RestServer | AdminServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
 
@@ -122,6 +123,7 @@ class TfsgateServer:
         config = initial_model_set(s)
         check_port_free(s.host, s.port, "--port")
         check_port_free(s.host, s.rest_api_port, "--rest_api_port")
+        check_port_free("127.0.0.1", s.admin_port, "--admin_port")
         return config
 
     async def start(self) -> None:
@@ -153,6 +155,9 @@ class TfsgateServer:
         self._servers.append(GrpcServer(dataplane, s, ConfigReloader(self.reconciler)))
         if s.rest_api_port:
             self._servers.append(RestServer(dataplane, s))
+        if s.admin_port:
+            admin = AdminServer(self.store, self.reconciler, AdminSettings.from_serve(s))
+            self._servers.append(admin)
         for server in self._servers:
             await server.start()
         self._spawn(self._poll_base_paths())
