@@ -40,7 +40,6 @@ from control_plane.sources.version_policy import (
 from control_plane.triton.repository import IndexEntry, RepositoryError, TritonRepositoryClient
 from gateway.routing import ModelRoute, Router, RoutingTable, VersionRoute
 from tfsgate.signatures import (
-    DEFAULT_SIGNATURE,
     SignatureSpec,
     signatures_from_json,
     signatures_to_json,
@@ -54,10 +53,9 @@ TERMINAL = {VersionState.AVAILABLE, VersionState.FAILED}
 @dataclass(frozen=True)
 class ReconcilerSettings:
     max_batch_size: int = 128
-    # Until signatures share one TensorFlow runner per version, only serving_default is served:
-    # every signature model costs a stub process that imports TensorFlow (~500 MB).
-    all_signatures: bool = False
     allow_version_labels_for_unavailable_models: bool = False
+    # How long requests routed to a retiring version get to reach Triton before it is unloaded.
+    drain_seconds: float = 0.5
 
 
 def policy_to_json(policy: VersionPolicy) -> dict[str, object]:
@@ -119,6 +117,7 @@ class Reconciler:
         self._desired: ModelSetConfig = ModelSetConfig(models=())
         self._lock = asyncio.Lock()
         self._generation = 0
+        self._publish_lock = asyncio.Lock()
 
     @property
     def desired(self) -> ModelSetConfig:
@@ -212,9 +211,7 @@ class Reconciler:
         """Write the Triton models of one version: (checksum, signatures JSON, failure reason)."""
         try:
             digest = await asyncio.to_thread(checksum, source)
-            converted = await asyncio.to_thread(
-                self.converter.convert, model, version, source, self._signature_filter
-            )
+            converted = await asyncio.to_thread(self.converter.convert, model, version, source)
             return digest, signatures_to_json(converted.signatures), ""
         except (SavedModelError, UnsupportedSignature, OSError) as exc:
             log.error("model %s version %s cannot be converted: %s", model, version, exc)
@@ -274,9 +271,6 @@ class Reconciler:
             known |= set(discover_versions(base_path))
         return max(known, default=0) + 1
 
-    def _signature_filter(self, name: str) -> bool:
-        return self.settings.all_signatures or name == DEFAULT_SIGNATURE
-
     def _find_version(self, model: str, version: int) -> ModelVersion | None:
         try:
             return self.store.get_model_version(model, version)
@@ -284,17 +278,15 @@ class Reconciler:
             return None
 
     def _repository_has(self, model: str, version: ModelVersion) -> bool:
+        """Converted by this converter: every signature model with the runner and its worker."""
         return all(
-            (self.converter.repository / name / str(version.version) / "model.py").exists()
+            (self.converter.repository / name / str(version.version) / file).exists()
             for name in self._triton_models(model, version).values()
+            for file in ("model.py", "tf_worker.py")
         )
 
     def _triton_models(self, model: str, version: ModelVersion) -> dict[str, str]:
-        return {
-            sig: triton_model_name(model, sig)
-            for sig in version.signatures
-            if self._signature_filter(sig)
-        }
+        return {sig: triton_model_name(model, sig) for sig in version.signatures}
 
     # -- converge Triton on the wanted versions ------------------------------------------------
     async def _converge(self, model: str, wanted: Iterable[int], index: list[IndexEntry]) -> None:
@@ -317,6 +309,10 @@ class Reconciler:
         if old and (serving or not wanted):
             for v in old:
                 await self._set_state(model, v, VersionState.UNLOADING)
+            # Route away from the old versions before Triton drops them, and let requests
+            # already routed there finish: unloading first would fail them.
+            await self.publish()
+            await asyncio.sleep(self.settings.drain_seconds)
             await self._push(model, versions, serving, await self.repository.index(), new=set())
             for v in old:
                 await self._set_state(model, v, VersionState.END)
@@ -413,6 +409,8 @@ class Reconciler:
             names = {n for v in versions for n in self._triton_models(model.name, v).values()}
             for v in live:
                 await self._set_state(model.name, v.version, VersionState.UNLOADING)
+            await self.publish()  # requests get NOT_FOUND from the table, not Triton's errors
+            await asyncio.sleep(self.settings.drain_seconds)
             for name in names:
                 if any(e.name == name and e.state == "READY" for e in index):
                     await self.repository.unload(name)
@@ -444,12 +442,15 @@ class Reconciler:
 
     # -- routing -------------------------------------------------------------------------------
     async def publish(self) -> RoutingTable:
-        table = await asyncio.to_thread(self._build_table)
-        self.router.publish(table)
-        return table
+        # One at a time: a table built from an older catalog read never replaces a newer one
+        # (model passes publish concurrently, mid-pass, before retiring versions).
+        async with self._publish_lock:
+            self._generation += 1
+            table = await asyncio.to_thread(self._build_table, self._generation)
+            self.router.publish(table)
+            return table
 
-    def _build_table(self) -> RoutingTable:
-        self._generation += 1
+    def _build_table(self, generation: int) -> RoutingTable:
         models = {}
         for name in self.served_models():
             try:
@@ -460,14 +461,10 @@ class Reconciler:
                 continue
             routes = {v.version: self._version_route(name, v) for v in versions}
             models[name] = ModelRoute(name, routes, labels, traffic)
-        return RoutingTable(self._generation, models)
+        return RoutingTable(generation, models)
 
     def _version_route(self, model: str, version: ModelVersion) -> VersionRoute:
-        signatures = {
-            k: v
-            for k, v in signatures_from_json(version.signatures).items()
-            if self._signature_filter(k)
-        }
+        signatures = signatures_from_json(version.signatures)
         batched = {
             k: sig.batched and self.settings.max_batch_size > 0 for k, sig in signatures.items()
         }

@@ -56,20 +56,54 @@ def server(
 
 
 @pytest.fixture(scope="session")
+def multi_io(model_root: Path) -> Path:
+    """A TF2 SavedModel: float inputs a and b, string input tag; outputs sum and tag_length."""
+    base = model_root / "multi_io"
+    write_model("write_keras_multi_io", base / "1")
+    return base
+
+
+@pytest.fixture(scope="session")
+def multi_io_server(
+    multi_io: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerProcess]:
+    home = tmp_path_factory.mktemp("serve-multi-home")
+    with start_server(home, ["--model_name=multi_io", f"--model_base_path={multi_io}"]) as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
 def shared_testdata() -> Path:
     if not SHARED_TFSERVING.is_dir():
         pytest.skip(f"TF Serving's test models are not at {SHARED_TFSERVING} (only CI has them)")
     return SHARED_TFSERVING
 
 
+TFSERVING_CONFIG = """
+model_config_list {{
+  config {{ name: "default" base_path: "{data}/saved_model_half_plus_two_cpu" model_platform: "tensorflow" }}
+  config {{
+    name: "saved_model_half_plus_two_2_versions"
+    base_path: "{data}/saved_model_half_plus_two_2_versions"
+    model_platform: "tensorflow"
+    model_version_policy {{ all {{}} }}
+    version_labels {{ key: "stable" value: 123 }}
+    version_labels {{ key: "canary" value: 124 }}
+  }}
+}}
+"""
+
+
 @pytest.fixture(scope="session")
-def tfserving_cpu_server(
+def tfserving_server(
     shared_testdata: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    """``tfsgate serve`` over TF Serving's own ``saved_model_half_plus_two_cpu``."""
+    """``tfsgate serve`` over TF Serving's own test models: ``saved_model_half_plus_two_cpu`` as
+    ``default`` (as in TF Serving's metadata reference) and the two-version model with labels."""
     home = tmp_path_factory.mktemp("serve-tfs-home")
-    base = shared_testdata / "saved_model_half_plus_two_cpu"
-    with start_server(home, ["--model_name=half_plus_two", f"--model_base_path={base}"]) as process:
+    config = home / "models.config"
+    config.write_text(TFSERVING_CONFIG.format(data=shared_testdata))
+    with start_server(home, [f"--model_config_file={config}"], model="default") as process:
         yield process
 
 

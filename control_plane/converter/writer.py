@@ -19,7 +19,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -108,16 +107,11 @@ class SavedModelConverter:
         model: str,
         version: int,
         source: Path,
-        include: Callable[[str], bool] | None = None,
     ) -> ConvertedVersion:
-        """Write the Triton models of the signatures ``include`` accepts (all by default)."""
+        """Write one Triton model per signature of the SavedModel at ``source``."""
         source = source.resolve()
         signatures = read_signatures(source)
-        names = {
-            sig: triton_model_name(model, sig)
-            for sig in signatures
-            if include is None or include(sig)
-        }
+        names = {sig: triton_model_name(model, sig) for sig in signatures}
         staging = _staging_dir(self.repository)
         fingerprint = files_fingerprint(source)
         for sig_name, triton_name in names.items():
