@@ -293,7 +293,8 @@ class Reconciler:
         versions = {
             v.version: v for v in await asyncio.to_thread(self.store.list_model_versions, model)
         }
-        wanted = {v for v in wanted if v in versions and versions[v].state != VersionState.FAILED}
+        asked = set(wanted)
+        wanted = {v for v in asked if v in versions and versions[v].state != VersionState.FAILED}
         old = {
             v
             for v, mv in versions.items()
@@ -305,8 +306,10 @@ class Reconciler:
             v.version: v for v in await asyncio.to_thread(self.store.list_model_versions, model)
         }
         serving = {v for v in wanted if versions[v].state == VersionState.AVAILABLE}
-        # Step 2: retire the old ones, but never leave the model with nothing to serve.
-        if old and (serving or not wanted):
+        # Step 2: retire the old ones, but never leave the model with nothing to serve: when
+        # every version the policy asks for FAILED, the old ones keep serving. Only a policy
+        # that asks for nothing (no versions on disk) retires them without a successor.
+        if old and (serving or not asked):
             for v in old:
                 await self._set_state(model, v, VersionState.UNLOADING)
             # Route away from the old versions before Triton drops them, and let requests
