@@ -342,6 +342,7 @@ class Reconciler:
                     newest = signatures_from_json(versions[v].signatures)[sig]
                     by_triton[name] = (wanted, newest)  # the newest version's signature wins
         failures: dict[int, str] = {}
+        loading: set[int] = set()
         for name, (wanted, spec) in by_triton.items():
             ready = {
                 e.version
@@ -352,12 +353,15 @@ class Reconciler:
                 continue
             for v in wanted - ready:
                 await self._set_state(model, v, VersionState.LOADING)
+            loading |= wanted - ready
             failures.update(await self._load(name, model, spec, wanted, ready))
-        for v in sorted(new):
-            state = versions[v].state
+        # Every version set LOADING above ends AVAILABLE or FAILED, including versions that were
+        # AVAILABLE before (``versions`` is read before LOADING): after a Triton restart they
+        # are all reloaded, and an old version kept serving is not in ``new``.
+        for v in sorted(new | loading):
             if v in failures:
                 await self._set_state(model, v, VersionState.FAILED, failures[v])
-            elif state != VersionState.AVAILABLE and v in target:
+            elif v in target and (v in loading or versions[v].state != VersionState.AVAILABLE):
                 await self._set_state(model, v, VersionState.AVAILABLE)
 
     async def _load(
