@@ -29,6 +29,7 @@ class GrpcSettings(Protocol):
     host: str
     port: int
     grpc_socket_path: str
+    grpc_tensor_content_answers: bool
 
 
 class ConfigReloader(Protocol):
@@ -186,7 +187,7 @@ class GrpcServer:
             ],
         )
         protos.prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(dataplane), self._server
+            PredictionService(dataplane, settings.grpc_tensor_content_answers), self._server
         )
         protos.model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelService(dataplane, reloader), self._server

@@ -64,11 +64,27 @@ def multi_io(model_root: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def multi_io_server(
-    multi_io: Path, tmp_path_factory: pytest.TempPathFactory
+def unbatched(model_root: Path) -> Path:
+    """A TF2 SavedModel whose signatures have no batch dimension (one takes a scalar)."""
+    base = model_root / "unbatched"
+    write_model("write_unbatched", base / "1")
+    return base
+
+
+@pytest.fixture(scope="session")
+def tf2_server(
+    multi_io: Path, unbatched: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ServerProcess]:
-    home = tmp_path_factory.mktemp("serve-multi-home")
-    with start_server(home, ["--model_name=multi_io", f"--model_base_path={multi_io}"]) as process:
+    """One ``tfsgate serve`` with a config file: ``multi_io`` and ``unbatched``."""
+    home = tmp_path_factory.mktemp("serve-tf2-home")
+    config = home / "models.config"
+    config.write_text(
+        "model_config_list {\n"
+        f'  config {{ name: "multi_io" base_path: "{multi_io}" model_platform: "tensorflow" }}\n'
+        f'  config {{ name: "unbatched" base_path: "{unbatched}" model_platform: "tensorflow" }}\n'
+        "}\n"
+    )
+    with start_server(home, [f"--model_config_file={config}"], model="multi_io") as process:
         yield process
 
 

@@ -92,6 +92,30 @@ def write_keras_multi_io(path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def write_unbatched(path: str | os.PathLike[str]) -> Path:
+    """Write a TF2 SavedModel whose signatures have no batch dimension.
+
+    ``serving_default(v: float[3]) -> {"doubled": 2 * v}`` and
+    ``scalar(s: float[]) -> {"plus_one": s + 1, "label": string[]}``.
+    """
+    import tensorflow as tf
+
+    class Unbatched(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([3], tf.float32, name="v")])
+        def double(self, v: Any) -> dict[str, Any]:
+            return {"doubled": v * 2.0}
+
+        @tf.function(input_signature=[tf.TensorSpec([], tf.float32, name="s")])
+        def scalar(self, s: Any) -> dict[str, Any]:
+            return {"plus_one": s + 1.0, "label": tf.strings.as_string(s, precision=1)}
+
+    module = Unbatched()
+    out = Path(path)
+    signatures = {"serving_default": module.double, "scalar": module.scalar}
+    tf.saved_model.save(module, str(out), signatures=signatures)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("base_path", help="model base path; the version directory goes inside it")

@@ -44,6 +44,11 @@ class ServeSettings(BaseSettings):
     rest_api_enable_cors_support: bool = False
     grpc_socket_path: str = Field("", description="also serve gRPC on this Unix socket")
     allow_version_labels_for_unavailable_models: bool = False
+    grpc_tensor_content_answers: bool = Field(
+        False,
+        description="gRPC Predict answers in tensor_content (raw bytes) instead of TF Serving's"
+        " typed *_val fields; faster for large outputs, for clients that read tensor_content",
+    )
 
     # -- tfsgate's own ----------------------------------------------------------------------------
     triton_url: str = Field("", description="external Triton gRPC host:port; empty = embedded")

@@ -68,6 +68,9 @@ class TritonPythonModel:
         self._batched = int(config.get("max_batch_size", 0)) > 0
         self._inputs = [t["name"] for t in config["input"]]
         self._outputs = [t["name"] for t in config["output"]]
+        # TF scalars that Triton carries as [1] (see triton_config.SCALARS_PARAMETER).
+        scalars = config.get("parameters", {}).get("scalar_tensors", {}).get("string_value", "")
+        self._scalars = set(filter(None, scalars.split(",")))
         # The stub's parent is Triton: the worker exits with it. python3 from PATH is the
         # interpreter Triton's stub uses too (the embedded Triton puts our venv first).
         self._client = worker.WorkerClient(
@@ -88,7 +91,8 @@ class TritonPythonModel:
         for name in self._inputs:
             tensor = pb_utils.get_input_tensor_by_name(request, name)
             if tensor is not None:
-                feeds[name] = tensor.as_numpy()
+                array = tensor.as_numpy()
+                feeds[name] = array.reshape(()) if name in self._scalars else array
         return feeds
 
     def _run(self, feeds: dict[str, np.ndarray], wanted: set[str]) -> dict[str, np.ndarray]:
@@ -98,11 +102,16 @@ class TritonPythonModel:
     def _respond(self, outputs: dict[str, np.ndarray], wanted: set[str]) -> Any:
         return pb_utils.InferenceResponse(
             output_tensors=[
-                pb_utils.Tensor(k, v if v.flags.c_contiguous else v.copy(order="C"))
+                pb_utils.Tensor(k, self._wire(k, v))
                 for k, v in outputs.items()
                 if not wanted or k in wanted
             ]
         )
+
+    def _wire(self, name: str, array: np.ndarray) -> np.ndarray:
+        if name in self._scalars:
+            return array.reshape(1)
+        return array if array.flags.c_contiguous else array.copy(order="C")
 
     def _error(self, exc: Exception) -> Any:
         if isinstance(exc, self._worker.WorkerError):

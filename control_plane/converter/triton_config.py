@@ -2,9 +2,10 @@
 
 A signature whose inputs and outputs all lead with -1 gets ``max_batch_size > 0`` and
 ``dynamic_batching`` (Triton strips the batch dimension from ``dims``); any other gets
-``max_batch_size: 0`` and its full shape. Shapes Triton cannot state directly use ``reshape``: a
-scalar, or a batched tensor with no other dimension, travels as ``[1]`` and reaches the runner as
-``[]`` (Triton's documented idiom). Unknown rank becomes one variable dimension.
+``max_batch_size: 0`` and its full shape. A batched tensor with no other dimension travels as
+``[1]`` with ``reshape: []`` (Triton's documented idiom); a scalar of a non-batching model also
+travels as ``[1]`` but the runner reshapes it, since Triton refuses scalars there. Unknown rank
+becomes one variable dimension.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from tritonclient.grpc import model_config_pb2 as mc
 from tfsgate.signatures import SignatureSpec, TensorSpec
 
 DEFAULT_MAX_BATCH_SIZE = 128
+# Tensors that are TF scalars but travel through Triton as [1] (comma-separated names).
+SCALARS_PARAMETER = "scalar_tensors"
 
 # TF DataType name -> Triton ModelConfig DataType. Triton has no complex, resource or variant types.
 _TF_TO_TRITON = {
@@ -46,7 +49,9 @@ def _dims(spec: TensorSpec, batched: bool) -> tuple[list[int], list[int] | None]
     if spec.shape is None:
         return [-1], None
     if spec.travels_with_unit_dim(batched):
-        return [1], []
+        # Triton refuses an empty reshape on a non-batching model ("scalar tensors are not
+        # supported"), so a scalar travels as [1] and the runner reshapes it (SCALARS_PARAMETER).
+        return [1], ([] if batched else None)
     return list(spec.shape[1:] if batched else spec.shape), None
 
 
@@ -87,6 +92,13 @@ def build_model_config(
     config.version_policy.specific.versions.extend(sorted(versions))
     config.parameters["tf_model"].string_value = model
     config.parameters["signature"].string_value = signature.name
+    scalars = [
+        t.key
+        for t in (*signature.inputs.values(), *signature.outputs.values())
+        if t.shape == () and not batched
+    ]
+    if scalars:
+        config.parameters[SCALARS_PARAMETER].string_value = ",".join(sorted(scalars))
     return config
 
 

@@ -153,6 +153,12 @@ def test_malformed_paths_are_400(server: ServerProcess, method: str, path: str) 
     assert response.json() == {"error": f"Malformed request: {method} {path}"}
 
 
+def test_status_of_unknown_model(server: ServerProcess) -> None:
+    response = httpx.get(f"{server.rest_url}/v1/models/nope", timeout=10)
+    assert response.status_code == 404
+    assert response.json() == {"error": "Could not find any versions of model nope"}
+
+
 def test_missing_instances_key(server: ServerProcess) -> None:
     response = httpx.post(f"{server.rest_url}/v1/models/{MODEL}:predict", json={"foo": 1})
     assert response.status_code == 400

@@ -132,28 +132,28 @@ def test_grpc_metadata_needs_signature_def_field(server: ServerProcess) -> None:
 # -- TF2 SavedModel: two named float inputs, a string input, two outputs ----------------------
 
 
-def test_multi_io_row_format(multi_io_server: ServerProcess) -> None:
+def test_multi_io_row_format(tf2_server: ServerProcess) -> None:
     body = {
         "instances": [
             {"a": [1.0, 2.0], "b": [3.0, 4.0], "tag": "abc"},
             {"a": [0.5, 0.5], "b": [0.5, 0.5], "tag": {"b64": "aGk="}},
         ]
     }
-    response = post(multi_io_server, "multi_io:predict", body)
+    response = post(tf2_server, "multi_io:predict", body)
     assert response.status_code == 200, response.text
     assert response.json() == {
         "predictions": [{"sum": [4.0, 6.0], "tag_length": 3}, {"sum": [1.0, 1.0], "tag_length": 2}]
     }
 
 
-def test_multi_io_columnar_format(multi_io_server: ServerProcess) -> None:
+def test_multi_io_columnar_format(tf2_server: ServerProcess) -> None:
     body = {"inputs": {"a": [[1.0, 2.0]], "b": [[3.0, 4.0]], "tag": ["abcd"]}}
-    assert post(multi_io_server, "multi_io:predict", body).json() == {
+    assert post(tf2_server, "multi_io:predict", body).json() == {
         "outputs": {"sum": [[4.0, 6.0]], "tag_length": [4]}
     }
 
 
-def test_multi_io_grpc(multi_io_server: ServerProcess) -> None:
+def test_multi_io_grpc(tf2_server: ServerProcess) -> None:
     request = protos.predict_pb2.PredictRequest()
     request.model_spec.name = "multi_io"
     for key in ("a", "b"):
@@ -166,12 +166,42 @@ def test_multi_io_grpc(multi_io_server: ServerProcess) -> None:
     tag.dtype = protos.types_pb2.DT_STRING
     tag.tensor_shape.dim.add(size=1)
     tag.string_val.append(b"hello")
-    response = stub(multi_io_server).Predict(request, timeout=30)
+    response = stub(tf2_server).Predict(request, timeout=30)
     assert list(response.outputs["sum"].float_val) == [2.0, 4.0]
     assert list(response.outputs["tag_length"].int_val) == [5]
 
 
+def test_unbatched_signature(tf2_server: ServerProcess) -> None:
+    response = post(tf2_server, "unbatched:predict", {"inputs": [1.0, 2.0, 3.0]})
+    assert response.status_code == 200, response.text
+    assert response.json() == {"outputs": [2.0, 4.0, 6.0]}
+    config = tf2_server.home / "model_repository" / "unbatched__serving_default" / "config.pbtxt"
+    assert "max_batch_size" not in config.read_text()  # 0, the proto default, is not written
+
+
+def test_scalar_signature_rest_and_grpc(tf2_server: ServerProcess) -> None:
+    body = {"signature_name": "scalar", "inputs": {"s": 1.5}}
+    assert post(tf2_server, "unbatched:predict", body).json() == {
+        "outputs": {"label": "1.5", "plus_one": 2.5}
+    }
+    request = protos.predict_pb2.PredictRequest()
+    request.model_spec.name = "unbatched"
+    request.model_spec.signature_name = "scalar"
+    request.inputs["s"].dtype = protos.types_pb2.DT_FLOAT
+    request.inputs["s"].float_val.append(1.5)
+    response = stub(tf2_server).Predict(request, timeout=30)
+    assert list(response.outputs["plus_one"].float_val) == [2.5]
+    assert len(response.outputs["plus_one"].tensor_shape.dim) == 0
+    assert list(response.outputs["label"].string_val) == [b"1.5"]
+
+
 # -- TF Serving's own test models (CI) ---------------------------------------------------------
+
+
+def test_tfserving_predict_rest(tfserving_server: ServerProcess) -> None:
+    assert post(tfserving_server, "default:predict", {"instances": [1.0, 2.0, 5.0]}).json() == {
+        "predictions": [2.5, 3.0, 4.5]
+    }
 
 
 def test_tfserving_classify_and_regress_rest(tfserving_server: ServerProcess) -> None:

@@ -1,0 +1,49 @@
+"""TF Serving's REST path grammar (pure unit tests of ``gateway.rest.parse_path``)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import Code, ServingError
+from gateway.rest import parse_path
+from gateway.types import ModelRef
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "ref", "verb"),
+    [
+        ("POST", "/v1/models/m:predict", ModelRef("m"), "predict"),
+        ("POST", "/v1/models/m/versions/00012:classify", ModelRef("m", version=12), "classify"),
+        ("POST", "/v1/models/m/labels/canary:regress", ModelRef("m", label="canary"), "regress"),
+        (
+            "POST",
+            "/v1/models/my%20model/labels/a%2Bb:predict",
+            ModelRef("my model", label="a+b"),
+            "predict",
+        ),
+        ("POST", "/V1/MODELS/m:PREDICT", ModelRef("m"), "predict"),
+        ("GET", "/v1/models/m", ModelRef("m"), "status"),
+        ("GET", "/v1/models/m/versions/3", ModelRef("m", version=3), "status"),
+        ("GET", "/v1/models/m/labels/stable/metadata", ModelRef("m", label="stable"), "metadata"),
+    ],
+)
+def test_parse(method: str, path: str, ref: ModelRef, verb: str) -> None:
+    parsed = parse_path(method, path)
+    assert (parsed.ref, parsed.verb) == (ref, verb)
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v1/models"),
+        ("POST", "/v1/models/m:explain"),
+        ("PUT", "/v1/models/m:predict"),
+        ("GET", "/v1/models/m/versions/-1"),
+        ("GET", "/v1/models/m/versions/1/labels/x"),
+    ],
+)
+def test_malformed(method: str, path: str) -> None:
+    with pytest.raises(ServingError) as caught:
+        parse_path(method, path)
+    assert caught.value.code == Code.INVALID_ARGUMENT
+    assert caught.value.message == f"Malformed request: {method} {path}"
