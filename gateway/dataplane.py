@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from gateway.coalescer import Coalescer
 from gateway.codecs.tensor_proto import check_input_names
 from gateway.errors import Code, ServingError
 from gateway.routing import Router, Target
@@ -31,9 +32,15 @@ from tfsgate.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 
 
 class DataPlane:
-    def __init__(self, router: Router, upstream: TritonInferenceClient) -> None:
+    def __init__(
+        self,
+        router: Router,
+        upstream: TritonInferenceClient,
+        coalescer: Coalescer | None = None,
+    ) -> None:
         self.router = router
         self.upstream = upstream
+        self.coalescer = coalescer
 
     # -- predict -------------------------------------------------------------------------------
     async def predict(
@@ -59,9 +66,9 @@ class DataPlane:
         signature = target.signature
         wire, added = self._wire_inputs(target, inputs)
         wanted = self._wanted_outputs(target, output_filter)
-        raw = await self.upstream.infer(
-            target.triton_model, target.version.version, wire, wanted, timeout
-        )
+        # Batching models go through the coalescer: concurrent requests share one Triton call.
+        caller = self.coalescer if target.batched and self.coalescer else self.upstream
+        raw = await caller.infer(target.triton_model, target.version.version, wire, wanted, timeout)
         outputs = {}
         for key in wanted or sorted(signature.outputs):
             array = raw[key]

@@ -20,6 +20,7 @@ from control_plane.api import AdminServer, AdminSettings
 from control_plane.catalog import migrate
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
+from control_plane.converter.triton_config import DEFAULT_MAX_BATCH_SIZE
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler import Reconciler, ReconcilerSettings
 from control_plane.sources.base_path import (
@@ -37,6 +38,7 @@ from control_plane.sources.model_config import (
 )
 from control_plane.triton.embedded import EmbeddedTriton, TritonStartError
 from control_plane.triton.repository import TritonRepositoryClient
+from gateway.coalescer import Coalescer
 from gateway.dataplane import DataPlane
 from gateway.errors import invalid_argument
 from gateway.grpc_service import GrpcServer
@@ -151,7 +153,8 @@ class TfsgateServer:
             ),
         )
         await self.reconciler.set_desired(config)
-        dataplane = DataPlane(self.router, self.upstream)
+        coalescer = Coalescer(self.upstream, max_rows=DEFAULT_MAX_BATCH_SIZE)
+        dataplane = DataPlane(self.router, self.upstream, coalescer)
         self._servers.append(GrpcServer(dataplane, s, ConfigReloader(self.reconciler)))
         if s.rest_api_port:
             self._servers.append(RestServer(dataplane, s))

@@ -1,0 +1,97 @@
+"""Coalescer unit tests over a recording stand-in for Triton (pure logic: fakes allowed here)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gateway.coalescer import Coalescer
+from gateway.errors import Code, ServingError
+from gateway.types import Tensors
+
+
+class RecordingUpstream:
+    """Answers y = 2x, slowly; remembers the batch size of every call; fails on x < 0."""
+
+    def __init__(self, delay: float = 0.05) -> None:
+        self.delay = delay
+        self.calls: list[int] = []
+
+    async def infer(
+        self, model: str, version: int, inputs: Tensors, outputs: list[str], timeout: Any = None
+    ) -> Tensors:
+        self.calls.append(len(inputs["x"]))
+        await asyncio.sleep(self.delay)
+        if (inputs["x"] < 0).any():
+            raise ServingError(Code.INVALID_ARGUMENT, "negative input")
+        answer = {"y": inputs["x"] * 2, "z": inputs["x"] + 1}
+        return {k: v for k, v in answer.items() if not outputs or k in outputs}
+
+
+def request(*values: float) -> Tensors:
+    return {"x": np.array([[v] for v in values], dtype=np.float32)}
+
+
+async def test_lone_request_goes_straight_through() -> None:
+    upstream = RecordingUpstream(delay=0)
+    coalescer = Coalescer(upstream, max_rows=8)  # type: ignore[arg-type]
+    answer = await coalescer.infer("m", 1, request(1.0), [])
+    assert answer["y"].tolist() == [[2.0]]
+    assert upstream.calls == [1]
+
+
+async def test_requests_arriving_during_a_call_share_the_next_one() -> None:
+    upstream = RecordingUpstream()
+    coalescer = Coalescer(upstream, max_rows=64)  # type: ignore[arg-type]
+    answers = await asyncio.gather(
+        *(coalescer.infer("m", 1, request(float(i), float(i)), ["y"]) for i in range(10))
+    )
+    assert upstream.calls == [2, 18]  # the first alone, the nine that waited together
+    for i, answer in enumerate(answers):
+        assert list(answer) == ["y"]
+        assert answer["y"].tolist() == [[2.0 * i], [2.0 * i]]
+
+
+async def test_batches_respect_max_rows() -> None:
+    upstream = RecordingUpstream()
+    coalescer = Coalescer(upstream, max_rows=4)  # type: ignore[arg-type]
+    await asyncio.gather(*(coalescer.infer("m", 1, request(1.0, 2.0), []) for _ in range(5)))
+    assert upstream.calls == [2, 4, 4]
+
+
+async def test_one_bad_request_fails_alone() -> None:
+    upstream = RecordingUpstream()
+    coalescer = Coalescer(upstream, max_rows=64)  # type: ignore[arg-type]
+    results = await asyncio.gather(
+        coalescer.infer("m", 1, request(1.0), []),
+        coalescer.infer("m", 1, request(2.0), []),
+        coalescer.infer("m", 1, request(-1.0), []),
+        coalescer.infer("m", 1, request(3.0), []),
+        return_exceptions=True,
+    )
+    assert results[1]["y"].tolist() == [[4.0]]  # type: ignore[index]
+    assert results[3]["y"].tolist() == [[6.0]]  # type: ignore[index]
+    assert isinstance(results[2], ServingError) and results[2].code == Code.INVALID_ARGUMENT
+
+
+async def test_each_request_keeps_its_deadline() -> None:
+    upstream = RecordingUpstream(delay=0.2)
+    coalescer = Coalescer(upstream, max_rows=64)  # type: ignore[arg-type]
+    first = asyncio.ensure_future(coalescer.infer("m", 1, request(1.0), []))
+    await asyncio.sleep(0.01)
+    with pytest.raises(ServingError) as caught:
+        await coalescer.infer("m", 1, request(2.0), [], timeout=0.05)
+    assert caught.value.code == Code.DEADLINE_EXCEEDED
+    assert (await first)["y"].tolist() == [[2.0]]
+
+
+async def test_lanes_are_per_model_version() -> None:
+    upstream = RecordingUpstream()
+    coalescer = Coalescer(upstream, max_rows=64)  # type: ignore[arg-type]
+    await asyncio.gather(
+        coalescer.infer("m", 1, request(1.0), []), coalescer.infer("m", 2, request(1.0), [])
+    )
+    assert upstream.calls == [1, 1]
