@@ -343,6 +343,7 @@ class Reconciler:
                     by_triton[name] = (wanted, newest)  # the newest version's signature wins
         failures: dict[int, str] = {}
         loading: set[int] = set()
+        loads = []
         for name, (wanted, spec) in by_triton.items():
             ready = {
                 e.version
@@ -351,10 +352,15 @@ class Reconciler:
             }
             if ready == wanted:
                 continue
-            for v in wanted - ready:
-                await self._set_state(model, v, VersionState.LOADING)
             loading |= wanted - ready
-            failures.update(await self._load(name, model, spec, wanted, ready))
+            loads.append(self._load(name, model, spec, wanted, ready))
+        for v in sorted(loading):
+            await self._set_state(model, v, VersionState.LOADING)
+        # The signatures of a version load side by side (Triton loads models in parallel, and
+        # they share one TensorFlow worker), so a version costs about one load, not one per
+        # signature.
+        for result in await asyncio.gather(*loads):
+            failures.update(result)
         # Every version set LOADING above ends AVAILABLE or FAILED, including versions that were
         # AVAILABLE before (``versions`` is read before LOADING): after a Triton restart they
         # are all reloaded, and an old version kept serving is not in ``new``.
