@@ -65,8 +65,10 @@ class Coalescer:
         key = (model, version)
         lane = self._lanes.setdefault(key, _Lane())
         rows = _rows(inputs)
-        if not lane.busy or rows == 0 or rows > self.max_rows:
-            if rows == 0 or rows > self.max_rows:
+        if rows > self.max_rows:
+            return await self._chunked(model, version, inputs, outputs, timeout, rows)
+        if not lane.busy or rows == 0:
+            if rows == 0:
                 return await self.upstream.infer(model, version, inputs, outputs, timeout)
             lane.busy = True
             try:
@@ -80,6 +82,26 @@ class Coalescer:
         except TimeoutError:
             future.cancel()
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded") from None
+
+    async def _chunked(
+        self,
+        model: str,
+        version: int,
+        inputs: Tensors,
+        outputs: list[str],
+        timeout: float | None,
+        rows: int,
+    ) -> Tensors:
+        """A request larger than the model's max_batch_size (Triton refuses it; TF Serving takes
+        any batch): its rows go in max_rows-sized pieces through the lane, answers concatenated."""
+        pieces = [
+            {k: v[start : start + self.max_rows] for k, v in inputs.items()}
+            for start in range(0, rows, self.max_rows)
+        ]
+        answers = await asyncio.gather(
+            *(self.infer(model, version, piece, outputs, timeout) for piece in pieces)
+        )
+        return {k: np.concatenate([a[k] for a in answers]) for k in answers[0]}
 
     def _next(self, key: tuple[str, int], lane: _Lane) -> None:
         """Start the next call with whatever queued meanwhile, or mark the lane idle."""

@@ -95,3 +95,12 @@ async def test_lanes_are_per_model_version() -> None:
         coalescer.infer("m", 1, request(1.0), []), coalescer.infer("m", 2, request(1.0), [])
     )
     assert upstream.calls == [1, 1]
+
+
+async def test_requests_above_max_rows_are_split_and_joined() -> None:
+    upstream = RecordingUpstream()
+    coalescer = Coalescer(upstream, max_rows=4)  # type: ignore[arg-type]
+    values = [float(i) for i in range(10)]
+    answer = await coalescer.infer("m", 1, request(*values), ["y"])
+    assert answer["y"].ravel().tolist() == [2.0 * v for v in values]
+    assert sorted(upstream.calls) == [2, 4, 4]
