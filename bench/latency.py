@@ -20,8 +20,7 @@ from pathlib import Path
 import grpc
 import httpx
 import numpy as np
-import tritonclient.grpc as triton_grpc
-import tritonclient.http as triton_http
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tfsgate import protos
 
@@ -90,16 +89,19 @@ def main() -> None:
 def measure(
     rest: httpx.Client, grpc_port: int, endpoints: dict[str, str], count: int
 ) -> dict[str, list[float]]:
+    """The same request four ways; each pair uses one client library, so only the hop differs."""
     array = np.array(X, dtype=np.float32)
     triton_model = "half_plus_two__serving_default"
 
-    tg = triton_grpc.InferenceServerClient(endpoints["grpc_url"])
-    tg_input = triton_grpc.InferInput("x", [3, 1], "FP32")
-    tg_input.set_data_from_numpy(array)
+    triton_stub = service_pb2_grpc.GRPCInferenceServiceStub(
+        grpc.insecure_channel(endpoints["grpc_url"])
+    )
+    infer = service_pb2.ModelInferRequest(model_name=triton_model)
+    infer.inputs.add(name="x", datatype="FP32", shape=[3, 1])
+    infer.raw_input_contents.append(array.tobytes())
 
-    th = triton_http.InferenceServerClient(endpoints["http_url"].removeprefix("http://"))
-    th_input = triton_http.InferInput("x", [3, 1], "FP32")
-    th_input.set_data_from_numpy(array, binary_data=False)
+    triton_http = httpx.Client(base_url=endpoints["http_url"], timeout=30)
+    triton_body = {"inputs": [{"name": "x", "shape": [3, 1], "datatype": "FP32", "data": X}]}
 
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -113,14 +115,12 @@ def measure(
     body = {"instances": X}
 
     return {
-        "Triton gRPC (tritonclient), direct": timed(
-            lambda: tg.infer(triton_model, [tg_input]), count
+        "Triton gRPC ModelInfer, direct": timed(lambda: triton_stub.ModelInfer(infer), count),
+        "tfsgate gRPC Predict": timed(lambda: stub.Predict(request), count),
+        "Triton HTTP/JSON infer, direct": timed(
+            lambda: triton_http.post(f"/v2/models/{triton_model}/infer", json=triton_body), count
         ),
-        "Triton HTTP/JSON (tritonclient), direct": timed(
-            lambda: th.infer(triton_model, [th_input]), count
-        ),
-        "tfsgate gRPC Predict (TF Serving API)": timed(lambda: stub.Predict(request), count),
-        "tfsgate REST :predict (JSON)": timed(
+        "tfsgate REST :predict": timed(
             lambda: rest.post("/v1/models/half_plus_two:predict", json=body), count
         ),
     }
