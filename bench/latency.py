@@ -10,9 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,8 +22,10 @@ from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tfsgate import protos
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.support.servers import ServerProcess, free_port, serve_command, stop_server  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import spawn_serve, write_half_plus_two  # noqa: E402
+
+from tests.support.servers import stop_server  # noqa: E402
 
 X = [[1.0], [2.0], [5.0]]
 
@@ -45,25 +45,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tfsgate-bench-"))
-    subprocess.run(
-        [sys.executable, "-m", "tfsgate.examples", str(work / "half_plus_two"), "--version", "1"],
-        check=True,
-        capture_output=True,
-    )
-    home, grpc_port, rest_port = work / "home", free_port(), free_port()
-    home.mkdir()
-    command = serve_command(
-        home,
-        ["--model_name=half_plus_two", f"--model_base_path={work / 'half_plus_two'}"],
-        grpc_port,
-        rest_port,
-    )
-    rest = httpx.Client(base_url=f"http://127.0.0.1:{rest_port}", timeout=30)
     body = {"instances": X}
+    base = write_half_plus_two()
     started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = ServerProcess(process, home, grpc_port, rest_port, home / "serve.log")
+    server = spawn_serve(base)
+    process, grpc_port, home = server.process, server.grpc_port, server.home
+    rest = httpx.Client(base_url=server.rest_url, timeout=30)
     try:
         while True:
             try:

@@ -9,14 +9,12 @@ any more than on a real host: on this 2-core machine everything shares them).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CLIENT = r"""
 import asyncio, json, sys, time
@@ -72,31 +70,17 @@ def run_client(kind: str, target: str, clients: int, seconds: float) -> float:
 
 
 def main() -> None:
-    from tests.support.servers import ServerProcess, free_port, serve_command, stop_server
+    from harness import spawn_serve, write_half_plus_two
+
+    from tests.support.servers import stop_server, wait_until_serving
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="tfsgate-bench-"))
-    subprocess.run(
-        [sys.executable, "-m", "tfsgate.examples", str(work / "half_plus_two"), "--version", "1"],
-        check=True,
-        capture_output=True,
-    )
-    home, grpc_port, rest_port = work / "home", free_port(), free_port()
-    home.mkdir()
-    command = serve_command(
-        home,
-        ["--model_name=half_plus_two", f"--model_base_path={work / 'half_plus_two'}"],
-        grpc_port,
-        rest_port,
-    )
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    server = ServerProcess(process, home, grpc_port, rest_port, home / "serve.log")
+    server = spawn_serve(write_half_plus_two())
+    grpc_port, rest_port, home = server.grpc_port, server.rest_port, server.home
     try:
-        from tests.support.servers import wait_until_serving
-
         wait_until_serving(server, "half_plus_two")
         triton = json.loads((home / "triton" / "endpoints.json").read_text())["grpc_url"]
         results = {
@@ -117,5 +101,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(asyncio.sleep(0))
     main()
