@@ -77,6 +77,22 @@ def regression_result(result: RegressResult) -> protos.regression_pb2.Regression
     return out
 
 
+def classification_response(
+    result: ClassifyResult,
+) -> protos.classification_pb2.ClassificationResponse:
+    response = protos.classification_pb2.ClassificationResponse()
+    fill_model_spec(response.model_spec, result.spec)
+    response.result.CopyFrom(classification_result(result))
+    return response
+
+
+def regression_response(result: RegressResult) -> protos.regression_pb2.RegressionResponse:
+    response = protos.regression_pb2.RegressionResponse()
+    fill_model_spec(response.model_spec, result.spec)
+    response.result.CopyFrom(regression_result(result))
+    return response
+
+
 def status_response(
     statuses: list[VersionStatus],
 ) -> protos.get_model_status_pb2.GetModelStatusResponse:

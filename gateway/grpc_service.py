@@ -88,10 +88,7 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
             convert.examples(request.input),
             _deadline(context),
         )
-        response = protos.classification_pb2.ClassificationResponse()
-        convert.fill_model_spec(response.model_spec, result.spec)
-        response.result.CopyFrom(convert.classification_result(result))
-        return response
+        return convert.classification_response(result)
 
     async def Regress(self, request: Any, context: Any) -> Any:  # noqa: N802
         result = await self.dataplane.regress(
@@ -99,10 +96,7 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
             convert.examples(request.input),
             _deadline(context),
         )
-        response = protos.regression_pb2.RegressionResponse()
-        convert.fill_model_spec(response.model_spec, result.spec)
-        response.result.CopyFrom(convert.regression_result(result))
-        return response
+        return convert.regression_response(result)
 
     async def MultiInference(self, request: Any, context: Any) -> Any:  # noqa: N802
         tasks = list(request.tasks)
