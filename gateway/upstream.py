@@ -2,14 +2,14 @@
 
 Requests are built straight as Triton's ``ModelInferRequest`` (tritonclient's protos) with every
 tensor in ``raw_input_contents`` and answers read from ``raw_output_contents`` with
-``np.frombuffer``: no per-element Python work and none of tritonclient's per-call wrapper objects,
-which cost a measurable share of a hop on a 2-core machine. Triton's errors become
+``np.frombuffer``: no per-element Python work and none of tritonclient's per-call wrapper objects.
+The channel is ``grpc.aio``: the synchronous channel's futures measured 1.6 ms of gateway CPU per
+REST predict against 1.06 ms with aio (its completion thread is started afresh for every call
+when calls do not overlap). Triton's errors become
 ``ServingError`` here and nowhere else.
 """
 
 from __future__ import annotations
-
-import asyncio
 
 import grpc
 import numpy as np
@@ -38,10 +38,8 @@ _CODES = {
 _UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
 
 
-def to_serving_error(exc: grpc.RpcError) -> ServingError:
-    code = exc.code()  # type: ignore[attr-defined]
-    details = exc.details()  # type: ignore[attr-defined]
-    return ServingError(_CODES.get(code, Code.INTERNAL), details or str(code))
+def to_serving_error(exc: grpc.aio.AioRpcError) -> ServingError:
+    return ServingError(_CODES.get(exc.code(), Code.INTERNAL), exc.details() or str(exc.code()))
 
 
 def encode_request(
@@ -75,12 +73,7 @@ def decode_response(response: service_pb2.ModelInferResponse) -> Tensors:
 
 
 class TritonInferenceClient:
-    """One pooled gRPC channel to Triton per gateway process.
-
-    Calls go through the synchronous channel's futures, completed on gRPC's own thread and handed
-    to the event loop: measured 2.05 ms against 2.41 ms per call with ``grpc.aio`` on the same
-    Triton model (median of 500), and the gateway's whole overhead is in that range.
-    """
+    """One pooled gRPC channel to Triton per gateway process."""
 
     def __init__(self, grpc_url: str, default_timeout: float | None = None) -> None:
         self.url = grpc_url
@@ -88,14 +81,14 @@ class TritonInferenceClient:
         self._channel, self._stub = _connect(grpc_url)
 
     async def close(self) -> None:
-        self._channel.close()
+        await self._channel.close()
 
     async def repoint(self, grpc_url: str) -> None:
         """Switch to a restarted Triton; requests in flight finish on the old channel."""
         old = self._channel
         self._channel, self._stub = _connect(grpc_url)
         self.url = grpc_url
-        asyncio.get_running_loop().call_later(10.0, old.close)
+        await old.close(grace=5.0)
 
     async def infer(
         self,
@@ -107,28 +100,17 @@ class TritonInferenceClient:
     ) -> Tensors:
         """Run one inference; ``outputs`` names the tensors wanted (all of them when empty)."""
         request = encode_request(model, version, inputs, outputs)
-        call = self._stub.ModelInfer.future(
-            request, timeout=timeout if timeout is not None else self.default_timeout
-        )
-        loop = asyncio.get_running_loop()
-        done: asyncio.Future[None] = loop.create_future()
-        call.add_done_callback(lambda _: loop.call_soon_threadsafe(_settle, done))
         try:
-            await done
-        except asyncio.CancelledError:
-            call.cancel()
-            raise
-        error = call.exception()
-        if error is not None:
-            raise to_serving_error(error) from error
-        return decode_response(call.result())
+            response = await self._stub.ModelInfer(
+                request, timeout=timeout if timeout is not None else self.default_timeout
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise to_serving_error(exc) from exc
+        return decode_response(response)
 
 
-def _settle(done: asyncio.Future[None]) -> None:
-    if not done.done():
-        done.set_result(None)
-
-
-def _connect(grpc_url: str) -> tuple[grpc.Channel, service_pb2_grpc.GRPCInferenceServiceStub]:
-    channel = grpc.insecure_channel(grpc_url, options=_UNLIMITED)
+def _connect(
+    grpc_url: str,
+) -> tuple[grpc.aio.Channel, service_pb2_grpc.GRPCInferenceServiceStub]:
+    channel = grpc.aio.insecure_channel(grpc_url, options=_UNLIMITED)
     return channel, service_pb2_grpc.GRPCInferenceServiceStub(channel)
