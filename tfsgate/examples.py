@@ -68,27 +68,25 @@ def write_half_plus_two(
 
 
 def write_keras_multi_io(path: str | os.PathLike[str]) -> Path:
-    """Write a TF2 SavedModel with two named float inputs, a string input and two outputs.
+    """Write a TF2 Keras SavedModel with two named float inputs, a string input and two outputs.
 
     ``serving_default(a: float[-1,2], b: float[-1,2], tag: string[-1]) ->
-    {"sum": a + b (float[-1,2]), "tag_length": strings.length(tag) (int32[-1])}``.
+    {"sum": a + b (float[-1,2]), "tag_length": strings.length(tag) (int32[-1])}``, exported with
+    ``keras.Model.export`` as Keras users do for TF Serving.
     """
+    import keras
     import tensorflow as tf
 
-    class MultiIO(tf.Module):
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, 2], tf.float32, name="a"),
-                tf.TensorSpec([None, 2], tf.float32, name="b"),
-                tf.TensorSpec([None], tf.string, name="tag"),
-            ]
-        )
-        def serve(self, a: Any, b: Any, tag: Any) -> dict[str, Any]:
-            return {"sum": a + b, "tag_length": tf.strings.length(tag)}
-
-    module = MultiIO()
+    a = keras.Input(shape=(2,), name="a", dtype="float32")
+    b = keras.Input(shape=(2,), name="b", dtype="float32")
+    tag = keras.Input(shape=(), name="tag", dtype="string")
+    total = keras.layers.Add(name="sum")([a, b])
+    length = keras.layers.Lambda(tf.strings.length, name="tag_length", output_shape=())(tag)
+    model = keras.Model(
+        inputs={"a": a, "b": b, "tag": tag}, outputs={"sum": total, "tag_length": length}
+    )
     out = Path(path)
-    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    model.export(str(out), format="tf_saved_model", verbose=False)
     return out
 
 
