@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from tritonclient.grpc import model_config_pb2 as mc
 
@@ -115,6 +115,7 @@ class Reconciler:
         self.router = router
         self.settings = settings or ReconcilerSettings()
         self._desired: ModelSetConfig = ModelSetConfig(models=())
+        self.needs_retry = False
         self._lock = asyncio.Lock()
         self._generation = 0
         self._publish_lock = asyncio.Lock()
@@ -144,6 +145,8 @@ class Reconciler:
     # -- one pass ------------------------------------------------------------------------------
     async def reconcile(self) -> None:
         async with self._lock:
+            # Stays True when this pass raises or any model fails: retry_failed_passes retries.
+            self.needs_retry = True
             index = await self.repository.index()
             desired = await asyncio.to_thread(self.served_models)
             results = await asyncio.gather(
@@ -151,10 +154,11 @@ class Reconciler:
                 self._retire_undesired(set(desired), index),
                 return_exceptions=True,
             )
-            for result in results:
-                if isinstance(result, BaseException):
-                    log.error("reconcile failed: %s", result, exc_info=result)
+            failed = [r for r in results if isinstance(r, BaseException)]
+            for result in failed:
+                log.error("reconcile failed: %s", result, exc_info=result)
             await self.publish()
+            self.needs_retry = bool(failed)
 
     async def _reconcile_model(self, spec: ModelSpecConfig, index: list[IndexEntry]) -> None:
         await asyncio.to_thread(self._register_model, spec)
@@ -514,3 +518,33 @@ def place_version(source: Path, base_path: Path, version: int) -> Path:
             StatusCode.FAILED_PRECONDITION, f"cannot copy {source} to {target}: {exc}"
         ) from exc
     return target
+
+
+class Retryable(Protocol):
+    needs_retry: bool
+
+    async def reconcile(self) -> None: ...
+
+
+async def retry_failed_passes(
+    reconciler: Retryable,
+    stopping: asyncio.Event,
+    min_delay: float = 0.5,
+    max_delay: float = 30.0,
+) -> None:
+    """Retry a failed pass (Triton or the database unreachable, a model's pass raising) with
+    exponential backoff, whatever the poll settings: with ``--file_system_poll_wait_seconds=0``
+    nothing else would ever run the pass again."""
+    delay = min_delay
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), delay if reconciler.needs_retry else min_delay)
+            return
+        if not reconciler.needs_retry:
+            delay = min_delay
+            continue
+        try:
+            await reconciler.reconcile()
+        except Exception:  # noqa: BLE001 - logged; the loop backs off and tries again
+            log.exception("reconcile retry failed; next in %.1f s", min(delay * 2, max_delay))
+        delay = min_delay if not reconciler.needs_retry else min(delay * 2, max_delay)

@@ -22,7 +22,7 @@ from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.triton_config import DEFAULT_MAX_BATCH_SIZE
 from control_plane.converter.writer import SavedModelConverter
-from control_plane.reconciler import Reconciler, ReconcilerSettings
+from control_plane.reconciler import Reconciler, ReconcilerSettings, retry_failed_passes
 from control_plane.sources.base_path import (
     SourceError,
     discover_versions,
@@ -164,6 +164,7 @@ class TfsgateServer:
         for server in self._servers:
             await server.start()
         self._spawn(self._poll_base_paths())
+        self._spawn(retry_failed_passes(self.reconciler, self._stopping))
         if s.model_config_file and s.model_config_file_poll_wait_seconds > 0:
             self._spawn(self._poll_config_file())
         if self.triton is not None:
