@@ -181,8 +181,15 @@ class CatalogStore:
     ) -> tuple[Model, bool]:
         """The model and whether it was created; an existing model is returned unchanged.
 
-        Safe under races: losing the insert race to another writer returns the winner's model.
+        Reads first: the reconciler calls this every pass, and a write transaction would take
+        SQLite's write lock each time. Safe under races: losing the insert race to another
+        writer returns the winner's model.
         """
+        try:
+            return self.get_model(name), False
+        except CatalogError as exc:
+            if exc.code != StatusCode.NOT_FOUND:
+                raise
         try:
             return self.create_model(name, base_path, policy, actor, platform), True
         except CatalogError as exc:
