@@ -488,7 +488,29 @@ def _error_reply(exc: BaseException) -> dict[str, Any]:
     else:
         status = "INTERNAL"
     message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return {"ok": False, "code": status, "error": message}
+    return {"ok": False, "code": status, "error": _without_trace(message)}
+
+
+def _without_trace(message: str) -> str:
+    """TF's error without the Python stack it appends in eager mode ("Graph execution error:
+    Detected at node X defined at (most recent call last): File ..."): clients should see
+    what went wrong, as TF Serving reports it, not this process's source paths."""
+    if "defined at (most recent call last):" not in message:
+        return message
+    lines = message.splitlines()
+    kept = []
+    skipping = False
+    for line in lines:
+        if line.startswith("Graph execution error"):
+            continue
+        if "defined at (most recent call last):" in line:
+            skipping = True
+            continue
+        if skipping and (not line.strip() or line.startswith("  File ") or line.startswith("    ")):
+            continue
+        skipping = False
+        kept.append(line)
+    return "\n".join(kept).strip() or message
 
 
 class SignatureServer:

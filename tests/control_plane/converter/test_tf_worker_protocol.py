@@ -268,3 +268,17 @@ def test_exclusive_retries_when_the_holder_removed_the_file(tmp_path: Path) -> N
     thread.join(5)
     assert held and os.path.exists(lock)
     assert held[0] == os.stat(lock).st_ino
+
+
+def test_errors_lose_the_python_stack_tf_appends() -> None:
+    message = (
+        "Graph execution error:\n\n"
+        "Detected at node ParseExample defined at (most recent call last):\n"
+        '  File "/srv/tf_worker.py", line 516, in load\n\n'
+        "Name: <unknown>, Feature: x (data type: float) is required but could not be found.\n"
+        "\t [[{{node ParseExample}}]]"
+    )
+    cleaned = tf_worker._without_trace(message)
+    assert cleaned.startswith("Name: <unknown>, Feature: x")
+    assert "tf_worker.py" not in cleaned and "Graph execution error" not in cleaned
+    assert tf_worker._without_trace("plain message") == "plain message"
