@@ -204,6 +204,34 @@ def test_tfserving_predict_rest(tfserving_server: ServerProcess) -> None:
     }
 
 
+def test_tfserving_grpc_predict_and_status(tfserving_server: ServerProcess) -> None:
+    request = protos.predict_pb2.PredictRequest()
+    request.model_spec.name = "default"
+    tensor = request.inputs["x"]
+    tensor.dtype = protos.types_pb2.DT_FLOAT
+    tensor.tensor_shape.dim.add(size=1)
+    tensor.tensor_shape.dim.add(size=1)
+    tensor.float_val.append(2.0)
+    response = stub(tfserving_server).Predict(request, timeout=30)
+    assert list(response.outputs["y"].float_val) == [3.0]
+    spec = response.model_spec
+    assert (spec.name, spec.signature_name, spec.version.value) == (
+        "default",
+        "serving_default",
+        123,
+    )
+    status = httpx.get(f"{tfserving_server.rest_url}/v1/models/default", timeout=10).json()
+    assert status == {
+        "model_version_status": [
+            {
+                "version": "123",
+                "state": "AVAILABLE",
+                "status": {"error_code": "OK", "error_message": ""},
+            }
+        ]
+    }
+
+
 def test_tfserving_classify_and_regress_rest(tfserving_server: ServerProcess) -> None:
     classify = {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}
     assert post(tfserving_server, "default:classify", classify).json() == {"results": [[["", 3.0]]]}
