@@ -7,6 +7,7 @@ interceptor, from ``ServingError`` to the gRPC status with the same TF code.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -14,6 +15,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from gateway import grpc_convert as convert
+from gateway import metrics
 from gateway.dataplane import DataPlane
 from gateway.errors import Code, ServingError, invalid_argument
 from gateway.types import ModelRef
@@ -36,6 +38,20 @@ class ConfigReloader(Protocol):
     async def reload_config(self, config: Any) -> None: ...
 
 
+# gRPC method -> the method label shared with REST's verbs.
+_METHOD_NAMES = {
+    "Predict": "predict",
+    "Classify": "classify",
+    "Regress": "regress",
+    "MultiInference": "multi_inference",
+    "GetModelMetadata": "metadata",
+    "GetModelStatus": "status",
+    "HandleReloadConfigRequest": "reload_config",
+    "Check": "health",
+    "Watch": "health",
+}
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
     """Every unary method: ``ServingError`` -> its gRPC code; anything else -> INTERNAL."""
 
@@ -48,15 +64,24 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or handler.unary_unary is None:
             return handler
         inner = handler.unary_unary
+        method = _METHOD_NAMES.get(handler_call_details.method.rsplit("/", 1)[-1], "other")
 
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            started = time.perf_counter()
+            spec = getattr(request, "model_spec", None)
+            model = spec.name if spec is not None else ""
+            code = Code.OK
             try:
                 return await inner(request, context)
             except ServingError as exc:
+                code = exc.code
                 await context.abort(exc.grpc_status, exc.message)
             except Exception as exc:  # noqa: BLE001 - never leak a traceback as UNKNOWN
                 log.exception("gRPC %s failed", handler_call_details.method)
+                code = Code.INTERNAL
                 await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+            finally:
+                metrics.observe("grpc", method, model, code, time.perf_counter() - started)
 
         return grpc.unary_unary_rpc_method_handler(
             guarded,

@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import logging
 import re
+import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -22,6 +23,7 @@ import orjson
 import uvicorn
 from starlette.middleware.cors import CORSMiddleware
 
+from gateway import metrics
 from gateway.codecs import json_codec
 from gateway.dataplane import DataPlane
 from gateway.errors import Code, ServingError, invalid_argument
@@ -104,8 +106,7 @@ class RestHandlers:
         self.dataplane = dataplane
         self.timeout = timeout
 
-    async def handle(self, method: str, path: str, body: bytes) -> Reply:
-        parsed = parse_path(method, path)
+    async def handle(self, parsed: ParsedPath, body: bytes) -> Reply:
         if parsed.verb == "status":
             statuses = self.dataplane.get_model_status(parsed.ref)
             return 200, json_codec.encode_model_status(statuses)
@@ -167,17 +168,32 @@ class RestApp:
         method = scope["method"]
         # raw_path: model names and labels are URL-decoded after matching, as TF Serving does.
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        if method == "GET" and path == metrics.METRICS_PATH:
+            await _send(send, 200, *metrics.exposition())
+            return
+        started = time.perf_counter()
+        verb, model, code = "malformed", "", Code.OK
         try:
+            parsed = parse_path(method, path)
+            verb, model = parsed.verb, parsed.ref.name
             body = await _read_body(receive)
             encoding = _header(scope, b"content-encoding")
-            status, reply = await self.handlers.handle(method, path, decompress(body, encoding))
+            status, reply = await self.handlers.handle(parsed, decompress(body, encoding))
         except ServingError as exc:
+            code = exc.code
             status, reply = error_reply(exc)
         except Exception as exc:  # noqa: BLE001 - a bug answers 500 in TF's shape, never a hang
             log.exception("REST %s %s failed", method, path)
+            code = Code.INTERNAL
             status, reply = 500, orjson.dumps({"error": str(exc)})
-        await send({"type": "http.response.start", "status": status, "headers": _JSON_HEADERS})
-        await send({"type": "http.response.body", "body": reply})
+        metrics.observe("rest", verb, model, code, time.perf_counter() - started)
+        await _send(send, status, reply, JSON)
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: str) -> None:
+    headers = _JSON_HEADERS if content_type == JSON else [(b"content-type", content_type.encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 async def _read_body(receive: Receive) -> bytes:
