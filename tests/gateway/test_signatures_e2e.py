@@ -27,6 +27,29 @@ def stub(server: ServerProcess) -> Any:
     return protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
 
 
+def x_predict_request(model: str, x: float, label: str | None = None) -> Any:
+    """Predict x = [[x]] on a half_plus_two model (float input ``x``)."""
+    request = protos.predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    if label is not None:
+        request.model_spec.version_label = label
+    tensor = request.inputs["x"]
+    tensor.dtype = protos.types_pb2.DT_FLOAT
+    tensor.tensor_shape.dim.add(size=1)
+    tensor.tensor_shape.dim.add(size=1)
+    tensor.float_val.append(x)
+    return request
+
+
+def examples_request(message: Any, model: str, signature: str, *values: float) -> Any:
+    """A Classification/RegressionRequest over tf.Examples with feature ``x``."""
+    request = message()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    request.input.CopyFrom(examples_input(*values))
+    return request
+
+
 def examples_input(*values: float) -> Any:
     model_input = protos.input_pb2.Input()
     for value in values:
@@ -63,18 +86,16 @@ def test_rest_predict_other_signature(server: ServerProcess) -> None:
 
 def test_grpc_classify_regress_multi_inference(server: ServerProcess) -> None:
     service = stub(server)
-    classify = protos.classification_pb2.ClassificationRequest()
-    classify.model_spec.name = "half_plus_two"
-    classify.model_spec.signature_name = "classify_x_to_y"
-    classify.input.CopyFrom(examples_input(2.0))
+    classify = examples_request(
+        protos.classification_pb2.ClassificationRequest, "half_plus_two", "classify_x_to_y", 2.0
+    )
     classified = service.Classify(classify, timeout=30)
     assert classified.result.classifications[0].classes[0].score == 3.0
     assert classified.model_spec.version.value == 123
 
-    regress = protos.regression_pb2.RegressionRequest()
-    regress.model_spec.name = "half_plus_two"
-    regress.model_spec.signature_name = "regress_x_to_y"
-    regress.input.CopyFrom(examples_input(2.0))
+    regress = examples_request(
+        protos.regression_pb2.RegressionRequest, "half_plus_two", "regress_x_to_y", 2.0
+    )
     assert service.Regress(regress, timeout=30).result.regressions[0].value == 3.0
 
     multi = protos.inference_pb2.MultiInferenceRequest()
@@ -205,13 +226,7 @@ def test_tfserving_predict_rest(tfserving_server: ServerProcess) -> None:
 
 
 def test_tfserving_grpc_predict_and_status(tfserving_server: ServerProcess) -> None:
-    request = protos.predict_pb2.PredictRequest()
-    request.model_spec.name = "default"
-    tensor = request.inputs["x"]
-    tensor.dtype = protos.types_pb2.DT_FLOAT
-    tensor.tensor_shape.dim.add(size=1)
-    tensor.tensor_shape.dim.add(size=1)
-    tensor.float_val.append(2.0)
+    request = x_predict_request("default", 2.0)
     response = stub(tfserving_server).Predict(request, timeout=30)
     assert list(response.outputs["y"].float_val) == [3.0]
     spec = response.model_spec
@@ -241,18 +256,16 @@ def test_tfserving_classify_and_regress_rest(tfserving_server: ServerProcess) ->
 
 def test_tfserving_grpc_classify_regress_multi(tfserving_server: ServerProcess) -> None:
     service = stub(tfserving_server)
-    classify = protos.classification_pb2.ClassificationRequest()
-    classify.model_spec.name = "default"
-    classify.model_spec.signature_name = "classify_x_to_y"
-    classify.input.CopyFrom(examples_input(2.0))
+    classify = examples_request(
+        protos.classification_pb2.ClassificationRequest, "default", "classify_x_to_y", 2.0
+    )
     classified = service.Classify(classify, timeout=30)
     assert classified.result.classifications[0].classes[0].score == 3.0
     assert (classified.model_spec.name, classified.model_spec.version.value) == ("default", 123)
 
-    regress = protos.regression_pb2.RegressionRequest()
-    regress.model_spec.name = "default"
-    regress.model_spec.signature_name = "regress_x_to_y"
-    regress.input.CopyFrom(examples_input(2.0))
+    regress = examples_request(
+        protos.regression_pb2.RegressionRequest, "default", "regress_x_to_y", 2.0
+    )
     regressed = service.Regress(regress, timeout=30)
     assert regressed.result.regressions[0].value == 3.0
     assert regressed.model_spec.version.value == 123
@@ -316,14 +329,7 @@ def test_tfserving_both_versions_and_labels_answer(
 def test_tfserving_grpc_version_label(
     tfserving_server: ServerProcess, label: str, version: int
 ) -> None:
-    request = protos.predict_pb2.PredictRequest()
-    request.model_spec.name = "saved_model_half_plus_two_2_versions"
-    request.model_spec.version_label = label
-    tensor = request.inputs["x"]
-    tensor.dtype = protos.types_pb2.DT_FLOAT
-    tensor.tensor_shape.dim.add(size=1)
-    tensor.tensor_shape.dim.add(size=1)
-    tensor.float_val.append(2.0)
+    request = x_predict_request("saved_model_half_plus_two_2_versions", 2.0, label)
     response = stub(tfserving_server).Predict(request, timeout=30)
     assert list(response.outputs["y"].float_val) == [3.0]
     assert response.model_spec.version.value == version
