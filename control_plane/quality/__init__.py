@@ -1,0 +1,1 @@
+"""Online model quality: feedback joined with recorded predictions, per version."""
