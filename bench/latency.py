@@ -20,7 +20,7 @@ import httpx
 import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from tfsgate import protos
+from tfsgate.core import protos
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import spawn_serve, write_half_plus_two  # noqa: E402

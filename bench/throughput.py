@@ -30,7 +30,7 @@ def make_call():
         return lambda: client.infer("half_plus_two__serving_default", [inp])
     if kind == "grpc":
         import grpc
-        from tfsgate import protos
+        from tfsgate.core import protos
         channel = grpc.aio.insecure_channel(target)
         stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
         req = protos.predict_pb2.PredictRequest(); req.model_spec.name = "half_plus_two"

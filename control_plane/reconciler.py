@@ -22,28 +22,24 @@ from typing import Any, Protocol
 from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.catalog.entities import Model, ModelVersion, VersionPin, VersionState
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
-from control_plane.converter.naming import triton_model_name
 from control_plane.converter.savedmodel import SavedModelError, checksum
 from control_plane.converter.triton_config import UnsupportedSignature, build_model_config
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.sources.base_path import SourceError, discover_versions, no_versions_message
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
-from control_plane.sources.version_policy import (
-    All,
-    Latest,
-    Specific,
-    VersionPolicy,
-    select_versions,
-)
 from control_plane.triton.repository import IndexEntry, RepositoryError, TritonRepositoryClient
-from gateway.routing import ModelRoute, Router, RoutingTable, VersionRoute
-from tfsgate.signatures import (
+from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
+from tfsgate.core.naming import triton_model_name
+from tfsgate.core.routing_table import ModelRoute, RoutingTable, TablePublisher, VersionRoute
+from tfsgate.core.signatures import (
     SignatureSpec,
     signatures_from_json,
     signatures_to_json,
 )
+from tfsgate.core.status import Code
+from tfsgate.core.version_policy import VersionPolicy
 
 log = logging.getLogger(__name__)
 ACTOR = "reconciler"
@@ -52,28 +48,10 @@ TERMINAL = {VersionState.AVAILABLE, VersionState.FAILED}
 
 @dataclass(frozen=True)
 class ReconcilerSettings:
-    max_batch_size: int = 128
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
     allow_version_labels_for_unavailable_models: bool = False
     # How long requests routed to a retiring version get to reach Triton before it is unloaded.
     drain_seconds: float = 0.5
-
-
-def policy_to_json(policy: VersionPolicy) -> dict[str, object]:
-    if isinstance(policy, All):
-        return {"all": {}}
-    if isinstance(policy, Specific):
-        return {"specific": {"versions": sorted(policy.versions)}}
-    assert isinstance(policy, Latest)
-    return {"latest": {"num_versions": policy.num_versions}}
-
-
-def policy_from_json(data: Mapping[str, Any]) -> VersionPolicy:
-    """The catalog's proto-JSON policy (as written by ``policy_to_json``) as a sources policy."""
-    if "all" in data:
-        return All()
-    if "specific" in data:
-        return Specific(frozenset(int(v) for v in data["specific"].get("versions", [])))
-    return Latest(max(int(data.get("latest", {}).get("num_versions", 1)), 1))
 
 
 def admin_spec(model: Model) -> ModelSpecConfig:
@@ -82,7 +60,7 @@ def admin_spec(model: Model) -> ModelSpecConfig:
         name=model.name,
         base_path=Path(model.base_path),
         platform=model.platform,
-        policy=policy_from_json(model.policy.to_json()),
+        policy=model.policy,
     )
 
 
@@ -97,7 +75,7 @@ def wanted_versions(
     on_disk = set(discovered)
     unloaded = {v for v, pin in pins.items() if pin is VersionPin.UNLOAD}
     loaded = {v for v, pin in pins.items() if pin is VersionPin.LOAD}
-    return select_versions(policy, on_disk - unloaded) | (loaded & on_disk)
+    return policy.select(on_disk - unloaded) | (loaded & on_disk)
 
 
 class Reconciler:
@@ -106,7 +84,7 @@ class Reconciler:
         store: CatalogStore,
         converter: SavedModelConverter,
         repository: TritonRepositoryClient,
-        router: Router,
+        router: TablePublisher,
         settings: ReconcilerSettings | None = None,
     ) -> None:
         self.store = store
@@ -199,7 +177,7 @@ class Reconciler:
         return True
 
     def _register_model(self, spec: ModelSpecConfig) -> None:
-        policy = policy_to_json(spec.policy)
+        policy = spec.policy.to_json()
         model, _ = self.store.get_or_create_model(
             spec.name, str(spec.base_path), policy, actor=ACTOR
         )
@@ -289,7 +267,7 @@ class Reconciler:
         known = {v.version for v in self.store.list_model_versions(model)}
         if version is not None and version in known:
             raise CatalogError(
-                StatusCode.ALREADY_EXISTS, f"model {model!r} version {version} already exists"
+                Code.ALREADY_EXISTS, f"model {model!r} version {version} already exists"
             )
         if version is not None:
             return version
@@ -527,9 +505,7 @@ def place_version(source: Path, base_path: Path, version: int) -> Path:
     if source == target:
         return target
     if target.exists():
-        raise CatalogError(
-            StatusCode.ALREADY_EXISTS, f"{target} already exists; choose another version"
-        )
+        raise CatalogError(Code.ALREADY_EXISTS, f"{target} already exists; choose another version")
     try:
         staging = Path(tempfile.mkdtemp(dir=base_path, prefix=f".import-{version}-"))
         shutil.copytree(source, staging / "v")
@@ -537,7 +513,7 @@ def place_version(source: Path, base_path: Path, version: int) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
     except OSError as exc:
         raise CatalogError(
-            StatusCode.FAILED_PRECONDITION, f"cannot copy {source} to {target}: {exc}"
+            Code.FAILED_PRECONDITION, f"cannot copy {source} to {target}: {exc}"
         ) from exc
     return target
 

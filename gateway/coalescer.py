@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gateway.errors import Code, ServingError
 from gateway.types import Tensors
 from gateway.upstream import TritonInferenceClient
+from tfsgate.core.status import Code, ServingError
 
 
 @dataclass

@@ -13,8 +13,7 @@ import numpy as np
 
 from gateway.coalescer import Coalescer
 from gateway.codecs.tensor_proto import check_input_names
-from gateway.errors import Code, ServingError
-from gateway.routing import Router, Target
+from gateway.routing import Router, named_version, resolve, resolve_version
 from gateway.shapes import fit_to_signature, unfit_output
 from gateway.types import (
     ClassifyResult,
@@ -28,7 +27,9 @@ from gateway.types import (
     VersionStatus,
 )
 from gateway.upstream import TritonInferenceClient
-from tfsgate.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from tfsgate.core.routing_table import Target
+from tfsgate.core.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from tfsgate.core.status import Code, ServingError
 
 
 class DataPlane:
@@ -51,7 +52,7 @@ class DataPlane:
         timeout: float | None = None,
     ) -> PredictResult:
         """``inputs`` may be a decoder: REST and gRPC decode by the resolved signature's dtypes."""
-        target = self.router.table.resolve(ref)
+        target = resolve(self.router.table, ref)
         tensors = inputs(target.signature) if callable(inputs) else inputs
         outputs = await self._infer(target, tensors, output_filter, timeout)
         return PredictResult(self._spec(target), outputs, target.signature)
@@ -111,7 +112,7 @@ class DataPlane:
     async def _run_examples(
         self, ref: ModelRef, examples: np.ndarray, method: str, timeout: float | None
     ) -> tuple[Target, Tensors]:
-        target = self.router.table.resolve(ref)
+        target = resolve(self.router.table, ref)
         signature = target.signature
         if signature.method_name != method:
             raise ServingError(
@@ -174,18 +175,13 @@ class DataPlane:
 
     # -- status / metadata ---------------------------------------------------------------------
     def get_model_status(self, ref: ModelRef) -> list[VersionStatus]:
-        table = self.router.table
-        route = table.models.get(ref.name)
+        route = self.router.table.models.get(ref.name)
         if route is None or not route.versions:
             raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {ref.name}")
-        if ref.version is None and ref.label is None:
+        wanted = named_version(route, ref)
+        if wanted is None:
             versions = sorted(route.versions.values(), key=lambda v: v.version, reverse=True)
         else:
-            wanted = ref.version if ref.version is not None else route.labels.get(ref.label or "")
-            if ref.label is not None and wanted is None:
-                raise ServingError(
-                    Code.INVALID_ARGUMENT, f"Unrecognized servable version label: {ref.label}"
-                )
             if wanted not in route.versions:
                 raise ServingError(
                     Code.NOT_FOUND,
@@ -195,7 +191,7 @@ class DataPlane:
         return [_status(v.version, v.state, v.reason) for v in versions]
 
     def get_model_metadata(self, ref: ModelRef) -> ModelMetadata:
-        version = self.router.table.resolve_version(ref)
+        version = resolve_version(self.router.table, ref)
         return ModelMetadata(ServedSpec(ref.name, version.version, ""), dict(version.signatures))
 
 

@@ -6,9 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gateway.codecs.dtypes import tf_type
 from gateway.codecs.tensor_proto import decode_predict_inputs, ndarray_to_tensor_proto
-from gateway.errors import invalid_argument
 from gateway.types import (
     ClassifyResult,
     ModelMetadata,
@@ -19,8 +17,10 @@ from gateway.types import (
     Tensors,
     VersionStatus,
 )
-from tfsgate import protos
-from tfsgate.signatures import SignatureSpec, TensorSpec
+from tfsgate.core import protos
+from tfsgate.core.dtypes import tf_type
+from tfsgate.core.signatures import SignatureSpec, TensorSpec
+from tfsgate.core.status import invalid_argument
 
 Decoder = Callable[[SignatureSpec], Tensors]
 

@@ -17,10 +17,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway import grpc_convert as convert
 from gateway import metrics
 from gateway.dataplane import DataPlane
-from gateway.errors import Code, ServingError, invalid_argument
-from gateway.types import ModelRef
-from tfsgate import protos
-from tfsgate.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from tfsgate.core import protos
+from tfsgate.core.signatures import CLASSIFY_METHOD, REGRESS_METHOD
+from tfsgate.core.status import Code, ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
 
@@ -170,12 +169,7 @@ class ModelService(protos.model_service_pb2_grpc.ModelServiceServicer):
         self.reloader = reloader
 
     async def GetModelStatus(self, request: Any, context: Any) -> Any:  # noqa: N802
-        spec = request.model_spec
-        ref = ModelRef(
-            name=spec.name,
-            version=spec.version.value if spec.HasField("version") else None,
-            label=spec.version_label or None,
-        )
+        ref = convert.model_ref(request.model_spec)
         return convert.status_response(self.dataplane.get_model_status(ref))
 
     async def HandleReloadConfigRequest(self, request: Any, context: Any) -> Any:  # noqa: N802

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 
-from gateway.errors import Code
+from tfsgate.core.status import Code
 
 REQUESTS = Counter(
     "tfsgate_requests",

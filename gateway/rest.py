@@ -26,9 +26,9 @@ from starlette.middleware.cors import CORSMiddleware
 from gateway import metrics
 from gateway.codecs import json_codec
 from gateway.dataplane import DataPlane
-from gateway.errors import Code, ServingError, invalid_argument
 from gateway.types import ModelRef, Tensors
-from tfsgate.signatures import SignatureSpec
+from tfsgate.core.signatures import SignatureSpec
+from tfsgate.core.status import Code, ServingError, invalid_argument
 
 JSON = "application/json"
 log = logging.getLogger(__name__)

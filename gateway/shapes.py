@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from gateway.errors import invalid_argument
-from tfsgate.signatures import TensorSpec
+from tfsgate.core.signatures import TensorSpec
+from tfsgate.core.status import invalid_argument
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

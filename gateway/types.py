@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tfsgate.signatures import SignatureSpec
+from tfsgate.core.signatures import SignatureSpec
 
 Tensors = dict[str, np.ndarray]
 

@@ -21,8 +21,8 @@ from tritonclient.utils import (
     triton_to_np_dtype,
 )
 
-from gateway.errors import Code, ServingError
 from gateway.types import Tensors
+from tfsgate.core.status import Code, ServingError
 
 # Triton's gRPC codes -> ours. A model that is not (or no longer) loaded is UNAVAILABLE to a
 # client: the routing table said it was serving, so this is a transient state.

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -121,6 +122,15 @@ def tfserving_server(
     config.write_text(TFSERVING_CONFIG.format(data=shared_testdata))
     with start_server(home, [f"--model_config_file={config}"], model="default") as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def tf() -> ModuleType:
+    """The real TensorFlow (``tfsgate.core.protos`` leaves no stand-in behind), for cross-checks
+    of our tables; never used by the code under test."""
+    import tensorflow
+
+    return tensorflow
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -16,7 +16,9 @@ from urllib.parse import quote
 
 import httpx
 
-DEFAULT_ADMIN_URL = "http://127.0.0.1:8502"
+from tfsgate.core.defaults import DEFAULT_ADMIN_PORT
+
+DEFAULT_ADMIN_URL = f"http://127.0.0.1:{DEFAULT_ADMIN_PORT}"
 API = "/v1/admin"
 ADMIN_COMMANDS = ("models", "versions", "promote", "rollback", "label")
 

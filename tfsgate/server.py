@@ -20,7 +20,6 @@ from control_plane.api import AdminServer, AdminSettings
 from control_plane.catalog import migrate
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
-from control_plane.converter.triton_config import DEFAULT_MAX_BATCH_SIZE
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler import Reconciler, ReconcilerSettings, retry_failed_passes
 from control_plane.sources.base_path import (
@@ -40,11 +39,12 @@ from control_plane.triton.embedded import EmbeddedTriton, TritonStartError
 from control_plane.triton.repository import TritonRepositoryClient
 from gateway.coalescer import Coalescer
 from gateway.dataplane import DataPlane
-from gateway.errors import invalid_argument
 from gateway.grpc_service import GrpcServer
 from gateway.rest import RestServer
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
+from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
+from tfsgate.core.status import invalid_argument
 from tfsgate.settings import ServeSettings
 
 log = logging.getLogger("tfsgate")

@@ -11,6 +11,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tfsgate.core.defaults import DEFAULT_ADMIN_PORT, DEFAULT_HOME, default_database_url
+
 
 class ServeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TFSGATE_", populate_by_name=True, extra="ignore")
@@ -53,10 +55,10 @@ class ServeSettings(BaseSettings):
     # -- tfsgate's own ----------------------------------------------------------------------------
     triton_url: str = Field("", description="external Triton gRPC host:port; empty = embedded")
     database_url: str = Field("", description="catalog URL; default SQLite under home")
-    admin_port: int = Field(8502, description="admin REST API port; 0 disables it")
+    admin_port: int = Field(DEFAULT_ADMIN_PORT, description="admin REST API port; 0 disables it")
     model_repository: str = Field("model_repository", description="generated Triton repository")
     home: str = Field(
-        "var",
+        DEFAULT_HOME,
         # Not "home": aliases are also environment names, and $HOME is the user's home.
         validation_alias=AliasChoices("TFSGATE_HOME"),
         description="state directory (catalog, logs)",
@@ -70,7 +72,7 @@ class ServeSettings(BaseSettings):
 
     @property
     def catalog_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.home_path / 'catalog.db'}"
+        return self.database_url or default_database_url(self.home_path)
 
     @property
     def repository_path(self) -> Path:

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
+from tfsgate.core.status import Code
 
 # auto_error=False: a missing header is our 401 {"error": ...}, not FastAPI's 403.
 bearer_scheme = HTTPBearer(auto_error=False, description="TFSGATE_ADMIN_TOKEN")
@@ -21,7 +22,7 @@ def check_token(expected: str | None, credentials: HTTPAuthorizationCredentials 
     given = credentials.credentials if credentials is not None else ""
     # Constant-time comparison: response timing must not reveal a token prefix.
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        raise CatalogError(StatusCode.UNAUTHENTICATED, "missing or invalid bearer token")
+        raise CatalogError(Code.UNAUTHENTICATED, "missing or invalid bearer token")
 
 
 async def admin_actor(

@@ -12,9 +12,10 @@ from control_plane.api.errors import AdminError
 from control_plane.api.schemas import ModelOut, ModelSource, StableOut, VersionOut
 from control_plane.api.settings import AdminSettings
 from control_plane.catalog.entities import Model, ModelVersion, VersionPin
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.sources.model_config import ModelSetConfig
+from tfsgate.core.status import Code
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ class AdminContext:
         except Exception as exc:  # noqa: BLE001 - any failure: recorded, applied later
             log.exception("reconcile after an admin change failed")
             raise AdminError(
-                StatusCode.UNAVAILABLE,
+                Code.UNAVAILABLE,
                 f"change recorded but not yet applied ({exc}); the next reconcile pass retries",
             ) from exc
 
@@ -105,7 +106,7 @@ class AdminContext:
         try:
             return await asyncio.to_thread(call, *args, **kwargs)
         except CatalogError as exc:
-            if exc.code != StatusCode.ABORTED:
+            if exc.code != Code.ABORTED:
                 raise
             current = await asyncio.to_thread(self.stable_out, model)
             raise AdminError(exc.code, exc.message, current=current.model_dump()) from exc

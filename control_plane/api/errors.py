@@ -1,8 +1,8 @@
-"""Errors of the admin API: one error type, one status table, JSON ``{"error": "..."}`` bodies.
+"""Errors of the admin API: ``ServingError`` bodies as JSON ``{"error": "..."}``.
 
-The codes are the catalog's TF status names, mapped with TF Serving's ``ToHTTPStatusCode`` table
-(the gateway's): NOT_FOUND 404, ALREADY_EXISTS and ABORTED 409, INVALID_ARGUMENT and
-FAILED_PRECONDITION 400, PERMISSION_DENIED 403, UNAUTHENTICATED 401, UNAVAILABLE 503.
+Codes map to HTTP with the one table in ``tfsgate.core.status`` (TF Serving's ``ToHTTPStatusCode``):
+NOT_FOUND 404, ALREADY_EXISTS and ABORTED 409, INVALID_ARGUMENT and FAILED_PRECONDITION 400,
+PERMISSION_DENIED 403, UNAUTHENTICATED 401, UNAVAILABLE 503.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from control_plane.catalog.errors import CatalogError, StatusCode
-from gateway.errors import HTTP_STATUS, Code
+from control_plane.catalog.errors import CatalogError
+from tfsgate.core.status import Code, ServingError
 
 log = logging.getLogger(__name__)
 
@@ -24,35 +24,27 @@ log = logging.getLogger(__name__)
 class AdminError(CatalogError):
     """A catalog error plus fields for the body (e.g. a lost race's current state)."""
 
-    def __init__(self, code: str, message: str, **details: Any) -> None:
+    def __init__(self, code: Code, message: str, **details: Any) -> None:
         super().__init__(code, message)
         self.details = details
 
 
-def http_status(code: str) -> int:
-    """TF Serving's HTTP status for a TF status name; 500 for a name it does not know."""
-    try:
-        return HTTP_STATUS[Code[code]]
-    except KeyError:
-        return 500
-
-
-def error_response(exc: CatalogError) -> JSONResponse:
+def error_response(exc: ServingError) -> JSONResponse:
     body: dict[str, Any] = {"error": exc.message}
     if isinstance(exc, AdminError):
         body.update(exc.details)
-    headers = {"WWW-Authenticate": "Bearer"} if exc.code == StatusCode.UNAUTHENTICATED else None
-    return JSONResponse(body, status_code=http_status(exc.code), headers=headers)
+    headers = {"WWW-Authenticate": "Bearer"} if exc.code == Code.UNAUTHENTICATED else None
+    return JSONResponse(body, status_code=exc.http_status, headers=headers)
 
 
-async def _catalog_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, CatalogError)
+async def _serving_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ServingError)
     return error_response(exc)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(CatalogError(StatusCode.INVALID_ARGUMENT, describe_validation(exc)))
+    return error_response(CatalogError(Code.INVALID_ARGUMENT, describe_validation(exc)))
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -70,7 +62,7 @@ def describe_validation(exc: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Every failure leaves as ``{"error": ...}``: catalog errors, bad input, unknown paths."""
-    app.add_exception_handler(CatalogError, _catalog_error)
+    """Every failure leaves as ``{"error": ...}``: serving errors, bad input, unknown paths."""
+    app.add_exception_handler(ServingError, _serving_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)

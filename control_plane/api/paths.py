@@ -11,21 +11,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
+from tfsgate.core.status import Code
 
 
 def resolve_within(path: str, roots: Iterable[Path]) -> Path:
     """``path`` resolved; INVALID_ARGUMENT if relative, PERMISSION_DENIED if outside ``roots``."""
     given = Path(path)
     if not given.is_absolute():
-        raise CatalogError(StatusCode.INVALID_ARGUMENT, f"path {path!r} must be absolute")
+        raise CatalogError(Code.INVALID_ARGUMENT, f"path {path!r} must be absolute")
     resolved = given.resolve()
     allowed = [root.resolve() for root in roots]
     if any(resolved.is_relative_to(root) for root in allowed):
         return resolved
     shown = ", ".join(str(r) for r in allowed) or "none configured"
     raise CatalogError(
-        StatusCode.PERMISSION_DENIED,
+        Code.PERMISSION_DENIED,
         f"path {path!r} (resolved {resolved}) is outside the model roots ({shown}); "
         "add its directory to TFSGATE_MODEL_ROOTS",
     )
@@ -33,5 +34,5 @@ def resolve_within(path: str, roots: Iterable[Path]) -> Path:
 
 def require_directory(path: Path, what: str) -> Path:
     if not path.is_dir():
-        raise CatalogError(StatusCode.FAILED_PRECONDITION, f"{what} {path} is not a directory")
+        raise CatalogError(Code.FAILED_PRECONDITION, f"{what} {path} is not a directory")
     return path

@@ -39,9 +39,10 @@ from control_plane.catalog.entities import (
     ExpectedStable,
     VersionPin,
 )
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import DEFAULT_EVENT_LIMIT
 from control_plane.sources.base_path import SourceError, discover_versions
+from tfsgate.core.status import Code
 
 
 def get_context(request: Request) -> AdminContext:
@@ -96,12 +97,12 @@ def _register(ctx: AdminContext, body: RegisterModelIn, base_path: str, actor: s
     try:
         existing = ctx.store.get_model(body.name)
     except CatalogError as exc:
-        if exc.code != StatusCode.NOT_FOUND:
+        if exc.code != Code.NOT_FOUND:
             raise
         ctx.store.create_model(body.name, base_path, body.policy, actor, admin_registered=True)
         return
     if ctx.source_of(existing) != "retired":
-        raise CatalogError(StatusCode.ALREADY_EXISTS, f"model {body.name!r} is already served")
+        raise CatalogError(Code.ALREADY_EXISTS, f"model {body.name!r} is already served")
     ctx.store.update_model(
         body.name, actor=actor, base_path=base_path, policy=body.policy, admin_registered=True
     )
@@ -114,7 +115,7 @@ async def unregister_model(model: str, actor: Actor, ctx: Ctx) -> ModelOut:
     source = ctx.source_of(found)
     if source != "admin":
         why = "listed by flags or --model_config_file" if source == "config" else "not served"
-        raise CatalogError(StatusCode.FAILED_PRECONDITION, f"model {model!r} is {why}")
+        raise CatalogError(Code.FAILED_PRECONDITION, f"model {model!r} is {why}")
     await _run(ctx.store.update_model, model, actor=actor, admin_registered=False)
     await ctx.apply()
     result: ModelOut = await _run(ctx.model_out, model)
@@ -197,10 +198,10 @@ def _on_disk(ctx: AdminContext, model: str, version: int) -> Path:
     try:
         found = discover_versions(base_path)
     except SourceError as exc:
-        raise CatalogError(StatusCode.FAILED_PRECONDITION, str(exc)) from exc
+        raise CatalogError(Code.FAILED_PRECONDITION, str(exc)) from exc
     if version not in found:
         raise CatalogError(
-            StatusCode.NOT_FOUND, f"model {model!r} has no version {version} in {base_path}"
+            Code.NOT_FOUND, f"model {model!r} has no version {version} in {base_path}"
         )
     return found[version]
 
@@ -212,7 +213,7 @@ RESERVED = (STABLE_LABEL, PREVIOUS_STABLE_LABEL)
 def _not_reserved(label: str) -> None:
     if label in RESERVED:
         raise CatalogError(
-            StatusCode.INVALID_ARGUMENT,
+            Code.INVALID_ARGUMENT,
             f"label {label!r} is managed by promote and rollback; use those",
         )
 

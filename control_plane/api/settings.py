@@ -13,6 +13,8 @@ from typing import Protocol
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from tfsgate.core.defaults import DEFAULT_ADMIN_PORT
+
 LOOPBACK = "127.0.0.1"
 
 
@@ -27,7 +29,9 @@ class ServeLike(Protocol):
 class AdminSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TFSGATE_", extra="ignore")
 
-    admin_port: int = Field(default=8502, description="admin REST port; 0 picks a free one")
+    admin_port: int = Field(
+        default=DEFAULT_ADMIN_PORT, description="admin REST port; 0 picks a free one"
+    )
     host: str = Field(default="0.0.0.0", description="bind address when a token is configured")
     admin_token: SecretStr | None = Field(
         default=None, description="bearer token every mutation needs (TFSGATE_ADMIN_TOKEN)"

@@ -10,10 +10,9 @@ from control_plane.catalog.entities import (
     Model,
     ModelVersion,
     VersionPin,
-    VersionPolicy,
     VersionState,
 )
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 
 __all__ = [
@@ -26,9 +25,7 @@ __all__ = [
     "Expect",
     "Model",
     "ModelVersion",
-    "StatusCode",
     "VersionPin",
-    "VersionPolicy",
     "VersionState",
     "create_engine_for",
     "default_database_url",

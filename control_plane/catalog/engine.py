@@ -13,7 +13,9 @@ from sqlalchemy.engine import URL, Connection
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
+from tfsgate.core import defaults
+from tfsgate.core.status import Code
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # Execution option read by the SQLite "begin" hook; write transactions set it.
@@ -30,8 +32,7 @@ def default_database_url(environ: Mapping[str, str] | None = None) -> str:
     env = os.environ if environ is None else environ
     if env.get("TFSGATE_DATABASE_URL"):
         return env["TFSGATE_DATABASE_URL"]
-    home = Path(env.get("TFSGATE_HOME") or "var")
-    return f"sqlite:///{home / 'catalog.db'}"
+    return defaults.default_database_url(env.get("TFSGATE_HOME") or defaults.DEFAULT_HOME)
 
 
 def redact(url: str | URL) -> str:
@@ -122,15 +123,15 @@ def _integrity_error(exc: IntegrityError) -> CatalogError:
     detail = _first_line(exc)
     sqlstate = getattr(exc.orig, "pgcode", None)
     if sqlstate == _PG_FOREIGN_KEY_VIOLATION or "FOREIGN KEY" in detail.upper():
-        return CatalogError(StatusCode.FAILED_PRECONDITION, f"referenced row missing: {detail}")
-    return CatalogError(StatusCode.ALREADY_EXISTS, f"already exists: {detail}")
+        return CatalogError(Code.FAILED_PRECONDITION, f"referenced row missing: {detail}")
+    return CatalogError(Code.ALREADY_EXISTS, f"already exists: {detail}")
 
 
 def _operational_error(exc: OperationalError) -> CatalogError:
     detail = _first_line(exc)
     if getattr(exc.orig, "pgcode", None) in _PG_CONFLICT_CODES:
-        return CatalogError(StatusCode.ABORTED, f"concurrent change, retry: {detail}")
-    return CatalogError(StatusCode.UNAVAILABLE, f"catalog database unavailable: {detail}")
+        return CatalogError(Code.ABORTED, f"concurrent change, retry: {detail}")
+    return CatalogError(Code.UNAVAILABLE, f"catalog database unavailable: {detail}")
 
 
 def _first_line(exc: DBAPIError) -> str:

@@ -18,7 +18,8 @@ from sqlalchemy.engine import URL
 
 import migrations
 from control_plane.catalog.engine import create_engine_for, redact, translate_errors
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
+from tfsgate.core.status import Code
 
 
 def _config() -> Config:
@@ -38,7 +39,7 @@ def _run(url: str | URL, action: str, revision: str) -> None:
             else:
                 command.downgrade(config, revision)
     except CommandError as exc:
-        raise CatalogError(StatusCode.INVALID_ARGUMENT, f"migration failed: {exc}") from exc
+        raise CatalogError(Code.INVALID_ARGUMENT, f"migration failed: {exc}") from exc
     finally:
         engine.dispose()
 
@@ -70,7 +71,7 @@ def head() -> str:
     """The newest revision shipped with this tfsgate."""
     revision = ScriptDirectory.from_config(_config()).get_current_head()
     if revision is None:
-        raise CatalogError(StatusCode.INTERNAL, "no migrations found in the migrations package")
+        raise CatalogError(Code.INTERNAL, "no migrations found in the migrations package")
     return revision
 
 
@@ -90,12 +91,12 @@ def ensure_at_head(url: str | URL) -> None:
     shown = redact(url)
     if at is not None and not _is_known(at):
         raise CatalogError(
-            StatusCode.FAILED_PRECONDITION,
+            Code.FAILED_PRECONDITION,
             f"database schema at {at} is unknown to this tfsgate (head is {newest}); "
             "it was probably written by a newer release",
         )
     raise CatalogError(
-        StatusCode.FAILED_PRECONDITION,
+        Code.FAILED_PRECONDITION,
         f"database schema at {at or 'base (empty)'} is behind head {newest}; "
         f"run `tfsgate db upgrade --database_url {shown}`",
     )

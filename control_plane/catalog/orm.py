@@ -35,9 +35,9 @@ from control_plane.catalog.entities import (
     Model,
     ModelVersion,
     VersionPin,
-    VersionPolicy,
     VersionState,
 )
+from tfsgate.core.version_policy import VersionPolicy
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",

@@ -31,11 +31,12 @@ from control_plane.catalog.entities import (
     Model,
     ModelVersion,
     VersionPin,
-    VersionPolicy,
     VersionState,
 )
-from control_plane.catalog.errors import CatalogError, StatusCode
+from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.orm import EventRow, LabelRow, ModelRow, ModelVersionRow, TrafficRow
+from tfsgate.core.status import Code, ServingError
+from tfsgate.core.version_policy import VersionPolicy
 
 DEFAULT_EVENT_LIMIT = 1000
 MAX_NAME_LENGTH = 255
@@ -46,7 +47,14 @@ def _now() -> datetime:
 
 
 def _invalid(message: str) -> CatalogError:
-    return CatalogError(StatusCode.INVALID_ARGUMENT, message)
+    return CatalogError(Code.INVALID_ARGUMENT, message)
+
+
+def _parse_policy(policy: VersionPolicy | Mapping[str, Any] | str) -> VersionPolicy:
+    try:
+        return VersionPolicy.parse(policy)
+    except ServingError as exc:
+        raise CatalogError(exc.code, exc.message) from exc
 
 
 def _require_text(what: str, value: object, max_length: int | None = MAX_NAME_LENGTH) -> str:
@@ -151,10 +159,10 @@ class CatalogStore:
         _require_text("base_path", base_path, max_length=None)
         _require_text("platform", platform, max_length=64)
         _require_text("actor", actor)
-        parsed = VersionPolicy.parse(policy)
+        parsed = _parse_policy(policy)
         with self._sessions.write() as session:
             if self._find_model(session, name) is not None:
-                raise CatalogError(StatusCode.ALREADY_EXISTS, f"model {name!r} already exists")
+                raise CatalogError(Code.ALREADY_EXISTS, f"model {name!r} already exists")
             now = _now()
             row = ModelRow(
                 name=name,
@@ -188,12 +196,12 @@ class CatalogStore:
         try:
             return self.get_model(name), False
         except CatalogError as exc:
-            if exc.code != StatusCode.NOT_FOUND:
+            if exc.code != Code.NOT_FOUND:
                 raise
         try:
             return self.create_model(name, base_path, policy, actor, platform), True
         except CatalogError as exc:
-            if exc.code != StatusCode.ALREADY_EXISTS:
+            if exc.code != Code.ALREADY_EXISTS:
                 raise
         return self.get_model(name), False
 
@@ -219,7 +227,7 @@ class CatalogStore:
         _require_text("actor", actor)
         if base_path is not None:
             _require_text("base_path", base_path, max_length=None)
-        new_policy = None if policy is None else VersionPolicy.parse(policy).to_json()
+        new_policy = None if policy is None else _parse_policy(policy).to_json()
         with self._sessions.write() as session:
             row = self._require_model(session, name, lock=True)
             before = _model_snapshot(row)
@@ -282,7 +290,7 @@ class CatalogStore:
             model_row = self._require_model(session, model, lock=True)
             if session.get(ModelVersionRow, (model_row.id, version)) is not None:
                 raise CatalogError(
-                    StatusCode.ALREADY_EXISTS, f"model {model!r} version {version} already exists"
+                    Code.ALREADY_EXISTS, f"model {model!r} version {version} already exists"
                 )
             now = _now()
             row = ModelVersionRow(
@@ -382,7 +390,7 @@ class CatalogStore:
             uses = [f"label {label!r}" for label in labels]
             uses += [f"traffic weight {weight}"] if weight > 0 else []
             raise CatalogError(
-                StatusCode.FAILED_PRECONDITION,
+                Code.FAILED_PRECONDITION,
                 f"model {model_row.name!r} version {version} is in use ({', '.join(uses)}); "
                 "move it away before unloading",
             )
@@ -430,7 +438,7 @@ class CatalogStore:
             model_row = self._require_model(session, model, lock=True)
             existing = session.get(LabelRow, (model_row.id, label))
             if existing is None:
-                raise CatalogError(StatusCode.NOT_FOUND, f"model {model!r} has no label {label!r}")
+                raise CatalogError(Code.NOT_FOUND, f"model {model!r} has no label {label!r}")
             before = {"label": label, "version": existing.version}
             session.delete(existing)
             action = Action.DELETE_MODEL_VERSION_LABEL
@@ -441,7 +449,7 @@ class CatalogStore:
             model_row = self._require_model(session, model)
             existing = session.get(LabelRow, (model_row.id, label))
             if existing is None:
-                raise CatalogError(StatusCode.NOT_FOUND, f"model {model!r} has no label {label!r}")
+                raise CatalogError(Code.NOT_FOUND, f"model {model!r} has no label {label!r}")
             return self._require_version(session, model_row, existing.version).to_entity()
 
     def list_labels(self, model: str) -> dict[str, int]:
@@ -496,7 +504,7 @@ class CatalogStore:
             previous = before[PREVIOUS_STABLE_LABEL]
             if previous is None:
                 raise CatalogError(
-                    StatusCode.FAILED_PRECONDITION,
+                    Code.FAILED_PRECONDITION,
                     f"model {model!r} has no previous stable version to roll back to "
                     f"(stable is {before[STABLE_LABEL]})",
                 )
@@ -525,7 +533,7 @@ class CatalogStore:
                 target = self._require_version(session, model_row, version)
                 if weight > 0 and target.state != VersionState.AVAILABLE:
                     raise CatalogError(
-                        StatusCode.FAILED_PRECONDITION,
+                        Code.FAILED_PRECONDITION,
                         f"model {model!r} version {version} is {target.state}, not AVAILABLE; "
                         "it cannot take traffic",
                     )
@@ -591,16 +599,14 @@ class CatalogStore:
     def _require_model(self, session: Session, name: str, lock: bool = False) -> ModelRow:
         row = self._find_model(session, name, lock=lock)
         if row is None:
-            raise CatalogError(StatusCode.NOT_FOUND, f"model {name!r} not found")
+            raise CatalogError(Code.NOT_FOUND, f"model {name!r} not found")
         return row
 
     @staticmethod
     def _require_version(session: Session, model_row: ModelRow, version: int) -> ModelVersionRow:
         row = session.get(ModelVersionRow, (model_row.id, version))
         if row is None:
-            raise CatalogError(
-                StatusCode.NOT_FOUND, f"model {model_row.name!r} has no version {version}"
-            )
+            raise CatalogError(Code.NOT_FOUND, f"model {model_row.name!r} has no version {version}")
         return row
 
     @staticmethod
@@ -649,7 +655,7 @@ class CatalogStore:
         if expected is Expect.ANY or expected == current:
             return
         raise CatalogError(
-            StatusCode.ABORTED,
+            Code.ABORTED,
             f"model {model!r}: stable is {current}, expected {expected}; "
             "another change won the race, reload and retry",
         )
@@ -680,7 +686,7 @@ class CatalogStore:
     ) -> CatalogError:
         what = "move existing label" if moving else "set label"
         return CatalogError(
-            StatusCode.FAILED_PRECONDITION,
+            Code.FAILED_PRECONDITION,
             f"cannot {what} {label!r} of model {model!r} to version {target.version}: it is "
             f"{target.state}, not AVAILABLE",
         )

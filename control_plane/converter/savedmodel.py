@@ -7,8 +7,8 @@ from pathlib import Path
 
 from google.protobuf import text_format
 
-from tfsgate import protos
-from tfsgate.signatures import SignatureSpec, TensorSpec
+from tfsgate.core import protos
+from tfsgate.core.signatures import SignatureSpec, TensorSpec
 
 SERVE_TAG = "serve"
 

@@ -15,29 +15,12 @@ from collections.abc import Iterable
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tfsgate.signatures import SignatureSpec, TensorSpec
+from tfsgate.core import dtypes
+from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
+from tfsgate.core.signatures import SignatureSpec, TensorSpec
 
-DEFAULT_MAX_BATCH_SIZE = 128
 # Tensors that are TF scalars but travel through Triton as [1] (comma-separated names).
 SCALARS_PARAMETER = "scalar_tensors"
-
-# TF DataType name -> Triton ModelConfig DataType. Triton has no complex, resource or variant types.
-_TF_TO_TRITON = {
-    "DT_FLOAT": mc.TYPE_FP32,
-    "DT_DOUBLE": mc.TYPE_FP64,
-    "DT_HALF": mc.TYPE_FP16,
-    "DT_BFLOAT16": mc.TYPE_BF16,
-    "DT_INT8": mc.TYPE_INT8,
-    "DT_INT16": mc.TYPE_INT16,
-    "DT_INT32": mc.TYPE_INT32,
-    "DT_INT64": mc.TYPE_INT64,
-    "DT_UINT8": mc.TYPE_UINT8,
-    "DT_UINT16": mc.TYPE_UINT16,
-    "DT_UINT32": mc.TYPE_UINT32,
-    "DT_UINT64": mc.TYPE_UINT64,
-    "DT_BOOL": mc.TYPE_BOOL,
-    "DT_STRING": mc.TYPE_STRING,
-}
 
 
 class UnsupportedSignature(ValueError):
@@ -56,10 +39,10 @@ def _dims(spec: TensorSpec, batched: bool) -> tuple[list[int], list[int] | None]
 
 
 def _data_type(spec: TensorSpec) -> int:
-    try:
-        return _TF_TO_TRITON[spec.dtype]
-    except KeyError:
-        raise UnsupportedSignature(f"{spec.key}: {spec.dtype} has no Triton equivalent") from None
+    entry = dtypes.BY_TF_NAME.get(spec.dtype)
+    if entry is None or entry.config_type is None:
+        raise UnsupportedSignature(f"{spec.key}: {spec.dtype} has no Triton equivalent")
+    return mc.DataType.Value(entry.config_type)
 
 
 def _fill(tensor: mc.ModelInput | mc.ModelOutput, spec: TensorSpec, batched: bool) -> None:

@@ -4,17 +4,19 @@ Every version directory is assembled in a staging directory beside the repositor
 place, so a crash never leaves a half-written model where Triton looks. Layout::
 
     <repo>/<model>__<signature>/config.pbtxt
-    <repo>/<model>__<signature>/<version>/model.py      (runner_model.py)
-    <repo>/<model>__<signature>/<version>/tf_worker.py  (the shared TensorFlow worker)
+    <repo>/<model>__<signature>/<version>/model.py      (tfsgate/runtime/runner_model.py)
+    <repo>/<model>__<signature>/<version>/tf_worker.py  (tfsgate/runtime/tf_worker.py)
     <repo>/<model>__<signature>/<version>/runner.json   ({"saved_model": ..., "signature": ...})
 
 The stubs of all signatures of one version share one TensorFlow worker process, found by the
-SavedModel's real path and the ``fingerprint`` in runner.json (see tf_worker.py).
+SavedModel's real path and the ``fingerprint`` in runner.json (see tfsgate/runtime/tf_worker.py).
+The runtime files are copied, never imported here: they run inside Triton.
 """
 
 from __future__ import annotations
 
 import hashlib
+import importlib.resources
 import json
 import os
 import shutil
@@ -25,13 +27,16 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.converter import triton_config
-from control_plane.converter.naming import triton_model_name
 from control_plane.converter.savedmodel import read_signatures
-from tfsgate.signatures import SignatureSpec
+from tfsgate.core.naming import triton_model_name
+from tfsgate.core.signatures import SignatureSpec
 
-RUNNER_SOURCE = Path(__file__).with_name("runner_model.py")
-WORKER_SOURCE = Path(__file__).with_name("tf_worker.py")
 WORKER_FILE = "tf_worker.py"
+
+
+def runtime_file(name: str) -> Path:
+    """A file of the ``tfsgate.runtime`` package, the code that runs inside Triton."""
+    return Path(str(importlib.resources.files("tfsgate.runtime").joinpath(name)))
 
 
 @dataclass(frozen=True)
@@ -119,8 +124,8 @@ class SavedModelConverter:
             triton_config.build_model_config(triton_name, model, signatures[sig_name], [version])
         for sig_name, triton_name in names.items():
             staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
-            shutil.copyfile(RUNNER_SOURCE, staged / "model.py")
-            shutil.copyfile(WORKER_SOURCE, staged / WORKER_FILE)
+            shutil.copyfile(runtime_file("runner_model.py"), staged / "model.py")
+            shutil.copyfile(runtime_file(WORKER_FILE), staged / WORKER_FILE)
             (staged / "runner.json").write_text(runner_json(source, sig_name, model, fingerprint))
             _replace_dir(staged, self.repository / triton_name / str(version))
         return ConvertedVersion(model, version, source, signatures, names)

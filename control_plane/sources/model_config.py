@@ -38,8 +38,8 @@ from urllib.parse import urlparse
 
 from google.protobuf import json_format, text_format
 
-from control_plane.sources.version_policy import DEFAULT_POLICY, VersionPolicy, policy_from_proto
-from tfsgate.protos import model_server_config_pb2
+from tfsgate.core.protos import model_server_config_pb2
+from tfsgate.core.version_policy import DEFAULT_POLICY, VersionPolicy
 
 logger = logging.getLogger(__name__)
 
@@ -203,7 +203,7 @@ def _model_from_proto(config: Any, source: str, root_dir: str | None) -> ModelSp
         name=config.name,
         base_path=_base_path(config.name, config.base_path, source, root_dir),
         platform=_platform(config, source),
-        policy=policy_from_proto(config.model_version_policy),
+        policy=VersionPolicy.from_proto(config.model_version_policy),
         labels=_labels(config.version_labels),
     )
 

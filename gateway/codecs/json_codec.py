@@ -18,7 +18,6 @@ from typing import Any, Protocol
 import numpy as np
 import orjson
 
-from gateway.codecs import dtypes
 from gateway.codecs.jsontext import (
     FLT_MAX,
     float_tokens,
@@ -29,10 +28,11 @@ from gateway.codecs.jsontext import (
     value_to_string,
 )
 from gateway.codecs.tensor_proto import check_input_names
-from gateway.errors import Code, ServingError, invalid_argument
 from gateway.shapes import shape_text as _shape_text
-from tfsgate.protos import example_pb2, feature_pb2
-from tfsgate.signatures import SignatureSpec, TensorSpec
+from tfsgate.core import dtypes
+from tfsgate.core.protos import example_pb2, feature_pb2
+from tfsgate.core.signatures import SignatureSpec, TensorSpec
+from tfsgate.core.status import Code, ServingError, invalid_argument
 
 SignatureSource = SignatureSpec | Callable[[str], SignatureSpec]
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from gateway.errors import invalid_argument
+from tfsgate.core.status import invalid_argument
 
 FLT_MAX = float(np.finfo(np.float32).max)
 INT64_MIN = -(2**63)

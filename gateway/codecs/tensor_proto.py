@@ -15,10 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from gateway.codecs import dtypes
-from gateway.errors import invalid_argument
-from tfsgate.protos import input_pb2, tensor_pb2, tensor_shape_pb2
-from tfsgate.signatures import SignatureSpec, TensorSpec
+from tfsgate.core import dtypes
+from tfsgate.core.protos import input_pb2, tensor_pb2, tensor_shape_pb2
+from tfsgate.core.signatures import SignatureSpec, TensorSpec
+from tfsgate.core.status import invalid_argument
 
 _HALF_TYPES = ("DT_HALF", "DT_BFLOAT16")
 _COMPLEX_TYPES = ("DT_COMPLEX64", "DT_COMPLEX128")

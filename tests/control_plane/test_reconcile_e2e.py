@@ -43,7 +43,7 @@ from tests.support.servers import (
     start_server,
     stop_server,
 )
-from tfsgate.protos import (
+from tfsgate.core.protos import (
     get_model_status_pb2,
     model_management_pb2,
     model_server_config_pb2,

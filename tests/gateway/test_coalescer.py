@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gateway.coalescer import Coalescer
-from gateway.errors import Code, ServingError
 from gateway.types import Tensors
+from tfsgate.core.status import Code, ServingError
 
 
 class RecordingUpstream:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.support.servers import ServerProcess
-from tfsgate import protos
+from tfsgate.core import protos
 
 
 def test_rest_batch_larger_than_max_batch_size(server: ServerProcess) -> None:

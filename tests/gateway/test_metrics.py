@@ -6,7 +6,7 @@ import grpc
 import httpx
 
 from tests.support.servers import ServerProcess
-from tfsgate import protos
+from tfsgate.core import protos
 
 
 def sample(text: str, name: str, **labels: str) -> float:

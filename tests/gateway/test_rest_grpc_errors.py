@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.servers import ServerProcess
-from tfsgate import protos
+from tfsgate.core import protos
 
 MODEL = "half_plus_two"
 

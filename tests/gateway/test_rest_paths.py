@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.errors import Code, ServingError
 from gateway.rest import parse_path
 from gateway.types import ModelRef
+from tfsgate.core.status import Code, ServingError
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.support.servers import ServerProcess, start_server
-from tfsgate import protos
+from tfsgate.core import protos
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from google.protobuf import json_format
 
 from tests.support.servers import ServerProcess
-from tfsgate import protos
+from tfsgate.core import protos
 
 
 def post(server: ServerProcess, path: str, body: dict[str, Any]) -> httpx.Response:

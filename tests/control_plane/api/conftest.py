@@ -27,9 +27,9 @@ from control_plane.catalog import CatalogStore, migrate
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler import Reconciler
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
-from control_plane.sources.version_policy import All
 from control_plane.triton.repository import IndexEntry, TritonRepositoryClient
 from gateway.routing import Router
+from tfsgate.core.version_policy import VersionPolicy
 
 TOKEN = "s3cret-token"
 MODEL = "half_plus_two"
@@ -174,7 +174,7 @@ def start_admin(url: str, tmp_path: Path, saved_model: Path) -> Iterator[AdminEn
         cast(TritonRepositoryClient, InMemoryTritonRepository()),  # duck-typed stand-in
         router,
     )
-    config = ModelSetConfig(models=(ModelSpecConfig(MODEL, base_path, policy=All()),))
+    config = ModelSetConfig(models=(ModelSpecConfig(MODEL, base_path, policy=VersionPolicy.all()),))
     settings = AdminSettings(
         admin_port=0, host="127.0.0.1", admin_token=SecretStr(TOKEN), model_roots=str(roots)
     )

@@ -11,8 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, make_url
 
-from control_plane.catalog import CatalogError, StatusCode, create_engine_for, migrate
+from control_plane.catalog import CatalogError, create_engine_for, migrate
 from control_plane.catalog.orm import Base
+from tfsgate.core.status import Code
 from tfsgate.db_cli import add_db_parser, run_db
 
 TABLES = {"models", "model_versions", "labels", "traffic", "events"}
@@ -63,7 +64,7 @@ def test_migrations_match_orm(empty_url: str) -> None:
 def test_ensure_at_head(sqlite_url: str) -> None:
     with pytest.raises(CatalogError) as exc_info:
         migrate.ensure_at_head(sqlite_url)
-    assert exc_info.value.code == StatusCode.FAILED_PRECONDITION
+    assert exc_info.value.code == Code.FAILED_PRECONDITION
     assert exc_info.value.message == (
         f"database schema at base (empty) is behind head {migrate.head()}; "
         f"run `tfsgate db upgrade --database_url {sqlite_url}`"
@@ -85,7 +86,7 @@ def test_ensure_at_head_hides_password(make_pg_database: Callable[[], str]) -> N
 def test_unreachable_database_is_unavailable() -> None:
     with pytest.raises(CatalogError) as exc_info:
         migrate.ensure_at_head("postgresql+psycopg2://u@127.0.0.1:1/none")  # nothing on port 1
-    assert exc_info.value.code == StatusCode.UNAVAILABLE
+    assert exc_info.value.code == Code.UNAVAILABLE
 
 
 def _db(argv: list[str]) -> int:

@@ -11,10 +11,10 @@ from control_plane.catalog import (
     Action,
     CatalogError,
     CatalogStore,
-    StatusCode,
-    VersionPolicy,
     VersionState,
 )
+from tfsgate.core.status import Code
+from tfsgate.core.version_policy import VersionPolicy
 
 ACTOR = "tester"
 LATEST = {"latest": {"num_versions": 1}}
@@ -29,7 +29,7 @@ def _model(store: CatalogStore, name: str = "m", available: tuple[int, ...] = (1
             store.set_model_version_state(name, version, VersionState.AVAILABLE, actor=ACTOR)
 
 
-def _code(exc_info: pytest.ExceptionInfo[CatalogError]) -> str:
+def _code(exc_info: pytest.ExceptionInfo[CatalogError]) -> Code:
     return exc_info.value.code
 
 
@@ -54,7 +54,7 @@ def test_create_existing_model_is_already_exists(store: CatalogStore) -> None:
     store.create_model("m", "/a", LATEST, ACTOR)
     with pytest.raises(CatalogError) as exc_info:
         store.create_model("m", "/b", LATEST, ACTOR)
-    assert _code(exc_info) == StatusCode.ALREADY_EXISTS
+    assert _code(exc_info) == Code.ALREADY_EXISTS
     assert _actions(store) == [Action.CREATE_MODEL]
 
 
@@ -82,7 +82,7 @@ def test_list_update_delete_model(store: CatalogStore) -> None:
     store.delete_model("a", ACTOR)
     with pytest.raises(CatalogError) as exc_info:
         store.get_model("a")
-    assert _code(exc_info) == StatusCode.NOT_FOUND
+    assert _code(exc_info) == Code.NOT_FOUND
     last = store.list_events(model="a")[-1]
     assert last.action == Action.DELETE_MODEL and last.after is None
     assert last.before is not None and last.before["labels"] == {"canary": 2}
@@ -97,7 +97,7 @@ def test_list_update_delete_model(store: CatalogStore) -> None:
 def test_invalid_policy_is_invalid_argument(store: CatalogStore, policy: object) -> None:
     with pytest.raises(CatalogError) as exc_info:
         store.create_model("m", "/m", policy, ACTOR)  # type: ignore[arg-type]
-    assert _code(exc_info) == StatusCode.INVALID_ARGUMENT
+    assert _code(exc_info) == Code.INVALID_ARGUMENT
 
 
 def test_missing_model_is_not_found(store: CatalogStore) -> None:
@@ -109,7 +109,7 @@ def test_missing_model_is_not_found(store: CatalogStore) -> None:
     ):
         with pytest.raises(CatalogError) as exc_info:
             call()
-        assert _code(exc_info) == StatusCode.NOT_FOUND
+        assert _code(exc_info) == Code.NOT_FOUND
 
 
 # ------------------------------------------------------------------ versions
@@ -134,14 +134,17 @@ def test_duplicate_or_invalid_version(store: CatalogStore) -> None:
     store.create_model("m", "/m", LATEST, ACTOR)
     store.create_model_version("m", 1, "/m/1", "", {}, ACTOR)
     cases = [
-        (lambda: store.create_model_version("m", 1, "/x", "", {}, ACTOR), "ALREADY_EXISTS"),
-        (lambda: store.create_model_version("m", -1, "/x", "", {}, ACTOR), "INVALID_ARGUMENT"),
+        (lambda: store.create_model_version("m", 1, "/x", "", {}, ACTOR), Code.ALREADY_EXISTS),
+        (lambda: store.create_model_version("m", -1, "/x", "", {}, ACTOR), Code.INVALID_ARGUMENT),
         (
             lambda: store.create_model_version("m", 5, "/x", "", {"f": {1}}, ACTOR),
-            "INVALID_ARGUMENT",
+            Code.INVALID_ARGUMENT,
         ),
-        (lambda: store.set_model_version_state("m", 1, "READY", actor=ACTOR), "INVALID_ARGUMENT"),
-        (lambda: store.get_model_version("m", 7), "NOT_FOUND"),
+        (
+            lambda: store.set_model_version_state("m", 1, "READY", actor=ACTOR),
+            Code.INVALID_ARGUMENT,
+        ),
+        (lambda: store.get_model_version("m", 7), Code.NOT_FOUND),
     ]
     for call, code in cases:
         with pytest.raises(CatalogError) as exc_info:
@@ -159,7 +162,7 @@ def test_label_needs_available_version(store: CatalogStore) -> None:
     assert store.get_model_version_by_label("m", "canary").version == 2
     with pytest.raises(CatalogError) as exc_info:
         store.set_model_version_label("m", "beta", 9, ACTOR)
-    assert _code(exc_info) == StatusCode.FAILED_PRECONDITION
+    assert _code(exc_info) == Code.FAILED_PRECONDITION
     assert "not AVAILABLE" in exc_info.value.message
 
 
@@ -169,7 +172,7 @@ def test_allow_unavailable_only_for_new_labels(store: CatalogStore) -> None:
     store.set_model_version_label("m", "prod", 1, ACTOR)
     with pytest.raises(CatalogError) as exc_info:
         store.set_model_version_label("m", "prod", 9, ACTOR, allow_unavailable=True)
-    assert _code(exc_info) == StatusCode.FAILED_PRECONDITION
+    assert _code(exc_info) == Code.FAILED_PRECONDITION
     assert store.list_labels("m") == {"next": 9, "prod": 1}
 
 
@@ -186,10 +189,10 @@ def test_label_move_delete_and_missing(store: CatalogStore) -> None:
     store.delete_model_version_label("m", "canary", ACTOR)
     assert store.list_labels("m") == {}
     for call, code in [
-        (lambda: store.get_model_version_by_label("m", "canary"), "NOT_FOUND"),
-        (lambda: store.delete_model_version_label("m", "canary", ACTOR), "NOT_FOUND"),
-        (lambda: store.set_model_version_label("m", "canary", 42, ACTOR), "NOT_FOUND"),
-        (lambda: store.set_model_version_label("m", "", 1, ACTOR), "INVALID_ARGUMENT"),
+        (lambda: store.get_model_version_by_label("m", "canary"), Code.NOT_FOUND),
+        (lambda: store.delete_model_version_label("m", "canary", ACTOR), Code.NOT_FOUND),
+        (lambda: store.set_model_version_label("m", "canary", 42, ACTOR), Code.NOT_FOUND),
+        (lambda: store.set_model_version_label("m", "", 1, ACTOR), Code.INVALID_ARGUMENT),
     ]:
         with pytest.raises(CatalogError) as exc_info:
             call()
@@ -223,7 +226,7 @@ def test_rollback_without_previous_is_failed_precondition(store: CatalogStore) -
     for _ in range(2):
         with pytest.raises(CatalogError) as exc_info:
             store.rollback("m", ACTOR)
-        assert _code(exc_info) == StatusCode.FAILED_PRECONDITION
+        assert _code(exc_info) == Code.FAILED_PRECONDITION
         store.promote("m", 1, ACTOR)
     assert Action.ROLLBACK not in _actions(store)
 
@@ -232,7 +235,7 @@ def test_promote_unavailable_is_failed_precondition(store: CatalogStore) -> None
     _model(store, available=(1,))
     with pytest.raises(CatalogError) as exc_info:
         store.promote("m", 9, ACTOR)
-    assert _code(exc_info) == StatusCode.FAILED_PRECONDITION
+    assert _code(exc_info) == Code.FAILED_PRECONDITION
     assert store.list_labels("m") == {}
 
 
@@ -243,7 +246,7 @@ def test_rollback_to_unavailable_is_refused(store: CatalogStore) -> None:
     store.set_model_version_state("m", 1, VersionState.END, actor=ACTOR)
     with pytest.raises(CatalogError) as exc_info:
         store.rollback("m", ACTOR)
-    assert _code(exc_info) == StatusCode.FAILED_PRECONDITION
+    assert _code(exc_info) == Code.FAILED_PRECONDITION
     assert store.list_labels("m") == {"previous_stable": 1, "stable": 2}
 
 
@@ -252,7 +255,7 @@ def test_promote_with_stale_expectation_is_aborted(store: CatalogStore) -> None:
     store.promote("m", 1, ACTOR, expected_stable=None)
     with pytest.raises(CatalogError) as exc_info:
         store.promote("m", 3, ACTOR, expected_stable=2)
-    assert _code(exc_info) == StatusCode.ABORTED
+    assert _code(exc_info) == Code.ABORTED
     assert "stable is 1" in exc_info.value.message
     store.promote("m", 3, ACTOR, expected_stable=1)
     assert store.get_model_version_by_label("m", "stable").version == 3
@@ -276,11 +279,11 @@ def test_traffic_split(store: CatalogStore) -> None:
 @pytest.mark.parametrize(
     ("weights", "code"),
     [
-        ({1: -1.0}, "INVALID_ARGUMENT"),
-        ({1: 0.0}, "INVALID_ARGUMENT"),
-        ({1: float("nan")}, "INVALID_ARGUMENT"),
-        ({1: 1.0, 42: 1.0}, "NOT_FOUND"),
-        ({1: 1.0, 9: 1.0}, "FAILED_PRECONDITION"),
+        ({1: -1.0}, Code.INVALID_ARGUMENT),
+        ({1: 0.0}, Code.INVALID_ARGUMENT),
+        ({1: float("nan")}, Code.INVALID_ARGUMENT),
+        ({1: 1.0, 42: 1.0}, Code.NOT_FOUND),
+        ({1: 1.0, 9: 1.0}, Code.FAILED_PRECONDITION),
     ],
 )
 def test_invalid_traffic_changes_nothing(
@@ -329,11 +332,11 @@ def test_list_events_filters(store: CatalogStore) -> None:
     assert store.list_events(since=later) == []
     with pytest.raises(CatalogError) as exc_info:
         store.list_events(limit=0)
-    assert _code(exc_info) == StatusCode.INVALID_ARGUMENT
+    assert _code(exc_info) == Code.INVALID_ARGUMENT
 
 
 def test_blank_actor_is_rejected(store: CatalogStore) -> None:
     with pytest.raises(CatalogError) as exc_info:
         store.create_model("m", "/m", LATEST, " ")
-    assert _code(exc_info) == StatusCode.INVALID_ARGUMENT
+    assert _code(exc_info) == Code.INVALID_ARGUMENT
     assert store.list_events() == []

@@ -10,7 +10,8 @@ from contextlib import contextmanager
 import pytest
 from sqlalchemy import text
 
-from control_plane.catalog import Action, CatalogError, CatalogStore, StatusCode, VersionState
+from control_plane.catalog import Action, CatalogError, CatalogStore, VersionState
+from tfsgate.core.status import Code
 
 ACTOR = "tester"
 
@@ -97,7 +98,7 @@ def test_concurrent_promotes_one_is_aborted(store: CatalogStore) -> None:
         [functools.partial(store.promote, "m", v, "a", expected_stable=1) for v in (2, 3)]
     )
     errors = [r for r in results if isinstance(r, CatalogError)]
-    assert len(errors) == 1 and errors[0].code == StatusCode.ABORTED
+    assert len(errors) == 1 and errors[0].code == Code.ABORTED
     winner = store.get_model_version_by_label("m", "stable").version
     assert f"stable is {winner}" in errors[0].message
     assert store.list_labels("m") == {"previous_stable": 1, "stable": winner}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tfsgate import protos
+from tfsgate.core import protos
 
 
 def example(**features: float) -> bytes:

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from control_plane.converter import tf_worker
-from control_plane.converter.tf_worker import WorkerClient, WorkerError
 from tests.control_plane.converter.support import example
+from tfsgate.runtime import tf_worker
+from tfsgate.runtime.tf_worker import WorkerClient, WorkerError
 
 WORKER_FILE = str(Path(tf_worker.__file__))
 

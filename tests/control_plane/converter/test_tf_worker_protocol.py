@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from control_plane.converter import tf_worker
-from control_plane.converter.tf_worker import (
+from tfsgate.runtime import tf_worker
+from tfsgate.runtime.tf_worker import (
     ConnectionClosed,
     ProtocolError,
     decode_arrays,

@@ -18,8 +18,8 @@ from control_plane.sources.model_config import (
     parse_model_config,
     single_model_config,
 )
-from control_plane.sources.version_policy import All, Latest, Specific
-from tfsgate.protos import model_server_config_pb2
+from tfsgate.core.protos import model_server_config_pb2
+from tfsgate.core.version_policy import VersionPolicy
 
 TESTDATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "testdata" / "tfserving"
 needs_testdata = pytest.mark.skipif(
@@ -85,14 +85,16 @@ JSON_CONFIG = {
 
 EXPECTED = ModelSetConfig(
     models=(
-        ModelSpecConfig("latest_default", Path("/models/a"), "tensorflow", Latest(1), {}),
-        ModelSpecConfig("latest_two", Path("/models/b"), "tensorflow", Latest(2), {}),
-        ModelSpecConfig("all", Path("/models/c"), "tensorflow", All(), {}),
+        ModelSpecConfig(
+            "latest_default", Path("/models/a"), "tensorflow", VersionPolicy.latest(1), {}
+        ),
+        ModelSpecConfig("latest_two", Path("/models/b"), "tensorflow", VersionPolicy.latest(2), {}),
+        ModelSpecConfig("all", Path("/models/c"), "tensorflow", VersionPolicy.all(), {}),
         ModelSpecConfig(
             "specific",
             Path("/models/d"),
             "tensorflow",
-            Specific(frozenset({1, 2})),
+            VersionPolicy.specific({1, 2}),
             {"stable": 1, "canary": 2},
         ),
     )
@@ -253,7 +255,7 @@ def test_tf_serving_good_model_config(tmp_path: Path) -> None:
     config = load_model_config(path)
 
     assert config.names == ("half_plus_two", "half_plus_three")
-    assert all(model.policy == Latest(1) for model in config.models)
+    assert all(model.policy == VersionPolicy.latest(1) for model in config.models)
     assert set(discover_versions(config.by_name()["half_plus_three"].base_path)) == {123}
 
 

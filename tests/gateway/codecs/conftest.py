@@ -2,19 +2,9 @@
 
 from __future__ import annotations
 
-from types import ModuleType
-
 import pytest
 
-from tfsgate.signatures import SignatureSpec, TensorSpec
-
-
-@pytest.fixture(scope="session")
-def tf() -> ModuleType:
-    """The real TensorFlow (``tfsgate.protos`` leaves no stand-in behind), for cross-checks."""
-    import tensorflow
-
-    return tensorflow
+from tfsgate.core.signatures import SignatureSpec, TensorSpec
 
 
 def spec(key: str, dtype: str = "DT_FLOAT", shape: tuple[int, ...] | None = (-1, 1)) -> TensorSpec:

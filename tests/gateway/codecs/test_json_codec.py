@@ -14,9 +14,9 @@ import pytest
 
 from gateway import shapes
 from gateway.codecs import json_codec as jc
-from gateway.errors import Code, ServingError
 from tests.gateway.codecs.conftest import spec
-from tfsgate.signatures import SignatureSpec
+from tfsgate.core.signatures import SignatureSpec
+from tfsgate.core.status import Code, ServingError
 
 PREDICT = "tensorflow/serving/predict"
 TESTDATA = Path("/work/shared/testdata/tfserving")

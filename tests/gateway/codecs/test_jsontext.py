@@ -16,7 +16,7 @@ from gateway.codecs.jsontext import (
     rapidjson_double,
     value_to_string,
 )
-from gateway.errors import Code, ServingError
+from tfsgate.core.status import Code, ServingError
 
 
 @pytest.mark.parametrize(

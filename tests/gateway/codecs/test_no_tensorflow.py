@@ -10,9 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[3]
 MODULES = [
-    "gateway.errors",
+    "tfsgate.core.status",
+    "tfsgate.core.dtypes",
+    "tfsgate.core.routing_table",
     "gateway.codecs",
-    "gateway.codecs.dtypes",
     "gateway.codecs.jsontext",
     "gateway.codecs.tensor_proto",
     "gateway.codecs.json_codec",

@@ -14,10 +14,10 @@ from gateway.codecs.tensor_proto import (
     ndarray_to_tensor_proto,
     tensor_proto_to_ndarray,
 )
-from gateway.errors import Code, ServingError
 from tests.gateway.codecs.conftest import spec
-from tfsgate.protos import example_pb2, input_pb2, tensor_pb2, types_pb2
-from tfsgate.signatures import SignatureSpec
+from tfsgate.core.protos import example_pb2, input_pb2, tensor_pb2, types_pb2
+from tfsgate.core.signatures import SignatureSpec
+from tfsgate.core.status import Code, ServingError
 
 ARRAYS = [
     np.array([[1.5, 2.0], [3.25, -4.0]], dtype=np.float32),

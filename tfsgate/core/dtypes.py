@@ -1,6 +1,7 @@
-"""One table of tensor element types: TF ``DataType``, numpy dtype, Triton datatype, TF spelling.
+"""One table of tensor element types: TF ``DataType``, numpy, Triton datatype and config type.
 
-TF strings (``DT_STRING``) are numpy ``object`` arrays of ``bytes`` and Triton ``BYTES``.
+TF strings (``DT_STRING``) are numpy ``object`` arrays of ``bytes``, Triton ``BYTES`` on the wire and
+``TYPE_STRING`` in a model config; Triton has no complex types.
 ``DT_HALF`` is ``float16``/``FP16``; ``DT_BFLOAT16`` is ``ml_dtypes.bfloat16``/``BF16`` when
 ml_dtypes is installed (it comes with TensorFlow's wheels, but is not TensorFlow and imports in
 milliseconds).
@@ -12,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gateway.errors import invalid_argument
-from tfsgate.protos import types_pb2
+from tfsgate.core.protos import types_pb2
+from tfsgate.core.status import invalid_argument
 
 try:  # bfloat16 has no numpy dtype of its own.
     import ml_dtypes
@@ -33,6 +34,13 @@ class DType:
     numpy: np.dtype | None  # None: no numpy dtype available (bfloat16 without ml_dtypes)
     triton: str | None  # Triton datatype, None when Triton has no such type (complex)
     proto_field: str  # TensorProto repeated field holding values, e.g. "float_val"
+
+    @property
+    def config_type(self) -> str | None:
+        """Triton ``ModelConfig`` ``DataType`` name ("TYPE_FP32"); None when Triton has none."""
+        if self.triton is None:
+            return None
+        return "TYPE_STRING" if self.triton == "BYTES" else f"TYPE_{self.triton}"
 
 
 def _d(name: str, tf_string: str, np_dtype: object, triton: str | None, field: str) -> DType:

@@ -1,8 +1,9 @@
-"""The gateway's one error type and the two tables that turn it into transport status.
+"""The one status type: TF's canonical codes, ``ServingError``, and the HTTP and gRPC tables.
 
-Every failure the data plane reports is a :class:`ServingError` carrying one of TF's canonical
-status codes, so the REST layer and the gRPC layer each map it once (TF Serving does the same: one
-``ToHTTPStatusCode`` switch in its HTTP server, and the gRPC status is the TF code itself).
+Every failure tfsgate reports (data plane, catalog, admin API) is a :class:`ServingError` carrying
+one of TF's canonical status codes, so the REST layer, the gRPC layer and the admin API each map it
+once (TF Serving does the same: one ``ToHTTPStatusCode`` switch in its HTTP server, and the gRPC
+status is the TF code itself).
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class ServingError(Exception):
         return GRPC_STATUS[self.code]
 
     def __repr__(self) -> str:
-        return f"ServingError({self.code.name}, {self.message!r})"
+        return f"{type(self).__name__}({self.code.name}, {self.message!r})"
 
     def __str__(self) -> str:
         return f"{self.code.name}: {self.message}"
@@ -92,35 +93,3 @@ class ServingError(Exception):
 
 def invalid_argument(message: str) -> ServingError:
     return ServingError(Code.INVALID_ARGUMENT, message)
-
-
-def not_found(message: str) -> ServingError:
-    return ServingError(Code.NOT_FOUND, message)
-
-
-def failed_precondition(message: str) -> ServingError:
-    return ServingError(Code.FAILED_PRECONDITION, message)
-
-
-def unimplemented(message: str) -> ServingError:
-    return ServingError(Code.UNIMPLEMENTED, message)
-
-
-def unavailable(message: str) -> ServingError:
-    return ServingError(Code.UNAVAILABLE, message)
-
-
-def internal(message: str) -> ServingError:
-    return ServingError(Code.INTERNAL, message)
-
-
-def deadline_exceeded(message: str) -> ServingError:
-    return ServingError(Code.DEADLINE_EXCEEDED, message)
-
-
-def already_exists(message: str) -> ServingError:
-    return ServingError(Code.ALREADY_EXISTS, message)
-
-
-def resource_exhausted(message: str) -> ServingError:
-    return ServingError(Code.RESOURCE_EXHAUSTED, message)

@@ -457,31 +457,16 @@ class WorkerClient:
 
 # -- the worker ------------------------------------------------------------------------------
 
-# TensorFlow's error_code -> status name (tensorflow/core/protobuf/error_codes.proto).
-_STATUS_NAMES = {
-    1: "CANCELLED",
-    2: "UNKNOWN",
-    3: "INVALID_ARGUMENT",
-    4: "DEADLINE_EXCEEDED",
-    5: "NOT_FOUND",
-    6: "ALREADY_EXISTS",
-    7: "PERMISSION_DENIED",
-    8: "RESOURCE_EXHAUSTED",
-    9: "FAILED_PRECONDITION",
-    10: "ABORTED",
-    11: "OUT_OF_RANGE",
-    12: "UNIMPLEMENTED",
-    13: "INTERNAL",
-    14: "UNAVAILABLE",
-    15: "DATA_LOSS",
-    16: "UNAUTHENTICATED",
-}
-
 
 def _error_reply(exc: BaseException) -> dict[str, Any]:
     code = getattr(exc, "error_code", None)
     if isinstance(code, int):
-        status = _STATUS_NAMES.get(code, "UNKNOWN")
+        # TensorFlow's own table (tensorflow/core/protobuf/error_codes.proto); only TF errors
+        # carry error_code, so TensorFlow is loaded by then.
+        from tensorflow.core.protobuf import error_codes_pb2
+
+        names = error_codes_pb2.Code
+        status = names.Name(code) if 0 < code <= 16 else "UNKNOWN"
     elif isinstance(exc, TypeError | ValueError):
         # Raised by a concrete function whose arguments do not bind (missing, extra, bad dtype).
         status = "INVALID_ARGUMENT"

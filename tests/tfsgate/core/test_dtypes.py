@@ -7,8 +7,8 @@ from types import ModuleType
 import numpy as np
 import pytest
 
-from gateway.codecs import dtypes
-from gateway.errors import ServingError
+from tfsgate.core import dtypes
+from tfsgate.core.status import ServingError
 
 
 @pytest.mark.parametrize("entry", dtypes.DTYPES, ids=lambda d: d.tf_name)

@@ -1,0 +1,20 @@
+"""Defaults more than one part relies on, written once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+# Largest batch Triton may form for a batching signature (``max_batch_size`` in its config); the
+# gateway's coalescer stacks at most this many rows into one call.
+DEFAULT_MAX_BATCH_SIZE = 128
+
+# State directory (catalog, logs) when TFSGATE_HOME is not set, relative to the working directory.
+DEFAULT_HOME = "var"
+CATALOG_FILE = "catalog.db"
+
+DEFAULT_ADMIN_PORT = 8502
+
+
+def default_database_url(home: Path | str) -> str:
+    """The catalog under a state directory: a SQLite file, the embedded default."""
+    return f"sqlite:///{Path(home) / CATALOG_FILE}"

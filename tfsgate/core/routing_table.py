@@ -1,0 +1,113 @@
+"""The routing table: the contract the control plane publishes and gateways read.
+
+The control plane builds a new immutable :class:`RoutingTable` after every change (versions, their
+states and signatures, labels, traffic weights) and publishes it; a gateway swaps its reference
+atomically and never queries SQL per request. Gateways in other processes get it as JSON
+(``to_json`` / ``from_json``). Turning a request into a :class:`Target` (labels, weights, latest)
+is the gateway's resolver (``gateway/routing.py``); this module only holds the data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tfsgate.core.signatures import SignatureSpec, signatures_from_json, signatures_to_json
+
+AVAILABLE = "AVAILABLE"
+
+
+@dataclass(frozen=True)
+class VersionRoute:
+    version: int
+    state: str  # the catalog's VersionState name
+    reason: str = ""
+    signatures: dict[str, SignatureSpec] = field(default_factory=dict)
+    triton_models: dict[str, str] = field(default_factory=dict)  # signature -> Triton model
+    batched: dict[str, bool] = field(default_factory=dict)  # signature -> max_batch_size > 0
+
+    @property
+    def available(self) -> bool:
+        return self.state == AVAILABLE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "state": self.state,
+            "reason": self.reason,
+            "signatures": signatures_to_json(self.signatures),
+            "triton_models": dict(sorted(self.triton_models.items())),
+            "batched": dict(sorted(self.batched.items())),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> VersionRoute:
+        return cls(
+            version=int(data["version"]),
+            state=data["state"],
+            reason=data.get("reason", ""),
+            signatures=signatures_from_json(data.get("signatures", {})),
+            triton_models=dict(data.get("triton_models", {})),
+            batched={k: bool(v) for k, v in data.get("batched", {}).items()},
+        )
+
+
+@dataclass(frozen=True)
+class ModelRoute:
+    name: str
+    versions: dict[int, VersionRoute] = field(default_factory=dict)
+    labels: dict[str, int] = field(default_factory=dict)
+    traffic: dict[int, float] = field(default_factory=dict)  # version -> weight, empty = latest
+
+    def to_json(self) -> dict[str, Any]:
+        # JSON object keys are strings: versions travel as lists, traffic as [version, weight].
+        return {
+            "name": self.name,
+            "versions": [self.versions[v].to_json() for v in sorted(self.versions)],
+            "labels": dict(sorted(self.labels.items())),
+            "traffic": [[v, w] for v, w in sorted(self.traffic.items())],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ModelRoute:
+        versions = [VersionRoute.from_json(v) for v in data.get("versions", [])]
+        return cls(
+            name=data["name"],
+            versions={v.version: v for v in versions},
+            labels={k: int(v) for k, v in data.get("labels", {}).items()},
+            traffic={int(v): float(w) for v, w in data.get("traffic", [])},
+        )
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved request: which version and signature, and where Triton serves it."""
+
+    model: str
+    version: VersionRoute
+    signature: SignatureSpec
+    triton_model: str
+    batched: bool
+
+
+@dataclass(frozen=True)
+class RoutingTable:
+    generation: int = 0
+    models: dict[str, ModelRoute] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "generation": self.generation,
+            "models": [self.models[name].to_json() for name in sorted(self.models)],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RoutingTable:
+        models = [ModelRoute.from_json(m) for m in data.get("models", [])]
+        return cls(generation=int(data.get("generation", 0)), models={m.name: m for m in models})
+
+
+class TablePublisher(Protocol):
+    """Where the control plane hands each new table (the gateway's router, in one process)."""
+
+    def publish(self, table: RoutingTable) -> None: ...
