@@ -101,6 +101,9 @@ class ConfigReloader:
             models = config_from_proto(config, source="ReloadConfigRequest", root_dir=Path.cwd())
         except ModelConfigError as exc:
             raise invalid_argument(str(exc)) from exc
+        if not models.specified:
+            log.info("Taking no action for empty config.")  # ServerCore::ReloadConfig
+            return
         missing = [m for m in models.models if not m.base_path.is_dir()]
         if missing:
             raise invalid_argument(missing_base_path_message(missing[0].name, missing[0].base_path))

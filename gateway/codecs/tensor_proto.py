@@ -21,6 +21,12 @@ from tfsgate.core.signatures import SignatureSpec, TensorSpec
 from tfsgate.core.status import invalid_argument
 
 _HALF_TYPES = ("DT_HALF", "DT_BFLOAT16")
+MAX_DIMS = 254  # TensorShape::MaxDimensions()
+MAX_ELEMENTS = 2**63 - 1  # TensorShape::IsValid: the element count must fit in int64
+# Typed values fewer than the elements are repeated (TF's rule), so a tiny proto can stand for a
+# huge tensor. TF then fails to allocate it ("tensor parsing error"); the gateway refuses past
+# this size instead of trying (measured: a 2^33-element fill had the kernel OOM-kill the server).
+MAX_EXPANDED_BYTES = 256 << 20
 _COMPLEX_TYPES = ("DT_COMPLEX64", "DT_COMPLEX128")
 
 
@@ -41,13 +47,21 @@ def tensor_proto_to_ndarray(proto: tensor_pb2.TensorProto, alias: str = "") -> n
     """Decode one TensorProto like ``Tensor::FromProto`` ("tensor parsing error: alias")."""
     entry = dtypes.BY_TF_ENUM.get(proto.dtype)
     shape = proto_shape(proto.tensor_shape)
-    if entry is None or entry.numpy is None or shape is None:
+    if entry is None or entry.numpy is None or shape is None or len(shape) > MAX_DIMS:
         raise _parse_error(alias)
     count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise _parse_error(alias)
     if proto.tensor_content and entry.tf_name != "DT_STRING":
         return _from_content(proto.tensor_content, entry.numpy, shape, count, alias)
     if count == 0:
-        return np.empty(shape, dtype=entry.numpy)
+        try:
+            return np.empty(shape, dtype=entry.numpy)
+        except ValueError:  # e.g. [2^63-1, 0]: numpy cannot state it even empty
+            raise _parse_error(alias) from None
+    given = len(getattr(proto, entry.proto_field))
+    if given < count and count * entry.numpy.itemsize > MAX_EXPANDED_BYTES:
+        raise _parse_error(alias)
     if entry.tf_name == "DT_STRING":
         values = np.empty(count, dtype=object)
         values[:] = _fill(list(proto.string_val), count, b"")

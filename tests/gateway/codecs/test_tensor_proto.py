@@ -168,8 +168,10 @@ def test_typed_field_fill_rules_match_tensorflow(
         _proto(types_pb2.DT_FLOAT, [-1], float_val=[1.0]),  # negative dim
         _proto(types_pb2.DT_INVALID, [1]),
         _proto(types_pb2.DT_RESOURCE, [1]),
+        _proto(types_pb2.DT_FLOAT, [2**40, 2**30], float_val=[1.0]),  # > 2^63 elements
+        _proto(types_pb2.DT_FLOAT, [1] * 255, float_val=[1.0]),  # TF's rank limit is 254
     ],
-    ids=["content-size", "negative-dim", "invalid-type", "resource"],
+    ids=["content-size", "negative-dim", "invalid-type", "resource", "overflow", "rank-255"],
 )
 def test_unparseable_protos(tf: ModuleType, proto: tensor_pb2.TensorProto) -> None:
     if proto.dtype == types_pb2.DT_FLOAT:
@@ -179,6 +181,31 @@ def test_unparseable_protos(tf: ModuleType, proto: tensor_pb2.TensorProto) -> No
         tensor_proto_to_ndarray(proto, "x")
     assert caught.value.code is Code.INVALID_ARGUMENT
     assert caught.value.message == "tensor parsing error: x"
+
+
+@pytest.mark.parametrize(
+    "proto",
+    [
+        _proto(types_pb2.DT_HALF, [2**31, 4], half_val=[1]),  # one value standing for 2^33
+        _proto(types_pb2.DT_STRING, [2**40]),  # no values at all: 2^40 empty strings
+        _proto(types_pb2.DT_FLOAT, [2**63 - 1, 0]),  # no elements, but not an array numpy has
+    ],
+    ids=["half-fill", "string-fill", "empty-huge"],
+)
+def test_tensors_the_gateway_will_not_allocate(proto: tensor_pb2.TensorProto) -> None:
+    """A few bytes that would expand to gigabytes: TF fails the allocation, the gateway refuses
+    before trying (it was OOM-killed by such a request)."""
+    with pytest.raises(ServingError) as caught:
+        tensor_proto_to_ndarray(proto, "x")
+    assert (caught.value.code, caught.value.message) == (
+        Code.INVALID_ARGUMENT,
+        "tensor parsing error: x",
+    )
+
+
+def test_fills_up_to_the_limit_still_decode() -> None:
+    proto = _proto(types_pb2.DT_FLOAT, [1024, 1024], float_val=[2.0])
+    assert tensor_proto_to_ndarray(proto, "x").sum() == 2.0 * 1024 * 1024
 
 
 def _two_inputs() -> SignatureSpec:
