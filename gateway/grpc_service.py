@@ -30,7 +30,7 @@ class GrpcSettings(Protocol):
     host: str
     port: int
     grpc_socket_path: str
-    grpc_tensor_content_answers: bool
+    enable_serialization_as_tensor_content: bool
 
 
 class ConfigReloader(Protocol):
@@ -200,7 +200,8 @@ class GrpcServer:
             ],
         )
         protos.prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(dataplane, settings.grpc_tensor_content_answers), self._server
+            PredictionService(dataplane, settings.enable_serialization_as_tensor_content),
+            self._server,
         )
         protos.model_service_pb2_grpc.add_ModelServiceServicer_to_server(
             ModelService(dataplane, reloader), self._server
@@ -210,7 +211,8 @@ class GrpcServer:
 
     async def start(self) -> None:
         s = self.settings
-        self._server.add_insecure_port(f"{s.host}:{s.port}")
+        if s.port:  # 0: only the Unix socket (TF Serving requires one of the two)
+            self._server.add_insecure_port(f"{s.host}:{s.port}")
         if s.grpc_socket_path:
             self._server.add_insecure_port(f"unix:{s.grpc_socket_path}")
         await self._server.start()

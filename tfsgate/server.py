@@ -44,14 +44,11 @@ from gateway.rest import RestServer
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
 from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
-from tfsgate.core.status import invalid_argument
+from tfsgate.core.status import Code, invalid_argument
 from tfsgate.settings import ServeSettings
+from tfsgate.startup import StartupError, check_flags, report_failure, report_no_effect
 
 log = logging.getLogger("tfsgate")
-
-
-class StartupError(RuntimeError):
-    """A one-line reason ``serve`` cannot start; printed without a traceback."""
 
 
 def check_port_free(host: str, port: int, flag: str) -> None:
@@ -62,23 +59,29 @@ def check_port_free(host: str, port: int, flag: str) -> None:
         try:
             sock.bind((host, port))
         except OSError as exc:
-            raise StartupError(f"port {port} ({flag}) is already in use: {exc.strerror}") from None
+            raise StartupError(
+                f"port {port} ({flag}) is already in use: {exc.strerror}", Code.UNAVAILABLE
+            ) from None
 
 
 def initial_model_set(settings: ServeSettings) -> ModelSetConfig:
     """The models named by flags: ``--model_config_file`` or ``--model_name/--model_base_path``."""
     root = Path.cwd()
-    if settings.model_config_file:
-        config = load_model_config(settings.model_config_file, root_dir=root)
-    elif settings.model_base_path:
-        config = single_model_config(settings.model_name, settings.model_base_path, root_dir=root)
-    else:
-        raise StartupError("give --model_base_path (and --model_name) or --model_config_file")
+    try:
+        if settings.model_config_file:
+            config = load_model_config(settings.model_config_file, root_dir=root)
+        else:
+            name, base_path = settings.model_name, settings.model_base_path
+            config = single_model_config(name, base_path, root_dir=root)
+    except ModelConfigError as exc:
+        raise StartupError(str(exc), exc.code, exc.parse_error) from None
+    # TF Serving waits for versions to appear; tfsgate says at once why nothing would serve.
     for model in config.models:
         if not model.base_path.is_dir():
-            raise StartupError(missing_base_path_message(model.name, model.base_path))
+            message = missing_base_path_message(model.name, model.base_path)
+            raise StartupError(message, Code.NOT_FOUND)
         if not discover_versions(model.base_path):
-            raise StartupError(no_versions_message(model.name, model.base_path))
+            raise StartupError(no_versions_message(model.name, model.base_path), Code.NOT_FOUND)
     return config
 
 
@@ -125,9 +128,11 @@ class TfsgateServer:
 
     def preflight(self) -> ModelSetConfig:
         s = self.settings
+        check_flags(s)
         config = initial_model_set(s)
         check_port_free(s.host, s.port, "--port")
-        check_port_free(s.host, s.rest_api_port, "--rest_api_port")
+        if s.rest_api_port != s.port:
+            check_port_free(s.host, s.rest_api_port, "--rest_api_port")
         check_port_free("127.0.0.1", s.admin_port, "--admin_port")
         return config
 
@@ -159,7 +164,12 @@ class TfsgateServer:
         coalescer = Coalescer(self.upstream, max_rows=DEFAULT_MAX_BATCH_SIZE)
         dataplane = DataPlane(self.router, self.upstream, coalescer)
         self._servers.append(GrpcServer(dataplane, s, ConfigReloader(self.reconciler)))
-        if s.rest_api_port:
+        if s.rest_api_port and s.rest_api_port == s.port:
+            log.error(  # Server::BuildAndStart serves gRPC only
+                "server_options.http_port cannot be same as grpc_port. Please use a different port"
+                " for HTTP/REST API. Skipped exporting HTTP/REST API."
+            )
+        elif s.rest_api_port:
             self._servers.append(RestServer(dataplane, s))
         if s.admin_port:
             admin = AdminServer(self.store, self.reconciler, AdminSettings.from_serve(s))
@@ -201,7 +211,10 @@ class TfsgateServer:
             try:
                 config = await asyncio.to_thread(load_model_config, path, root_dir=Path.cwd())
             except ModelConfigError as exc:
-                log.warning("ignoring broken model config edit (old set keeps serving): %s", exc)
+                # Server::PollFilesystemAndReloadConfig's line; the old set keeps serving.
+                if exc.parse_error:
+                    log.error("%s", exc.parse_error)
+                log.error("Failed to read ModelServerConfig file: %s", exc)
                 return
             if config.specified and config != reconciler.desired:
                 log.info("model config changed: %s", ", ".join(config.names))
@@ -268,11 +281,16 @@ class TfsgateServer:
 
 
 def serve(settings: ServeSettings) -> int:
-    """Run until SIGTERM/SIGINT; a start-up failure is one logged line and exit status 1."""
+    """Run until SIGTERM/SIGINT; a start-up failure is TF Serving's "Failed to start server"
+    line and exit status 255."""
+    report_no_effect(settings)
     server = TfsgateServer(settings)
     try:
         asyncio.run(server.run_until_signalled())
-    except (StartupError, ModelConfigError, SourceError, CatalogError, TritonStartError) as exc:
-        log.error("%s", exc)
-        return 1
+    except StartupError as exc:
+        return report_failure(exc)
+    except CatalogError as exc:
+        return report_failure(StartupError(exc.message, exc.code))
+    except (SourceError, TritonStartError) as exc:
+        return report_failure(StartupError(str(exc), Code.FAILED_PRECONDITION))
     return 0

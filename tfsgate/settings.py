@@ -1,70 +1,150 @@
-"""Settings for ``tfsgate serve``: TF Serving's flag names and defaults plus tfsgate's own.
+"""Settings for ``tfsgate serve``: every ``tensorflow_model_server`` flag plus tfsgate's own.
 
-Built from flags by the CLI (or from ``TFSGATE_*`` environment variables), never at import time.
-``MODEL_NAME`` / ``MODEL_BASE_PATH`` work as in TF Serving's Docker image.
+Each field is one flag, with TF Serving's name and default and what tfsgate does with it (see
+``tfsgate/flags.py``); ``docs/flags.md`` is rendered from these fields. Built from flags by the CLI
+(or from ``TFSGATE_*`` environment variables), never at import time. ``MODEL_NAME`` /
+``MODEL_BASE_PATH`` work as in TF Serving's Docker image.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from tfsgate.core.defaults import DEFAULT_ADMIN_PORT, DEFAULT_HOME, default_database_url
+from tfsgate.flags import Treatment, flag, own_flag
+
+NO_EFFECT = Treatment.NO_EFFECT
 
 
 class ServeSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TFSGATE_", populate_by_name=True, extra="ignore")
 
-    # -- TF Serving's flags ----------------------------------------------------------------------
-    port: int = Field(8500, description="gRPC port (TF Serving's --port)")
-    rest_api_port: int = Field(8501, description="REST port; 0 disables REST")
-    model_name: str = Field(
-        "default",
-        validation_alias=AliasChoices("model_name", "TFSGATE_MODEL_NAME", "MODEL_NAME"),
-        description="name of the single model served with --model_base_path",
+    # -- tensorflow_model_server's flags, in main.cc's order -------------------------------------
+    port: int = flag(
+        8500,
+        "gRPC port; 0 serves gRPC on --grpc_socket_path only (one of the two is required)",
     )
-    model_base_path: str = Field(
+    grpc_socket_path: str = flag("", "also serve gRPC on this Unix socket")
+    rest_api_port: int = flag(
+        8501,
+        "REST port; 0 disables REST, and so does the gRPC port's number (logged, as by TF Serving)",
+        tf_default="0 (its Docker image passes 8501)",
+    )
+    rest_api_num_threads: int = flag(
+        0, "not honoured yet", treatment=NO_EFFECT, tf_default="4 × CPUs"
+    )
+    rest_api_timeout_in_ms: int = flag(30000, "REST request deadline; DEADLINE_EXCEEDED/504")
+    rest_api_enable_cors_support: bool = flag(False, "CORS headers on REST answers")
+    enable_batching: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    allow_version_labels_for_unavailable_models: bool = flag(
+        False, "a config's labels may name versions that are not AVAILABLE yet"
+    )
+    batching_parameters_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    enable_per_model_batching_parameters: bool = flag(
+        False, "batching_params.pbtxt in SavedModels is not read", treatment=NO_EFFECT
+    )
+    model_config_file: str = flag(
+        "", "ModelServerConfig file (text, or the same message as JSON); wins over --model_name"
+    )
+    model_config_file_poll_wait_seconds: int = flag(
+        0, "re-read --model_config_file this often; 0 = read once"
+    )
+    model_name: str = flag(
+        "default",
+        "name of the model served from --model_base_path (also $MODEL_NAME)",
+        validation_alias=AliasChoices("model_name", "TFSGATE_MODEL_NAME", "MODEL_NAME"),
+    )
+    model_base_path: str = flag(
         "",
+        "directory holding the model's integer-named versions (also $MODEL_BASE_PATH)",
         validation_alias=AliasChoices(
             "model_base_path", "TFSGATE_MODEL_BASE_PATH", "MODEL_BASE_PATH"
         ),
-        description="directory holding the model's integer-named version directories",
     )
-    model_config_file: str = Field("", description="ModelServerConfig file (text or JSON)")
-    model_config_file_poll_wait_seconds: int = Field(
-        0, description="re-read --model_config_file this often; 0 = read once"
+    num_load_threads: int = flag(
+        0,
+        "Triton loads models in parallel; the signatures of a version load together",
+        treatment=NO_EFFECT,
     )
-    file_system_poll_wait_seconds: int = Field(
-        1, description="scan base paths for new versions this often; 0 = once"
+    num_unload_threads: int = flag(0, "Triton unloads in parallel", treatment=NO_EFFECT)
+    max_num_load_retries: int = flag(5, "not honoured yet", treatment=NO_EFFECT)
+    load_retry_interval_micros: int = flag(60_000_000, "not honoured yet", treatment=NO_EFFECT)
+    file_system_poll_wait_seconds: int = flag(
+        1, "scan base paths for new versions this often; 0 = once, negative = never"
     )
-    enable_batching: bool = Field(False, description="accepted for compatibility: Triton batches")
-    batching_parameters_file: str = ""
-    monitoring_config_file: str = ""
-    rest_api_timeout_in_ms: int = Field(30000, description="REST request deadline")
-    rest_api_enable_cors_support: bool = False
-    grpc_socket_path: str = Field("", description="also serve gRPC on this Unix socket")
-    allow_version_labels_for_unavailable_models: bool = False
-    grpc_tensor_content_answers: bool = Field(
+    flush_filesystem_caches: bool = flag(
+        True, "no file system caches are held by tfsgate", treatment=NO_EFFECT
+    )
+    tensorflow_session_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
+    tensorflow_session_config_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    tensorflow_intra_op_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
+    tensorflow_inter_op_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
+    use_alts_credentials: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    ssl_config_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    platform_config_file: str = flag(
+        "", "PlatformConfigMap is not read: TensorFlow is the one platform", treatment=NO_EFFECT
+    )
+    per_process_gpu_memory_fraction: float = flag(
+        0.0, "the embedded Triton runs models on CPU", treatment=NO_EFFECT
+    )
+    saved_model_tags: str = flag("serve", "not honoured yet", treatment=NO_EFFECT)
+    grpc_channel_arguments: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    grpc_max_threads: int = flag(0, "not honoured yet", treatment=NO_EFFECT, tf_default="4 × CPUs")
+    enable_model_warmup: bool = flag(True, "not honoured yet", treatment=NO_EFFECT)
+    num_request_iterations_for_warmup: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
+    version: bool = flag(False, "print the versions and exit")
+    monitoring_config_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    remove_unused_fields_from_bundle_metagraph: bool = flag(
+        True, "the gateway keeps only signatures", treatment=NO_EFFECT
+    )
+    prefer_tflite_model: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    num_tflite_pools: int = flag(
+        0,
+        "TFLite interpreters are pooled by Triton instances",
+        treatment=NO_EFFECT,
+        tf_default="CPUs",
+    )
+    num_tflite_interpreters_per_pool: int = flag(
+        1, "TFLite interpreters are pooled by Triton instances", treatment=NO_EFFECT
+    )
+    enable_signature_method_name_check: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    xla_cpu_compilation_enabled: bool = flag(
+        False, "the runners keep TensorFlow's own XLA settings", treatment=NO_EFFECT
+    )
+    xla_gpu_compilation_enabled: bool = flag(
+        False, "the runners keep TensorFlow's own XLA settings", treatment=NO_EFFECT
+    )
+    enable_profiler: bool = flag(True, "not honoured yet", treatment=NO_EFFECT)
+    thread_pool_factory_config_file: str = flag(
+        "", "ThreadPoolConfig is not read", treatment=NO_EFFECT
+    )
+    mixed_precision: str = flag("", "no automatic mixed precision", treatment=NO_EFFECT)
+    skip_initialize_tpu: bool = flag(
+        False, "tfsgate runs on CPUs (and GPUs through Triton), never on TPUs", treatment=NO_EFFECT
+    )
+    enable_grpc_healthcheck_service: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    enable_serialization_as_tensor_content: bool = flag(
         False,
-        description="gRPC Predict answers in tensor_content (raw bytes) instead of TF Serving's"
-        " typed *_val fields; faster for large outputs, for clients that read tensor_content",
+        "gRPC Predict answers in tensor_content instead of the typed *_val fields",
+        aliases=["grpc_tensor_content_answers"],
     )
 
     # -- tfsgate's own ----------------------------------------------------------------------------
-    triton_url: str = Field("", description="external Triton gRPC host:port; empty = embedded")
-    database_url: str = Field("", description="catalog URL; default SQLite under home")
-    admin_port: int = Field(DEFAULT_ADMIN_PORT, description="admin REST API port; 0 disables it")
-    model_repository: str = Field("model_repository", description="generated Triton repository")
-    home: str = Field(
+    triton_url: str = own_flag("", "external Triton gRPC host:port; empty = embedded")
+    database_url: str = own_flag("", "catalog URL; default SQLite under home")
+    admin_port: int = own_flag(DEFAULT_ADMIN_PORT, "admin REST API port; 0 disables it")
+    model_repository: str = own_flag("model_repository", "generated Triton repository")
+    home: str = own_flag(
         DEFAULT_HOME,
+        "state directory (catalog, logs); also $TFSGATE_HOME",
         # Not "home": aliases are also environment names, and $HOME is the user's home.
         validation_alias=AliasChoices("TFSGATE_HOME"),
-        description="state directory (catalog, logs)",
     )
-    host: str = Field("0.0.0.0", description="address the gRPC and REST ports bind")
-    log_level: str = "info"
+    host: str = own_flag("0.0.0.0", "address the gRPC and REST ports bind")
+    log_level: str = own_flag("info", "debug, info, warning or error")
 
     @property
     def home_path(self) -> Path:

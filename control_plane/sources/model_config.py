@@ -38,7 +38,9 @@ from urllib.parse import urlparse
 
 from google.protobuf import json_format, text_format
 
+from tfsgate.core.config_protos import io_error, parse_error_line
 from tfsgate.core.protos import model_server_config_pb2
+from tfsgate.core.status import Code
 from tfsgate.core.version_policy import DEFAULT_POLICY, VersionPolicy
 
 logger = logging.getLogger(__name__)
@@ -51,10 +53,16 @@ _URI_SCHEME = re.compile(r"^([A-Za-z][0-9A-Za-z.]*)://")
 
 
 class ModelConfigError(Exception):
-    """A model config that cannot be read, parsed or accepted. The message is one line."""
+    """A model config that cannot be read, parsed or accepted: TF Serving's status (code and a
+    one-line message) and, for a text-format parse failure, protobuf's "Error parsing text-format
+    tensorflow.serving.ModelServerConfig: <line>:<column>: <reason>" line that TF Serving logs."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(
+        self, message: str, code: Code = Code.INVALID_ARGUMENT, parse_error: str = ""
+    ) -> None:
         super().__init__(" ".join(message.split()))
+        self.code = code
+        self.parse_error = parse_error
 
 
 @dataclass(frozen=True)
@@ -101,9 +109,8 @@ def read_config_text(path: Path | str) -> str:
     try:
         return Path(path).read_bytes().decode("utf-8")
     except OSError as exc:
-        raise ModelConfigError(
-            f"Cannot read model config file '{path}': {exc.strerror or exc}"
-        ) from exc
+        error = io_error(str(path), exc)  # TF's "<path>; No such file or directory"
+        raise ModelConfigError(error.message, error.code) from exc
     except UnicodeDecodeError as exc:
         raise ModelConfigError(f"Model config file '{path}' is not UTF-8: {exc}") from exc
 
@@ -160,7 +167,7 @@ def _parse_proto(text: str, source: str) -> Any:
         text_format.Parse(text, config)
         return config
     except text_format.ParseError as exc:
-        text_error = str(exc)
+        text_error = parse_error_line(exc, config.DESCRIPTOR.full_name)
     config = model_server_config_pb2.ModelServerConfig()
     try:
         json_format.Parse(text, config)
@@ -169,7 +176,8 @@ def _parse_proto(text: str, source: str) -> Any:
         json_error = str(exc)
     if text.lstrip().startswith("{"):
         raise ModelConfigError(f"Invalid protobuf file: '{source}': JSON: {json_error}")
-    raise ModelConfigError(f"Invalid protobuf file: '{source}': {text_error}")
+    # ParseProtoTextFile's status; protobuf's own line says where and why.
+    raise ModelConfigError(f"Invalid protobuf file: '{source}'", parse_error=text_error)
 
 
 def _check_names(configs: list[Any], source: str) -> None:

@@ -297,18 +297,22 @@ def fleet(
 
 
 # -- start-up ----------------------------------------------------------------------------------
-def test_unparseable_config_at_start_is_one_line_error(tmp_path: Path) -> None:
+def test_unparseable_config_at_start_fails_as_tf_serving_does(tmp_path: Path) -> None:
+    """protobuf's parse error on stderr (TF Serving's test greps it), then main()'s
+    "Failed to start server" status on stdout, exit status 255 (main returns -1)."""
     config = tmp_path / "broken.config"
     config.write_text("model_config_list { config { name: 'm' base_path: ")
     command = serve_command(
         tmp_path / "home", [f"--model_config_file={config}"], free_port(), free_port()
     )
     done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    output = (done.stdout + done.stderr).strip()
-    assert done.returncode != 0
-    assert "Invalid protobuf file" in output and str(config) in output
-    assert "Traceback" not in output
-    assert len(output.splitlines()) == 1, output
+    assert done.returncode == 255
+    assert done.stdout == (
+        f"Failed to start server. Error: INVALID_ARGUMENT: Invalid protobuf file: '{config}'\n"
+    )
+    assert "Error parsing text-format tensorflow.serving.ModelServerConfig: 1:" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
 
 
 # -- the fleet: text config, polls, swaps, failures, restarts ----------------------------------
@@ -397,7 +401,7 @@ def test_broken_config_edit_is_ignored_and_label_rule_applies(fleet: Deployment)
     assert server is not None
     config = Path(fleet.args[0].split("=", 1)[1])
     write_config_text(config, "model_config_list { config { name: 'm1' ")
-    wait_for(lambda: "ignoring broken model config edit" in server.log(), 30, "the broken edit")
+    wait_for(lambda: "Failed to read ModelServerConfig file" in server.log(), 30, "the edit")
     for model in ("m1", "m2"):
         assert predict(server, model).status_code == 200
     # A valid edit: label stable on AVAILABLE version 2, canary on FAILED version 3 (refused:

@@ -1,5 +1,5 @@
-"""REST/gRPC flags: --rest_api_timeout_in_ms, CORS, --grpc_socket_path and tfsgate's
---grpc_tensor_content_answers."""
+"""REST/gRPC flags: --rest_api_timeout_in_ms, CORS, --grpc_socket_path and
+--enable_serialization_as_tensor_content (once tfsgate's --grpc_tensor_content_answers)."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def flagged_server(
         "--rest_api_timeout_in_ms=1",
         "--rest_api_enable_cors_support=true",
         f"--grpc_socket_path={socket_path}",
-        "--grpc_tensor_content_answers",
+        "--enable_serialization_as_tensor_content",
     ]
     with start_server(home, args) as server:
         yield server, socket_path
@@ -69,6 +69,6 @@ def test_grpc_on_unix_socket(flagged_server: tuple[ServerProcess, Path]) -> None
     with grpc.insecure_channel(f"unix:{socket_path}") as channel:
         stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
         response = stub.Predict(request, timeout=30)
-    # --grpc_tensor_content_answers: raw little-endian bytes instead of float_val
+    # tensor_content: raw little-endian bytes instead of float_val
     assert list(response.outputs["y"].float_val) == []
     assert np.frombuffer(response.outputs["y"].tensor_content, dtype="<f4").tolist() == [3.0]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfsgate.cli import main, parse_bool
+from tfsgate.cli import main
+from tfsgate.flags import parse_bool
 from tfsgate.settings import ServeSettings
 
 
@@ -41,4 +42,4 @@ def test_tf_style_booleans(text: str, value: bool) -> None:
 def test_unknown_flag_is_refused() -> None:
     with pytest.raises(SystemExit) as caught:
         main(["serve", "--no_such_flag=1"])
-    assert caught.value.code == 2
+    assert caught.value.code == 255  # TF's flag-parse failure status

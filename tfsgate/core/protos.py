@@ -31,7 +31,7 @@ _bare = _register_bare_tensorflow()
 
 from tensorflow.core.example import example_pb2, feature_pb2  # noqa: E402
 from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2, types_pb2  # noqa: E402
-from tensorflow.core.protobuf import meta_graph_pb2, saved_model_pb2  # noqa: E402
+from tensorflow.core.protobuf import config_pb2, meta_graph_pb2, saved_model_pb2  # noqa: E402
 from tensorflow_serving.apis import (  # noqa: E402
     classification_pb2,
     get_model_metadata_pb2,
@@ -55,6 +55,7 @@ if _bare is not None and sys.modules.get("tensorflow") is _bare:
 
 __all__ = [
     "classification_pb2",
+    "config_pb2",
     "example_pb2",
     "feature_pb2",
     "get_model_metadata_pb2",

@@ -19,6 +19,7 @@ from control_plane.sources.model_config import (
     single_model_config,
 )
 from tfsgate.core.protos import model_server_config_pb2
+from tfsgate.core.status import Code
 from tfsgate.core.version_policy import VersionPolicy
 
 TESTDATA = Path(__file__).resolve().parents[3] / ".." / "shared" / "testdata" / "tfserving"
@@ -176,8 +177,26 @@ def test_invalid_configs(tmp_path: Path, content: str, message: str) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ModelConfigError, match="Cannot read model config file"):
-        load_model_config(tmp_path / "absent.config")
+    """TF's IOError status: NOT_FOUND "<path>; No such file or directory"."""
+    path = tmp_path / "absent.config"
+    with pytest.raises(ModelConfigError) as caught:
+        load_model_config(path)
+    assert (caught.value.code, str(caught.value)) == (
+        Code.NOT_FOUND,
+        f"{path}; No such file or directory",
+    )
+
+
+def test_text_parse_error_carries_protobufs_line(tmp_path: Path) -> None:
+    path = tmp_path / "models.config"
+    path.write_text("model_config_list {\n  config { nme: 'm' }\n}\n")
+    with pytest.raises(ModelConfigError) as caught:
+        load_model_config(path)
+    assert str(caught.value) == f"Invalid protobuf file: '{path}'"
+    assert caught.value.parse_error == (
+        "Error parsing text-format tensorflow.serving.ModelServerConfig: 2:12: Message type"
+        ' "tensorflow.serving.ModelConfig" has no field named "nme".'
+    )
 
 
 def test_deprecated_model_type_tensorflow_is_accepted() -> None:
