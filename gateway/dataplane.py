@@ -7,12 +7,14 @@ protobuf or HTTP.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from gateway import example_methods
 from gateway.coalescer import Coalescer
-from gateway.codecs.tensor_proto import check_input_names
+from gateway.codecs.tensor_proto import check_dtype, check_input_names
 from gateway.routing import Router, named_version, resolve, resolve_version
 from gateway.shapes import fit_to_signature, unfit_output
 from gateway.types import (
@@ -27,9 +29,14 @@ from gateway.types import (
     VersionStatus,
 )
 from gateway.upstream import TritonInferenceClient
-from tfsgate.core.routing_table import Target
-from tfsgate.core.signatures import CLASSIFY_METHOD, REGRESS_METHOD
-from tfsgate.core.status import Code, ServingError
+from tfsgate.core.protos import types_pb2
+from tfsgate.core.routing_table import Target, VersionRoute
+from tfsgate.core.signatures import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD
+from tfsgate.core.status import Code, ServingError, invalid_argument
+
+# Serialized tf.Examples, or how to make them once the signature checks have passed (TF Serving
+# reports a bad signature before an empty input).
+Examples = np.ndarray | Callable[[], np.ndarray]
 
 
 class DataPlane:
@@ -38,10 +45,14 @@ class DataPlane:
         router: Router,
         upstream: TritonInferenceClient,
         coalescer: Coalescer | None = None,
+        check_method_names: bool = False,
     ) -> None:
         self.router = router
         self.upstream = upstream
         self.coalescer = coalescer
+        # --enable_signature_method_name_check: Classify/Regress need a classify/regress
+        # signature; off by default, as TF2 saves every signature as predict.
+        self.check_method_names = check_method_names
 
     # -- predict -------------------------------------------------------------------------------
     async def predict(
@@ -108,70 +119,114 @@ class DataPlane:
     def _spec(target: Target) -> ServedSpec:
         return ServedSpec(target.model, target.version.version, target.signature.name)
 
-    # -- classify / regress --------------------------------------------------------------------
+    # -- classify / regress / multi-inference ----------------------------------------------------
+    def _example_target(self, ref: ModelRef, version: VersionRoute | None, missing: str) -> Target:
+        """The signature ``ref`` names, in ``version`` (else the one ``ref`` resolves to);
+        ``missing`` is TF Serving's text for a signature the version lacks."""
+        route = version if version is not None else resolve_version(self.router.table, ref)
+        name = ref.signature or DEFAULT_SIGNATURE
+        signature = route.signatures.get(name)
+        triton_model = route.triton_models.get(name)
+        if signature is None or triton_model is None:
+            raise invalid_argument(f"{missing}{name}")
+        return Target(ref.name, route, signature, triton_model, route.batched.get(name, False))
+
+    def _check(self, target: Target, method: str) -> tuple[str, list[str]]:
+        """PreProcessClassification / PreProcessRegression on the target's signature."""
+        check = self.check_method_names
+        if method == CLASSIFY_METHOD:
+            return example_methods.classification_signature(target.signature, check)
+        return example_methods.regression_signature(target.signature, check)
+
     async def _run_examples(
-        self, ref: ModelRef, examples: np.ndarray, method: str, timeout: float | None
-    ) -> tuple[Target, Tensors]:
-        target = resolve(self.router.table, ref)
-        signature = target.signature
-        if signature.method_name != method:
-            raise ServingError(
-                Code.INVALID_ARGUMENT,
-                f"Expected {method.rsplit('/', 1)[-1]} signature method_name to be {method}."
-                f" Was: {signature.method_name}",
-            )
-        if len(signature.inputs) != 1:
-            raise ServingError(
-                Code.INVALID_ARGUMENT,
-                f"Expected one input Tensor, found {len(signature.inputs)}",
-            )
-        ((key, spec),) = signature.inputs.items()
-        if spec.dtype != "DT_STRING":
-            raise ServingError(
-                Code.INVALID_ARGUMENT,
-                f"Input tensor {key} must be a string tensor of serialized tf.Examples",
-            )
-        outputs = await self._infer(target, {key: examples}, (), timeout)
-        return target, outputs
+        self,
+        target: Target,
+        keys: tuple[str, list[str]],
+        examples: np.ndarray,
+        timeout: float | None,
+    ) -> Tensors:
+        input_key, output_keys = keys
+        # The session's own check when the input is not a string placeholder (TF2 models often
+        # name float inputs "inputs").
+        check_dtype(types_pb2.DT_STRING, target.signature.inputs[input_key], 0)
+        return await self._infer(target, {input_key: examples}, output_keys, timeout)
 
     async def classify(
-        self, ref: ModelRef, examples: np.ndarray, timeout: float | None = None
+        self,
+        ref: ModelRef,
+        examples: Examples,
+        timeout: float | None = None,
+        version: VersionRoute | None = None,
     ) -> ClassifyResult:
-        target, outputs = await self._run_examples(ref, examples, CLASSIFY_METHOD, timeout)
-        count = len(examples)
-        scores = outputs.get("scores")
-        classes = outputs.get("classes")
-        if scores is None and classes is None:
-            raise ServingError(
-                Code.INVALID_ARGUMENT, "Expected classification signature outputs: classes, scores"
-            )
-        width = (scores if scores is not None else classes).reshape(count, -1).shape[1]  # type: ignore[union-attr]
-        score_rows = (
-            scores.reshape(count, width).astype(float).tolist()
-            if scores is not None
-            else [[0.0] * width] * count
-        )
-        class_rows = (
-            [[_text(c) for c in row] for row in classes.reshape(count, width)]
-            if classes is not None
-            else [[""] * width] * count
-        )
-        results = [
-            list(zip(c, s, strict=True)) for c, s in zip(class_rows, score_rows, strict=True)
-        ]
+        """TF Serving's RunClassify: signature checks, then the examples, then the run."""
+        target = self._example_target(ref, version, "No signature was found with the name: ")
+        keys = self._check(target, CLASSIFY_METHOD)
+        batch = examples() if callable(examples) else examples
+        outputs = await self._run_examples(target, keys, batch, timeout)
+        results = example_methods.classification_results(len(batch), outputs)
         return ClassifyResult(self._spec(target), results)
 
     async def regress(
-        self, ref: ModelRef, examples: np.ndarray, timeout: float | None = None
+        self,
+        ref: ModelRef,
+        examples: Examples,
+        timeout: float | None = None,
+        version: VersionRoute | None = None,
     ) -> RegressResult:
-        target, outputs = await self._run_examples(ref, examples, REGRESS_METHOD, timeout)
-        values = outputs.get("outputs")
-        if values is None or values.size != len(examples):
-            raise ServingError(
-                Code.INVALID_ARGUMENT,
-                "Expected output Tensor shape to be [batch_size] or [batch_size, 1]",
+        """TF Serving's RunRegress."""
+        target = self._example_target(ref, version, "No signature was found with the name: ")
+        keys = self._check(target, REGRESS_METHOD)
+        batch = examples() if callable(examples) else examples
+        outputs = await self._run_examples(target, keys, batch, timeout)
+        return RegressResult(
+            self._spec(target), example_methods.regression_results(len(batch), outputs)
+        )
+
+    async def multi_inference(
+        self,
+        tasks: Sequence[tuple[ModelRef, str]],
+        examples: Examples,
+        timeout: float | None = None,
+    ) -> list[ClassifyResult | RegressResult]:
+        """TF Serving's MultiInference (``multi_inference.cc``): one servable, the one the first
+        task's model spec resolves to, then every task checked in order before anything runs."""
+        if not tasks or not tasks[0][0].name:
+            raise invalid_argument("Missing ModelSpec")  # ServableRequestFromModelSpec
+        version = resolve_version(self.router.table, tasks[0][0])
+        planned: list[tuple[Target, str, tuple[str, list[str]]]] = []
+        seen: set[str] = set()
+        for ref, method in tasks:
+            if not ref.name:
+                raise invalid_argument("Found ModelSpec with an empty model name.")
+            if ref.name != tasks[0][0].name:
+                raise invalid_argument(
+                    "All ModelSpecs in a MultiInferenceRequest must access the same model name."
+                )
+            name = ref.signature or DEFAULT_SIGNATURE
+            if name in seen:
+                raise invalid_argument(f"Duplicate evaluation of signature: {name}")
+            seen.add(name)
+            target = self._example_target(
+                ref, version, "Requested signature not found in model graph: "
             )
-        return RegressResult(self._spec(target), values.reshape(-1).astype(float).tolist())
+            if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
+                raise ServingError(
+                    Code.UNIMPLEMENTED, f"Unsupported signature method_name: {method}"
+                )
+            planned.append((target, method, self._check(target, method)))
+        batch = examples() if callable(examples) else examples
+        runs = await asyncio.gather(
+            *(self._run_examples(target, keys, batch, timeout) for target, _, keys in planned)
+        )
+        results: list[ClassifyResult | RegressResult] = []
+        for (target, method, _), outputs in zip(planned, runs, strict=True):
+            if method == CLASSIFY_METHOD:
+                classes = example_methods.classification_results(len(batch), outputs)
+                results.append(ClassifyResult(self._spec(target), classes))
+            else:
+                values = example_methods.regression_results(len(batch), outputs)
+                results.append(RegressResult(self._spec(target), values))
+        return results
 
     # -- status / metadata ---------------------------------------------------------------------
     def get_model_status(self, ref: ModelRef) -> list[VersionStatus]:
@@ -193,10 +248,6 @@ class DataPlane:
     def get_model_metadata(self, ref: ModelRef) -> ModelMetadata:
         version = resolve_version(self.router.table, ref)
         return ModelMetadata(ServedSpec(ref.name, version.version, ""), dict(version.signatures))
-
-
-def _text(value: object) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 def _status(version: int, state: str, reason: str) -> VersionStatus:

@@ -17,8 +17,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway import grpc_convert as convert
 from gateway import metrics
 from gateway.dataplane import DataPlane
+from gateway.types import ClassifyResult
 from tfsgate.core import protos
-from tfsgate.core.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 from tfsgate.core.status import Code, ServingError, invalid_argument
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
     async def Classify(self, request: Any, context: Any) -> Any:  # noqa: N802
         result = await self.dataplane.classify(
             convert.model_ref(request.model_spec),
-            convert.examples(request.input),
+            lambda: convert.examples(request.input),
             _deadline(context),
         )
         return convert.classification_response(result)
@@ -117,27 +117,24 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
     async def Regress(self, request: Any, context: Any) -> Any:  # noqa: N802
         result = await self.dataplane.regress(
             convert.model_ref(request.model_spec),
-            convert.examples(request.input),
+            lambda: convert.examples(request.input),
             _deadline(context),
         )
         return convert.regression_response(result)
 
     async def MultiInference(self, request: Any, context: Any) -> Any:  # noqa: N802
-        tasks = list(request.tasks)
-        _check_tasks(tasks)
-        examples = convert.examples(request.input)
+        tasks = [(convert.model_ref(t.model_spec), t.method_name) for t in request.tasks]
+        results = await self.dataplane.multi_inference(
+            tasks, lambda: convert.examples(request.input), _deadline(context)
+        )
         response = protos.inference_pb2.MultiInferenceResponse()
-        for task in tasks:
-            ref = convert.model_ref(task.model_spec)
+        for result in results:
             entry = response.results.add()
-            if task.method_name == CLASSIFY_METHOD:
-                classified = await self.dataplane.classify(ref, examples, _deadline(context))
-                convert.fill_model_spec(entry.model_spec, classified.spec)
-                entry.classification_result.CopyFrom(convert.classification_result(classified))
+            convert.fill_model_spec(entry.model_spec, result.spec)
+            if isinstance(result, ClassifyResult):
+                entry.classification_result.CopyFrom(convert.classification_result(result))
             else:
-                regressed = await self.dataplane.regress(ref, examples, _deadline(context))
-                convert.fill_model_spec(entry.model_spec, regressed.spec)
-                entry.regression_result.CopyFrom(convert.regression_result(regressed))
+                entry.regression_result.CopyFrom(convert.regression_result(result))
         return response
 
     async def GetModelMetadata(self, request: Any, context: Any) -> Any:  # noqa: N802
@@ -145,22 +142,6 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
             raise invalid_argument("Metadata field signature_def is not specified")
         ref = convert.model_ref(request.model_spec)
         return convert.metadata_response(self.dataplane.get_model_metadata(ref))
-
-
-def _check_tasks(tasks: list[Any]) -> None:
-    """TF Serving's MultiInference rules: one model, distinct signatures, classify/regress only."""
-    if not tasks:
-        raise invalid_argument("MultiInferenceRequest must contain at least one task")
-    if len({t.model_spec.name for t in tasks}) > 1:
-        raise invalid_argument("All tasks must use the same model name.")
-    names = [t.model_spec.signature_name for t in tasks]
-    if len(set(names)) != len(names):
-        raise invalid_argument("Duplicate evaluation of signature: " + ", ".join(names))
-    for task in tasks:
-        if task.method_name not in (CLASSIFY_METHOD, REGRESS_METHOD):
-            raise ServingError(
-                Code.UNIMPLEMENTED, f"Unsupported signature method_name: {task.method_name}"
-            )
 
 
 class ModelService(protos.model_service_pb2_grpc.ModelServiceServicer):

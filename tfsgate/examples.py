@@ -114,6 +114,78 @@ def write_unbatched(path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def write_tf2_examples(path: str | os.PathLike[str]) -> Path:
+    """Write a TF2 ``tf.saved_model.save`` model whose Classify/Regress signatures are predict-named.
+
+    ``tf.saved_model.save`` marks every signature ``tensorflow/serving/predict``; TF Serving runs
+    Classify and Regress on them all the same unless ``--enable_signature_method_name_check``.
+    Feature ``x`` of each serialized tf.Example, ``y = 0.5 * x + 2``:
+
+    - ``serving_default(x: float[-1]) -> {"y"}``
+    - ``classify_x_to_y(inputs: string[-1]) -> {"scores": float[-1, 1]}``
+    - ``classify_classes(inputs) -> {"classes": string[-1, 2] ("low", "high"),
+      "scores": float[-1, 2] (1 - s, s) with s = sigmoid(x)}``
+    - ``regress_x_to_y(inputs) -> {"outputs": float[-1]}``
+    - ``regress_named_y(inputs) -> {"y": float[-1]}`` (not a regression output name)
+    - ``classify_named_examples(examples: string[-1]) -> {"scores"}`` (not the inputs name)
+    - ``regress_float_inputs(inputs: float[-1]) -> {"outputs"}`` (a float "inputs", as
+      TF Serving's own half_plus_two_tf2 has)
+    """
+    import tensorflow as tf
+
+    def parse(serialized: Any) -> Any:
+        spec = {"x": tf.io.FixedLenFeature([1], tf.float32)}
+        return tf.reshape(tf.io.parse_example(serialized, spec)["x"], [-1])
+
+    strings = tf.TensorSpec([None], tf.string)
+
+    class Examples(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+        def predict(self, x: Any) -> dict[str, Any]:
+            return {"y": 0.5 * x + 2.0}
+
+        @tf.function(input_signature=[strings])
+        def classify(self, inputs: Any) -> dict[str, Any]:
+            return {"scores": tf.reshape(0.5 * parse(inputs) + 2.0, [-1, 1])}
+
+        @tf.function(input_signature=[strings])
+        def classify_classes(self, inputs: Any) -> dict[str, Any]:
+            high = tf.sigmoid(parse(inputs))
+            count = tf.shape(high)[0]
+            labels = tf.tile(tf.constant([["low", "high"]]), [count, 1])
+            return {"classes": labels, "scores": tf.stack([1.0 - high, high], axis=1)}
+
+        @tf.function(input_signature=[strings])
+        def regress(self, inputs: Any) -> dict[str, Any]:
+            return {"outputs": 0.5 * parse(inputs) + 2.0}
+
+        @tf.function(input_signature=[strings])
+        def regress_named_y(self, inputs: Any) -> dict[str, Any]:
+            return {"y": 0.5 * parse(inputs) + 2.0}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+        def classify_named_examples(self, examples: Any) -> dict[str, Any]:
+            return {"scores": tf.reshape(parse(examples), [-1, 1])}
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.float32, name="inputs")])
+        def regress_float_inputs(self, inputs: Any) -> dict[str, Any]:
+            return {"outputs": 0.5 * inputs + 3.0}
+
+    module = Examples()
+    out = Path(path)
+    signatures = {
+        "serving_default": module.predict,
+        "classify_x_to_y": module.classify,
+        "classify_classes": module.classify_classes,
+        "regress_x_to_y": module.regress,
+        "regress_named_y": module.regress_named_y,
+        "classify_named_examples": module.classify_named_examples,
+        "regress_float_inputs": module.regress_float_inputs,
+    }
+    tf.saved_model.save(module, str(out), signatures=signatures)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("base_path", help="model base path; the version directory goes inside it")

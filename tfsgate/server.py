@@ -162,7 +162,9 @@ class TfsgateServer:
         )
         await self.reconciler.set_desired(config)
         coalescer = Coalescer(self.upstream, max_rows=DEFAULT_MAX_BATCH_SIZE)
-        dataplane = DataPlane(self.router, self.upstream, coalescer)
+        dataplane = DataPlane(
+            self.router, self.upstream, coalescer, s.enable_signature_method_name_check
+        )
         self._servers.append(GrpcServer(dataplane, s, ConfigReloader(self.reconciler)))
         if s.rest_api_port and s.rest_api_port == s.port:
             log.error(  # Server::BuildAndStart serves gRPC only

@@ -110,7 +110,9 @@ class ServeSettings(BaseSettings):
     num_tflite_interpreters_per_pool: int = flag(
         1, "TFLite interpreters are pooled by Triton instances", treatment=NO_EFFECT
     )
-    enable_signature_method_name_check: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    enable_signature_method_name_check: bool = flag(
+        False, "Classify/Regress/MultiInference need the signature's classify/regress method_name"
+    )
     xla_cpu_compilation_enabled: bool = flag(
         False, "the runners keep TensorFlow's own XLA settings", treatment=NO_EFFECT
     )
