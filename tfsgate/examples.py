@@ -3,13 +3,15 @@
 ``half_plus_two`` mirrors TF Serving's own test model (TF1-style graph, ``serve`` tag): ``y = a*x + b``
 with ``serving_default`` (x -> y), ``classify_x_to_y`` and ``regress_x_to_y`` over serialized
 ``tf.Example`` protos (feature ``x``), ``regress_x_to_y2`` (y2 = a*x + c) and ``regress_x2_to_y3``
-(float x2 -> y3 = a*x2 + c). Run as ``python -m tfsgate.examples DIR [--version N]``.
+(float x2 -> y3 = a*x2 + c). ``mlp`` and ``scale`` are the benchmarks' models. Run as
+``python -m tfsgate.examples DIR [--version N] [--kind half_plus_two|mlp|scale]``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -186,16 +188,66 @@ def write_tf2_examples(path: str | os.PathLike[str]) -> Path:
     return out
 
 
+def write_mlp(
+    path: str | os.PathLike[str], width: int = 1024, layers: int = 3, seed: int = 7
+) -> Path:
+    """Write a TF2 Keras SavedModel: ``layers`` dense layers of ``width`` units (ReLU between).
+
+    ``serving_default(x: float[-1, width]) -> {"output_0": float[-1, width]}``, exported with
+    ``keras.Model.export``; seeded weights, so every run serves the same function. The benchmarks'
+    model with real compute per row (3 x 1024 x 1024 multiply-adds), where batching pays.
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inputs = keras.Input(shape=(width,), name="x", dtype="float32")
+    hidden = inputs
+    for index in range(layers):
+        activation = "relu" if index < layers - 1 else None
+        hidden = keras.layers.Dense(width, activation=activation, name=f"dense_{index}")(hidden)
+    model = keras.Model(inputs=inputs, outputs=hidden)
+    out = Path(path)
+    model.export(str(out), format="tf_saved_model", verbose=False)
+    return out
+
+
+def write_scale(path: str | os.PathLike[str], factor: float = 2.0) -> Path:
+    """Write a TF2 SavedModel ``serving_default(x: float[-1, -1]) -> {"y": factor * x}``.
+
+    Any row width: the benchmarks send one row of 1 to 262,144 floats (4 B to 1 MB) to measure
+    payload size alone, with no batch split and next to no compute.
+    """
+    import tensorflow as tf
+
+    class Scale(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="x")])
+        def scale(self, x: Any) -> dict[str, Any]:
+            return {"y": x * factor}
+
+    module = Scale()
+    out = Path(path)
+    tf.saved_model.save(module, str(out), signatures={"serving_default": module.scale})
+    return out
+
+
+_WRITERS: dict[str, Callable[[Path], Path]] = {
+    "half_plus_two": write_half_plus_two,
+    "mlp": write_mlp,
+    "scale": write_scale,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("base_path", help="model base path; the version directory goes inside it")
     parser.add_argument("--version", type=int, default=1)
+    parser.add_argument("--kind", choices=sorted(_WRITERS), default="half_plus_two")
     args = parser.parse_args()
     target = Path(args.base_path) / str(args.version)
     if (target / "saved_model.pb").exists():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    write_half_plus_two(target)
+    _WRITERS[args.kind](target)
     print(f"wrote {target}")
 
 
