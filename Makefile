@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck check clean
+.PHONY: serve test lint typecheck check clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,23 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy tfsgate gateway control_plane
+	$(BIN)/mypy tfsgate gateway control_plane bench
 
 check: lint typecheck test
+
+# make bench: benchmarks -> docs/benchmarks.md + plots (~15 min; BENCH_QUICK=1 for a smoke run).
+# BENCH_LOCK=<file>: measure under `flock <file>` so timed runs never overlap other heavy jobs.
+BENCH_STAMP := $(VENV)/.bench-installed
+BENCH_LOCK ?=
+BENCH_ARGS ?=
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	bash bench/setup.sh
+	$(if $(BENCH_LOCK),flock $(BENCH_LOCK)) $(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var model_repository/* models

@@ -1,0 +1,175 @@
+"""The compiled load generators: ``wrk`` (REST, Lua body) and ``h2load`` (gRPC), and their parsers.
+
+Both run closed-loop with one thread and N connections, one request in flight per connection, so
+"N clients" means the same on both protocols. Latency percentiles come from each tool's own
+per-request record: wrk's histogram read in the Lua ``done`` hook, h2load's ``--log-file`` (one
+line per request of the measured phase: start time, HTTP status, duration in microseconds).
+h2load sees HTTP statuses only; a gRPC error is HTTP 200 with ``grpc-status`` in the trailers, so
+the runner checks the servers' own counters around every gRPC run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import subprocess
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+_WRK_MARK = "BENCHJSON "
+
+# wrk's Lua API: ``done(summary, latency, requests)`` runs once at the end; latency is in us.
+_WRK_LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local file = assert(io.open("{body}", "rb"))
+wrk.body = file:read("*a")
+file:close()
+
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{mark}{{"requests":%d,"duration_us":%d,"status_errors":%d,"socket_errors":%d,' ..
+    '"p50_us":%d,"p95_us":%d,"p99_us":%d,"max_us":%d,"mean_us":%.1f}}\\n',
+    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
+    latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
+    latency.mean))
+end
+"""
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """One measured run of a load generator against one target."""
+
+    requests: int
+    seconds: float
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "rps": self.rps}
+
+
+def write_wrk_script(body: Path, script: Path) -> Path:
+    """A Lua script that POSTs the bytes of ``body`` as JSON and prints a JSON summary."""
+    script.write_text(_WRK_LUA.format(body=str(body.resolve()), mark=_WRK_MARK))
+    return script
+
+
+def wrk_command(url: str, script: Path, clients: int, seconds: float) -> list[str]:
+    return [
+        "wrk",
+        "-t1",
+        f"-c{clients}",
+        f"-d{max(1, round(seconds))}s",
+        "--timeout",
+        "30s",
+        "-s",
+        str(script),
+        url,
+    ]
+
+
+def parse_wrk(output: str) -> LoadResult:
+    """The JSON line our Lua ``done`` hook printed."""
+    for line in output.splitlines():
+        if line.startswith(_WRK_MARK):
+            data = json.loads(line[len(_WRK_MARK) :])
+            # No completed request: wrk's histogram reads 0; say "no figure" instead.
+            scale = 1000 if data["requests"] else math.nan
+            return LoadResult(
+                requests=int(data["requests"]),
+                seconds=data["duration_us"] / 1e6,
+                errors=int(data["status_errors"]) + int(data["socket_errors"]),
+                p50_ms=data["p50_us"] / scale,
+                p95_ms=data["p95_us"] / scale,
+                p99_ms=data["p99_us"] / scale,
+            )
+    raise ValueError(f"no wrk summary in output:\n{output[-2000:]}")
+
+
+def h2load_command(url: str, body: Path, clients: int, seconds: float, log_file: Path) -> list[str]:
+    """gRPC over h2load: a POST of the framed message with gRPC's headers, one stream each."""
+    return [
+        "h2load",
+        "-t1",
+        f"-c{clients}",
+        "-m1",
+        f"-D{max(1, round(seconds))}",
+        "-d",
+        str(body),
+        "-H",
+        "content-type: application/grpc",
+        "-H",
+        "te: trailers",
+        f"--log-file={log_file}",
+        url,
+    ]
+
+
+_H2_FINISHED = re.compile(r"finished in ([\d.]+)s, ([\d.]+) req/s")
+_H2_REQUESTS = re.compile(
+    r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+    r"(\d+) errored, (\d+) timeout"
+)
+_H2_STATUS = re.compile(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx")
+
+
+def percentile(sorted_values: list[float], fraction: float) -> float:
+    """Nearest-rank percentile (as wrk's histogram reports), of an ascending list."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def parse_h2load(output: str, log_text: str, seconds: float) -> LoadResult:
+    """h2load's summary for errors, its per-request log (one line per request) for latency."""
+    requests = _H2_REQUESTS.search(output)
+    statuses = _H2_STATUS.search(output)
+    if requests is None or statuses is None:
+        raise ValueError(f"no h2load summary in output:\n{output[-2000:]}")
+    failed = int(requests.group(5)) + int(requests.group(6)) + int(requests.group(7))
+    non_ok = sum(int(statuses.group(i)) for i in (2, 3, 4))
+    durations: list[float] = []
+    for line in log_text.splitlines():
+        fields = line.split("\t")
+        if len(fields) >= 3:
+            durations.append(int(fields[2]) / 1000)
+    durations.sort()
+    return LoadResult(
+        requests=len(durations),
+        seconds=seconds,
+        errors=failed + non_ok,
+        p50_ms=percentile(durations, 0.50),
+        p95_ms=percentile(durations, 0.95),
+        p99_ms=percentile(durations, 0.99),
+    )
+
+
+def run(command: list[str], timeout: float) -> str:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"{command[0]} exited {done.returncode}:\n{done.stdout[-2000:]}{done.stderr[-2000:]}"
+        )
+    return done.stdout
+
+
+def run_wrk(url: str, script: Path, clients: int, seconds: float) -> LoadResult:
+    output = run(wrk_command(url, script, clients, seconds), timeout=seconds + 60)
+    return parse_wrk(output)
+
+
+def run_h2load(url: str, body: Path, clients: int, seconds: float, log_file: Path) -> LoadResult:
+    log_file.unlink(missing_ok=True)
+    command = h2load_command(url, body, clients, seconds, log_file)
+    output = run(command, timeout=seconds + 60)
+    return parse_h2load(output, log_file.read_text(), float(max(1, round(seconds))))

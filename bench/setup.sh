@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The benchmark's compiled load generators, from Debian's packages: wrk (REST, Lua bodies) and
+# h2load from nghttp2-client (gRPC: HTTP/2 POSTs of a length-prefixed protobuf body).
+set -euo pipefail
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+fi
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+    sudo="sudo"
+fi
+echo "bench: installing ${missing[*]} from Debian's packages"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

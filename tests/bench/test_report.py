@@ -1,0 +1,234 @@
+"""The benchmark's parsers and report writer on canned output (nothing timed, no servers)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import bench.run  # noqa: F401 - the harness imports (protos, clients) still resolve
+from bench import loadgen, report
+
+WRK_OUTPUT = """Running 8s test @ http://127.0.0.1:1234/v1/models/half_plus_two:predict
+  1 threads and 16 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency     3.10ms    1.20ms  40.00ms   90.00%
+  40000 requests in 8.00s, 5.00MB read
+  Non-2xx or non-3xx responses: 3
+BENCHJSON {"requests":40000,"duration_us":8000000,"status_errors":3,"socket_errors":1,\
+"p50_us":2900,"p95_us":5100,"p99_us":9800,"max_us":40000,"mean_us":3100.0}
+"""
+
+H2LOAD_OUTPUT = """finished in 2.00s, 3.00 req/s, 1.00KB/s
+requests: 6 total, 6 started, 6 done, 5 succeeded, 1 failed, 0 errored, 0 timeout
+status codes: 5 2xx, 0 3xx, 0 4xx, 1 5xx
+"""
+
+
+def test_wrk_summary_from_lua_hook() -> None:
+    result = loadgen.parse_wrk(WRK_OUTPUT)
+    assert result.requests == 40000
+    assert result.rps == pytest.approx(5000)
+    assert result.errors == 4
+    assert (result.p50_ms, result.p95_ms, result.p99_ms) == (2.9, 5.1, 9.8)
+
+
+def test_wrk_without_summary_is_an_error() -> None:
+    with pytest.raises(ValueError, match="no wrk summary"):
+        loadgen.parse_wrk("Running 8s test\n")
+
+
+def test_h2load_latency_from_the_request_log() -> None:
+    log = "".join(f"17000000{i}\t200\t{us}\n" for i, us in enumerate([900, 100, 500, 300, 700]))
+    log += "170000009\t503\t2000\n"
+    result = loadgen.parse_h2load(H2LOAD_OUTPUT, log, seconds=2.0)
+    assert result.requests == 6
+    assert result.rps == 3
+    assert result.errors == 2  # one failed request, one 5xx status
+    assert result.p50_ms == 0.5
+    assert result.p99_ms == 2.0
+
+
+def test_wrk_script_posts_the_body_file(tmp_path: Path) -> None:
+    body = tmp_path / "body.json"
+    body.write_text("{}")
+    script = loadgen.write_wrk_script(body, tmp_path / "body.lua").read_text()
+    assert f'io.open("{body.resolve()}", "rb")' in script
+    assert 'wrk.method = "POST"' in script
+    assert "latency:percentile(99)" in script
+
+
+def _point(rps: float, p50: float, p99: float, cpu: float = 0.0) -> dict[str, Any]:
+    return {
+        "rps": rps,
+        "requests": int(rps * 8),
+        "seconds": 8.0,
+        "errors": 0,
+        "server_errors": 0.0,
+        "p50_ms": p50,
+        "p95_ms": (p50 + p99) / 2,
+        "p99_ms": p99,
+        "gateway_cpu_us": cpu,
+        "triton_cpu_us": 50.0,
+    }
+
+
+def _pair(clients: int, ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, Any]:
+    return {"clients": clients, "tfsgate": ours, "triton": theirs}
+
+
+RESULTS: dict[str, Any] = {
+    "started": "2026-12-01 21:00 UTC",
+    "minutes": 14.2,
+    "plan": {"quick": False, "seconds": 8, "payload_clients": 4},
+    "machine": {"cpu": "test cpu", "cores": 2, "commit": "abc1234", "versions": {"wrk": "4.1"}},
+    "commands": {"rest tfsgate": "wrk -t1 -c16 ..."},
+    "sweep": {
+        "rest": [
+            _pair(1, _point(700, 1.40, 3.0, cpu=560), _point(1100, 0.80, 2.0)),
+            _pair(16, _point(5000, 3.0, 20.0, cpu=150), _point(10000, 1.5, 5.0)),
+            _pair(64, _point(9000, 7.0, 12.0, cpu=70), _point(10000, 6.0, 8.0)),
+        ],
+        "grpc": [
+            _pair(1, _point(600, 1.6, 4.0, cpu=240), _point(1300, 0.75, 2.0)),
+            _pair(16, _point(4000, 4.0, 30.0, cpu=119), _point(9000, 1.7, 6.0)),
+            _pair(64, _point(4000, 16.0, 90.0, cpu=270), _point(15000, 4.0, 8.0)),
+        ],
+    },
+    "mlp": {
+        "clients": 32,
+        "rest": _pair(32, _point(2700, 10, 80, cpu=300), _point(4700, 6, 11)),
+        "grpc": _pair(32, _point(2500, 11, 85, cpu=330), _point(4600, 6, 12)),
+        "naive": {**_point(1100, 28, 60), "server_cpu_us": 900.0},
+        "batching_off": {
+            "rest": _pair(32, _point(1200, 25, 90, cpu=400), _point(1500, 20, 40)),
+        },
+    },
+    "payload": [
+        {
+            "floats": 262144,
+            "bytes": 1 << 20,
+            "json_bytes": 5_000_000,
+            "rest": _pair(4, _point(20, 190, 300, cpu=40000), _point(25, 150, 250)),
+            "grpc": _pair(4, _point(90, 40, 60, cpu=9000), _point(200, 18, 30)),
+        }
+    ],
+    "rollout": {
+        "clients": 8,
+        "cycles": 20,
+        "steady": _point(3000, 2.0, 5.3),
+        "during": _point(2900, 2.1, 16.8),
+        "admin_failures": 0,
+        "admin_p50_ms": 30.0,
+        "admin_max_ms": 90.0,
+    },
+    "memory_end": {"rss_mb": 140.0, "peak_rss_mb": 180.0},
+    "cold_start": {"fresh_s": 9.5, "restart_s": 4.5},
+}
+
+
+def _verdicts(markdown: str) -> dict[str, str]:
+    rows = {}
+    for line in markdown.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if len(cells) >= 4 and cells[-1] in ("met", "**missed**", "not measured"):
+            rows[cells[0]] = cells[-1]
+    return rows
+
+
+def test_targets_are_judged_on_the_figures() -> None:
+    verdicts = _verdicts(report.render(RESULTS, {}, "Benchmarks", baseline=None))
+    assert verdicts["gateway CPU per request, REST, 16 clients"] == "**missed**"  # 150 > 80
+    assert verdicts["gateway CPU per request, gRPC, 16 clients"] == "met"  # 119 <= 120
+    assert verdicts["gateway CPU per request, gRPC, 1 client"] == "met"  # 240 <= 250
+    assert verdicts["added p50 at 1 client, REST (tfsgate - Triton)"] == "**missed**"  # 0.6 ms
+    assert verdicts["throughput, REST, 64 clients (tfsgate / Triton)"] == "met"  # 0.9x
+    assert verdicts["throughput, gRPC, 64 clients (tfsgate / Triton)"] == "**missed**"
+    assert verdicts["p99 at 64 clients, REST (tfsgate / Triton)"] == "met"  # 1.5x
+    assert verdicts["MLP at 32 clients, REST (tfsgate / naive FastAPI+TF)"] == "**missed**"
+    assert verdicts["p99 during promote/rollback cycles / steady p99"] == "**missed**"
+    assert verdicts["gateway RSS after all runs (tfsgate serve process)"] == "met"
+    assert verdicts["gateway peak RSS (VmHWM, tfsgate serve process)"] == "**missed**"
+    assert verdicts["cold start: spawn -> first prediction, restart"] == "met"
+
+
+def test_missing_sections_are_not_measured() -> None:
+    partial = {k: v for k, v in RESULTS.items() if k not in ("mlp", "rollout")}
+    verdicts = _verdicts(report.render(partial, {}, "Benchmarks", baseline=None))
+    assert verdicts["MLP at 32 clients, REST (tfsgate / Triton HTTP)"] == "not measured"
+    assert verdicts["p99 during promote/rollback cycles / steady p99"] == "not measured"
+
+
+def test_baseline_column_and_tables() -> None:
+    before = copy.deepcopy(RESULTS)
+    before["cold_start"]["fresh_s"] = 12.0
+    markdown = report.render(RESULTS, {"sweep_rps": "benchmarks/sweep_rps.png"}, "After", before)
+    assert markdown.startswith("# After\n")
+    assert "| target (issue 11, item 4) | goal | before | measured | verdict |" in markdown
+    assert "| cold start: spawn -> first prediction, fresh home | <= 5 s | 12.00 s | 9.50 s |" in (
+        markdown
+    )
+    # The REST sweep row at 16 clients: rates, ratio, latencies, CPU.
+    assert "| 16 | 5000 | 10000 | 0.50x | 3.00 / 11.50 / 20.00 | 1.50 / 3.25 / 5.00 | 150 |" in (
+        markdown
+    )
+    assert "![requests/s](benchmarks/sweep_rps.png)" in markdown
+    assert "| naive FastAPI + TF REST | n/a | 1100 |" in markdown
+    assert "| 900 (its process) |" in markdown
+    assert "| 262144 (1 MB) | REST (5 MB JSON) | 20 | 25 | 0.80x |" in markdown
+
+
+def test_plots_are_written(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="plots need the bench extra (make bench installs it)")
+    out = tmp_path / "benchmarks.md"
+    report.write(RESULTS, out, tmp_path / "benchmarks", "Benchmarks")
+    made = sorted(p.name for p in (tmp_path / "benchmarks").iterdir())
+    assert made == [
+        "cpu_per_request.png",
+        "mlp.png",
+        "payload.png",
+        "sweep_latency.png",
+        "sweep_rps.png",
+    ]
+    assert all((tmp_path / "benchmarks" / name).read_bytes()[:4] == b"\x89PNG" for name in made)
+    assert "![MLP](benchmarks/mlp.png)" in out.read_text()
+
+
+COLLAPSED = """process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1922);handle (/w/gateway/rest.py:120);dumps (/w/.venv/lib/python3.11/site-packages/orjson/__init__.py:3) 30
+process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1922) 50
+process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1922);handle (/w/gateway/rest.py:120) 20
+"""
+
+
+def test_pyspy_collapsed_stacks() -> None:
+    from bench import pyspy
+
+    profile = pyspy.parse_collapsed(COLLAPSED)
+    assert profile.samples == 100
+    assert profile.by_package[0] == ("stdlib:asyncio", 0.5)
+    assert dict(profile.by_package)["orjson"] == 0.3
+    assert dict(profile.by_package)["gateway"] == 0.2
+    assert dict(profile.by_function)["handle (gateway/rest.py)"] == 0.2
+    assert dict(profile.inclusive)["handle (gateway/rest.py)"] == 0.5
+    assert dict(profile.inclusive)["run (asyncio/base_events.py)"] == 1.0
+
+
+def test_profile_section() -> None:
+    results = {
+        **RESULTS,
+        "profile": {
+            "rest": {
+                "clients": 16,
+                "rps": 5000.0,
+                "samples": 100,
+                "by_package": [["stdlib:asyncio", 0.5]],
+                "by_function": [["handle (gateway/rest.py)", 0.2]],
+                "inclusive": [["run (asyncio/base_events.py)", 1.0]],
+            }
+        },
+    }
+    markdown = report.render(results, {}, "Benchmarks", baseline=None)
+    assert "### REST: 100 samples at 5000 req/s" in markdown
+    assert "| `handle (gateway/rest.py)` | 20.0% |" in markdown
