@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import grpc
@@ -167,18 +168,62 @@ def _deadline(context: Any) -> float | None:
     return remaining if remaining is not None and remaining < 1e9 else None
 
 
+PROFILER_SERVICE = "tensorflow.ProfilerService"
+PROFILER_UNAVAILABLE = (
+    "tfsgate serves no TensorFlow profiler: this server runs no TensorFlow ops, the models run in "
+    "Triton's TensorFlow runner processes. Profile a model with Triton's trace API "
+    "(tritonserver --trace-config) or by running its SavedModel under tf.profiler "
+    "(docs/compatibility.md)."
+)
+
+
+async def _profiler_unimplemented(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
+    raise ServingError(Code.UNIMPLEMENTED, PROFILER_UNAVAILABLE)  # mapped by ErrorInterceptor
+
+
+def profiler_handler() -> grpc.GenericRpcHandler:
+    """TF Serving registers tensorflow.ProfilerService (--enable_profiler, on by default); here
+    each of its methods answers UNIMPLEMENTED with the reason instead of gRPC's bare "Method not
+    found"."""
+    handler = grpc.unary_unary_rpc_method_handler(_profiler_unimplemented)
+    methods = {name: handler for name in ("Profile", "Terminate", "Monitor")}
+    return grpc.method_handlers_generic_handler(PROFILER_SERVICE, methods)
+
+
+@dataclass(frozen=True)
+class GrpcOptions:
+    """How the gRPC door listens, from TF Serving's flags (built by the composition root)."""
+
+    credentials: grpc.ServerCredentials | None = None  # --ssl_config_file / ALTS; None: plain
+    channel_args: tuple[tuple[str, int | str], ...] = ()  # --grpc_channel_arguments
+    max_concurrent_rpcs: int | None = None  # --grpc_max_threads
+    tf_health_names: bool = False  # --enable_grpc_healthcheck_service
+    profiler: bool = True  # --enable_profiler
+
+
+# TF Serving's SetMaxMessageSize(INT_MAX) and one listener per port.
+_DEFAULT_ARGS: dict[str, int | str] = {
+    "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
+    "grpc.so_reuseport": 0,
+}
+
+
 class GrpcServer:
     def __init__(
-        self, dataplane: DataPlane, settings: GrpcSettings, reloader: ConfigReloader | None = None
+        self,
+        dataplane: DataPlane,
+        settings: GrpcSettings,
+        reloader: ConfigReloader | None = None,
+        options: GrpcOptions | None = None,
     ) -> None:
         self.settings = settings
+        self.options = options or GrpcOptions()
+        args = {**_DEFAULT_ARGS, **dict(self.options.channel_args)}  # the flag's values win
         self._server = grpc.aio.server(
             interceptors=[ErrorInterceptor()],
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.so_reuseport", 0),
-            ],
+            options=list(args.items()),
+            maximum_concurrent_rpcs=self.options.max_concurrent_rpcs,
         )
         protos.prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
             PredictionService(dataplane, settings.enable_serialization_as_tensor_content),
@@ -189,18 +234,29 @@ class GrpcServer:
         )
         self._health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        if self.options.profiler:
+            self._server.add_generic_rpc_handlers((profiler_handler(),))
+
+    def _listen(self, address: str) -> None:
+        credentials = self.options.credentials
+        if credentials is None:
+            self._server.add_insecure_port(address)
+        else:
+            self._server.add_secure_port(address, credentials)
 
     async def start(self) -> None:
         s = self.settings
         if s.port:  # 0: only the Unix socket (TF Serving requires one of the two)
-            self._server.add_insecure_port(f"{s.host}:{s.port}")
+            self._listen(f"{s.host}:{s.port}")
         if s.grpc_socket_path:
-            self._server.add_insecure_port(f"unix:{s.grpc_socket_path}")
+            self._listen(f"unix:{s.grpc_socket_path}")
         await self._server.start()
-        await self._health.set("", health_pb2.HealthCheckResponse.SERVING)
-        await self._health.set(
-            "tensorflow.serving.PredictionService", health_pb2.HealthCheckResponse.SERVING
-        )
+        serving = health_pb2.HealthCheckResponse.SERVING
+        names = ["", "tensorflow.serving.PredictionService"]
+        if self.options.tf_health_names:  # the names TF Serving's health service reports
+            names += ["ModelService", "PredictionService"]
+        for name in names:
+            await self._health.set(name, serving)
 
     async def stop(self, grace: float = 5.0) -> None:
         await self._health.enter_graceful_shutdown()

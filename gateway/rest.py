@@ -11,10 +11,12 @@ import asyncio
 import gzip
 import logging
 import re
+import ssl
 import time
 import zlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
@@ -154,13 +156,34 @@ class RestHandlers:
 _JSON_HEADERS = [(b"content-type", JSON.encode())]
 
 
+@dataclass(frozen=True)
+class RestTls:
+    """PEM files (written by the composition root from --ssl_config_file's SSLConfig)."""
+
+    certfile: Path
+    keyfile: Path
+    ca_certs: Path | None = None
+    client_verify: bool = False
+
+
+@dataclass(frozen=True)
+class RestOptions:
+    tls: RestTls | None = None
+    max_concurrent: int | None = None  # --rest_api_num_threads
+    metrics_path: str | None = metrics.METRICS_PATH  # --monitoring_config_file; None: off
+
+
 class RestApp:
     """A bare ASGI app: TF Serving's REST API has one route table of its own, so a framework's
     router and middleware stack would only add per-request cost (measured ~10% of the gateway's
     CPU under load with FastAPI). ``ServingError`` is mapped here, once."""
 
-    def __init__(self, handlers: RestHandlers) -> None:
+    def __init__(self, handlers: RestHandlers, options: RestOptions | None = None) -> None:
         self.handlers = handlers
+        options = options or RestOptions()
+        self.metrics_path = options.metrics_path
+        # --rest_api_num_threads: TF Serving handles that many requests at once, others queue.
+        self._slots = asyncio.Semaphore(options.max_concurrent) if options.max_concurrent else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -168,7 +191,7 @@ class RestApp:
         method = scope["method"]
         # raw_path: model names and labels are URL-decoded after matching, as TF Serving does.
         path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-        if method == "GET" and path == metrics.METRICS_PATH:
+        if method == "GET" and path == self.metrics_path:
             await _send(send, 200, *metrics.exposition())
             return
         started = time.perf_counter()
@@ -178,7 +201,11 @@ class RestApp:
             verb, model = parsed.verb, parsed.ref.name
             body = await _read_body(receive)
             encoding = _header(scope, b"content-encoding")
-            status, reply = await self.handlers.handle(parsed, decompress(body, encoding))
+            if self._slots is None:
+                status, reply = await self.handlers.handle(parsed, decompress(body, encoding))
+            else:
+                async with self._slots:
+                    status, reply = await self.handlers.handle(parsed, decompress(body, encoding))
         except ServingError as exc:
             code = exc.code
             status, reply = error_reply(exc)
@@ -212,11 +239,13 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def create_rest_app(dataplane: DataPlane, settings: RestSettings) -> Any:
+def create_rest_app(
+    dataplane: DataPlane, settings: RestSettings, options: RestOptions | None = None
+) -> Any:
     timeout = (
         settings.rest_api_timeout_in_ms / 1000 if settings.rest_api_timeout_in_ms > 0 else None
     )
-    app: Any = RestApp(RestHandlers(dataplane, timeout))
+    app: Any = RestApp(RestHandlers(dataplane, timeout), options)
     if settings.rest_api_enable_cors_support:
         app = CORSMiddleware(app, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
     return app
@@ -232,15 +261,27 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 
 class RestServer:
-    def __init__(self, dataplane: DataPlane, settings: RestSettings) -> None:
+    def __init__(
+        self, dataplane: DataPlane, settings: RestSettings, options: RestOptions | None = None
+    ) -> None:
+        options = options or RestOptions()
+        tls: dict[str, Any] = {}
+        if options.tls is not None:
+            tls = {
+                "ssl_certfile": str(options.tls.certfile),
+                "ssl_keyfile": str(options.tls.keyfile),
+                "ssl_ca_certs": str(options.tls.ca_certs) if options.tls.ca_certs else None,
+                "ssl_cert_reqs": ssl.CERT_REQUIRED if options.tls.client_verify else ssl.CERT_NONE,
+            }
         config = uvicorn.Config(
-            create_rest_app(dataplane, settings),
+            create_rest_app(dataplane, settings, options),
             host=settings.host,
             port=settings.rest_api_port,
             log_level="warning",
             access_log=False,
             lifespan="off",
             http="httptools",
+            **tls,
         )
         self._server = _EmbeddedUvicorn(config)
         self._task: asyncio.Task[None] | None = None

@@ -39,14 +39,20 @@ from control_plane.triton.embedded import EmbeddedTriton, TritonStartError
 from control_plane.triton.repository import TritonRepositoryClient
 from gateway.coalescer import Coalescer
 from gateway.dataplane import DataPlane
-from gateway.grpc_service import GrpcServer
-from gateway.rest import RestServer
+from gateway.grpc_service import GrpcOptions, GrpcServer
+from gateway.rest import RestOptions, RestServer
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
 from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
 from tfsgate.core.status import Code, invalid_argument
 from tfsgate.settings import ServeSettings
-from tfsgate.startup import StartupError, check_flags, report_failure, report_no_effect
+from tfsgate.startup import (
+    StartupError,
+    check_flags,
+    front_door_options,
+    report_failure,
+    report_no_effect,
+)
 
 log = logging.getLogger("tfsgate")
 
@@ -125,11 +131,14 @@ class TfsgateServer:
         self._servers: list[GrpcServer | RestServer | AdminServer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = asyncio.Event()
+        self.grpc_options = GrpcOptions()
+        self.rest_options = RestOptions()
 
     def preflight(self) -> ModelSetConfig:
         s = self.settings
         check_flags(s)
         config = initial_model_set(s)
+        self.grpc_options, self.rest_options = front_door_options(s)
         check_port_free(s.host, s.port, "--port")
         if s.rest_api_port != s.port:
             check_port_free(s.host, s.rest_api_port, "--rest_api_port")
@@ -165,14 +174,15 @@ class TfsgateServer:
         dataplane = DataPlane(
             self.router, self.upstream, coalescer, s.enable_signature_method_name_check
         )
-        self._servers.append(GrpcServer(dataplane, s, ConfigReloader(self.reconciler)))
+        reloader = ConfigReloader(self.reconciler)
+        self._servers.append(GrpcServer(dataplane, s, reloader, self.grpc_options))
         if s.rest_api_port and s.rest_api_port == s.port:
             log.error(  # Server::BuildAndStart serves gRPC only
                 "server_options.http_port cannot be same as grpc_port. Please use a different port"
                 " for HTTP/REST API. Skipped exporting HTTP/REST API."
             )
         elif s.rest_api_port:
-            self._servers.append(RestServer(dataplane, s))
+            self._servers.append(RestServer(dataplane, s, self.rest_options))
         if s.admin_port:
             admin = AdminServer(self.store, self.reconciler, AdminSettings.from_serve(s))
             self._servers.append(admin)

@@ -17,6 +17,7 @@ from tfsgate.core.defaults import DEFAULT_ADMIN_PORT, DEFAULT_HOME, default_data
 from tfsgate.flags import Treatment, flag, own_flag
 
 NO_EFFECT = Treatment.NO_EFFECT
+PARTLY = Treatment.PARTLY
 
 
 class ServeSettings(BaseSettings):
@@ -34,7 +35,10 @@ class ServeSettings(BaseSettings):
         tf_default="0 (its Docker image passes 8501)",
     )
     rest_api_num_threads: int = flag(
-        0, "not honoured yet", treatment=NO_EFFECT, tf_default="4 × CPUs"
+        0,
+        "at most this many REST requests are processed at once, the rest wait (TF Serving's"
+        " thread pool); 0 = no limit, the REST door is asynchronous and needs no threads",
+        tf_default="4 × CPUs",
     )
     rest_api_timeout_in_ms: int = flag(30000, "REST request deadline; DEADLINE_EXCEEDED/504")
     rest_api_enable_cors_support: bool = flag(False, "CORS headers on REST answers")
@@ -82,8 +86,12 @@ class ServeSettings(BaseSettings):
     tensorflow_session_config_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
     tensorflow_intra_op_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
     tensorflow_inter_op_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
-    use_alts_credentials: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
-    ssl_config_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    use_alts_credentials: bool = flag(False, "gRPC port with Google ALTS credentials (GCP only)")
+    ssl_config_file: str = flag(
+        "",
+        "text SSLConfig: TLS with server_key/server_cert on the gRPC port and socket and (tfsgate's"
+        " addition) on the REST port; custom_ca + client_verify require client certificates",
+    )
     platform_config_file: str = flag(
         "", "PlatformConfigMap is not read: TensorFlow is the one platform", treatment=NO_EFFECT
     )
@@ -91,12 +99,26 @@ class ServeSettings(BaseSettings):
         0.0, "the embedded Triton runs models on CPU", treatment=NO_EFFECT
     )
     saved_model_tags: str = flag("serve", "not honoured yet", treatment=NO_EFFECT)
-    grpc_channel_arguments: str = flag("", "not honoured yet", treatment=NO_EFFECT)
-    grpc_max_threads: int = flag(0, "not honoured yet", treatment=NO_EFFECT, tf_default="4 × CPUs")
+    grpc_channel_arguments: str = flag(
+        "",
+        "comma-separated key=value gRPC server arguments (integers as ints), e.g."
+        " grpc.max_connection_age_ms=2000",
+    )
+    grpc_max_threads: int = flag(
+        0,
+        "at most this many gRPC calls at once, more get RESOURCE_EXHAUSTED as from TF Serving's"
+        " exhausted thread quota; 0 = no limit, the gRPC door is asynchronous",
+        tf_default="4 × CPUs",
+    )
     enable_model_warmup: bool = flag(True, "not honoured yet", treatment=NO_EFFECT)
     num_request_iterations_for_warmup: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
     version: bool = flag(False, "print the versions and exit")
-    monitoring_config_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    monitoring_config_file: str = flag(
+        "",
+        "text MonitoringConfig: prometheus_config.enable/path choose whether and where metrics"
+        " are served on the REST port (without the file tfsgate serves them at TF Serving's"
+        " default path)",
+    )
     remove_unused_fields_from_bundle_metagraph: bool = flag(
         True, "the gateway keeps only signatures", treatment=NO_EFFECT
     )
@@ -119,7 +141,12 @@ class ServeSettings(BaseSettings):
     xla_gpu_compilation_enabled: bool = flag(
         False, "the runners keep TensorFlow's own XLA settings", treatment=NO_EFFECT
     )
-    enable_profiler: bool = flag(True, "not honoured yet", treatment=NO_EFFECT)
+    enable_profiler: bool = flag(
+        True,
+        "registers tensorflow.ProfilerService on the gRPC port; it answers UNIMPLEMENTED with the"
+        " reason (see docs/compatibility.md)",
+        treatment=PARTLY,
+    )
     thread_pool_factory_config_file: str = flag(
         "", "ThreadPoolConfig is not read", treatment=NO_EFFECT
     )
@@ -127,7 +154,11 @@ class ServeSettings(BaseSettings):
     skip_initialize_tpu: bool = flag(
         False, "tfsgate runs on CPUs (and GPUs through Triton), never on TPUs", treatment=NO_EFFECT
     )
-    enable_grpc_healthcheck_service: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    enable_grpc_healthcheck_service: bool = flag(
+        False,
+        "grpc.health.v1 is always served; with the flag also for TF Serving's service names"
+        " ModelService and PredictionService",
+    )
     enable_serialization_as_tensor_content: bool = flag(
         False,
         "gRPC Predict answers in tensor_content instead of the typed *_val fields",

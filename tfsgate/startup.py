@@ -9,8 +9,17 @@ preceded, on standard error, by protobuf's "Error parsing text-format <type>: ..
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
+import grpc
+
+from gateway.grpc_service import GrpcOptions
+from gateway.metrics import METRICS_PATH
+from gateway.rest import RestOptions, RestTls
+from tfsgate.core import config_protos
 from tfsgate.core.status import Code
 from tfsgate.flags import without_effect
 from tfsgate.settings import ServeSettings
@@ -81,3 +90,113 @@ def report_no_effect(s: ServeSettings) -> None:
             "flags with no effect in tfsgate (accepted for compatibility, see docs/flags.md): %s",
             ", ".join(f"--{name}" for name in names),
         )
+
+
+# -- the front doors' options --------------------------------------------------------------------
+
+
+def channel_args(text: str) -> tuple[tuple[str, int | str], ...]:
+    """``parseGrpcChannelArgs``: comma-separated key=value; a value that is an int32 is passed as
+    an int, anything else as a string."""
+    args: list[tuple[str, int | str]] = []
+    for item in text.split(","):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise StartupError(f"--grpc_channel_arguments: expected key=value, got '{item}'")
+        value = value.split("=", 1)[0]  # TF keeps the part before a second '='
+        try:
+            number = int(value)
+        except ValueError:
+            args.append((key, value))
+            continue
+        args.append((key, number) if -(2**31) <= number < 2**31 else (key, value))
+    return tuple(args)
+
+
+def _config_file(path: str, message_class: Any) -> Any:
+    try:
+        return config_protos.parse_text_file(path, message_class)
+    except config_protos.ConfigFileError as exc:
+        raise StartupError(exc.message, exc.code, exc.parse_error) from None
+
+
+def ssl_config(path: str) -> Any:
+    """--ssl_config_file's SSLConfig, with what gRPC needs of it checked up front."""
+    config = _config_file(path, config_protos.SSLConfig)
+    if not config.server_key or not config.server_cert:
+        raise StartupError(f"{path}: an SSLConfig needs server_key and server_cert")
+    if config.client_verify and not config.custom_ca:
+        raise StartupError(
+            f"{path}: client_verify needs custom_ca, the CA that signs client certificates"
+        )
+    return config
+
+
+def grpc_credentials(s: ServeSettings) -> grpc.ServerCredentials | None:
+    """``BuildServerCredentials``: ALTS, SSL from the SSLConfig, or none."""
+    if s.use_alts_credentials:
+        log.info("Using ALTS credentials")
+        return grpc.alts_server_credentials()
+    if not s.ssl_config_file:
+        return None
+    config = ssl_config(s.ssl_config_file)
+    log.info("Using SSL credentials")
+    return grpc.ssl_server_credentials(
+        [(config.server_key.encode(), config.server_cert.encode())],
+        root_certificates=config.custom_ca.encode() or None,
+        require_client_auth=config.client_verify,
+    )
+
+
+def rest_tls(s: ServeSettings) -> RestTls | None:
+    """The same SSLConfig on the REST port (tfsgate's addition: TF Serving's REST is plain).
+    uvicorn reads PEM files, so they are written under the home directory, readable by us only."""
+    if not s.ssl_config_file:
+        return None
+    config = ssl_config(s.ssl_config_file)
+    directory = s.home_path / "tls"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    def write(name: str, text: str) -> Path:
+        path = directory / name
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        return path
+
+    return RestTls(
+        certfile=write("server_cert.pem", config.server_cert),
+        keyfile=write("server_key.pem", config.server_key),
+        ca_certs=write("custom_ca.pem", config.custom_ca) if config.custom_ca else None,
+        client_verify=config.client_verify,
+    )
+
+
+def metrics_path(s: ServeSettings) -> str | None:
+    """--monitoring_config_file: where Prometheus metrics are served, None when disabled.
+    Without the file tfsgate serves them at TF Serving's default path."""
+    if not s.monitoring_config_file:
+        return METRICS_PATH
+    prometheus = _config_file(s.monitoring_config_file, config_protos.MonitoringConfig)
+    prometheus = prometheus.prometheus_config
+    if not prometheus.enable:
+        return None
+    return prometheus.path or METRICS_PATH
+
+
+def front_door_options(s: ServeSettings) -> tuple[GrpcOptions, RestOptions]:
+    grpc_options = GrpcOptions(
+        credentials=grpc_credentials(s),
+        channel_args=channel_args(s.grpc_channel_arguments),
+        max_concurrent_rpcs=s.grpc_max_threads if s.grpc_max_threads > 0 else None,
+        tf_health_names=s.enable_grpc_healthcheck_service,
+        profiler=s.enable_profiler,
+    )
+    rest_options = RestOptions(
+        tls=rest_tls(s),
+        max_concurrent=s.rest_api_num_threads if s.rest_api_num_threads > 0 else None,
+        metrics_path=metrics_path(s),
+    )
+    return grpc_options, rest_options

@@ -6,6 +6,7 @@ import contextlib
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -29,9 +30,12 @@ class ServerProcess:
     grpc_port: int
     rest_port: int
     log_path: Path
+    tls: ssl.SSLContext | None = None  # the client side of --ssl_config_file
 
     @property
     def rest_url(self) -> str:
+        if self.tls is not None:
+            return f"https://localhost:{self.rest_port}"
         return f"http://127.0.0.1:{self.rest_port}"
 
     @property
@@ -64,7 +68,9 @@ def wait_until_serving(server: ServerProcess, model: str, timeout: float = 180.0
         if server.process.poll() is not None:
             raise RuntimeError(f"tfsgate serve exited early:\n{server.log()[-4000:]}")
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{server.rest_url}/v1/models/{model}", timeout=2).status_code == 200:
+            url = f"{server.rest_url}/v1/models/{model}"
+            verify: ssl.SSLContext | bool = server.tls or True
+            if httpx.get(url, timeout=2, verify=verify).status_code == 200:
                 return
         time.sleep(0.2)
     raise RuntimeError(
@@ -85,7 +91,11 @@ def stop_server(server: ServerProcess, timeout: float = 30.0) -> int:
 
 @contextlib.contextmanager
 def start_server(
-    home: Path, args: list[str], model: str | None = None, env: dict[str, str] | None = None
+    home: Path,
+    args: list[str],
+    model: str | None = None,
+    env: dict[str, str] | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> Iterator[ServerProcess]:
     grpc_port, rest_port = free_port(), free_port()
     log_path = home / "serve.log"
@@ -97,7 +107,7 @@ def start_server(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-    server = ServerProcess(process, home, grpc_port, rest_port, log_path)
+    server = ServerProcess(process, home, grpc_port, rest_port, log_path, tls)
     try:
         name = model or next(
             (a.split("=", 1)[1] for a in args if a.startswith("--model_name=")), "default"

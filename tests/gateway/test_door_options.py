@@ -1,0 +1,146 @@
+"""The front doors' TF Serving options in process, with a data plane that waits on demand:
+--grpc_max_threads bounds concurrent gRPC calls (RESOURCE_EXHAUSTED past it, as from TF Serving's
+exhausted thread quota), --rest_api_num_threads bounds concurrently handled REST requests (the
+rest wait, as in its thread pool), --grpc_channel_arguments parsing, --monitoring_config_file."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import numpy as np
+import pytest
+
+from gateway.grpc_service import GrpcOptions, GrpcServer
+from gateway.rest import RestApp, RestHandlers, RestOptions
+from gateway.types import PredictResult, ServedSpec
+from tests.support.servers import free_port
+from tfsgate.core import protos
+from tfsgate.core.signatures import SignatureSpec, TensorSpec
+from tfsgate.settings import ServeSettings
+from tfsgate.startup import StartupError, channel_args, metrics_path
+
+SIGNATURE = SignatureSpec(
+    "serving_default",
+    "tensorflow/serving/predict",
+    {"x": TensorSpec("x", "x:0", "DT_FLOAT", (-1,))},
+    {"y": TensorSpec("y", "y:0", "DT_FLOAT", (-1,))},
+)
+
+
+class GatedDataPlane:
+    """predict() waits for ``gate``; counts how many wait at once."""
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.inside = 0
+        self.most = 0
+
+    async def predict(self, ref: Any, inputs: Any, *args: Any, **kwargs: Any) -> PredictResult:
+        self.inside += 1
+        self.most = max(self.most, self.inside)
+        await self.gate.wait()
+        self.inside -= 1
+        y = np.array([1.0], dtype=np.float32)
+        return PredictResult(ServedSpec(ref.name, 1, "serving_default"), {"y": y}, SIGNATURE)
+
+
+class Settings:
+    host = "127.0.0.1"
+    grpc_socket_path = ""
+    enable_serialization_as_tensor_content = False
+
+    def __init__(self) -> None:
+        self.port = free_port()
+
+
+def _request() -> Any:
+    request = protos.predict_pb2.PredictRequest()
+    request.model_spec.name = "m"
+    request.inputs["x"].dtype = protos.types_pb2.DT_FLOAT
+    request.inputs["x"].tensor_shape.dim.add(size=1)
+    request.inputs["x"].float_val.append(1.0)
+    return request
+
+
+async def test_grpc_max_threads_refuses_past_the_limit() -> None:
+    dataplane = GatedDataPlane()
+    settings = Settings()
+    server = GrpcServer(dataplane, settings, None, GrpcOptions(max_concurrent_rpcs=2))  # type: ignore[arg-type]
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.port}") as channel:
+            stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            first = [asyncio.ensure_future(stub.Predict(_request(), timeout=30)) for _ in range(2)]
+            while dataplane.inside < 2:
+                await asyncio.sleep(0.01)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Predict(_request(), timeout=30)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+            dataplane.gate.set()
+            for call in first:
+                assert list((await call).outputs["y"].float_val) == [1.0]
+    finally:
+        await server.stop(0)
+
+
+async def test_rest_num_threads_queues_past_the_limit() -> None:
+    dataplane = GatedDataPlane()
+    app = RestApp(RestHandlers(dataplane, None), RestOptions(max_concurrent=3))  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        calls = [
+            asyncio.ensure_future(client.post("/v1/models/m:predict", json={"instances": [1.0]}))
+            for _ in range(8)
+        ]
+        await asyncio.sleep(0.3)
+        assert dataplane.inside == 3  # the other five wait for a slot, none is refused
+        dataplane.gate.set()
+        answers = await asyncio.gather(*calls)
+    assert [a.status_code for a in answers] == [200] * 8
+    assert dataplane.most == 3
+
+
+def test_channel_arguments_as_tf_serving_parses_them() -> None:
+    assert channel_args("grpc.so_reuseaddr=1,grpc.max_connection_age_ms=2000") == (
+        ("grpc.so_reuseaddr", 1),
+        ("grpc.max_connection_age_ms", 2000),
+    )
+    assert channel_args("grpc.primary_user_agent=tfs,grpc.x=99999999999") == (
+        ("grpc.primary_user_agent", "tfs"),
+        ("grpc.x", "99999999999"),  # not an int32: passed as a string
+    )
+    assert channel_args("") == ()
+    with pytest.raises(StartupError, match="expected key=value"):
+        channel_args("grpc.so_reuseaddr")
+
+
+@pytest.mark.parametrize(
+    ("text", "path"),
+    [
+        (None, "/monitoring/prometheus/metrics"),
+        ("prometheus_config { enable: true }", "/monitoring/prometheus/metrics"),
+        ('prometheus_config { enable: true path: "/m" }', "/m"),
+        ('prometheus_config { enable: false path: "/m" }', None),
+    ],
+)
+def test_monitoring_config(tmp_path: Path, text: str | None, path: str | None) -> None:
+    file = tmp_path / "monitoring.config"
+    if text is not None:
+        file.write_text(text)
+    settings = ServeSettings(monitoring_config_file=str(file) if text is not None else "")
+    assert metrics_path(settings) == path
+
+
+def test_monitoring_config_parse_error(tmp_path: Path) -> None:
+    file = tmp_path / "monitoring.config"
+    file.write_text("prometheus_config { enabled: true }")
+    with pytest.raises(StartupError) as caught:
+        metrics_path(ServeSettings(monitoring_config_file=str(file)))
+    assert caught.value.message == f"Invalid protobuf file: '{file}'"
+    assert caught.value.parse_error.startswith(
+        "Error parsing text-format tensorflow.serving.MonitoringConfig: 1:21: "
+    )
