@@ -67,9 +67,12 @@ def flag(
     return Field(default, description=effect, json_schema_extra=extra, **kwargs)
 
 
-def own_flag(default: Any, effect: str, **kwargs: Any) -> Any:
-    """A ``ServeSettings`` field that only tfsgate has."""
+def own_flag(default: Any, effect: str, *, repeatable: bool = False, **kwargs: Any) -> Any:
+    """A ``ServeSettings`` field that only tfsgate has; a ``repeatable`` string flag may be given
+    several times, its values joined with commas."""
     extra: dict[str, Any] = {"treatment": Treatment.OWN.value, "effect": effect}
+    if repeatable:
+        extra["repeatable"] = True
     return Field(default, description=effect, json_schema_extra=extra, **kwargs)
 
 
@@ -147,6 +150,7 @@ class _Value(argparse.Action):
     """Stores a parsed value; a bad one is TF's "Couldn't interpret value" error."""
 
     kind: type = str
+    repeatable = False
 
     def __call__(
         self,
@@ -159,7 +163,11 @@ class _Value(argparse.Action):
             setattr(namespace, self.dest, True)
             return
         try:
-            setattr(namespace, self.dest, _PARSERS[self.kind](values))
+            value = _PARSERS[self.kind](values)
+            earlier = getattr(namespace, self.dest, None)
+            if self.repeatable and earlier:
+                value = f"{earlier},{value}"
+            setattr(namespace, self.dest, value)
         except FlagValueError:
             parser.error(f"Couldn't interpret value {values} for flag {self.dest}.")
 
@@ -194,12 +202,21 @@ def add_flags(parser: argparse.ArgumentParser, fields: Mapping[str, FieldInfo]) 
             f"--{name}",
             *(f"--{alias}" for alias in aliases(field)),
             dest=name,
-            action=type(f"_{kind.__name__.title()}Value", (_Value,), {"kind": kind}),
+            action=type(
+                f"_{kind.__name__.title()}Value",
+                (_Value,),
+                {"kind": kind, "repeatable": repeatable(field)},
+            ),
             nargs="?" if kind is bool else None,
             metavar=kind.__name__.upper(),
             default=None,
             help=help_text.replace("%", "%%"),
         )
+
+
+def repeatable(field: FieldInfo) -> bool:
+    extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+    return bool(extra.get("repeatable", False))
 
 
 def aliases(field: FieldInfo) -> list[str]:

@@ -166,7 +166,11 @@ class ServeSettings(BaseSettings):
     )
 
     # -- tfsgate's own ----------------------------------------------------------------------------
-    triton_url: str = own_flag("", "external Triton gRPC host:port; empty = embedded")
+    triton_url: str = own_flag(
+        "",
+        "external Triton gRPC host:port (repeatable, or comma-separated); empty = embedded",
+        repeatable=True,
+    )
     database_url: str = own_flag("", "catalog URL; default SQLite under home")
     admin_port: int = own_flag(DEFAULT_ADMIN_PORT, "admin REST API port; 0 disables it")
     model_repository: str = own_flag("model_repository", "generated Triton repository")

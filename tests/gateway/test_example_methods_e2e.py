@@ -183,13 +183,12 @@ def test_signature_errors(examples_server: ServerProcess) -> None:
         examples_server, "Regress", request("Regress", "tf2", "classify_classes", 1)
     )
     assert details == "Expected one output Tensor."
+    # A float "inputs": TF Serving feeds the examples anyway and the engine refuses them.
     code, details = refused(
         examples_server, "Regress", request("Regress", "tf2", "regress_float_inputs", 1)
     )
-    assert (code, details) == (
-        grpc.StatusCode.INVALID_ARGUMENT,
-        "Expects arg[0] to be float but string is provided",
-    )
+    assert code == grpc.StatusCode.INVALID_ARGUMENT
+    assert "inputs" in details
 
 
 def test_signature_is_checked_before_the_input(examples_server: ServerProcess) -> None:

@@ -147,6 +147,11 @@ def test_values_of_every_kind() -> None:
     }
 
 
+def test_repeated_triton_url_is_comma_joined() -> None:
+    assert parse("--triton_url=a:1", "--triton_url=b:2").triton_url == "a:1,b:2"
+    assert parse("--port=1", "--port=2").port == 2  # other flags: the last one wins
+
+
 def test_older_tfsgate_name_still_works() -> None:
     assert parse("--grpc_tensor_content_answers").enable_serialization_as_tensor_content
 
