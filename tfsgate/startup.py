@@ -19,7 +19,7 @@ import grpc
 from gateway.grpc_service import GrpcOptions
 from gateway.metrics import METRICS_PATH
 from gateway.rest import RestOptions, RestTls
-from tfsgate.core import config_protos
+from tfsgate.core import config_protos, protos
 from tfsgate.core.status import Code
 from tfsgate.flags import without_effect
 from tfsgate.settings import ServeSettings
@@ -200,3 +200,27 @@ def front_door_options(s: ServeSettings) -> tuple[GrpcOptions, RestOptions]:
         metrics_path=metrics_path(s),
     )
     return grpc_options, rest_options
+
+
+# -- what the engine needs of the flags ----------------------------------------------------------
+
+
+def session_threads(s: ServeSettings) -> tuple[int, int]:
+    """(intra-op, inter-op) threads for the TensorFlow runner, as ``BuildAndStart`` fills the
+    session ConfigProto: the separate flags when either is set, else the session parallelism for
+    both; 0 lets TensorFlow choose. --tensorflow_session_config_file's values come first, the
+    flags override them."""
+    intra = inter = 0
+    if s.tensorflow_session_config_file:
+        config = _config_file(s.tensorflow_session_config_file, protos.config_pb2.ConfigProto)
+        intra, inter = config.intra_op_parallelism_threads, config.inter_op_parallelism_threads
+    if s.tensorflow_intra_op_parallelism > 0 or s.tensorflow_inter_op_parallelism > 0:
+        return s.tensorflow_intra_op_parallelism, s.tensorflow_inter_op_parallelism
+    if s.tensorflow_session_parallelism > 0:
+        return s.tensorflow_session_parallelism, s.tensorflow_session_parallelism
+    return intra, inter
+
+
+def saved_model_tags(s: ServeSettings) -> tuple[str, ...]:
+    """``--saved_model_tags``, split on commas as TF Serving splits it."""
+    return tuple(tag for tag in s.saved_model_tags.split(",") if tag)

@@ -21,7 +21,7 @@ from tests.support.servers import free_port
 from tfsgate.core import protos
 from tfsgate.core.signatures import SignatureSpec, TensorSpec
 from tfsgate.settings import ServeSettings
-from tfsgate.startup import StartupError, channel_args, metrics_path
+from tfsgate.startup import StartupError, channel_args, metrics_path, session_threads
 
 SIGNATURE = SignatureSpec(
     "serving_default",
@@ -144,3 +144,29 @@ def test_monitoring_config_parse_error(tmp_path: Path) -> None:
     assert caught.value.parse_error.startswith(
         "Error parsing text-format tensorflow.serving.MonitoringConfig: 1:21: "
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "threads"),
+    [
+        ({}, (0, 0)),
+        ({"tensorflow_session_parallelism": 4}, (4, 4)),
+        ({"tensorflow_session_parallelism": 4, "tensorflow_intra_op_parallelism": 2}, (2, 0)),
+        ({"tensorflow_inter_op_parallelism": 3}, (0, 3)),
+    ],
+)
+def test_session_threads_as_build_and_start_fills_them(
+    flags: dict[str, int], threads: tuple[int, int]
+) -> None:
+    assert session_threads(ServeSettings(**flags)) == threads
+
+
+def test_session_config_file_then_flags(tmp_path: Path) -> None:
+    file = tmp_path / "session.config"
+    file.write_text("intra_op_parallelism_threads: 6 inter_op_parallelism_threads: 5")
+    settings = ServeSettings(tensorflow_session_config_file=str(file))
+    assert session_threads(settings) == (6, 5)
+    overridden = ServeSettings(
+        tensorflow_session_config_file=str(file), tensorflow_session_parallelism=1
+    )
+    assert session_threads(overridden) == (1, 1)
