@@ -44,7 +44,7 @@ from gateway.rest import RestOptions, RestServer
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
 from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
-from tfsgate.core.status import Code, invalid_argument
+from tfsgate.core.status import Code, ServingError, invalid_argument
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import (
     StartupError,
@@ -109,7 +109,7 @@ class ConfigReloader:
         try:
             models = config_from_proto(config, source="ReloadConfigRequest", root_dir=Path.cwd())
         except ModelConfigError as exc:
-            raise invalid_argument(str(exc)) from exc
+            raise ServingError(exc.code, str(exc)) from exc
         if not models.specified:
             log.info("Taking no action for empty config.")  # ServerCore::ReloadConfig
             return

@@ -42,11 +42,19 @@ class ServeSettings(BaseSettings):
     )
     rest_api_timeout_in_ms: int = flag(30000, "REST request deadline; DEADLINE_EXCEEDED/504")
     rest_api_enable_cors_support: bool = flag(False, "CORS headers on REST answers")
-    enable_batching: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    enable_batching: bool = flag(
+        False,
+        "not honoured yet: batchable signatures are always batched (Triton's dynamic batcher, max_batch_size 128); the flag only allows --batching_parameters_file",
+        treatment=NO_EFFECT,
+    )
     allow_version_labels_for_unavailable_models: bool = flag(
         False, "a config's labels may name versions that are not AVAILABLE yet"
     )
-    batching_parameters_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
+    batching_parameters_file: str = flag(
+        "",
+        "not honoured yet: refused without --enable_batching as by TF Serving, otherwise not read",
+        treatment=NO_EFFECT,
+    )
     enable_per_model_batching_parameters: bool = flag(
         False, "batching_params.pbtxt in SavedModels is not read", treatment=NO_EFFECT
     )
@@ -74,18 +82,34 @@ class ServeSettings(BaseSettings):
         treatment=NO_EFFECT,
     )
     num_unload_threads: int = flag(0, "Triton unloads in parallel", treatment=NO_EFFECT)
-    max_num_load_retries: int = flag(5, "not honoured yet", treatment=NO_EFFECT)
-    load_retry_interval_micros: int = flag(60_000_000, "not honoured yet", treatment=NO_EFFECT)
+    max_num_load_retries: int = flag(
+        5,
+        "not honoured yet: a version whose load fails is FAILED at once (the serving version stays)",
+        treatment=NO_EFFECT,
+    )
+    load_retry_interval_micros: int = flag(
+        60_000_000, "not honoured yet: failed loads are not retried", treatment=NO_EFFECT
+    )
     file_system_poll_wait_seconds: int = flag(
-        1, "scan base paths for new versions this often; 0 = once, negative = never"
+        1, "scan base paths for new versions this often; 0 or negative: only at start-up"
     )
     flush_filesystem_caches: bool = flag(
         True, "no file system caches are held by tfsgate", treatment=NO_EFFECT
     )
-    tensorflow_session_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
-    tensorflow_session_config_file: str = flag("", "not honoured yet", treatment=NO_EFFECT)
-    tensorflow_intra_op_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
-    tensorflow_inter_op_parallelism: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
+    tensorflow_session_parallelism: int = flag(
+        0, "not honoured yet: the runners keep TensorFlow's own thread pools", treatment=NO_EFFECT
+    )
+    tensorflow_session_config_file: str = flag(
+        "",
+        "not honoured yet: the runners keep TensorFlow's own session settings",
+        treatment=NO_EFFECT,
+    )
+    tensorflow_intra_op_parallelism: int = flag(
+        0, "not honoured yet: the runners keep TensorFlow's own thread pools", treatment=NO_EFFECT
+    )
+    tensorflow_inter_op_parallelism: int = flag(
+        0, "not honoured yet: the runners keep TensorFlow's own thread pools", treatment=NO_EFFECT
+    )
     use_alts_credentials: bool = flag(False, "gRPC port with Google ALTS credentials (GCP only)")
     ssl_config_file: str = flag(
         "",
@@ -98,7 +122,9 @@ class ServeSettings(BaseSettings):
     per_process_gpu_memory_fraction: float = flag(
         0.0, "the embedded Triton runs models on CPU", treatment=NO_EFFECT
     )
-    saved_model_tags: str = flag("serve", "not honoured yet", treatment=NO_EFFECT)
+    saved_model_tags: str = flag(
+        "serve", "not honoured yet: the MetaGraph tagged serve is served", treatment=NO_EFFECT
+    )
     grpc_channel_arguments: str = flag(
         "",
         "comma-separated key=value gRPC server arguments (integers as ints), e.g."
@@ -110,8 +136,14 @@ class ServeSettings(BaseSettings):
         " exhausted thread quota; 0 = no limit, the gRPC door is asynchronous",
         tf_default="4 × CPUs",
     )
-    enable_model_warmup: bool = flag(True, "not honoured yet", treatment=NO_EFFECT)
-    num_request_iterations_for_warmup: int = flag(0, "not honoured yet", treatment=NO_EFFECT)
+    enable_model_warmup: bool = flag(
+        True,
+        "not honoured yet: assets.extra/tf_serving_warmup_requests is not replayed",
+        treatment=NO_EFFECT,
+    )
+    num_request_iterations_for_warmup: int = flag(
+        0, "not honoured yet: no warm-up replay", treatment=NO_EFFECT
+    )
     version: bool = flag(False, "print the versions and exit")
     monitoring_config_file: str = flag(
         "",
@@ -122,7 +154,11 @@ class ServeSettings(BaseSettings):
     remove_unused_fields_from_bundle_metagraph: bool = flag(
         True, "the gateway keeps only signatures", treatment=NO_EFFECT
     )
-    prefer_tflite_model: bool = flag(False, "not honoured yet", treatment=NO_EFFECT)
+    prefer_tflite_model: bool = flag(
+        False,
+        "not honoured yet: model.tflite is not served, saved_model.pb is",
+        treatment=NO_EFFECT,
+    )
     num_tflite_pools: int = flag(
         0,
         "TFLite interpreters are pooled by Triton instances",
