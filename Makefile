@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck check clean bench
+.PHONY: serve test lint typecheck check clean bench dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy tfsgate gateway control_plane bench
+	$(BIN)/mypy tfsgate gateway control_plane bench deploy/grafana/generate.py
 
 check: lint typecheck test
 
@@ -41,6 +41,10 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	bash bench/setup.sh
 	$(if $(BENCH_LOCK),flock $(BENCH_LOCK)) $(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Grafana dashboards and their series list, generated from deploy/grafana/generate.py.
+dashboards: $(STAMP)
+	$(BIN)/python deploy/grafana/generate.py
 
 clean:
 	rm -rf $(VENV) var model_repository/* models
