@@ -113,6 +113,49 @@ def test_grpc_predict_with_the_official_client(quickstart: Served) -> None:
     assert response.model_spec.version.value == 123
 
 
+def test_appended_model_config_file_as_in_tf_serving_docs(
+    tfsgate_image: docker.BuiltImage, half_plus_two: Path, tmp_path: Path
+) -> None:
+    """TF Serving's documented ``docker run ... tensorflow/serving --model_config_file=...``: the
+    appended flag wins over the image's MODEL_NAME default, as in tensorflow_model_server."""
+    (tmp_path / "models.config").write_text(
+        'model_config_list { config { name: "hp2" base_path: "/models/half_plus_two" '
+        'model_platform: "tensorflow" } }\n'
+    )
+    grpc_port, rest_port = free_port(), free_port()
+    container = docker.run_container(
+        f"tfsgate-test-config-{os.getpid()}",
+        tfsgate_image.tag,
+        [
+            "--network=host",
+            "-e",
+            f"GRPC_PORT={grpc_port}",
+            "-e",
+            f"PORT={rest_port}",
+            "-v",
+            f"{tmp_path}/models.config:/models/models.config:ro",
+            "-v",
+            f"{half_plus_two}:/models/half_plus_two:ro",
+        ],
+        [
+            "--model_config_file=/models/models.config",
+            "--model_config_file_poll_wait_seconds=60",
+            "--admin_port=0",
+        ],
+    )
+    try:
+        served = Served(container, grpc_port, rest_port)
+        wait_available(served, "hp2")
+        answer = httpx.post(
+            f"{served.rest_url}/v1/models/hp2:predict",
+            content=b'{"instances": [1.0, 2.0, 5.0]}',
+            timeout=30,
+        )
+        assert answer.json() == {"predictions": [2.5, 3.0, 4.5]}
+    finally:
+        container.remove()
+
+
 def test_image_leaves_out_dev_tools(tfsgate_image: docker.BuiltImage) -> None:
     """No test or lint tools and no pip cache in the image (the Dockerfile installs runtime deps)."""
     listing = docker.docker(

@@ -149,3 +149,11 @@ def run_container(name: str, image: str, run_args: list[str], command: list[str]
     docker("rm", "-f", name, check=False)
     docker("run", "-d", "--name", name, "--label", "tfsgate.test=1", *run_args, image, *command)
     return Container(name)
+
+
+def compose_command() -> list[str] | None:
+    """``docker compose`` (v2 plugin) when present, else Debian's ``docker-compose`` (v1)."""
+    if shutil.which("docker") and docker("compose", "version", check=False).returncode == 0:
+        return ["docker", "compose"]
+    found = shutil.which("docker-compose")
+    return [found] if found else None
