@@ -157,3 +157,58 @@ def compose_command() -> list[str] | None:
         return ["docker", "compose"]
     found = shutil.which("docker-compose")
     return [found] if found else None
+
+
+@dataclass
+class ComposeProject:
+    """One compose project (files relative to the repository root) with its own environment."""
+
+    name: str
+    files: list[str]
+    env: dict[str, str]
+
+    def run(
+        self, *args: str, timeout: float = 600.0, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        command = compose_command()
+        if command is None:
+            raise RuntimeError("neither `docker compose` nor docker-compose is installed")
+        files = [part for file in self.files for part in ("-f", file)]
+        result = subprocess.run(
+            [*command, "-p", self.name, *files, *args],
+            cwd=REPO,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if check and result.returncode != 0:
+            raise RuntimeError(
+                f"compose {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def container(self, service: str) -> str:
+        ids = self.run("ps", "-q", service).stdout.split()
+        if len(ids) != 1:
+            raise RuntimeError(f"{service}: expected one container, found {ids}")
+        return ids[0]
+
+    def health(self, service: str) -> str:
+        state = docker(
+            "inspect",
+            "--format",
+            "{{.State.Status}} {{.State.Health.Status}}",
+            self.container(service),
+        )
+        return state.stdout.strip()
+
+    def wait_healthy(self, services: list[str], timeout: float = 180.0) -> None:
+        deadline = time.monotonic() + timeout
+        pending = list(services)
+        while pending and time.monotonic() < deadline:
+            pending = [s for s in pending if self.health(s) != "running healthy"]
+            time.sleep(1)
+        if pending:
+            logs = self.run("logs", "--tail", "60", *pending, check=False)
+            raise RuntimeError(f"not healthy after {timeout:.0f}s: {pending}\n{logs.stdout}")
