@@ -27,6 +27,7 @@ from control_plane.catalog.store import CatalogStore
 from control_plane.converter.savedmodel import SavedModelError, checksum
 from control_plane.converter.triton_config import UnsupportedSignature, build_model_config
 from control_plane.converter.writer import SavedModelConverter
+from control_plane.load_retries import LoadRetries
 from control_plane.sources.base_path import SourceError, discover_versions, no_versions_message
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
 from control_plane.triton.repository import IndexEntry, RepositoryError, TritonRepositoryClient
@@ -52,6 +53,10 @@ class ReconcilerSettings:
     allow_version_labels_for_unavailable_models: bool = False
     # How long requests routed to a retiring version get to reach Triton before it is unloaded.
     drain_seconds: float = 0.5
+    # TF Serving's --max_num_load_retries / --load_retry_interval_micros (its defaults are 5 and
+    # 60 s; the composition root passes the flags). 0: a failed load is FAILED at once.
+    max_load_retries: int = 0
+    load_retry_interval_seconds: float = 60.0
 
 
 def admin_spec(model: Model) -> ModelSpecConfig:
@@ -92,6 +97,9 @@ class Reconciler:
         self.repository = repository
         self.router = router
         self.settings = settings or ReconcilerSettings()
+        self.retries = LoadRetries(
+            self.settings.max_load_retries, self.settings.load_retry_interval_seconds
+        )
         self._desired: ModelSetConfig = ModelSetConfig(models=())
         self.needs_retry = False
         # Per model, the inputs of its last completed pass (see _reconcile_model).
@@ -141,7 +149,8 @@ class Reconciler:
             if failed or any(r is True for r in results) or self._served != set(desired):
                 await self.publish()
             self._served = set(desired)
-            self.needs_retry = bool(failed)
+            # A version waiting for its next load attempt needs another pass too.
+            self.needs_retry = bool(failed) or self.retries.pending()
 
     async def _reconcile_model(self, spec: ModelSpecConfig, index: list[IndexEntry]) -> bool:
         """One model's pass; False when its inputs are those of its last completed pass.
@@ -164,7 +173,7 @@ class Reconciler:
             tuple(sorted(pins.items())),
             tuple((e.name, e.version, e.state) for e in index),
         )
-        if self._settled.get(spec.name) == inputs:
+        if self._settled.get(spec.name) == inputs and not self.retries.pending(spec.name):
             return False
         if not discovered:
             log.warning("%s", no_versions_message(spec.name, spec.base_path))
@@ -298,11 +307,18 @@ class Reconciler:
             v.version: v for v in await asyncio.to_thread(self.store.list_model_versions, model)
         }
         asked = set(wanted)
-        wanted = {v for v in asked if v in versions and versions[v].state != VersionState.FAILED}
+        # TF stops retrying a servable that is no longer aspired; one that waits for its next
+        # attempt stays LOADING and is neither loaded nor retired by this pass.
+        self.retries.forget(lambda key: key[0] != model or key[1] in asked)
+        waiting = {v for v in asked if self.retries.waiting((model, v))}
+        wanted = {
+            v for v in asked - waiting if v in versions and versions[v].state != VersionState.FAILED
+        }
         old = {
             v
             for v, mv in versions.items()
-            if v not in wanted and mv.state in (VersionState.AVAILABLE, VersionState.LOADING)
+            if v not in wanted | waiting
+            and mv.state in (VersionState.AVAILABLE, VersionState.LOADING)
         }
         # Step 1: load the wanted versions beside whatever still serves.
         await self._push(model, versions, wanted | old, index, new=wanted)
@@ -370,8 +386,15 @@ class Reconciler:
         # are all reloaded, and an old version kept serving is not in ``new``.
         for v in sorted(new | loading):
             if v in failures:
-                await self._set_state(model, v, VersionState.FAILED, failures[v])
+                final = self.retries.failed((model, v), failures[v])
+                if final is None:  # LoaderHarness: LOADING until the retries run out
+                    reason = self.retries.waiting_reason((model, v), failures[v])
+                    log.warning("model %s version %s: %s", model, v, reason)
+                    await self._set_state(model, v, VersionState.LOADING, reason)
+                else:
+                    await self._set_state(model, v, VersionState.FAILED, final)
             elif v in target and (v in loading or versions[v].state != VersionState.AVAILABLE):
+                self.retries.succeeded((model, v))
                 await self._set_state(model, v, VersionState.AVAILABLE)
 
     async def _load(

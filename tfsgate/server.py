@@ -166,7 +166,9 @@ class TfsgateServer:
             ReconcilerSettings(
                 allow_version_labels_for_unavailable_models=(
                     s.allow_version_labels_for_unavailable_models
-                )
+                ),
+                max_load_retries=s.max_num_load_retries,
+                load_retry_interval_seconds=s.load_retry_interval_micros / 1e6,
             ),
         )
         await self.reconciler.set_desired(config)

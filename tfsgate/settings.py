@@ -84,11 +84,12 @@ class ServeSettings(BaseSettings):
     num_unload_threads: int = flag(0, "Triton unloads in parallel", treatment=NO_EFFECT)
     max_num_load_retries: int = flag(
         5,
-        "not honoured yet: a version whose load fails is FAILED at once (the serving version stays)",
-        treatment=NO_EFFECT,
+        "a version whose Triton load fails stays LOADING and is retried this many times before"
+        " it is FAILED (END with the last failure); a SavedModel that cannot be converted fails"
+        " at once",
     )
     load_retry_interval_micros: int = flag(
-        60_000_000, "not honoured yet: failed loads are not retried", treatment=NO_EFFECT
+        60_000_000, "wait between load retries (no pass holds the reconciler meanwhile)"
     )
     file_system_poll_wait_seconds: int = flag(
         1, "scan base paths for new versions this often; 0 or negative: only at start-up"

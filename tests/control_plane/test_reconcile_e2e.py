@@ -54,7 +54,13 @@ from tfsgate.core.protos import (
 )
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-POLL = ["--model_config_file_poll_wait_seconds=1", "--file_system_poll_wait_seconds=1"]
+# Broken versions fail at once here (TF Serving would retry a failed load 5 times, a minute
+# apart: test_load_retries_e2e.py).
+POLL = [
+    "--model_config_file_poll_wait_seconds=1",
+    "--file_system_poll_wait_seconds=1",
+    "--max_num_load_retries=0",
+]
 B_VALUES = (2.0, 3.0, 4.0)  # one template SavedModel per b
 
 
