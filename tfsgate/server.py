@@ -50,6 +50,7 @@ from tfsgate.startup import (
     StartupError,
     check_flags,
     front_door_options,
+    read_config_files,
     report_failure,
     report_no_effect,
 )
@@ -138,6 +139,7 @@ class TfsgateServer:
         s = self.settings
         check_flags(s)
         config = initial_model_set(s)
+        read_config_files(s)
         self.grpc_options, self.rest_options = front_door_options(s)
         check_port_free(s.host, s.port, "--port")
         if s.rest_api_port != s.port:

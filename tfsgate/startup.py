@@ -92,6 +92,28 @@ def report_no_effect(s: ServeSettings) -> None:
         )
 
 
+def read_config_files(s: ServeSettings) -> None:
+    """The files ``BuildAndStart`` reads before it serves, in its order, failing as it fails: a
+    missing file is NOT_FOUND, one that does not parse "Invalid protobuf file" after protobuf's
+    line. Their contents are used where tfsgate honours them (see docs/flags.md)."""
+    if s.platform_config_file:  # a PlatformConfigMap holds Any messages tfsgate has no types for
+        _readable(s.platform_config_file)
+    else:
+        if s.enable_batching and s.batching_parameters_file:
+            _config_file(s.batching_parameters_file, config_protos.BatchingParameters)
+        if s.tensorflow_session_config_file:
+            _config_file(s.tensorflow_session_config_file, protos.config_pb2.ConfigProto)
+    if s.thread_pool_factory_config_file:
+        _readable(s.thread_pool_factory_config_file)
+
+
+def _readable(path: str) -> None:
+    try:
+        config_protos.read_file(path)
+    except config_protos.ConfigFileError as exc:
+        raise StartupError(exc.message, exc.code) from None
+
+
 # -- the front doors' options --------------------------------------------------------------------
 
 

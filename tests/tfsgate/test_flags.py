@@ -242,3 +242,44 @@ def test_start_up_checks_fail_as_tf_serving_does(
     done = _serve(tmp_path, *argv)
     assert (done.returncode, done.stdout) == (255, f"Failed to start server. Error: {status}\n")
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (
+            "--batching_parameters_file",
+            "Error parsing text-format tensorflow.serving.BatchingParameters",
+        ),
+        ("--tensorflow_session_config_file", "Error parsing text-format tensorflow.ConfigProto"),
+        ("--ssl_config_file", "Error parsing text-format tensorflow.serving.SSLConfig"),
+        (
+            "--monitoring_config_file",
+            "Error parsing text-format tensorflow.serving.MonitoringConfig",
+        ),
+    ],
+)
+def test_unparseable_flag_files_fail_the_start(
+    half_plus_two: Path, tmp_path: Path, flag: str, message: str
+) -> None:
+    bad = tmp_path / "bad.txt"
+    bad.write_text("improperly formatted file")
+    done = _serve(
+        tmp_path, f"--model_base_path={half_plus_two}", "--enable_batching", f"{flag}={bad}"
+    )
+    assert done.returncode == 255
+    assert done.stdout == (
+        f"Failed to start server. Error: INVALID_ARGUMENT: Invalid protobuf file: '{bad}'\n"
+    )
+    assert message in done.stderr
+
+
+def test_missing_flag_file_fails_the_start(half_plus_two: Path, tmp_path: Path) -> None:
+    missing = tmp_path / "nope.config"
+    done = _serve(
+        tmp_path, f"--model_base_path={half_plus_two}", f"--platform_config_file={missing}"
+    )
+    assert (done.returncode, done.stdout) == (
+        255,
+        f"Failed to start server. Error: NOT_FOUND: {missing}; No such file or directory\n",
+    )
