@@ -9,18 +9,34 @@ DNS. The gateway and control-plane roles join this test when they land (issue 10
 
 from __future__ import annotations
 
+import os
 import secrets
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support import docker
 from tests.support.servers import free_port
+from tests.support.triton_models import write_doubler
 
 pytestmark = pytest.mark.docker
 
 FILES = ["docker-compose.yml", "docker-compose.cpu.yml", "tests/deploy/compose-local.yml"]
+SERIES = docker.REPO / "deploy" / "grafana" / "series.txt"
+# Run inside the triton-cpu container (its venv has tritonclient): load with the repository key
+# as the control plane will, then infer a few times so Triton's per-model series exist.
+LOAD_AND_INFER = """
+import os, numpy as np, tritonclient.grpc as g
+c = g.InferenceServerClient("127.0.0.1:8001")
+key = {"triton-grpc-protocol-tfsgate-repository-key": os.environ["KEY"]}
+c.load_model("doubler", headers=key)
+x = g.InferInput("x", [1, 1], "FP32")
+x.set_data_from_numpy(np.array([[2.0]], dtype=np.float32))
+for _ in range(3):
+    assert c.infer("doubler", [x]).as_numpy("y").tolist() == [[4.0]]
+"""
 
 
 @pytest.fixture(scope="module")
@@ -28,15 +44,16 @@ def topology(tfsgate_image: docker.BuiltImage) -> Iterator[docker.ComposeProject
     if docker.compose_command() is None:
         pytest.skip("neither `docker compose` nor docker-compose is installed")
     tag = tfsgate_image.tag.split(":", 1)[1]
+    repository_key = secrets.token_hex(16)
     project = docker.ComposeProject(
-        "tfsgate-test",
+        f"tfsgate-test-{os.getpid()}",  # concurrent sessions (CI, developers) never collide
         FILES,
         {
             "TFSGATE_TAG": tag,  # the session's image: compose builds nothing of tfsgate's
             "TFSGATE_BASE_IMAGE": docker.LOCAL_BASE,
             "TFSGATE_BUILD_NETWORK": "host",
             "TFSGATE_ADMIN_TOKEN": secrets.token_hex(16),
-            "TRITON_REPOSITORY_KEY": secrets.token_hex(16),
+            "TRITON_REPOSITORY_KEY": repository_key,
             "TFSGATE_DB_PASSWORD": secrets.token_hex(16),
             "PROMETHEUS_PORT": str(free_port()),
             "TFSGATE_GRPC_PORT": str(free_port()),
@@ -45,7 +62,6 @@ def topology(tfsgate_image: docker.BuiltImage) -> Iterator[docker.ComposeProject
             **docker.pip_build_args(),
         },
     )
-    project.run("down", "-v", "--remove-orphans", check=False)  # what a killed run left
     project.run("build", "postgres", "prometheus", timeout=900)
     try:
         project.run("up", "-d", "--no-build", "postgres", "triton-cpu", "prometheus")
@@ -90,3 +106,35 @@ def test_prometheus_scrapes_triton_found_by_dns(topology: docker.ComposeProject)
         answer + topology.run("logs", "prometheus", check=False).stdout[-3000:]
     )
     assert 'job="triton"' in promql(topology, "nv_cpu_memory_used_bytes")
+
+
+def triton_series(gpu: bool) -> list[str]:
+    """series.txt's Triton series (with or without the ones only a GPU host exposes)."""
+    rows = [line.split("\t") for line in SERIES.read_text().splitlines() if line[:1] not in "#"]
+    return [row[0] for row in rows if "triton" in row[1].split(",") and (gpu or row[3] != "gpu")]
+
+
+def test_every_triton_series_the_dashboards_query_is_scraped(
+    topology: docker.ComposeProject, tmp_path: Path
+) -> None:
+    """The Triton part of the dashboards' scrape check (GPU series need a GPU host)."""
+    triton = topology.container("triton-cpu")
+    docker.docker("cp", str(write_doubler(tmp_path)), f"{triton}:/model_repository/")
+    docker.docker(
+        "exec",
+        "-e",
+        f"KEY={topology.env['TRITON_REPOSITORY_KEY']}",
+        triton,
+        "python",
+        "-c",
+        LOAD_AND_INFER,
+        timeout=180,
+    )
+    expected = triton_series(gpu=False)
+    assert "nv_inference_queue_duration_us" in expected
+    missing = expected
+    deadline = time.monotonic() + 90  # a scrape every 15 s
+    while missing and time.monotonic() < deadline:
+        missing = [name for name in missing if 'job="triton"' not in promql(topology, name)]
+        time.sleep(3)
+    assert not missing, f"not scraped from Triton: {missing}"

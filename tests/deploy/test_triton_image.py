@@ -12,17 +12,15 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
 import tritonclient.grpc as triton_grpc
-from google.protobuf import text_format
-from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
 
 from tests.support import docker
 from tests.support.servers import free_port
+from tests.support.triton_models import write_doubler
 
 pytestmark = pytest.mark.docker
 
@@ -30,36 +28,6 @@ KEY_HEADER = "tfsgate-repository-key"
 KEY = "test-repository-key"
 # Over gRPC Triton reads the key from a header carrying this prefix (HTTP: the bare name).
 GRPC_KEY_HEADER = f"triton-grpc-protocol-{KEY_HEADER}"
-
-# Runs inside Triton's python backend stub: TensorFlow imported as a runner would import it.
-DOUBLER = """
-import numpy as np
-import triton_python_backend_utils as pb_utils
-
-
-class TritonPythonModel:
-    def initialize(self, args):
-        import tensorflow as tf
-
-        self.double = lambda x: (tf.constant(x) * 2).numpy()
-
-    def execute(self, requests):
-        out = []
-        for request in requests:
-            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
-            out.append(pb_utils.InferenceResponse([pb_utils.Tensor("y", self.double(x))]))
-        return out
-"""
-
-
-def write_doubler(repository: Path) -> None:
-    config = model_config_pb2.ModelConfig(name="doubler", backend="python", max_batch_size=8)
-    config.input.add(name="x", data_type=model_config_pb2.TYPE_FP32, dims=[1])
-    config.output.add(name="y", data_type=model_config_pb2.TYPE_FP32, dims=[1])
-    config.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
-    (repository / "doubler" / "1").mkdir(parents=True)
-    (repository / "doubler" / "config.pbtxt").write_text(text_format.MessageToString(config))
-    (repository / "doubler" / "1" / "model.py").write_text(DOUBLER)
 
 
 @pytest.fixture(scope="module")
