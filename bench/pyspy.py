@@ -16,6 +16,14 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
+_PROJECT = ("gateway", "control_plane", "tfsgate")
+# The process's entry frames, under every sample of the event loop's thread.
+_ENTRY_POINTS = {
+    "<module> (tfsgate/cli.py)",
+    "main (tfsgate/cli.py)",
+    "serve_main (tfsgate/cli.py)",
+    "serve (tfsgate/server.py)",
+}
 _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
@@ -24,7 +32,7 @@ class Profile:
     samples: int
     by_package: list[tuple[str, float]]  # (package, share of samples as leaf)
     by_function: list[tuple[str, float]]  # (function (file), self share)
-    inclusive: list[tuple[str, float]]  # (function (file), share of samples with it on stack)
+    inclusive: list[tuple[str, float]]  # (project function, share of samples with it on stack)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -42,7 +50,7 @@ def package_of(path: str) -> str:
         if marker in parts:
             rest = parts[parts.index(marker) + 1 :]
             return rest[0].removesuffix(".py") if rest else "?"
-    for project in ("gateway", "control_plane", "tfsgate"):
+    for project in _PROJECT:
         if project in parts:
             return project
     if "python3.11" in parts or "lib" in parts:
@@ -56,7 +64,7 @@ def _short(path: str) -> str:
     for marker in ("site-packages", "dist-packages"):
         if marker in parts:
             return "/".join(parts[parts.index(marker) + 1 :])
-    for project in ("gateway", "control_plane", "tfsgate"):
+    for project in _PROJECT:
         if project in parts:
             return "/".join(parts[parts.index(project) :])
     return "/".join(parts[-2:])
@@ -79,7 +87,9 @@ def parse_collapsed(text: str, top: int = 15) -> Profile:
         leaf = frames[-1]
         leaf_packages[package_of(leaf["file"])] += count
         leaf_functions[f"{leaf['name']} ({_short(leaf['file'])})"] += count
-        for name in {f"{m['name']} ({_short(m['file'])})" for m in frames}:
+        # Inclusive time for our own code only: the event loop's frames are on every stack.
+        ours = {m for m in frames if package_of(m["file"]) in _PROJECT}
+        for name in {f"{m['name']} ({_short(m['file'])})" for m in ours} - _ENTRY_POINTS:
             on_stack[name] += count
 
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:

@@ -37,6 +37,26 @@ def targets_table(results: Results, baseline: Results | None) -> str:
     return table(header, rows)
 
 
+def _other_loads(tree: Any) -> list[float]:
+    if isinstance(tree, dict):
+        own = [float(tree["other_load"])] if "other_load" in tree else []
+        return own + [x for v in tree.values() for x in _other_loads(v)]
+    if isinstance(tree, list):
+        return [x for v in tree for x in _other_loads(v)]
+    return []
+
+
+def _other_range(results: Results) -> str:
+    loads = sorted(_other_loads(results))
+    if not loads:
+        return "no measure of other jobs' load"
+    median = loads[len(loads) // 2]
+    return (
+        f"processes outside the benchmark used {loads[0]:.0%} to {loads[-1]:.0%} of the machine "
+        f'during the measured runs (median {median:.0%}; see "other load")'
+    )
+
+
 def _cancelled(tree: Any) -> float:
     if isinstance(tree, dict):
         return float(tree.get("cancelled", 0)) + sum(_cancelled(v) for v in tree.values())
@@ -208,7 +228,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         f"{machine.get('cores', '?')} cores, so absolute figures drift between runs; every ratio "
         "below compares two runs made back to back in this one session. Load average "
         f"{_load(results.get('load_before'))} at the start, {_load(results.get('load_after'))} "
-        "at the end."
+        f"at the end; {_other_range(results)}."
     )
     out += ["", "## Targets", "", targets_table(results, baseline), ""]
     out += [
@@ -247,7 +267,8 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         f'are cancelled, not errors ({_cancelled(results):.0f} in this run). "Other load" is '
         "the share of the machine's CPU that processes outside the benchmark used during a run "
         "(`/proc/stat` less the benchmark's own processes; the larger of the pair): the noise "
-        "gauge for that row.",
+        "gauge for that row (it includes kernel time not charged to any process, such as "
+        "loopback network processing in softirq).",
         "",
         "Commands (ports are free ports of that run):",
         "",
@@ -319,8 +340,9 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "Separate runs from the measured ones (sampling costs CPU), half_plus_two, "
             "`py-spy record --format raw --nonblocking` on the `tfsgate serve` process. Shares "
             "are of the Python samples: the leaf frame's package (a C extension's time is "
-            "charged to the Python code calling it), the leaf functions, and the functions "
-            "found anywhere on the stack (inclusive). gRPC's C-core threads are not sampled.",
+            "charged to the Python code calling it; grpc.aio's Cython callbacks show as "
+            "`Handle._run`), the leaf functions, and tfsgate's own functions found anywhere on "
+            "the stack (inclusive). gRPC's C-core threads are not sampled.",
             "",
         ]
         for kind, prof in results["profile"].items():
@@ -330,7 +352,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             ]
             out += [_share_table("package (self)", prof["by_package"][:10]), ""]
             out += [_share_table("function (self)", prof["by_function"][:12]), ""]
-            out += [_share_table("function (inclusive)", prof["inclusive"][:12]), ""]
+            out += [_share_table("tfsgate function (inclusive)", prof["inclusive"][:12]), ""]
     out += [
         "Raw figures: the JSON next to this file. Rebuild this page from it with "
         "`python -m bench.report <that json>`.",

@@ -212,7 +212,7 @@ def test_pyspy_collapsed_stacks() -> None:
     assert dict(profile.by_package)["gateway"] == 0.2
     assert dict(profile.by_function)["handle (gateway/rest.py)"] == 0.2
     assert dict(profile.inclusive)["handle (gateway/rest.py)"] == 0.5
-    assert dict(profile.inclusive)["run (asyncio/base_events.py)"] == 1.0
+    assert "run (asyncio/base_events.py)" not in dict(profile.inclusive)
 
 
 def test_profile_section() -> None:
