@@ -29,7 +29,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -609,6 +609,9 @@ def _os_name() -> str:
     return platform.system()
 
 
+SECTIONS = ("cold_start", "sweep", "mlp", "payload", "rollout", "profile")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", default=bool(os.environ.get("BENCH_QUICK")))
@@ -617,8 +620,22 @@ def main() -> None:
     parser.add_argument("--plots", default=None, help="plot directory (default: next to --out)")
     parser.add_argument("--title", default="Benchmarks")
     parser.add_argument("--baseline", default=None, help="an earlier results JSON to compare")
+    parser.add_argument(
+        "--sections",
+        default=",".join(SECTIONS),
+        help=f"comma-separated subset of {','.join(SECTIONS)} (A/B runs while optimising)",
+    )
+    parser.add_argument("--clients", default=None, help="sweep clients, e.g. 1,16 (default: plan)")
+    parser.add_argument("--seconds", type=float, default=None, help="per sweep point")
     args = parser.parse_args()
+    sections = set(args.sections.split(","))
+    if unknown := sections - set(SECTIONS):
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
     plan = Plan.make(args.quick)
+    if args.clients:
+        plan = replace(plan, clients=tuple(int(c) for c in args.clients.split(",")))
+    if args.seconds:
+        plan = replace(plan, seconds=args.seconds)
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     bench = Bench(plan, work)
@@ -627,15 +644,21 @@ def main() -> None:
     bench.results["plan"] = plan.__dict__
     bench.results["load_before"] = os.getloadavg()
     models = bench.models()
-    bench.cold_start(models["half_plus_two"])
+    if "cold_start" in sections:
+        bench.cold_start(models["half_plus_two"])
     serve = bench.start_main(bench.model_config(models))
     try:
         bench.results["machine"] = bench.machine()
-        bench.sweep()
-        bench.mlp(models["mlp"])
-        bench.payload()
-        bench.rollout()
-        bench.profile()
+        if "sweep" in sections:
+            bench.sweep()
+        if "mlp" in sections:
+            bench.mlp(models["mlp"])
+        if "payload" in sections:
+            bench.payload()
+        if "rollout" in sections:
+            bench.rollout()
+        if "profile" in sections:
+            bench.profile()
         bench.results["memory_end"] = memory_mb(serve.process.pid)
     finally:
         stop(serve.process)
