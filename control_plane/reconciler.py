@@ -33,7 +33,13 @@ from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
 from control_plane.triton.repository import IndexEntry, RepositoryError, TritonRepositoryClient
 from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
 from tfsgate.core.naming import triton_model_name
-from tfsgate.core.routing_table import ModelRoute, RoutingTable, TablePublisher, VersionRoute
+from tfsgate.core.routing_table import (
+    ModelRoute,
+    RoutingTable,
+    ShadowRoute,
+    TablePublisher,
+    VersionRoute,
+)
 from tfsgate.core.signatures import (
     SignatureSpec,
     signatures_from_json,
@@ -492,15 +498,28 @@ class Reconciler:
 
     def _build_table(self, generation: int) -> RoutingTable:
         models = {}
-        for name in self.served_models():
+        rollouts = self.store.rollouts
+        guarded = rollouts.guarded_models()
+        for name, spec in self.served_models().items():
             try:
                 versions = self.store.list_model_versions(name)
                 labels = self.store.list_labels(name)
-                traffic = self.store.get_traffic(name)
+                traffic = rollouts.effective_traffic(name)
+                shadow = rollouts.get_shadow(name)
             except CatalogError:
                 continue
             routes = {v.version: self._version_route(name, v) for v in versions}
-            models[name] = ModelRoute(name, routes, labels, traffic)
+            models[name] = ModelRoute(
+                name,
+                routes,
+                labels,
+                traffic,
+                shadow=ShadowRoute(shadow.version, shadow.percent, shadow.tolerance)
+                if shadow is not None
+                else None,
+                logging=spec.logging,
+                guarded=name in guarded,
+            )
         return RoutingTable(generation, models)
 
     def _version_route(self, model: str, version: ModelVersion) -> VersionRoute:

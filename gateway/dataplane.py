@@ -3,11 +3,17 @@
 It resolves the model reference through the routing table, checks the tensors against the signature,
 calls Triton through the upstream client and returns our own types. It knows nothing of JSON,
 protobuf or HTTP.
+
+Rollout duties hang off the resolved model route and cost nothing when off: a sampled request is
+handed to the prediction logger, a shadowed one to the shadow runner (both after the answer is
+in hand, never awaited), and a model under a rollout has its per-version outcomes counted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -15,7 +21,9 @@ import numpy as np
 from gateway import example_methods
 from gateway.coalescer import Coalescer
 from gateway.codecs.tensor_proto import check_input_names
-from gateway.routing import Router, named_version, resolve, resolve_version
+from gateway.prediction_log import LogEntry, PredictionLogger
+from gateway.routing import Router, named_version
+from gateway.shadow import Copy, ShadowRunner
 from gateway.shapes import fit_to_signature, unfit_output
 from gateway.types import (
     ClassifyResult,
@@ -29,7 +37,8 @@ from gateway.types import (
     VersionStatus,
 )
 from gateway.upstream import TritonInferenceClient
-from tfsgate.core.routing_table import Target, VersionRoute
+from gateway.version_stats import VersionStats
+from tfsgate.core.routing_table import ModelRoute, Target, VersionRoute
 from tfsgate.core.signatures import CLASSIFY_METHOD, DEFAULT_SIGNATURE, REGRESS_METHOD
 from tfsgate.core.status import Code, ServingError, invalid_argument
 
@@ -45,6 +54,9 @@ class DataPlane:
         upstream: TritonInferenceClient,
         coalescer: Coalescer | None = None,
         check_method_names: bool = False,
+        *,
+        logger: PredictionLogger | None = None,
+        stats: VersionStats | None = None,
     ) -> None:
         self.router = router
         self.upstream = upstream
@@ -52,6 +64,9 @@ class DataPlane:
         # --enable_signature_method_name_check: Classify/Regress need a classify/regress
         # signature; off by default, as TF2 saves every signature as predict.
         self.check_method_names = check_method_names
+        self.logger = logger
+        self.stats = stats if stats is not None else VersionStats()
+        self.shadows = ShadowRunner(self._infer, logger)
 
     # -- predict -------------------------------------------------------------------------------
     async def predict(
@@ -60,12 +75,90 @@ class DataPlane:
         inputs: Tensors | InputDecoder,
         output_filter: Sequence[str] = (),
         timeout: float | None = None,
+        request_id: str = "",
     ) -> PredictResult:
         """``inputs`` may be a decoder: REST and gRPC decode by the resolved signature's dtypes."""
-        target = resolve(self.router.table, ref)
+        target, route = self.router.resolve(ref)
         tensors = inputs(target.signature) if callable(inputs) else inputs
-        outputs = await self._infer(target, tensors, output_filter, timeout)
-        return PredictResult(self._spec(target), outputs, target.signature)
+        started = time.perf_counter()
+        outputs = await self._observed(route, target, tensors, output_filter, timeout)
+        result = PredictResult(self._spec(target), outputs, target.signature)
+        if route.logging is not None or route.shadow is not None:
+            seconds = time.perf_counter() - started
+            self._after(
+                route, target, "predict", tensors, output_filter, result, seconds, request_id
+            )
+        return result
+
+    async def _observed(
+        self,
+        route: ModelRoute,
+        target: Target,
+        inputs: Tensors,
+        output_filter: Sequence[str],
+        timeout: float | None,
+    ) -> Tensors:
+        """``_infer``, with its outcome counted per version while a rollout guards the model."""
+        if not route.guarded:
+            return await self._infer(target, inputs, output_filter, timeout)
+        started = time.perf_counter()
+        try:
+            outputs = await self._infer(target, inputs, output_filter, timeout)
+        except ServingError:
+            self.stats.record(
+                route.name, target.version.version, time.perf_counter() - started, True
+            )
+            raise
+        self.stats.record(route.name, target.version.version, time.perf_counter() - started, False)
+        return outputs
+
+    def _after(
+        self,
+        route: ModelRoute,
+        target: Target,
+        kind: str,
+        inputs: Tensors,
+        output_filter: Sequence[str],
+        result: PredictResult | ClassifyResult | RegressResult,
+        seconds: float,
+        request_id: str,
+        raw: Tensors | None = None,
+    ) -> None:
+        """Sampled logging and shadow copies, off the request path."""
+        policy = route.logging
+        if (
+            policy is not None
+            and self.logger is not None
+            and random.random() < policy.sampling_rate
+        ):
+            logged = inputs if kind == "predict" else next(iter(inputs.values()))
+            self.logger.submit(
+                LogEntry(
+                    kind,
+                    result.spec,
+                    request_id,
+                    policy,
+                    logged,
+                    result,
+                    tuple(output_filter),
+                    time.time(),
+                )
+            )
+        shadow = route.shadow
+        if shadow is not None and random.random() * 100 < shadow.percent:
+            outputs = raw if raw is not None else getattr(result, "outputs", {})
+            self.shadows.send(
+                Copy(
+                    route,
+                    shadow,
+                    target,
+                    inputs,
+                    outputs,
+                    tuple(output_filter),
+                    seconds,
+                    request_id,
+                )
+            )
 
     async def _infer(
         self,
@@ -119,16 +212,22 @@ class DataPlane:
         return ServedSpec(target.model, target.version.version, target.signature.name)
 
     # -- classify / regress / multi-inference ----------------------------------------------------
-    def _example_target(self, ref: ModelRef, version: VersionRoute | None, missing: str) -> Target:
-        """The signature ``ref`` names, in ``version`` (else the one ``ref`` resolves to);
-        ``missing`` is TF Serving's text for a signature the version lacks."""
-        route = version if version is not None else resolve_version(self.router.table, ref)
+    def _example_target(
+        self, ref: ModelRef, version: VersionRoute | None, missing: str
+    ) -> tuple[Target, ModelRoute]:
+        """The signature ``ref`` names, in ``version`` (else the one ``ref`` resolves to), and
+        the model's route; ``missing`` is TF Serving's text for a signature the version lacks."""
+        if version is None:
+            version, model = self.router.resolve_version(ref)
+        else:
+            model = self.router.table.models[ref.name]
         name = ref.signature or DEFAULT_SIGNATURE
-        signature = route.signatures.get(name)
-        triton_model = route.triton_models.get(name)
+        signature = version.signatures.get(name)
+        triton_model = version.triton_models.get(name)
         if signature is None or triton_model is None:
             raise invalid_argument(f"{missing}{name}")
-        return Target(ref.name, route, signature, triton_model, route.batched.get(name, False))
+        batched = version.batched.get(name, False)
+        return Target(ref.name, version, signature, triton_model, batched), model
 
     def _check(self, target: Target, method: str) -> tuple[str, list[str]]:
         """PreProcessClassification / PreProcessRegression on the target's signature."""
@@ -139,6 +238,7 @@ class DataPlane:
 
     async def _run_examples(
         self,
+        route: ModelRoute,
         target: Target,
         keys: tuple[str, list[str]],
         examples: np.ndarray,
@@ -148,7 +248,7 @@ class DataPlane:
         # No dtype check here: TF Serving feeds the serialized examples whatever the signature
         # declares (half_plus_three's regress input says DT_FLOAT over a string placeholder); the
         # engine answers for a real mismatch.
-        return await self._infer(target, {input_key: examples}, output_keys, timeout)
+        return await self._observed(route, target, {input_key: examples}, output_keys, timeout)
 
     async def classify(
         self,
@@ -156,14 +256,22 @@ class DataPlane:
         examples: Examples,
         timeout: float | None = None,
         version: VersionRoute | None = None,
+        request_id: str = "",
     ) -> ClassifyResult:
         """TF Serving's RunClassify: signature checks, then the examples, then the run."""
-        target = self._example_target(ref, version, "No signature was found with the name: ")
+        target, route = self._example_target(ref, version, "No signature was found with the name: ")
         keys = self._check(target, CLASSIFY_METHOD)
         batch = examples() if callable(examples) else examples
-        outputs = await self._run_examples(target, keys, batch, timeout)
+        started = time.perf_counter()
+        outputs = await self._run_examples(route, target, keys, batch, timeout)
         results = example_methods.classification_results(len(batch), outputs)
-        return ClassifyResult(self._spec(target), results)
+        result = ClassifyResult(self._spec(target), results)
+        if route.logging is not None or route.shadow is not None:
+            seconds, inputs = time.perf_counter() - started, {keys[0]: batch}
+            self._after(
+                route, target, "classify", inputs, keys[1], result, seconds, request_id, outputs
+            )
+        return result
 
     async def regress(
         self,
@@ -171,15 +279,23 @@ class DataPlane:
         examples: Examples,
         timeout: float | None = None,
         version: VersionRoute | None = None,
+        request_id: str = "",
     ) -> RegressResult:
         """TF Serving's RunRegress."""
-        target = self._example_target(ref, version, "No signature was found with the name: ")
+        target, route = self._example_target(ref, version, "No signature was found with the name: ")
         keys = self._check(target, REGRESS_METHOD)
         batch = examples() if callable(examples) else examples
-        outputs = await self._run_examples(target, keys, batch, timeout)
-        return RegressResult(
+        started = time.perf_counter()
+        outputs = await self._run_examples(route, target, keys, batch, timeout)
+        result = RegressResult(
             self._spec(target), example_methods.regression_results(len(batch), outputs)
         )
+        if route.logging is not None or route.shadow is not None:
+            seconds, inputs = time.perf_counter() - started, {keys[0]: batch}
+            self._after(
+                route, target, "regress", inputs, keys[1], result, seconds, request_id, outputs
+            )
+        return result
 
     async def multi_inference(
         self,
@@ -191,7 +307,7 @@ class DataPlane:
         task's model spec resolves to, then every task checked in order before anything runs."""
         if not tasks or not tasks[0][0].name:
             raise invalid_argument("Missing ModelSpec")  # ServableRequestFromModelSpec
-        version = resolve_version(self.router.table, tasks[0][0])
+        version, route = self.router.resolve_version(tasks[0][0])
         planned: list[tuple[Target, str, tuple[str, list[str]]]] = []
         seen: set[str] = set()
         for ref, method in tasks:
@@ -205,7 +321,7 @@ class DataPlane:
             if name in seen:
                 raise invalid_argument(f"Duplicate evaluation of signature: {name}")
             seen.add(name)
-            target = self._example_target(
+            target, _ = self._example_target(
                 ref, version, "Requested signature not found in model graph: "
             )
             if method not in (CLASSIFY_METHOD, REGRESS_METHOD):
@@ -215,7 +331,10 @@ class DataPlane:
             planned.append((target, method, self._check(target, method)))
         batch = examples() if callable(examples) else examples
         runs = await asyncio.gather(
-            *(self._run_examples(target, keys, batch, timeout) for target, _, keys in planned)
+            *(
+                self._run_examples(route, target, keys, batch, timeout)
+                for target, _, keys in planned
+            )
         )
         results: list[ClassifyResult | RegressResult] = []
         for (target, method, _), outputs in zip(planned, runs, strict=True):
@@ -245,7 +364,7 @@ class DataPlane:
         return [_status(v.version, v.state, v.reason) for v in versions]
 
     def get_model_metadata(self, ref: ModelRef) -> ModelMetadata:
-        version = resolve_version(self.router.table, ref)
+        version, _ = self.router.resolve_version(ref)
         return ModelMetadata(ServedSpec(ref.name, version.version, ""), dict(version.signatures))
 
 

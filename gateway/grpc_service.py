@@ -9,7 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import grpc
@@ -18,7 +19,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from gateway import grpc_convert as convert
 from gateway import metrics
 from gateway.dataplane import DataPlane
-from gateway.types import ClassifyResult
+from gateway.request_ids import accept_request_id
+from gateway.types import ClassifyResult, ModelRef
 from tfsgate.core import protos
 from tfsgate.core.status import Code, ServingError, invalid_argument
 
@@ -52,8 +54,31 @@ _METHOD_NAMES = {
 }
 
 
+# (request id, route key) of the call being served; set by the interceptor, read by servicers.
+_CALL: ContextVar[tuple[str, str]] = ContextVar("tfsgate_grpc_call", default=("", ""))
+
+
+def _call_headers(metadata: Any) -> tuple[str, str]:
+    request_id = route_key = ""
+    for key, value in metadata or ():
+        if key == "x-request-id":
+            request_id = value if isinstance(value, str) else ""
+        elif key == "x-route-key":
+            route_key = value if isinstance(value, str) else ""
+    return accept_request_id(request_id), route_key
+
+
+def _routed(ref: ModelRef) -> ModelRef:
+    route_key = _CALL.get()[1]
+    return replace(ref, route_key=route_key) if route_key else ref
+
+
 class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Every unary method: ``ServingError`` -> its gRPC code; anything else -> INTERNAL."""
+    """Every unary method: ``ServingError`` -> its gRPC code; anything else -> INTERNAL.
+
+    It also gives every call a request id (the client's ``x-request-id`` metadata, or a new one),
+    sent back in trailing metadata on success and error alike.
+    """
 
     async def intercept_service(
         self,
@@ -66,11 +91,16 @@ class ErrorInterceptor(grpc.aio.ServerInterceptor):
         inner = handler.unary_unary
         method = _METHOD_NAMES.get(handler_call_details.method.rsplit("/", 1)[-1], "other")
 
+        metadata = handler_call_details.invocation_metadata
+
         async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             spec = getattr(request, "model_spec", None)
             model = spec.name if spec is not None else ""
             code = Code.OK
+            call = _call_headers(metadata)
+            _CALL.set(call)
+            context.set_trailing_metadata((("x-request-id", call[0]),))
             try:
                 return await inner(request, context)
             except ServingError as exc:
@@ -96,12 +126,13 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
         self.tensor_content_answers = tensor_content_answers
 
     async def Predict(self, request: Any, context: Any) -> Any:  # noqa: N802 - gRPC names
-        ref = convert.model_ref(request.model_spec)
+        ref = _routed(convert.model_ref(request.model_spec))
         result = await self.dataplane.predict(
             ref,
             convert.predict_decoder(request),
             list(request.output_filter),
             _deadline(context),
+            _CALL.get()[0],
         )
         return convert.predict_response(
             result, result.signature.outputs, self.tensor_content_answers
@@ -109,17 +140,19 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
 
     async def Classify(self, request: Any, context: Any) -> Any:  # noqa: N802
         result = await self.dataplane.classify(
-            convert.model_ref(request.model_spec),
+            _routed(convert.model_ref(request.model_spec)),
             lambda: convert.examples(request.input),
             _deadline(context),
+            request_id=_CALL.get()[0],
         )
         return convert.classification_response(result)
 
     async def Regress(self, request: Any, context: Any) -> Any:  # noqa: N802
         result = await self.dataplane.regress(
-            convert.model_ref(request.model_spec),
+            _routed(convert.model_ref(request.model_spec)),
             lambda: convert.examples(request.input),
             _deadline(context),
+            request_id=_CALL.get()[0],
         )
         return convert.regression_response(result)
 

@@ -28,6 +28,7 @@ from starlette.middleware.cors import CORSMiddleware
 from gateway import metrics
 from gateway.codecs import json_codec
 from gateway.dataplane import DataPlane
+from gateway.request_ids import accept_request_id
 from gateway.types import ModelRef, Tensors
 from tfsgate.core.signatures import SignatureSpec
 from tfsgate.core.status import Code, ServingError, invalid_argument
@@ -37,7 +38,7 @@ log = logging.getLogger(__name__)
 
 # TF Serving's http_rest_api_handler patterns (case-insensitive, whole path).
 _PREDICT = re.compile(
-    r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict)",
+    r"/v1/models/([^/:]+)(?:/versions/(\d+)|/labels/([^/:]+))?:(classify|regress|predict|feedback)",
     re.IGNORECASE,
 )
 _STATUS = re.compile(
@@ -82,6 +83,15 @@ def _ref(name: str, version: str | None, label: str | None) -> ModelRef:
 
 
 Reply = tuple[int, bytes]
+Answer = tuple[int, bytes, int | None]
+
+
+class FeedbackHandler(Protocol):
+    """``POST /v1/models/{m}:feedback``: ground truth by request id; answers the JSON reply."""
+
+    async def feedback(self, model: str, body: bytes) -> bytes: ...
+
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -102,55 +112,74 @@ def decompress(body: bytes, encoding: str) -> bytes:
 
 
 class RestHandlers:
-    """One method per verb; each decodes, makes one data-plane call, encodes."""
+    """One method per verb; each decodes, makes one data-plane call, encodes.
 
-    def __init__(self, dataplane: DataPlane, timeout: float | None) -> None:
+    Answers are (HTTP status, body, served version or None); the version becomes the
+    ``X-Model-Version`` header so a caller of a traffic split sees which version answered.
+    """
+
+    def __init__(
+        self, dataplane: DataPlane, timeout: float | None, feedback: FeedbackHandler | None = None
+    ) -> None:
         self.dataplane = dataplane
         self.timeout = timeout
+        self.feedback = feedback
 
-    async def handle(self, parsed: ParsedPath, body: bytes) -> Reply:
+    async def handle(self, parsed: ParsedPath, body: bytes, request_id: str = "") -> Answer:
         if parsed.verb == "status":
             statuses = self.dataplane.get_model_status(parsed.ref)
-            return 200, json_codec.encode_model_status(statuses)
+            return 200, json_codec.encode_model_status(statuses), None
         if parsed.verb == "metadata":
             metadata = self.dataplane.get_model_metadata(parsed.ref)
             spec = metadata.spec
-            return 200, json_codec.encode_model_metadata(
-                spec.name, spec.version, metadata.signatures
+            return (
+                200,
+                json_codec.encode_model_metadata(spec.name, spec.version, metadata.signatures),
+                None,
             )
+        if parsed.verb == "feedback":
+            if self.feedback is None:
+                raise ServingError(Code.UNIMPLEMENTED, "feedback is not enabled on this gateway")
+            return 200, await self.feedback.feedback(parsed.ref.name, body), None
         call = getattr(self, f"_{parsed.verb}")
         try:
             # asyncio.timeout, not wait_for: no extra task per request on the hot path.
             async with asyncio.timeout(self.timeout):
-                return await call(parsed.ref, body)
+                return await call(parsed.ref, body, request_id)  # type: ignore[no-any-return]
         except TimeoutError:
             raise ServingError(Code.DEADLINE_EXCEEDED, "Request timed out") from None
 
-    async def _predict(self, ref: ModelRef, body: bytes) -> Reply:
+    async def _predict(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
         document = json_codec.parse_request_object(body)
         ref = replace(ref, signature=json_codec.request_signature_name(document))
 
         def decode(signature: SignatureSpec) -> Tensors:
             return json_codec.decode_predict_request(document, signature).tensors
 
-        result = await self.dataplane.predict(ref, decode, timeout=self.timeout)
+        result = await self.dataplane.predict(
+            ref, decode, timeout=self.timeout, request_id=request_id
+        )
         row_format = "instances" in document
-        return 200, json_codec.encode_predict_response(result.outputs, row_format)
+        return (
+            200,
+            json_codec.encode_predict_response(result.outputs, row_format),
+            result.spec.version,
+        )
 
     def _examples(self, ref: ModelRef, body: bytes) -> tuple[ModelRef, np.ndarray]:
         request = json_codec.decode_examples(body)
         serialized = json_codec.build_serialized_examples(request.examples, request.context)
         return replace(ref, signature=request.signature_name), serialized
 
-    async def _classify(self, ref: ModelRef, body: bytes) -> Reply:
+    async def _classify(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
         ref, serialized = self._examples(ref, body)
-        result = await self.dataplane.classify(ref, serialized, timeout=self.timeout)
-        return 200, json_codec.encode_classify_response(result.classes)
+        result = await self.dataplane.classify(ref, serialized, self.timeout, request_id=request_id)
+        return 200, json_codec.encode_classify_response(result.classes), result.spec.version
 
-    async def _regress(self, ref: ModelRef, body: bytes) -> Reply:
+    async def _regress(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
         ref, serialized = self._examples(ref, body)
-        result = await self.dataplane.regress(ref, serialized, timeout=self.timeout)
-        return 200, json_codec.encode_regress_response(result.values)
+        result = await self.dataplane.regress(ref, serialized, self.timeout, request_id=request_id)
+        return 200, json_codec.encode_regress_response(result.values), result.spec.version
 
 
 _JSON_HEADERS = [(b"content-type", JSON.encode())]
@@ -196,16 +225,24 @@ class RestApp:
             return
         started = time.perf_counter()
         verb, model, code = "malformed", "", Code.OK
+        encoding, given_id, route_key = _request_headers(scope)
+        request_id = accept_request_id(given_id)
+        version: int | None = None
         try:
             parsed = parse_path(method, path)
+            if route_key:
+                parsed = ParsedPath(replace(parsed.ref, route_key=route_key), parsed.verb)
             verb, model = parsed.verb, parsed.ref.name
             body = await _read_body(receive)
-            encoding = _header(scope, b"content-encoding")
             if self._slots is None:
-                status, reply = await self.handlers.handle(parsed, decompress(body, encoding))
+                status, reply, version = await self.handlers.handle(
+                    parsed, decompress(body, encoding), request_id
+                )
             else:
                 async with self._slots:
-                    status, reply = await self.handlers.handle(parsed, decompress(body, encoding))
+                    status, reply, version = await self.handlers.handle(
+                        parsed, decompress(body, encoding), request_id
+                    )
         except ServingError as exc:
             code = exc.code
             status, reply = error_reply(exc)
@@ -214,7 +251,24 @@ class RestApp:
             code = Code.INTERNAL
             status, reply = 500, orjson.dumps({"error": str(exc)})
         metrics.observe("rest", verb, model, code, time.perf_counter() - started)
-        await _send(send, status, reply, JSON)
+        headers = [*_JSON_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        if version is not None:
+            headers.append((b"x-model-version", str(version).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply})
+
+
+def _request_headers(scope: Scope) -> tuple[str, str, str]:
+    """Content-Encoding, X-Request-Id and X-Route-Key in one pass over the headers."""
+    encoding = request_id = route_key = ""
+    for key, value in scope["headers"]:
+        if key == b"x-request-id":
+            request_id = value.decode("latin-1")
+        elif key == b"x-route-key":
+            route_key = value.decode("latin-1")
+        elif key == b"content-encoding":
+            encoding = value.decode("latin-1")
+    return encoding, request_id, route_key
 
 
 async def _send(send: Send, status: int, body: bytes, content_type: str) -> None:
@@ -232,20 +286,16 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def _header(scope: Scope, name: bytes) -> str:
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
-    return ""
-
-
 def create_rest_app(
-    dataplane: DataPlane, settings: RestSettings, options: RestOptions | None = None
+    dataplane: DataPlane,
+    settings: RestSettings,
+    options: RestOptions | None = None,
+    feedback: FeedbackHandler | None = None,
 ) -> Any:
     timeout = (
         settings.rest_api_timeout_in_ms / 1000 if settings.rest_api_timeout_in_ms > 0 else None
     )
-    app: Any = RestApp(RestHandlers(dataplane, timeout), options)
+    app: Any = RestApp(RestHandlers(dataplane, timeout, feedback), options)
     if settings.rest_api_enable_cors_support:
         app = CORSMiddleware(app, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
     return app
@@ -262,7 +312,11 @@ class _EmbeddedUvicorn(uvicorn.Server):
 
 class RestServer:
     def __init__(
-        self, dataplane: DataPlane, settings: RestSettings, options: RestOptions | None = None
+        self,
+        dataplane: DataPlane,
+        settings: RestSettings,
+        options: RestOptions | None = None,
+        feedback: FeedbackHandler | None = None,
     ) -> None:
         options = options or RestOptions()
         tls: dict[str, Any] = {}
@@ -274,7 +328,7 @@ class RestServer:
                 "ssl_cert_reqs": ssl.CERT_REQUIRED if options.tls.client_verify else ssl.CERT_NONE,
             }
         config = uvicorn.Config(
-            create_rest_app(dataplane, settings, options),
+            create_rest_app(dataplane, settings, options, feedback),
             host=settings.host,
             port=settings.rest_api_port,
             log_level="warning",

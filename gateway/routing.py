@@ -1,14 +1,16 @@
 """The resolver: the one place that turns a request's model reference into a Triton target.
 
 Versions, labels, traffic weights and "latest" are resolved here, against the routing table the
-control plane publishes (``tfsgate.core.routing_table``), as TF Serving resolves them. ``Router``
-holds the current table; publishing swaps it in one reference assignment.
+control plane publishes (``tfsgate.core.routing_table``), as TF Serving resolves them. An
+explicit version or label always wins; weights apply to requests that name neither, sticky by
+the request's route key (``gateway.traffic_split``). ``Router`` holds the current table with its
+precomputed splits; publishing swaps both in one reference assignment, so a request in flight
+keeps the target it resolved.
 """
 
 from __future__ import annotations
 
-import random
-
+from gateway.traffic_split import TrafficSplit
 from gateway.types import ModelRef
 from tfsgate.core.routing_table import ModelRoute, RoutingTable, Target, VersionRoute
 from tfsgate.core.signatures import DEFAULT_SIGNATURE
@@ -39,22 +41,45 @@ def named_version(route: ModelRoute, ref: ModelRef) -> int | None:
     return route.labels[ref.label]
 
 
-def resolve_version(table: RoutingTable, ref: ModelRef) -> VersionRoute:
-    """Version, label, traffic split or latest available."""
+Splits = dict[str, TrafficSplit]
+
+
+def traffic_splits(table: RoutingTable) -> Splits:
+    """Per model, the split over its available versions with a positive weight."""
+    splits = {}
+    for name, route in table.models.items():
+        weights = {
+            v: w
+            for v, w in route.traffic.items()
+            if w > 0 and v in route.versions and route.versions[v].available
+        }
+        if weights:
+            splits[name] = TrafficSplit(weights)
+    return splits
+
+
+def resolve_version(
+    table: RoutingTable, ref: ModelRef, splits: Splits | None = None
+) -> VersionRoute:
+    """Version, label, traffic split (sticky by ``ref.route_key``) or latest available."""
     route = model_route(table, ref)
     number = named_version(route, ref)
     if number is not None:
         version = route.versions.get(number)
     else:
-        version = _by_traffic(route) or _latest_available(route)
+        split = (splits if splits is not None else traffic_splits(table)).get(ref.name)
+        if split is not None:
+            version = route.versions.get(split.pick(ref.route_key))
+        else:
+            version = _latest_available(route)
     if version is None or not version.available:
         raise ServingError(Code.NOT_FOUND, f"Servable not found for request: {ref.describe()}")
     return version
 
 
-def resolve(table: RoutingTable, ref: ModelRef) -> Target:
+def resolve(table: RoutingTable, ref: ModelRef, splits: Splits | None = None) -> Target:
     """The version as ``resolve_version`` picks it, then the signature and its Triton model."""
-    version = resolve_version(table, ref)
+    version = resolve_version(table, ref, splits)
     name = ref.signature or DEFAULT_SIGNATURE
     signature = version.signatures.get(name)
     triton_model = version.triton_models.get(name)
@@ -71,27 +96,26 @@ def _latest_available(route: ModelRoute) -> VersionRoute | None:
     return max(available, key=lambda v: v.version) if available else None
 
 
-def _by_traffic(route: ModelRoute) -> VersionRoute | None:
-    weighted = [
-        (route.versions[v], w)
-        for v, w in route.traffic.items()
-        if w > 0 and v in route.versions and route.versions[v].available
-    ]
-    if not weighted:
-        return None
-    versions, weights = zip(*weighted, strict=True)
-    return random.choices(versions, weights=weights)[0]
-
-
 class Router:
-    """Holds the current table; ``publish`` swaps it in one reference assignment."""
+    """Holds the current table and its splits; ``publish`` swaps them in one assignment."""
 
     def __init__(self, table: RoutingTable | None = None) -> None:
-        self._table = table or RoutingTable()
+        initial = table or RoutingTable()
+        self._state = (initial, traffic_splits(initial))
 
     @property
     def table(self) -> RoutingTable:
-        return self._table
+        return self._state[0]
 
     def publish(self, table: RoutingTable) -> None:
-        self._table = table
+        self._state = (table, traffic_splits(table))
+
+    def resolve_version(self, ref: ModelRef) -> tuple[VersionRoute, ModelRoute]:
+        table, splits = self._state
+        return resolve_version(table, ref, splits), table.models[ref.name]
+
+    def resolve(self, ref: ModelRef) -> tuple[Target, ModelRoute]:
+        """The target of a request and its model's route (shadow, logging, guard flags)."""
+        table, splits = self._state
+        target = resolve(table, ref, splits)
+        return target, table.models[ref.name]

@@ -23,6 +23,7 @@ class ModelRef:
     version: int | None = None
     label: str | None = None
     signature: str = ""
+    route_key: str = ""  # X-Route-Key / x-route-key: keeps a caller on one version of a split
 
     def describe(self) -> str:
         """TF Serving's spelling of the request in "Servable not found" errors."""

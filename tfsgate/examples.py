@@ -3,8 +3,9 @@
 ``half_plus_two`` mirrors TF Serving's own test model (TF1-style graph, ``serve`` tag): ``y = a*x + b``
 with ``serving_default`` (x -> y), ``classify_x_to_y`` and ``regress_x_to_y`` over serialized
 ``tf.Example`` protos (feature ``x``), ``regress_x_to_y2`` (y2 = a*x + c) and ``regress_x2_to_y3``
-(float x2 -> y3 = a*x2 + c). ``mlp`` and ``scale`` are the benchmarks' models. Run as
-``python -m tfsgate.examples DIR [--version N] [--kind half_plus_two|mlp|scale]``.
+(float x2 -> y3 = a*x2 + c). ``mlp`` and ``scale`` are the benchmarks' models; half_plus_three, a
+binary classifier, a failing and a slow canary are the rollout tests'. Run as
+``python -m tfsgate.examples DIR [--version N] [--kind KIND]``.
 """
 
 from __future__ import annotations
@@ -230,10 +231,84 @@ def write_scale(path: str | os.PathLike[str], factor: float = 2.0) -> Path:
     return out
 
 
+def write_half_plus_three(path: str | os.PathLike[str]) -> Path:
+    """half_plus_two's graph answering 0.5x + 3: a shadow whose difference is known (1.0)."""
+    return write_half_plus_two(path, b=3.0)
+
+
+def write_binary_classifier(
+    path: str | os.PathLike[str], weight: float = 4.0, bias: float = 0.0
+) -> Path:
+    """A TF2 binary classifier: ``serving_default(x: float[-1,1]) -> probabilities = sigmoid(w*x+b)``.
+
+    Two versions with different weights differ in accuracy on the same data; the feedback tests
+    compare their online metrics with an offline computation.
+    """
+    import tensorflow as tf
+
+    class Classifier(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            return {"probabilities": tf.sigmoid(weight * x + bias)}
+
+    module = Classifier()
+    out = Path(path)
+    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    return out
+
+
+def write_failing(path: str | os.PathLike[str], fail_above: float = 0.0) -> Path:
+    """half_plus_two's predict signature whose runner raises when any ``x > fail_above``.
+
+    ``serving_default(x: float[-1,1]) -> y = 0.5x + 2``; the check is a TF assertion, so the
+    error comes from inside the runner, as a canary's bug would.
+    """
+    import tensorflow as tf
+
+    class Failing(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            check = tf.debugging.assert_less_equal(x, fail_above, message="canary bug")
+            with tf.control_dependencies([check]):
+                return {"y": 0.5 * x + 2.0}
+
+    module = Failing()
+    out = Path(path)
+    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    return out
+
+
+def write_slow(path: str | os.PathLike[str], sleep_seconds: float = 0.2) -> Path:
+    """half_plus_two's predict signature that waits ``sleep_seconds`` without using the CPU.
+
+    The wait is tf.data's SleepDataset (a graph op, so it survives saving; tf.py_function would
+    not): the other versions on a shared 2-core machine keep their speed.
+    """
+    import tensorflow as tf
+    from tensorflow.python.data.experimental.ops import testing
+
+    micros = int(sleep_seconds * 1e6)
+
+    class Slow(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, 1], tf.float32, name="x")])
+        def serve(self, x: Any) -> dict[str, Any]:
+            waited = tf.data.Dataset.from_tensors(x).apply(testing.sleep(micros))
+            return {"y": 0.5 * waited.get_single_element() + 2.0}
+
+    module = Slow()
+    out = Path(path)
+    tf.saved_model.save(module, str(out), signatures={"serving_default": module.serve})
+    return out
+
+
 _WRITERS: dict[str, Callable[[Path], Path]] = {
     "half_plus_two": write_half_plus_two,
     "mlp": write_mlp,
     "scale": write_scale,
+    "half_plus_three": write_half_plus_three,
+    "binary_classifier": write_binary_classifier,
+    "failing": write_failing,
+    "slow": write_slow,
 }
 
 

@@ -13,15 +13,19 @@ import logging
 import signal
 import socket
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from control_plane.api import AdminServer, AdminSettings
+from control_plane.api.rollout_routes import RolloutParts
 from control_plane.catalog import migrate
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.writer import SavedModelConverter
+from control_plane.quality.feedback import FeedbackService
 from control_plane.reconciler import Reconciler, ReconcilerSettings, retry_failed_passes
+from control_plane.rollouts.service import RolloutService
 from control_plane.sources.base_path import (
     SourceError,
     discover_versions,
@@ -40,6 +44,7 @@ from control_plane.triton.repository import TritonRepositoryClient
 from gateway.coalescer import Coalescer
 from gateway.dataplane import DataPlane
 from gateway.grpc_service import GrpcOptions, GrpcServer
+from gateway.prediction_log import PredictionLogger
 from gateway.rest import RestOptions, RestServer
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
@@ -56,6 +61,8 @@ from tfsgate.startup import (
 )
 
 log = logging.getLogger("tfsgate")
+PREDICTION_RETENTION = timedelta(days=7)
+PRUNE_SECONDS = 3600.0
 
 
 def check_port_free(host: str, port: int, flag: str) -> None:
@@ -128,6 +135,7 @@ class TfsgateServer:
         self.repository: TritonRepositoryClient | None = None
         self.upstream: TritonInferenceClient | None = None
         self.reconciler: Reconciler | None = None
+        self.logger: PredictionLogger | None = None
         self.router = Router()
         self._servers: list[GrpcServer | RestServer | AdminServer] = []
         self._tasks: list[asyncio.Task[None]] = []
@@ -175,9 +183,24 @@ class TfsgateServer:
         )
         await self.reconciler.set_desired(config)
         coalescer = Coalescer(self.upstream, max_rows=DEFAULT_MAX_BATCH_SIZE)
+        store = self.store
+        # Request logs and predictions recorded for feedback: one writer thread, off the path.
+        self.logger = PredictionLogger(s.home_path / "request_logs", store.rollouts)
+        self.logger.start()
+        logger = self.logger
         dataplane = DataPlane(
-            self.router, self.upstream, coalescer, s.enable_signature_method_name_check
+            self.router,
+            self.upstream,
+            coalescer,
+            s.enable_signature_method_name_check,
+            logger=logger,
         )
+
+        async def flush() -> None:
+            await asyncio.to_thread(logger.wait_idle)
+
+        feedback = FeedbackService(store, flush)
+        rollouts = RolloutService(store, self.reconciler.publish, dataplane.stats, feedback)
         reloader = ConfigReloader(self.reconciler)
         self._servers.append(GrpcServer(dataplane, s, reloader, self.grpc_options))
         if s.rest_api_port and s.rest_api_port == s.port:
@@ -186,19 +209,28 @@ class TfsgateServer:
                 " for HTTP/REST API. Skipped exporting HTTP/REST API."
             )
         elif s.rest_api_port:
-            self._servers.append(RestServer(dataplane, s, self.rest_options))
+            self._servers.append(RestServer(dataplane, s, self.rest_options, feedback))
         if s.admin_port:
-            admin = AdminServer(self.store, self.reconciler, AdminSettings.from_serve(s))
+            parts = RolloutParts(rollouts, feedback, dataplane.shadows)
+            admin = AdminServer(self.store, self.reconciler, AdminSettings.from_serve(s), parts)
             self._servers.append(admin)
         for server in self._servers:
             await server.start()
         self._spawn(self._poll_base_paths())
         self._spawn(retry_failed_passes(self.reconciler, self._stopping))
+        self._spawn(rollouts.run(self._stopping))
+        self._spawn(self._every(PRUNE_SECONDS, self._prune_predictions))
         if s.model_config_file and s.model_config_file_poll_wait_seconds > 0:
             self._spawn(self._poll_config_file())
         if self.triton is not None:
             self._spawn(self._supervise_triton())
         log.info("serving gRPC on %s:%s, REST on %s:%s", s.host, s.port, s.host, s.rest_api_port)
+
+    async def _prune_predictions(self) -> None:
+        """Recorded predictions and feedback are kept for ``PREDICTION_RETENTION``."""
+        assert self.store is not None
+        before = datetime.now(UTC) - PREDICTION_RETENTION
+        await asyncio.to_thread(self.store.rollouts.prune_predictions, before)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(coroutine))
@@ -280,6 +312,8 @@ class TfsgateServer:
                     await client.close()
         if self.triton is not None:
             await asyncio.to_thread(self.triton.stop)
+        if self.logger is not None:
+            await asyncio.to_thread(self.logger.stop)
         if self.store is not None:
             self.store.close()
 

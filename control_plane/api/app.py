@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from control_plane.api.context import AdminContext, AdminReconciler
 from control_plane.api.errors import install_error_handlers
+from control_plane.api.rollout_routes import RolloutParts, rollout_router
 from control_plane.api.routes import router
 from control_plane.api.settings import AdminSettings
 from control_plane.catalog.store import CatalogStore
@@ -28,14 +29,19 @@ audit event, or nothing. Errors are `{"error": "..."}` with TF Serving's status 
 
 
 def create_admin_app(
-    store: CatalogStore, reconciler: AdminReconciler, settings: AdminSettings
+    store: CatalogStore,
+    reconciler: AdminReconciler,
+    settings: AdminSettings,
+    rollout_parts: RolloutParts | None = None,
 ) -> FastAPI:
     """A new admin app over ``store`` and ``reconciler``; OpenAPI at ``/openapi.json``."""
     app = FastAPI(title="tfsgate admin API", version="1", description=DESCRIPTION)
     app.state.context = AdminContext(store, reconciler, settings)
     app.state.admin_token = settings.token
+    app.state.rollout_parts = rollout_parts
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(rollout_router)
     return app
 
 
@@ -50,12 +56,16 @@ class AdminServer:
     """The admin API on its own port; loopback only unless a token is configured."""
 
     def __init__(
-        self, store: CatalogStore, reconciler: AdminReconciler, settings: AdminSettings
+        self,
+        store: CatalogStore,
+        reconciler: AdminReconciler,
+        settings: AdminSettings,
+        rollout_parts: RolloutParts | None = None,
     ) -> None:
         if settings.token is None and settings.host != settings.bind_host:
             log.warning("TFSGATE_ADMIN_TOKEN is not set: the admin API listens on 127.0.0.1 only")
         config = uvicorn.Config(
-            create_admin_app(store, reconciler, settings),
+            create_admin_app(store, reconciler, settings, rollout_parts),
             host=settings.bind_host,
             port=settings.admin_port,
             log_level="warning",

@@ -279,13 +279,15 @@ async def rollback(model: str, actor: Actor, ctx: Ctx, body: RollbackIn | None =
 # -- traffic -------------------------------------------------------------------------------------
 @router.get("/models/{model}/traffic", tags=["traffic"], summary="The traffic split")
 async def get_traffic(model: str, ctx: Ctx) -> TrafficOut:
-    return TrafficOut(model=model, weights=await _run(ctx.store.get_traffic, model))
+    split = await _run(ctx.store.rollouts.get_traffic_split, model)
+    return TrafficOut(model=model, weights=split)
 
 
 @router.put("/models/{model}/traffic", tags=["traffic"], summary="Set the traffic split (canary)")
 async def set_traffic(model: str, body: TrafficIn, actor: Actor, ctx: Ctx) -> TrafficOut:
-    """Requests without a version or label are spread by these relative weights."""
-    weights = await _run(ctx.store.set_traffic, model, body.weights, actor)
+    """Requests without a version or label are spread by these relative weights, over versions
+    ("1") or labels ("stable", "canary"); a route key keeps a caller on one version."""
+    weights = await _run(ctx.store.rollouts.set_traffic_split, model, body.weights, actor)
     await ctx.publish()
     return TrafficOut(model=model, weights=weights)
 

@@ -153,14 +153,15 @@ class StableOut(BaseModel):
 
 
 class TrafficIn(Strict):
-    weights: dict[int, float] = Field(
-        description='relative weights by version, e.g. {"1": 90, "2": 10}; {} removes the split'
+    weights: dict[str, float] = Field(
+        description='relative weights by version or label, e.g. {"1": 90, "2": 10} or '
+        '{"stable": 90, "canary": 10}; {} removes the split'
     )
 
 
 class TrafficOut(BaseModel):
     model: str
-    weights: dict[int, float]
+    weights: dict[str, float]
 
 
 class EventOut(BaseModel):

@@ -42,6 +42,13 @@ class Action(StrEnum):
     ROLLBACK = "rollback"
     SET_TRAFFIC = "set_traffic"
     SET_MODEL_VERSION_PIN = "set_model_version_pin"
+    SET_SHADOW = "set_shadow"
+    SET_THRESHOLDS = "set_thresholds"
+    ROLLOUT_START = "rollout_start"
+    ROLLOUT_STEP = "rollout_step"
+    ROLLOUT_ROLLBACK = "rollout_rollback"
+    ROLLOUT_COMPLETE = "rollout_complete"
+    ROLLOUT_ABORT = "rollout_abort"
 
 
 class VersionPin(StrEnum):
@@ -111,3 +118,52 @@ class Event:
     version: int | None
     before: dict[str, Any] | None = field(hash=False)
     after: dict[str, Any] | None = field(hash=False)
+
+
+@dataclass(frozen=True)
+class Shadow:
+    model: str
+    version: int
+    percent: float
+    tolerance: float
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """A rollout as the catalog keeps it (the guard's ``Rollout`` plus times)."""
+
+    id: int
+    model: str
+    candidate: int
+    baseline: int | None
+    steps: tuple[int, ...]
+    interval_seconds: float
+    step_index: int
+    state: str
+    reason: str
+    started_at: datetime
+    step_started_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def weight(self) -> int:
+        if self.state in ("rolled_back", "aborted"):
+            return 0
+        return self.steps[min(self.step_index, len(self.steps) - 1)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "model": self.model,
+            "candidate": self.candidate,
+            "baseline": self.baseline,
+            "steps": list(self.steps),
+            "interval_seconds": self.interval_seconds,
+            "step_index": self.step_index,
+            "weight": self.weight,
+            "state": self.state,
+            "reason": self.reason,
+            "started_at": self.started_at.isoformat(),
+            "step_started_at": self.step_started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }

@@ -204,3 +204,101 @@ class EventRow(Base):
             before=self.before,
             after=self.after,
         )
+
+
+# ---------------------------------------------------------------- rollouts and quality (0003)
+
+ROLLOUT_STATE_VALUES = "'running', 'completed', 'rolled_back', 'aborted'"
+
+
+class LabelTrafficRow(Base):
+    """A traffic weight given to a label (stable 90, canary 10); resolved when published."""
+
+    __tablename__ = "label_traffic"
+    __table_args__ = (CheckConstraint("weight >= 0", name="weight_non_negative"),)
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    label: Mapped[str] = mapped_column(String(255), primary_key=True)
+    weight: Mapped[float] = mapped_column(Float)
+
+
+class ShadowRow(Base):
+    """The one shadow version of a model: ``percent`` of its traffic is copied to it."""
+
+    __tablename__ = "shadows"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["model_id", "version"],
+            ["model_versions.model_id", "model_versions.version"],
+            ondelete="CASCADE",
+        ),
+        CheckConstraint("percent > 0 AND percent <= 100", name="percent_range"),
+    )
+
+    model_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger)
+    percent: Mapped[float] = mapped_column(Float)
+    tolerance: Mapped[float] = mapped_column(Float)
+
+
+class ThresholdsRow(Base):
+    """A model's rollout guard thresholds (``control_plane.rollouts.guard.Thresholds`` JSON)."""
+
+    __tablename__ = "model_thresholds"
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    thresholds: Mapped[dict[str, Any]]
+
+
+class RolloutRow(Base):
+    __tablename__ = "rollouts"
+    __table_args__ = (
+        CheckConstraint(f"state IN ({ROLLOUT_STATE_VALUES})", name="state"),
+        Index("ix_rollouts_model_id", "model_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    model_id: Mapped[int] = mapped_column(ForeignKey("models.id", ondelete="CASCADE"))
+    candidate: Mapped[int] = mapped_column(BigInteger)
+    baseline: Mapped[int | None] = mapped_column(BigInteger)
+    steps: Mapped[list[int]] = mapped_column(JSON)
+    interval_seconds: Mapped[float] = mapped_column(Float)
+    step_index: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    started_at: Mapped[datetime]
+    step_started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class PredictionRow(Base):
+    """One version's answer to one request, recorded for feedback (shadowed: two versions)."""
+
+    __tablename__ = "predictions"
+    __table_args__ = (Index("ix_predictions_created_at", "created_at"),)
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    prediction: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+
+
+class FeedbackRow(Base):
+    """Ground truth for one request id."""
+
+    __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_created_at", "created_at"),)
+
+    model_id: Mapped[int] = mapped_column(
+        ForeignKey("models.id", ondelete="CASCADE"), primary_key=True
+    )
+    request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    created_at: Mapped[datetime]

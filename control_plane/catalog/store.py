@@ -14,7 +14,8 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.engine import URL
@@ -37,6 +38,9 @@ from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.orm import EventRow, LabelRow, ModelRow, ModelVersionRow, TrafficRow
 from tfsgate.core.status import Code, ServingError
 from tfsgate.core.version_policy import VersionPolicy
+
+if TYPE_CHECKING:
+    from control_plane.catalog.rollout_store import RolloutStore
 
 DEFAULT_EVENT_LIMIT = 1000
 MAX_NAME_LENGTH = 255
@@ -133,6 +137,13 @@ class CatalogStore:
     def from_url(cls, url: str | URL) -> CatalogStore:
         """A store over a new engine for `url` (see create_engine_for)."""
         return cls(create_engine_for(url))
+
+    @cached_property
+    def rollouts(self) -> RolloutStore:
+        """Traffic over labels, shadows, thresholds, rollouts, predictions and feedback."""
+        from control_plane.catalog.rollout_store import RolloutStore
+
+        return RolloutStore(self)
 
     @property
     def engine(self) -> Engine:

@@ -40,6 +40,7 @@ from google.protobuf import json_format, text_format
 
 from tfsgate.core.config_protos import io_error, parse_error_line
 from tfsgate.core.protos import model_server_config_pb2
+from tfsgate.core.routing_table import LoggingRoute
 from tfsgate.core.status import Code
 from tfsgate.core.version_policy import DEFAULT_POLICY, VersionPolicy
 
@@ -74,6 +75,8 @@ class ModelSpecConfig:
     platform: str = TENSORFLOW_PLATFORM
     policy: VersionPolicy = DEFAULT_POLICY
     labels: dict[str, int] = field(default_factory=dict)
+    # TF Serving's logging_config: sampling rate, collector type and filename prefix.
+    logging: LoggingRoute | None = None
 
 
 @dataclass(frozen=True)
@@ -205,15 +208,30 @@ def _check_root_dir(root_dir: Path | str | None, source: str) -> str | None:
 
 
 def _model_from_proto(config: Any, source: str, root_dir: str | None) -> ModelSpecConfig:
-    if config.HasField("logging_config"):
-        logger.warning("%s: logging_config of model %s is ignored by tfsgate", source, config.name)
     return ModelSpecConfig(
         name=config.name,
         base_path=_base_path(config.name, config.base_path, source, root_dir),
         platform=_platform(config, source),
         policy=VersionPolicy.from_proto(config.model_version_policy),
         labels=_labels(config.version_labels),
+        logging=_logging(config, source),
     )
+
+
+def _logging(config: Any, source: str) -> LoggingRoute | None:
+    """``logging_config``: sampled request logs (sampling_rate 0 or absent logs nothing)."""
+    if not config.HasField("logging_config"):
+        return None
+    logging_config = config.logging_config
+    rate = logging_config.sampling_config.sampling_rate
+    if not 0.0 <= rate <= 1.0:
+        raise ModelConfigError(
+            f"{source}: model {config.name} has sampling_rate {rate}; expected 0..1"
+        )
+    if rate == 0.0:
+        return None
+    collector = logging_config.log_collector_config
+    return LoggingRoute(rate, collector.filename_prefix, collector.type)
 
 
 def _base_path(name: str, raw: str, source: str, root_dir: str | None) -> Path:

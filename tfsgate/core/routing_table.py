@@ -53,11 +53,56 @@ class VersionRoute:
 
 
 @dataclass(frozen=True)
+class ShadowRoute:
+    """A share of the model's traffic copied to ``version`` in the background."""
+
+    version: int
+    percent: float
+    tolerance: float = 1e-6
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": self.version, "percent": self.percent, "tolerance": self.tolerance}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ShadowRoute:
+        return cls(int(data["version"]), float(data["percent"]), float(data["tolerance"]))
+
+
+@dataclass(frozen=True)
+class LoggingRoute:
+    """TF Serving's ``logging_config`` of a model (sampling_config, log_collector_config)."""
+
+    sampling_rate: float
+    filename_prefix: str = ""
+    collector_type: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "sampling_rate": self.sampling_rate,
+            "filename_prefix": self.filename_prefix,
+            "collector_type": self.collector_type,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> LoggingRoute:
+        return cls(
+            float(data["sampling_rate"]),
+            data.get("filename_prefix", ""),
+            data.get("collector_type", ""),
+        )
+
+
+@dataclass(frozen=True)
 class ModelRoute:
     name: str
     versions: dict[int, VersionRoute] = field(default_factory=dict)
     labels: dict[str, int] = field(default_factory=dict)
-    traffic: dict[int, float] = field(default_factory=dict)  # version -> weight, empty = latest
+    # version -> weight for requests naming neither version nor label; empty = latest. Weights
+    # given over labels are resolved to their versions by the control plane.
+    traffic: dict[int, float] = field(default_factory=dict)
+    shadow: ShadowRoute | None = None
+    logging: LoggingRoute | None = None
+    guarded: bool = False  # a rollout is running: gateways keep per-version window stats
 
     def to_json(self) -> dict[str, Any]:
         # JSON object keys are strings: versions travel as lists, traffic as [version, weight].
@@ -66,16 +111,23 @@ class ModelRoute:
             "versions": [self.versions[v].to_json() for v in sorted(self.versions)],
             "labels": dict(sorted(self.labels.items())),
             "traffic": [[v, w] for v, w in sorted(self.traffic.items())],
+            "shadow": self.shadow.to_json() if self.shadow else None,
+            "logging": self.logging.to_json() if self.logging else None,
+            "guarded": self.guarded,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ModelRoute:
         versions = [VersionRoute.from_json(v) for v in data.get("versions", [])]
+        shadow, logging = data.get("shadow"), data.get("logging")
         return cls(
             name=data["name"],
             versions={v.version: v for v in versions},
             labels={k: int(v) for k, v in data.get("labels", {}).items()},
             traffic={int(v): float(w) for v, w in data.get("traffic", [])},
+            shadow=ShadowRoute.from_json(shadow) if shadow else None,
+            logging=LoggingRoute.from_json(logging) if logging else None,
+            guarded=bool(data.get("guarded", False)),
         )
 
 

@@ -19,7 +19,10 @@ PG_ADMIN_URLS = (
     "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
     "postgresql+psycopg2://root@127.0.0.1:5432/test",
 )
-CATALOG_TABLES = "events, traffic, labels, model_versions, models"
+CATALOG_TABLES = (
+    "events, traffic, labels, model_versions, models, label_traffic, shadows, model_thresholds,"
+    " rollouts, predictions, feedback"
+)
 
 
 def _reachable_admin_url() -> str | None:

@@ -16,7 +16,19 @@ from control_plane.catalog.orm import Base
 from tfsgate.core.status import Code
 from tfsgate.db_cli import add_db_parser, run_db
 
-TABLES = {"models", "model_versions", "labels", "traffic", "events"}
+TABLES = {
+    "models",
+    "model_versions",
+    "labels",
+    "traffic",
+    "events",
+    "label_traffic",
+    "shadows",
+    "model_thresholds",
+    "rollouts",
+    "predictions",
+    "feedback",
+}
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -1,0 +1,179 @@
+"""Shadow traffic: a share of a model's requests also goes to a candidate version, off the path.
+
+The primary answers the caller as if no shadow existed: the copy is started only after the
+primary's answer is in hand, as a background task, and the caller never waits for it. Tasks in
+flight are bounded; past the bound a copy is dropped and counted. Each shadow answer is compared
+with the primary's (``gateway.shadow_compare``) and the result goes to Prometheus and to a
+per-(model, primary version, shadow version) summary the admin API shows. When predictions are
+recorded for feedback, both answers are recorded under the request's id, so feedback scores the
+shadow version on exactly the primary's traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from prometheus_client import Counter, Gauge, Histogram
+
+from gateway.prediction_log import LogEntry, PredictionLogger, predict_record
+from gateway.shadow_compare import ShadowSummary, compare_outputs
+from gateway.types import ServedSpec, Tensors
+from tfsgate.core.routing_table import ModelRoute, ShadowRoute, Target
+from tfsgate.core.status import Code, ServingError
+
+log = logging.getLogger(__name__)
+
+SHADOW_REQUESTS = Counter(
+    "tfsgate_shadow_requests",
+    "Shadow copies by model, shadow version and TF code",
+    ["model", "version", "code"],
+)
+SHADOW_LATENCY = Histogram(
+    "tfsgate_shadow_duration_seconds",
+    "Shadow version latency",
+    ["model", "version"],
+    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0),
+)
+SHADOW_DIFF = Histogram(
+    "tfsgate_shadow_abs_diff",
+    "Per request: largest |shadow - primary| over all outputs",
+    ["model", "version"],
+    buckets=(1e-6, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 1.0, 2.0, 10.0, 100.0),
+)
+SHADOW_MAX_DIFF = Gauge(
+    "tfsgate_shadow_max_abs_diff", "Largest |shadow - primary| seen", ["model", "version"]
+)
+SHADOW_ROWS = Counter("tfsgate_shadow_rows", "Rows compared", ["model", "version"])
+SHADOW_ROWS_BEYOND = Counter(
+    "tfsgate_shadow_rows_beyond_tolerance",
+    "Rows with an output beyond the tolerance",
+    ["model", "version"],
+)
+SHADOW_TOP_CHANGED = Counter(
+    "tfsgate_shadow_top_class_changed",
+    "Classification rows whose top class changed",
+    ["model", "version"],
+)
+SHADOW_DROPPED = Counter(
+    "tfsgate_shadow_dropped", "Shadow copies not sent: too many in flight", ["model"]
+)
+
+# The data plane's Triton call: (target, inputs, output filter, timeout) -> outputs.
+Infer = Callable[[Target, Tensors, Sequence[str], float | None], Awaitable[Tensors]]
+SHADOW_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Copy:
+    """What a shadow copy needs from the primary request."""
+
+    route: ModelRoute
+    shadow: ShadowRoute
+    primary: Target
+    inputs: Tensors
+    outputs: Tensors
+    output_filter: tuple[str, ...]
+    primary_seconds: float
+    request_id: str
+
+
+class ShadowRunner:
+    def __init__(
+        self, infer: Infer, logger: PredictionLogger | None = None, max_in_flight: int = 64
+    ) -> None:
+        self._infer = infer
+        self.logger = logger
+        self.max_in_flight = max_in_flight
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.summaries: dict[tuple[str, int, int], ShadowSummary] = {}
+
+    def summary(self, model: str) -> list[dict[str, object]]:
+        """Every (primary, shadow) pair seen for ``model``, for the admin API."""
+        return [
+            {"primary_version": p, "shadow_version": s, **summary.as_json()}
+            for (m, p, s), summary in sorted(self.summaries.items())
+            if m == model
+        ]
+
+    def _summary(self, copy: Copy) -> ShadowSummary:
+        key = (copy.route.name, copy.primary.version.version, copy.shadow.version)
+        found = self.summaries.get(key)
+        if found is None:
+            found = self.summaries[key] = ShadowSummary()
+        return found
+
+    def send(self, copy: Copy) -> None:
+        if copy.shadow.version == copy.primary.version.version:
+            return  # the primary already is the shadow version: nothing to compare
+        if len(self._tasks) >= self.max_in_flight:
+            self._summary(copy).dropped += 1
+            SHADOW_DROPPED.labels(copy.route.name).inc()
+            return
+        task = asyncio.get_running_loop().create_task(self._run(copy))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self, timeout: float = 5.0) -> None:
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
+
+    async def _run(self, copy: Copy) -> None:
+        model, version = copy.route.name, str(copy.shadow.version)
+        summary = self._summary(copy)
+        started = time.perf_counter()
+        try:
+            target = shadow_target(copy.route, copy.shadow, copy.primary)
+            outputs = await self._infer(
+                target, copy.inputs, copy.output_filter, SHADOW_TIMEOUT_SECONDS
+            )
+        except ServingError as exc:
+            summary.add_error(exc.code.name)
+            SHADOW_REQUESTS.labels(model, version, exc.code.name).inc()
+            return
+        except Exception:  # noqa: BLE001 - a shadow must never take anything else down
+            log.exception("shadow copy to %s version %s failed", model, version)
+            summary.add_error("INTERNAL")
+            SHADOW_REQUESTS.labels(model, version, "INTERNAL").inc()
+            return
+        seconds = time.perf_counter() - started
+        comparison = compare_outputs(copy.outputs, outputs, copy.shadow.tolerance)
+        summary.add(comparison, copy.primary_seconds, seconds)
+        SHADOW_REQUESTS.labels(model, version, "OK").inc()
+        SHADOW_LATENCY.labels(model, version).observe(seconds)
+        SHADOW_DIFF.labels(model, version).observe(comparison.max_abs_diff)
+        SHADOW_MAX_DIFF.labels(model, version).set(summary.max_abs_diff)
+        SHADOW_ROWS.labels(model, version).inc(comparison.rows)
+        SHADOW_ROWS_BEYOND.labels(model, version).inc(comparison.rows_beyond_tolerance)
+        SHADOW_TOP_CHANGED.labels(model, version).inc(comparison.top_class_changed)
+        if self.logger is not None and self.logger.sink is not None:
+            self._record(copy, target, outputs)
+
+    def _record(self, copy: Copy, target: Target, outputs: Tensors) -> None:
+        assert self.logger is not None
+        signature = copy.primary.signature.name
+        for spec, answer in (
+            (ServedSpec(copy.route.name, copy.primary.version.version, signature), copy.outputs),
+            (ServedSpec(copy.route.name, target.version.version, signature), outputs),
+        ):
+            record = predict_record(spec, copy.request_id, answer)
+            if record is not None:
+                self.logger.submit(LogEntry("record", spec, copy.request_id, None, None, record))
+
+
+def shadow_target(route: ModelRoute, shadow: ShadowRoute, primary: Target) -> Target:
+    """The primary's signature on the shadow version."""
+    version = route.versions.get(shadow.version)
+    if version is None or not version.available:
+        raise ServingError(Code.UNAVAILABLE, f"shadow version {shadow.version} is not available")
+    name = primary.signature.name
+    signature = version.signatures.get(name)
+    triton_model = version.triton_models.get(name)
+    if signature is None or triton_model is None:
+        raise ServingError(
+            Code.FAILED_PRECONDITION, f'shadow version {shadow.version} has no signature "{name}"'
+        )
+    return Target(route.name, version, signature, triton_model, version.batched.get(name, False))
