@@ -45,7 +45,8 @@ Splits = dict[str, TrafficSplit]
 
 
 def traffic_splits(table: RoutingTable) -> Splits:
-    """Per model, the split over its available versions with a positive weight."""
+    """Per model, the split over its available versions with a positive weight; without one,
+    the latest available version as a one-version split (so a request never scans versions)."""
     splits = {}
     for name, route in table.models.items():
         weights = {
@@ -53,8 +54,11 @@ def traffic_splits(table: RoutingTable) -> Splits:
             for v, w in route.traffic.items()
             if w > 0 and v in route.versions and route.versions[v].available
         }
+        latest = _latest_available(route)
         if weights:
             splits[name] = TrafficSplit(weights)
+        elif latest is not None:
+            splits[name] = TrafficSplit({latest.version: 1.0})
     return splits
 
 
@@ -68,10 +72,7 @@ def resolve_version(
         version = route.versions.get(number)
     else:
         split = (splits if splits is not None else traffic_splits(table)).get(ref.name)
-        if split is not None:
-            version = route.versions.get(split.pick(ref.route_key))
-        else:
-            version = _latest_available(route)
+        version = route.versions.get(split.pick(ref.route_key)) if split is not None else None
     if version is None or not version.available:
         raise ServingError(Code.NOT_FOUND, f"Servable not found for request: {ref.describe()}")
     return version

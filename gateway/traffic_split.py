@@ -9,8 +9,7 @@ third version is added. Without a key the choice is weighted random: one ``rando
 bisect over precomputed cumulative weights.
 
 Everything per split is computed once, when the routing table is built; a request pays one
-``random()`` (no key) or one 8-byte BLAKE2b of the key plus one integer mix and ``log`` per
-version (key).
+``random()`` (no key) or, per version, one 8-byte BLAKE2b of the key and one ``log`` (key).
 """
 
 from __future__ import annotations
@@ -22,26 +21,20 @@ from collections.abc import Mapping
 from hashlib import blake2b
 from itertools import accumulate
 
-_MASK64 = (1 << 64) - 1
 _TWO_TO_53 = float(1 << 53)
 
 
-def _mix64(value: int) -> int:
-    """SplitMix64's finaliser: a well-spread 64-bit permutation of ``value``."""
-    value = (value ^ (value >> 30)) * 0xBF58476D1CE4E5B9 & _MASK64
-    value = (value ^ (value >> 27)) * 0x94D049BB133111EB & _MASK64
-    return value ^ (value >> 31)
-
-
-def key_hash(key: str) -> int:
-    """64 bits of a route key (BLAKE2b: stable across processes, unlike ``hash``)."""
-    return int.from_bytes(blake2b(key.encode(), digest_size=8).digest(), "little")
+def _uniform(key: bytes, person: bytes) -> float:
+    """A uniform number in (0, 1] from (key, version): BLAKE2b personalised by the version
+    (stable across processes, unlike ``hash``; one C call per version)."""
+    digest = blake2b(key, digest_size=8, person=person).digest()
+    return ((int.from_bytes(digest, "little") >> 11) + 1) / _TWO_TO_53
 
 
 class TrafficSplit:
     """An immutable weighted choice among versions; build once per routing table."""
 
-    __slots__ = ("_cumulative", "_seeds", "_total", "_versions", "_weights")
+    __slots__ = ("_cumulative", "_persons", "_total", "_versions", "_weights")
 
     def __init__(self, weights: Mapping[int, float]) -> None:
         positive = sorted((v, float(w)) for v, w in weights.items() if w > 0)
@@ -49,8 +42,7 @@ class TrafficSplit:
         self._weights = tuple(w for _, w in positive)
         self._cumulative = tuple(accumulate(self._weights))
         self._total = self._cumulative[-1] if positive else 0.0
-        # Per-version seeds: the version number spread over 64 bits, mixed with the key hash.
-        self._seeds = tuple(_mix64(v + 0x9E3779B97F4A7C15 & _MASK64) for v in self._versions)
+        self._persons = tuple(v.to_bytes(8, "little") for v in self._versions)
 
     def __bool__(self) -> bool:
         return bool(self._versions)
@@ -61,18 +53,18 @@ class TrafficSplit:
 
     def pick(self, route_key: str | None = None) -> int:
         """A version: sticky for ``route_key``, weighted random without one."""
-        if route_key:
-            return self.pick_hashed(key_hash(route_key))
         if len(self._versions) == 1:
             return self._versions[0]
+        if route_key:
+            return self.pick_keyed(route_key.encode())
         return self._versions[bisect_right(self._cumulative, random.random() * self._total)]
 
-    def pick_hashed(self, hashed: int) -> int:
+    def pick_keyed(self, key: bytes) -> int:
         best, best_score = self._versions[0], math.inf
-        for version, weight, seed in zip(self._versions, self._weights, self._seeds, strict=True):
-            # u in (0, 1]: 53 bits of the mixed hash, never 0 so the log is finite.
-            u = ((_mix64(hashed ^ seed) >> 11) + 1) / _TWO_TO_53
-            score = -math.log(u) / weight
+        for version, weight, person in zip(
+            self._versions, self._weights, self._persons, strict=True
+        ):
+            score = -math.log(_uniform(key, person)) / weight
             if score < best_score:
                 best, best_score = version, score
         return best

@@ -118,6 +118,7 @@ class ThresholdsIn(Strict):
     max_error_rate_increase: float = Field(default=0.01, ge=0)
     max_p99_ratio: float = Field(default=1.5, gt=0)
     min_p99_increase_seconds: float = Field(default=0.01, ge=0)
+    min_latency_requests: int = Field(default=50, ge=0)
     quality_metric: str | None = Field(default=None, description="e.g. accuracy, auc_roc, rmse")
     max_quality_drop: float = Field(default=0.02, ge=0)
     min_feedback: int = Field(default=20, ge=0)

@@ -33,6 +33,9 @@ class Thresholds:
     max_error_rate_increase: float = 0.01  # absolute: candidate rate - baseline rate
     max_p99_ratio: float = 1.5
     min_p99_increase_seconds: float = 0.01  # ratios of sub-millisecond p99s are noise
+    # A p99 over a handful of requests is their maximum: one cold first call (a new version's
+    # graph warming up) would roll back a healthy canary. Latency is judged past this count.
+    min_latency_requests: int = 50
     quality_metric: str | None = None
     max_quality_drop: float = 0.02  # absolute, in the metric's own direction
     min_feedback: int = 20
@@ -144,7 +147,11 @@ def find_breach(observation: Observation, thresholds: Thresholds) -> str | None:
             f"error rate {cand.error_rate:.4f} > baseline {base.error_rate:.4f}"
             f" + {thresholds.max_error_rate_increase}"
         )
-    if cand.p99_seconds is not None and base.p99_seconds is not None:
+    if (
+        cand.p99_seconds is not None
+        and base.p99_seconds is not None
+        and cand.requests >= thresholds.min_latency_requests
+    ):
         limit = max(
             base.p99_seconds * thresholds.max_p99_ratio,
             base.p99_seconds + thresholds.min_p99_increase_seconds,

@@ -1,0 +1,178 @@
+"""Guarded rollouts over a real ``tfsgate serve``: a canary whose runner raises and one made slow
+are rolled back automatically, with an audit event carrying the figures, while stable serves; a
+healthy canary walks its steps and is promoted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from tests.support.models import model_config, write_models
+from tests.support.servers import ServerProcess, free_port, start_server
+
+TOKEN = "rollout-secret"
+pytestmark = pytest.mark.triton
+THRESHOLDS = {
+    "window_seconds": 30,
+    "min_requests": 10,
+    "max_error_rate_increase": 0.05,
+    "max_p99_ratio": 2.0,
+    "min_p99_increase_seconds": 0.05,
+    "min_latency_requests": 30,
+}
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    root = tmp_path_factory.mktemp("rollouts")
+    base = root / "models" / "ro"
+    write_models(
+        ("half_plus_two", base / "1", {}),
+        ("failing", base / "2", {"fail_above": 0.0}),  # raises for every positive x
+        ("slow", base / "3", {"sleep_seconds": 0.3}),
+        ("half_plus_two", base / "4", {}),  # a healthy candidate
+    )
+    config = root / "models.config"
+    config.write_text(model_config(("ro", base)))
+    admin_port = free_port()
+    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
+    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
+    with start_server(root / "home", args, model="ro", env=env) as server:
+        api = f"http://127.0.0.1:{admin_port}/v1/admin"
+        admin("POST", f"{api}/models/ro/promote", {"version": 1})
+        admin("PUT", f"{api}/models/ro/thresholds", THRESHOLDS)
+        yield server, api
+
+
+def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = httpx.request(method, url, json=json, headers=headers, timeout=60)
+    assert response.is_success, response.text
+    return response
+
+
+class Load:
+    """Clients predicting continuously: unnamed requests (the split) and ``stable`` ones."""
+
+    def __init__(self, server: ServerProcess, clients: int = 4) -> None:
+        self.server = server
+        self.outcomes: Counter[tuple[str, int]] = Counter()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(clients)]
+
+    def __enter__(self) -> Load:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self, index: int) -> None:
+        path = "ro/labels/stable" if index == 0 else "ro"
+        kind = "stable" if index == 0 else "split"
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set():
+                response = client.post(
+                    f"{self.server.rest_url}/v1/models/{path}:predict", json={"instances": [1.0]}
+                )
+                self.outcomes[(kind, response.status_code)] += 1
+
+
+def wait_for_state(api: str, wanted: str, timeout: float = 60.0) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = admin("GET", f"{api}/models/ro/rollout").json()
+        if status["rollout"]["state"] == wanted:
+            return status
+        time.sleep(0.3)
+    pytest.fail(f"rollout not {wanted}: {status}")
+
+
+def events(api: str, action: str) -> list[dict[str, object]]:
+    found = admin("GET", f"{api}/events?model=ro").json()["events"]
+    return [e for e in found if e["action"] == action]
+
+
+@pytest.mark.parametrize(
+    ("candidate", "breach"), [(2, "error rate"), (3, "p99")], ids=["raising", "slow"]
+)
+def test_bad_canary_is_rolled_back_while_stable_serves(
+    served: tuple[ServerProcess, str], candidate: int, breach: str
+) -> None:
+    server, api = served
+    before = len(events(api, "rollout_rollback"))
+    with Load(server) as load:
+        time.sleep(2)  # the baseline builds a window first
+        body = {"version": candidate, "steps": [20, 50, 100], "interval_seconds": 30}
+        admin("POST", f"{api}/models/ro/rollout", body)
+        status = wait_for_state(api, "rolled_back")
+        time.sleep(1)
+    assert breach in str(status["rollout"]["reason"])  # type: ignore[index]
+    assert status["rollout"]["weight"] == 0  # type: ignore[index]
+    weights = admin("GET", f"{api}/models/ro/traffic").json()["weights"]
+    assert weights[str(candidate)] == 0.0 and weights["1"] == 100.0
+    rolled = events(api, "rollout_rollback")
+    assert len(rolled) == before + 1
+    figures = rolled[-1]["after"]["figures"]  # type: ignore[index]
+    assert breach in figures["reason"]
+    assert figures["candidate"]["requests"] >= THRESHOLDS["min_requests"]
+    assert figures["baseline"]["requests"] > 0
+    assert load.outcomes[("stable", 200)] > 0
+    assert {k for k in load.outcomes if k[0] == "stable"} == {("stable", 200)}
+
+
+def test_healthy_canary_walks_its_steps_and_is_promoted(served: tuple[ServerProcess, str]) -> None:
+    server, api = served
+    with Load(server) as load:
+        body = {"version": 4, "steps": [50, 100], "interval_seconds": 2}
+        admin("POST", f"{api}/models/ro/rollout", body)
+        wait_for_state(api, "completed", timeout=90)
+    assert {k for k in load.outcomes} <= {("stable", 200), ("split", 200)}
+    labels = admin("GET", f"{api}/models/ro/labels").json()["labels"]
+    assert labels["stable"] == 4 and labels["previous_stable"] == 1
+    assert [e["after"]["weight"] for e in events(api, "rollout_step")][-1] == 100  # type: ignore[index]
+    assert events(api, "rollout_complete")
+    shown = _cli(api, "rollout", "status", "ro")
+    assert "completed" in shown and "candidate" in shown
+
+
+def test_20_promote_rollback_cycles_with_8_clients_fail_nothing(
+    served: tuple[ServerProcess, str],
+) -> None:
+    server, api = served
+    admin("PUT", f"{api}/models/ro/traffic", {"weights": {"stable": 100}})
+    with Load(server, clients=8) as load:
+        time.sleep(1)
+        for _ in range(20):
+            stable = admin("GET", f"{api}/models/ro/labels").json()["labels"]["stable"]
+            other = 1 if stable != 1 else 4
+            admin("POST", f"{api}/models/ro/promote", {"version": other})
+            admin("POST", f"{api}/models/ro/rollback", {})
+        time.sleep(1)
+    codes = Counter(code for (_, code), n in load.outcomes.items() for _ in range(n))
+    assert set(codes) == {200}, codes
+    assert sum(codes.values()) > 100
+
+
+def _cli(api: str, *argv: str) -> str:
+    env = {
+        **os.environ,
+        "TFSGATE_ADMIN_TOKEN": TOKEN,
+        "TFSGATE_ADMIN_URL": api.removesuffix("/v1/admin"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "tfsgate.cli", *argv], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

@@ -1,0 +1,146 @@
+"""Shadow traffic and request logging over a real ``tfsgate serve``.
+
+half_plus_three (version 2) shadows half_plus_two (version 1): callers only ever get version 1's
+answers, and the difference (exactly 1.0 per row) shows in the admin summary, the CLI and
+Prometheus. ``logging_config`` writes ``PredictionLog`` records that TensorFlow's TFRecord reader
+reads back and that parse, with the request id in ``log_metadata``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.models import model_config, write_models
+from tests.support.servers import ServerProcess, free_port, start_server
+
+TOKEN = "shadow-secret"
+pytestmark = pytest.mark.triton
+LOGGING = (
+    "logging_config { sampling_config { sampling_rate: 1.0 } "
+    'log_collector_config { type: "tfrecord" filename_prefix: "hpt_log" } }'
+)
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    root = tmp_path_factory.mktemp("shadow")
+    base = root / "models" / "hpt"
+    write_models(("half_plus_two", base / "1", {}), ("half_plus_three", base / "2", {}))
+    config = root / "models.config"
+    config.write_text(model_config(("hpt", base), extra=LOGGING))
+    admin_port = free_port()
+    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
+    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
+    with start_server(root / "home", args, model="hpt", env=env) as server:
+        yield server, f"http://127.0.0.1:{admin_port}"
+
+
+def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    response = httpx.request(method, url, json=json, headers=headers, timeout=60)
+    assert response.is_success, response.text
+    return response
+
+
+def cli(admin_url: str, *argv: str) -> str:
+    env = {**os.environ, "TFSGATE_ADMIN_TOKEN": TOKEN, "TFSGATE_ADMIN_URL": admin_url}
+    done = subprocess.run(
+        [sys.executable, "-m", "tfsgate.cli", *argv], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_shadow_never_changes_answers_and_shows_the_difference(
+    served: tuple[ServerProcess, str],
+) -> None:
+    server, admin_url = served
+    assert "hpt: 1=100" in cli(admin_url, "traffic", "hpt", "1=100")
+    assert "shadow version 2 at 100 %" in cli(admin_url, "shadow", "hpt", "2", "--percent", "100")
+    url = f"{server.rest_url}/v1/models/hpt:predict"
+    with httpx.Client(timeout=30) as client:
+        for x in range(50):
+            response = client.post(url, json={"instances": [[float(x)], [x + 0.5]]})
+            assert response.status_code == 200, response.text
+            assert response.json()["predictions"] == [[0.5 * x + 2], [0.5 * (x + 0.5) + 2]]
+            assert response.headers["x-model-version"] == "1"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        comparisons = admin("GET", f"{admin_url}/v1/admin/models/hpt/shadow").json()["comparisons"]
+        if comparisons and comparisons[0]["requests"] >= 50:
+            break
+        time.sleep(0.2)
+    (summary,) = comparisons
+    assert (summary["primary_version"], summary["shadow_version"]) == (1, 2)
+    assert summary["requests"] == 50 and summary["errors"] == 0
+    assert summary["max_abs_diff"] == pytest.approx(1.0)
+    assert summary["share_rows_beyond_tolerance"] == 1.0
+    shown = cli(admin_url, "shadow", "hpt")
+    assert "1->2" in shown and "50" in shown
+    metrics = httpx.get(f"{server.rest_url}/monitoring/prometheus/metrics").text
+    assert 'tfsgate_shadow_max_abs_diff{model="hpt",version="2"} 1.0' in metrics
+    assert "no shadow" in cli(admin_url, "shadow", "hpt", "--off")
+
+
+def test_prediction_logs_read_back_with_tensorflow(served: tuple[ServerProcess, str]) -> None:
+    server, _ = served
+    sent = {}
+    with httpx.Client(timeout=30) as client:
+        for x in range(5):
+            request_id = f"log-{x}"
+            response = client.post(
+                f"{server.rest_url}/v1/models/hpt/versions/2:predict",
+                json={"instances": [float(x)]},
+                headers={"X-Request-Id": request_id},
+            )
+            assert response.status_code == 200
+            sent[request_id] = float(x)
+        regress = client.post(
+            f"{server.rest_url}/v1/models/hpt/versions/1:regress",
+            json={"signature_name": "regress_x_to_y", "examples": [{"x": 4.0}]},
+            headers={"X-Request-Id": "log-regress"},
+        )
+        assert regress.status_code == 200
+    records = _read_logs(server.home / "request_logs" / "hpt", set(sent) | {"log-regress"})
+    predicts = {r.log_metadata.request_origin: r for r in records if r.HasField("predict_log")}
+    for request_id, x in sent.items():
+        record = predicts[request_id]
+        assert record.log_metadata.model_spec.name == "hpt"
+        assert record.log_metadata.model_spec.version.value == 2
+        assert record.log_metadata.sampling_config.sampling_rate == 1.0
+        assert list(record.predict_log.request.inputs["x"].float_val) == [x]
+        assert list(record.predict_log.response.outputs["y"].float_val) == [0.5 * x + 3]
+    (regressed,) = [r for r in records if r.log_metadata.request_origin == "log-regress"]
+    assert regressed.regress_log.response.result.regressions[0].value == 4.0
+    example = regressed.regress_log.request.input.example_list.examples[0]
+    assert list(example.features.feature["x"].float_list.value) == [4.0]
+
+
+def _read_logs(directory: Path, wanted: set[str]) -> list[object]:
+    """Every record of the TFRecord files, once ``wanted`` request ids are all in."""
+    tf = pytest.importorskip("tensorflow")
+    from tensorflow_serving.apis import prediction_log_pb2
+
+    deadline = time.monotonic() + 15
+    while True:
+        files = sorted(str(p) for p in directory.glob("hpt_log-*.tfrecord"))
+        records = []
+        for raw in tf.data.TFRecordDataset(files) if files else []:
+            record = prediction_log_pb2.PredictionLog()
+            record.ParseFromString(raw.numpy())
+            records.append(record)
+        if wanted <= {r.log_metadata.request_origin for r in records}:
+            return records
+        if time.monotonic() > deadline:
+            pytest.fail(
+                f"log records missing: {wanted - {r.log_metadata.request_origin for r in records}}"
+            )
+        time.sleep(0.3)
