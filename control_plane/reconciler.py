@@ -114,6 +114,8 @@ class Reconciler:
         self._lock = asyncio.Lock()
         self._generation = 0
         self._publish_lock = asyncio.Lock()
+        self._routes: dict[tuple[Any, ...], VersionRoute] = {}
+        self._routes_used: dict[tuple[Any, ...], VersionRoute] = {}
 
     @property
     def desired(self) -> ModelSetConfig:
@@ -497,6 +499,13 @@ class Reconciler:
             return table
 
     def _build_table(self, generation: int) -> RoutingTable:
+        try:
+            return self._build_models(generation)
+        finally:
+            # Keep only the routes this table used: the cache never outgrows the catalog.
+            self._routes, self._routes_used = self._routes_used, {}
+
+    def _build_models(self, generation: int) -> RoutingTable:
         models = {}
         rollouts = self.store.rollouts
         guarded = rollouts.guarded_models()
@@ -523,6 +532,14 @@ class Reconciler:
         return RoutingTable(generation, models)
 
     def _version_route(self, model: str, version: ModelVersion) -> VersionRoute:
+        # Publishing after a promote or a weight change rebuilds every route; parsing each
+        # version's signatures again was most of that CPU, taken from the requests being served.
+        key = (model, version.version, version.updated_at, version.state, version.state_reason)
+        cached = self._routes.get(key) or self._new_version_route(model, version)
+        self._routes_used[key] = cached
+        return cached
+
+    def _new_version_route(self, model: str, version: ModelVersion) -> VersionRoute:
         signatures = signatures_from_json(version.signatures)
         batched = {
             k: sig.batched and self.settings.max_batch_size > 0 for k, sig in signatures.items()
