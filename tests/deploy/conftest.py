@@ -1,6 +1,6 @@
 """Fixtures for the deployment artefacts: the Docker engine and tfsgate's image, built once a session.
 
-The image build is the slow step (about ten minutes cold, seconds when the engine's layer cache
+The image build is the slow step (about five minutes cold, seconds when the engine's layer cache
 holds the dependency layer), so one session builds it once and every container test reuses it.
 """
 
