@@ -232,6 +232,12 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
     )
     out += ["", "## Targets", "", targets_table(results, baseline), ""]
     out += [
+        "For scale, the added latency other serving layers put in front of a model server "
+        "(as issue 11 quotes them): KServe's queue-proxy 2-3 ms, Seldon v1's orchestrator up to "
+        "4 ms, Ray Serve 1-2 ms.",
+        "",
+    ]
+    out += [
         "## Machine and versions",
         "",
         table(
