@@ -4,6 +4,7 @@ Prometheus counters."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import resource
 import shlex
@@ -16,12 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+_PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -138,8 +140,25 @@ def spawn_serve(home: Path, args: list[str], admin: bool) -> Serve:
     ]
     log = home / "serve.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        process = spawn(command, out)
     return Serve(process, home, grpc_port, rest_port, admin_port, log)
+
+
+def _term_with_parent() -> None:
+    """Runs in the child before exec: SIGTERM when the benchmark dies (killed, or a Ctrl-C
+    that reached only it), so no ``tfsgate serve`` and its Triton outlive a broken run."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def spawn(command: list[str], out: IO[bytes]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
+        stdout=out,
+        stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        preexec_fn=_term_with_parent,  # noqa: PLW1509 - the child only calls prctl
+    )
 
 
 def stop(process: subprocess.Popen[bytes], timeout: float = 30) -> None:

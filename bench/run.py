@@ -58,6 +58,7 @@ from bench.procs import (
     memory_mb,
     prometheus_sum,
     shown,
+    spawn,
     spawn_serve,
     stop,
     wait_http,
@@ -197,7 +198,7 @@ class Bench:
             *args,
         ]
         with open(old.log, "ab") as out:
-            process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+            process = spawn(command, out)
         return Serve(process, command_home, grpc_port, rest_port, 0, old.log)
 
     # ---- the main server
@@ -414,15 +415,11 @@ class Bench:
     def naive(self, version_dir: Path, bodies: Bodies) -> dict[str, Any]:
         port = free_port()
         log = self.work / "naive.log"
+        command = [sys.executable, "-m", "bench.naive_server", "--model_name=mlp"]
+        command += [f"--model_path={version_dir}", f"--port={port}"]
         with open(log, "wb") as out:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.naive_server", "--model_name=mlp"]
-                + [f"--model_path={version_dir}", f"--port={port}"],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                cwd=ROOT,
-            )
-        self.results["commands"]["naive server"] = shown(process.args)  # type: ignore[arg-type]
+            process = spawn(command, out)
+        self.results["commands"]["naive server"] = shown(command)
         url = f"http://127.0.0.1:{port}/v1/models/mlp:predict"
         try:
             wait_http(url, method="POST", body=json.loads(bodies.rest.read_text()))
