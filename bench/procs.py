@@ -186,6 +186,16 @@ def wait_predict(serve: Serve, body: dict[str, Any], timeout: float = 300) -> fl
     raise RuntimeError(f"no prediction after {timeout}s:\n{serve.log.read_text()[-3000:]}")
 
 
+def wait_port(port: int, timeout: float = 60) -> None:
+    """Until something accepts TCP connections on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port} after {timeout}s")
+
+
 def wait_http(url: str, timeout: float = 120, method: str = "GET", body: Any = None) -> None:
     deadline = time.monotonic() + timeout
     with httpx.Client(timeout=5) as client:

@@ -339,6 +339,17 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "",
         ]
     out += ["## Memory and start-up", "", _memory_table(results), ""]
+    if results.get("floors"):
+        out += [
+            "## Library floors: do-nothing servers under the same load",
+            "",
+            "`bench/floors.py`: each front-door library answering half_plus_two's fixed Predict "
+            "answer with no work at all, loaded by the same h2load/wrk commands; CPU is the "
+            "server process's. A gateway built on that library cannot cost less per request.",
+            "",
+            _floors_table(results["floors"]),
+            "",
+        ]
     if results.get("profile"):
         out += [
             "## Where the gateway's CPU goes (py-spy, 16 clients)",
@@ -365,6 +376,23 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         "",
     ]
     return "\n".join(out)
+
+
+def _floors_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ["server", "clients", "req/s", "p50 / p95 / p99 ms", "server CPU us/req", "errors"],
+        [
+            [
+                f"`{row['kind']}`",
+                str(row["clients"]),
+                f"{row['rps']:.0f}",
+                _latencies(row),
+                f"{row['server_cpu_us']:.0f}",
+                str(row["errors"]),
+            ]
+            for row in rows
+        ],
+    )
 
 
 def _share_table(what: str, rows: list[Any]) -> str:

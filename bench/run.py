@@ -38,7 +38,7 @@ import httpx
 import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-from bench import loadgen, pyspy, report
+from bench import floors, loadgen, pyspy, report
 from bench.bodies import (
     MODEL_INFER_PATH,
     PREDICT_PATH,
@@ -62,6 +62,7 @@ from bench.procs import (
     spawn_serve,
     stop,
     wait_http,
+    wait_port,
     wait_predict,
 )
 from tfsgate.core import protos
@@ -515,6 +516,47 @@ class Bench:
             self.say(f"profile {kind}: {parsed.samples} samples; {top}")
         self.results["profile"] = profiles
 
+    def floors(self) -> None:
+        """Do-nothing servers of the libraries the front doors use, under the same load."""
+        case = Case("half_plus_two", "half_plus_two__serving_default", 2, "x", "y", HALF_PLUS_TWO_X)
+        bodies = write_bodies(case, self.bodies_dir)
+        script = loadgen.write_wrk_script(bodies.rest, bodies.rest.with_suffix(".lua"))
+        log_file = self.work / "h2load.log"
+        seconds = max(2.0, self.plan.seconds / 2)
+        rows: list[dict[str, Any]] = []
+        for kind in floors.KINDS:
+            port = free_port()
+            command = [sys.executable, "-m", "bench.floors", kind, str(port)]
+            with open(self.work / "floor.log", "wb") as out:
+                process = spawn(command, out)
+            self.results["commands"].setdefault("floor server", shown(command))
+            grpc_door = kind.startswith("grpc")
+            path = PREDICT_PATH if grpc_door else "/v1/models/half_plus_two:predict"
+            url = f"http://127.0.0.1:{port}{path}"
+
+            def load(clients: int, duration: float, url: str = url) -> loadgen.LoadResult:
+                if url.endswith(PREDICT_PATH):
+                    return loadgen.run_h2load(url, bodies.predict, clients, duration, log_file)
+                return loadgen.run_wrk(url, script, clients, duration)
+
+            try:
+                wait_port(port)
+                load(16, self.plan.warmup)
+                for clients in (1, 16):
+                    used = cpu_seconds(process.pid)
+                    result = load(clients, seconds)
+                    used = cpu_seconds(process.pid) - used
+                    row = {"kind": kind, "clients": clients, **result.as_dict()}
+                    row["server_cpu_us"] = used / max(1, result.requests) * 1e6
+                    rows.append(row)
+                    self.say(
+                        f"floor {kind:20} {clients:2} clients: {result.rps:6.0f} req/s, "
+                        f"{row['server_cpu_us']:.0f} us/req, errors {result.errors}"
+                    )
+            finally:
+                stop(process)
+        self.results["floors"] = rows
+
     def rollout(self) -> None:
         """p99 under promote/rollback cycles against the same load with none."""
         assert self.serve is not None
@@ -606,7 +648,7 @@ def _os_name() -> str:
     return platform.system()
 
 
-SECTIONS = ("cold_start", "sweep", "mlp", "payload", "rollout", "profile")
+SECTIONS = ("cold_start", "sweep", "mlp", "payload", "rollout", "profile", "floors")
 
 
 def main() -> None:
@@ -656,6 +698,8 @@ def main() -> None:
             bench.rollout()
         if "profile" in sections:
             bench.profile()
+        if "floors" in sections:
+            bench.floors()
         bench.results["memory_end"] = memory_mb(serve.process.pid)
     finally:
         stop(serve.process)

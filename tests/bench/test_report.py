@@ -232,3 +232,10 @@ def test_profile_section() -> None:
     markdown = report.render(results, {}, "Benchmarks", baseline=None)
     assert "### REST: 100 samples at 5000 req/s" in markdown
     assert "| `handle (gateway/rest.py)` | 20.0% |" in markdown
+
+
+def test_floors_section() -> None:
+    floor = {**_point(3000, 0.3, 2.0), "kind": "grpc-aio", "clients": 16, "server_cpu_us": 290.0}
+    markdown = report.render({**RESULTS, "floors": [floor]}, {}, "Benchmarks", baseline=None)
+    assert "## Library floors: do-nothing servers under the same load" in markdown
+    assert "| `grpc-aio` | 16 | 3000 | 0.30 / 1.15 / 2.00 | 290 | 0 |" in markdown
