@@ -63,6 +63,7 @@ from tfsgate.startup import (
 log = logging.getLogger("tfsgate")
 PREDICTION_RETENTION = timedelta(days=7)
 PRUNE_SECONDS = 3600.0
+QUALITY_REFRESH_SECONDS = 30.0  # tfsgate_quality gauges follow feedback this often
 
 
 def check_port_free(host: str, port: int, flag: str) -> None:
@@ -220,6 +221,12 @@ class TfsgateServer:
         self._spawn(retry_failed_passes(self.reconciler, self._stopping))
         self._spawn(rollouts.run(self._stopping))
         self._spawn(self._every(PRUNE_SECONDS, self._prune_predictions))
+        router = self.router
+
+        async def refresh_quality() -> None:
+            await asyncio.to_thread(feedback.refresh, list(router.table.models))
+
+        self._spawn(self._every(QUALITY_REFRESH_SECONDS, refresh_quality))
         if s.model_config_file and s.model_config_file_poll_wait_seconds > 0:
             self._spawn(self._poll_config_file())
         if self.triton is not None:

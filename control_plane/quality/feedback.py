@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -127,6 +127,14 @@ class FeedbackService:
         except CatalogError as exc:
             raise ServingError(exc.code, exc.message) from exc
         return {"matched": matched, "unmatched": unmatched}
+
+    def refresh(self, models: Iterable[str]) -> None:
+        """Recompute every model's metrics so the Prometheus gauges follow new feedback."""
+        for model in models:
+            try:
+                self.metrics(model)
+            except CatalogError:
+                continue  # a model removed meanwhile
 
     def metrics(
         self, model: str, window_seconds: float | None = None, task: str | None = None
