@@ -67,6 +67,19 @@ Infer = Callable[[Target, Tensors, Sequence[str], float | None], Awaitable[Tenso
 SHADOW_TIMEOUT_SECONDS = 30.0
 
 
+class _Series:
+    """The Prometheus children of one (model, shadow version)."""
+
+    def __init__(self, model: str, version: str) -> None:
+        self.ok = SHADOW_REQUESTS.labels(model, version, "OK")
+        self.latency = SHADOW_LATENCY.labels(model, version)
+        self.diff = SHADOW_DIFF.labels(model, version)
+        self.max_diff = SHADOW_MAX_DIFF.labels(model, version)
+        self.rows = SHADOW_ROWS.labels(model, version)
+        self.rows_beyond = SHADOW_ROWS_BEYOND.labels(model, version)
+        self.top_changed = SHADOW_TOP_CHANGED.labels(model, version)
+
+
 @dataclass(frozen=True)
 class Copy:
     """What a shadow copy needs from the primary request."""
@@ -90,6 +103,7 @@ class ShadowRunner:
         self.max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
         self.summaries: dict[tuple[str, int, int], ShadowSummary] = {}
+        self._series: dict[tuple[str, str], _Series] = {}
 
     def summary(self, model: str) -> list[dict[str, object]]:
         """Every (primary, shadow) pair seen for ``model``, for the admin API."""
@@ -142,13 +156,16 @@ class ShadowRunner:
         seconds = time.perf_counter() - started
         comparison = compare_outputs(copy.outputs, outputs, copy.shadow.tolerance)
         summary.add(comparison, copy.primary_seconds, seconds)
-        SHADOW_REQUESTS.labels(model, version, "OK").inc()
-        SHADOW_LATENCY.labels(model, version).observe(seconds)
-        SHADOW_DIFF.labels(model, version).observe(comparison.max_abs_diff)
-        SHADOW_MAX_DIFF.labels(model, version).set(summary.max_abs_diff)
-        SHADOW_ROWS.labels(model, version).inc(comparison.rows)
-        SHADOW_ROWS_BEYOND.labels(model, version).inc(comparison.rows_beyond_tolerance)
-        SHADOW_TOP_CHANGED.labels(model, version).inc(comparison.top_class_changed)
+        series = self._series.get((model, version))
+        if series is None:  # labelled children looked up once per (model, version)
+            series = self._series[(model, version)] = _Series(model, version)
+        series.ok.inc()
+        series.latency.observe(seconds)
+        series.diff.observe(comparison.max_abs_diff)
+        series.max_diff.set(summary.max_abs_diff)
+        series.rows.inc(comparison.rows)
+        series.rows_beyond.inc(comparison.rows_beyond_tolerance)
+        series.top_changed.inc(comparison.top_class_changed)
         if self.logger is not None and self.logger.sink is not None:
             self._record(copy, target, outputs)
 
