@@ -12,7 +12,8 @@ import pytest
 import tfsgate.runtime
 
 RUNTIME = Path(tfsgate.runtime.__file__).parent
-ENGINES = {"numpy", "tensorflow", "onnxruntime", "triton_python_backend_utils"}
+# google: protobuf, which onnxruntime and tensorflow both require (tf_example.py parses with it).
+ENGINES = {"numpy", "tensorflow", "onnxruntime", "triton_python_backend_utils", "google"}
 
 
 def imported_roots(source: str) -> list[tuple[int, str]]:
