@@ -26,7 +26,7 @@ from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.savedmodel import SavedModelError, checksum
 from control_plane.converter.triton_config import UnsupportedSignature, build_model_config
-from control_plane.converter.writer import SavedModelConverter
+from control_plane.converter.writer import SavedModelConverter, read_runner
 from control_plane.load_retries import LoadRetries
 from control_plane.sources.base_path import SourceError, discover_versions, no_versions_message
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
@@ -299,11 +299,10 @@ class Reconciler:
             return None
 
     def _repository_has(self, model: str, version: ModelVersion) -> bool:
-        """Converted by this converter: every signature model with the runner and its worker."""
+        """Converted by this converter: every signature model with its runner and evidence."""
         return all(
-            (self.converter.repository / name / str(version.version) / file).exists()
+            read_runner(self.converter.repository / name / str(version.version)) is not None
             for name in self._triton_models(model, version).values()
-            for file in ("model.py", "tf_worker.py")
         )
 
     def _triton_models(self, model: str, version: ModelVersion) -> dict[str, str]:

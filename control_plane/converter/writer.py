@@ -1,12 +1,20 @@
 """Write Triton model directories for one SavedModel version, atomically.
 
 Every version directory is assembled in a staging directory beside the repository and renamed into
-place, so a crash never leaves a half-written model where Triton looks. Layout::
+place, so a crash never leaves a half-written model where Triton looks. Each signature is served by
+the runner the export child chose for it (control_plane/converter/export.py): ONNX Runtime when its
+ONNX conversion passed the parity check, else TensorFlow. Layout::
 
     <repo>/<model>__<signature>/config.pbtxt
-    <repo>/<model>__<signature>/<version>/model.py      (tfsgate/runtime/runner_model.py)
-    <repo>/<model>__<signature>/<version>/tf_worker.py  (tfsgate/runtime/tf_worker.py)
-    <repo>/<model>__<signature>/<version>/runner.json   ({"saved_model": ..., "signature": ...})
+    ONNX Runtime:
+    <repo>/<model>__<signature>/<version>/model.py       (tfsgate/runtime/onnx_runner.py)
+    <repo>/<model>__<signature>/<version>/model.onnx     (+ model.onnx.data for large models)
+    <repo>/<model>__<signature>/<version>/tf_example.py  (signatures that start with ParseExample)
+    TensorFlow:
+    <repo>/<model>__<signature>/<version>/model.py       (tfsgate/runtime/runner_model.py)
+    <repo>/<model>__<signature>/<version>/tf_worker.py   (tfsgate/runtime/tf_worker.py)
+    both:
+    <repo>/<model>__<signature>/<version>/runner.json    (what the runner needs + the evidence)
 
 The stubs of all signatures of one version share one TensorFlow worker process, found by the
 SavedModel's real path and the ``fingerprint`` in runner.json (see tfsgate/runtime/tf_worker.py).
@@ -21,17 +29,32 @@ import json
 import os
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.converter import triton_config
+from control_plane.converter.exporter import (
+    ONNXRUNTIME,
+    TENSORFLOW,
+    ExportError,
+    ExportOptions,
+    SignatureRunner,
+    export_version,
+    tensorflow_only,
+)
 from control_plane.converter.savedmodel import read_signatures
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.signatures import SignatureSpec
 
 WORKER_FILE = "tf_worker.py"
+RUNNER_FILE = "runner.json"
+
+
+class ConversionRefused(ValueError):
+    """The model's runner setting cannot be honoured (e.g. onnxruntime on a signature that failed
+    its parity check); the message carries the figures."""
 
 
 def runtime_file(name: str) -> Path:
@@ -48,6 +71,7 @@ class ConvertedVersion:
     source_path: Path
     signatures: dict[str, SignatureSpec]
     triton_models: dict[str, str]  # signature name -> Triton model name
+    runners: dict[str, SignatureRunner] = field(default_factory=dict)
 
 
 def _staging_dir(repository: Path) -> Path:
@@ -80,17 +104,50 @@ def files_fingerprint(version_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def runner_json(source: Path, signature: str, model: str, fingerprint: str) -> str:
-    """What a runner needs; the signatures of one version share ``saved_model`` and
-    ``fingerprint`` and therefore one worker."""
+def runner_json(
+    source: Path,
+    signature: str,
+    model: str,
+    fingerprint: str,
+    evidence: SignatureRunner,
+    tags: tuple[str, ...] = ("serve",),
+) -> str:
+    """What a TensorFlow stub needs; the signatures of one version share ``saved_model``,
+    ``fingerprint`` and ``tags`` and therefore one session in the worker."""
     runner = {
+        "runner": TENSORFLOW,
         "saved_model": str(source),
         "signature": signature,
         "model": model,
         "worker": WORKER_FILE,
         "fingerprint": fingerprint,
+        "tags": list(tags),
+        "evidence": evidence.to_json(),
     }
     return json.dumps(runner)
+
+
+def onnx_runner_json(evidence: SignatureRunner) -> str:
+    return json.dumps(
+        {
+            "runner": ONNXRUNTIME,
+            "onnx": "model.onnx",
+            "parse": evidence.parse,
+            "evidence": evidence.to_json(),
+        }
+    )
+
+
+def read_runner(version_dir: Path) -> SignatureRunner | None:
+    """The evidence written with a converted signature version (None: not converted by us)."""
+    try:
+        data = json.loads((version_dir / RUNNER_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not (version_dir / "model.py").exists():
+        return None
+    evidence = data.get("evidence") or {"runner": data.get("runner", TENSORFLOW)}
+    return SignatureRunner.from_json(evidence)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -101,34 +158,89 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def refusal(runners: dict[str, SignatureRunner]) -> str:
+    """Why ``runner: onnxruntime`` cannot be honoured for these signatures ("" when it can)."""
+    refused = []
+    for name, runner in sorted(runners.items()):
+        if runner.runner == ONNXRUNTIME:
+            continue
+        error = "" if runner.max_abs_error is None else f" (max_abs_error {runner.max_abs_error:g})"
+        refused.append(f"signature {name!r}: {runner.fallback_reason}{error}")
+    if not refused:
+        return ""
+    return "runner onnxruntime refused: " + "; ".join(refused)
+
+
 class SavedModelConverter:
     """SavedModel version directory -> one Triton model version per signature."""
 
-    def __init__(self, repository: Path) -> None:
+    def __init__(self, repository: Path, export: ExportOptions | None = None) -> None:
         self.repository = repository.resolve()
+        self.export = export or ExportOptions()
 
     def convert(
         self,
         model: str,
         version: int,
         source: Path,
+        runner: str = "auto",
     ) -> ConvertedVersion:
-        """Write one Triton model per signature of the SavedModel at ``source``."""
+        """Write one Triton model per signature of the SavedModel at ``source``.
+
+        ``runner``: auto (ONNX Runtime where the conversion passes its parity check), tensorflow
+        (no conversion), onnxruntime (every signature must pass, else ``ConversionRefused``)."""
         source = source.resolve()
-        signatures = read_signatures(source)
+        signatures = read_signatures(source, self.export.tags)
         names = {sig: triton_model_name(model, sig) for sig in signatures}
-        staging = _staging_dir(self.repository)
-        fingerprint = files_fingerprint(source)
         for sig_name, triton_name in names.items():
             # Validate before touching the repository: unsupported dtypes raise here.
             triton_config.build_model_config(triton_name, model, signatures[sig_name], [version])
-        for sig_name, triton_name in names.items():
-            staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
-            shutil.copyfile(runtime_file("runner_model.py"), staged / "model.py")
-            shutil.copyfile(runtime_file(WORKER_FILE), staged / WORKER_FILE)
-            (staged / "runner.json").write_text(runner_json(source, sig_name, model, fingerprint))
-            _replace_dir(staged, self.repository / triton_name / str(version))
-        return ConvertedVersion(model, version, source, signatures, names)
+        staging = _staging_dir(self.repository)
+        exported = Path(tempfile.mkdtemp(dir=staging, prefix=f".export.{version}."))
+        try:
+            runners = self._runners(signatures, source, exported, runner)
+            if runner == ONNXRUNTIME and (reason := refusal(runners)):
+                raise ConversionRefused(reason)
+            fingerprint = files_fingerprint(source)
+            for sig_name, triton_name in names.items():
+                staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
+                evidence = runners[sig_name]
+                if evidence.runner == ONNXRUNTIME and evidence.onnx_dir:
+                    self._stage_onnx(staged, exported / evidence.onnx_dir, evidence)
+                else:
+                    shutil.copyfile(runtime_file("runner_model.py"), staged / "model.py")
+                    shutil.copyfile(runtime_file(WORKER_FILE), staged / WORKER_FILE)
+                    text = runner_json(
+                        source, sig_name, model, fingerprint, evidence, self.export.tags
+                    )
+                    (staged / RUNNER_FILE).write_text(text)
+                _replace_dir(staged, self.repository / triton_name / str(version))
+        finally:
+            shutil.rmtree(exported, ignore_errors=True)
+        return ConvertedVersion(model, version, source, signatures, names, runners)
+
+    def _runners(
+        self, signatures: dict[str, SignatureSpec], source: Path, out: Path, runner: str
+    ) -> dict[str, SignatureRunner]:
+        if runner == TENSORFLOW:
+            return {
+                s: tensorflow_only("the model's runner setting is tensorflow") for s in signatures
+            }
+        try:
+            found = export_version(source, out, self.export)
+        except ExportError as exc:
+            return {s: tensorflow_only(str(exc)) for s in signatures}
+        missing = tensorflow_only("the export child did not report this signature")
+        return {s: found.get(s, missing) for s in signatures}
+
+    @staticmethod
+    def _stage_onnx(staged: Path, onnx_dir: Path, evidence: SignatureRunner) -> None:
+        for path in onnx_dir.iterdir():
+            os.replace(path, staged / path.name)
+        shutil.copyfile(runtime_file("onnx_runner.py"), staged / "model.py")
+        if evidence.parse:
+            shutil.copyfile(runtime_file("tf_example.py"), staged / "tf_example.py")
+        (staged / RUNNER_FILE).write_text(onnx_runner_json(evidence))
 
     def write_config(self, config: mc.ModelConfig) -> None:
         """Keep config.pbtxt equal to what the reconciler last pushed as the load override."""

@@ -1,10 +1,10 @@
 """Triton python-backend model for one SavedModel signature; TensorFlow runs in a shared worker.
 
 The converter copies this file as ``<version>/model.py`` with ``tf_worker.py`` and ``runner.json``
-(``{"saved_model", "signature", "model", "worker", "fingerprint"}``) beside it. A stub that imported
-TensorFlow would cost about 500 MB per (signature, version); this one imports only the standard
-library, numpy and ``triton_python_backend_utils`` (about 40 MB) and forwards each call to the one
-TensorFlow worker process of its SavedModel version, which it starts if no stub has yet (see
+(``{"saved_model", "signature", "model", "worker", "fingerprint", "tags"}``) beside it. A stub that
+imported TensorFlow would cost about 550 MB per (signature, version); this one imports only the
+standard library, numpy and ``triton_python_backend_utils`` (about 40 MB) and forwards each call to
+the one TensorFlow worker process of its Triton server, which it starts if no stub has yet (see
 ``tf_worker.py``). The file stays self-contained: it may run in a Triton container without tfsgate.
 
 With dynamic batching Triton hands ``execute`` several requests at once; for a batched signature
@@ -68,9 +68,19 @@ class TritonPythonModel:
         self._batched = int(config.get("max_batch_size", 0)) > 0
         self._inputs = [t["name"] for t in config["input"]]
         self._outputs = [t["name"] for t in config["output"]]
+        parameters = config.get("parameters", {})
+
+        def parameter(name: str, default: str) -> str:
+            return parameters.get(name, {}).get("string_value", "") or default
+
         # TF scalars that Triton carries as [1] (see triton_config.SCALARS_PARAMETER).
-        scalars = config.get("parameters", {}).get("scalar_tensors", {}).get("string_value", "")
-        self._scalars = set(filter(None, scalars.split(",")))
+        self._scalars = set(filter(None, parameter("scalar_tensors", "").split(",")))
+        # At most this many rows per session run (TF Serving's max_batch_size); 0: no limit.
+        self._chunk = int(parameter("execution_batch_size", "0")) if self._batched else 0
+        threads = (
+            int(parameter("tf_intra_op_threads", "0")),
+            int(parameter("tf_inter_op_threads", "0")),
+        )
         # The stub's parent is Triton: the worker exits with it. python3 from PATH is the
         # interpreter Triton's stub uses too (the embedded Triton puts our venv first).
         self._client = worker.WorkerClient(
@@ -79,6 +89,8 @@ class TritonPythonModel:
             worker_file=str(version_dir / runner.get("worker", "tf_worker.py")),
             fingerprint=runner.get("fingerprint", ""),
             python=shutil.which("python3") or sys.executable,
+            tags=runner.get("tags") or ["serve"],
+            threads=threads,
         )
         try:
             self._client.connect()
@@ -97,7 +109,7 @@ class TritonPythonModel:
 
     def _run(self, feeds: dict[str, np.ndarray], wanted: set[str]) -> dict[str, np.ndarray]:
         names = [n for n in self._outputs if n in wanted] if wanted else self._outputs
-        return self._client.run(feeds, names)
+        return self._client.run(feeds, names, self._chunk)
 
     def _respond(self, outputs: dict[str, np.ndarray], wanted: set[str]) -> Any:
         return pb_utils.InferenceResponse(

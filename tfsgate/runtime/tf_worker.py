@@ -1,11 +1,13 @@
-"""One TensorFlow process per SavedModel version, shared by the Triton stubs of all its signatures.
+"""One TensorFlow process per Triton server, shared by the stubs of every TensorFlow-served signature.
 
-A python-backend stub that imports TensorFlow costs about 500 MB; one with numpy alone about 40 MB.
-So the stubs (``runner_model.py``, copied as ``model.py``) stay numpy-only and forward every call to
-this worker over a Unix domain socket. The converter copies this file beside ``model.py`` as
-``tf_worker.py``; it must stay self-contained (standard library and numpy at import time;
-TensorFlow only inside the worker process) because it may run in a Triton container without our
-package.
+A python-backend stub that imports TensorFlow costs about 550 MB; one with numpy alone about 40 MB,
+and a SavedModel loaded into a process that already holds TensorFlow costs well under 1 MB for a
+small graph (measured: 24 models in one process, 564 MB). So, as in TF Serving's single process,
+the stubs (``runner_model.py``, copied as ``model.py``) stay numpy-only and forward every call over
+a Unix domain socket to ONE worker, which holds every SavedModel version a stub asked for. The
+converter copies this file beside ``model.py`` as ``tf_worker.py``; it must stay self-contained
+(standard library and numpy at import time; TensorFlow only inside the worker process) because it
+may run in a Triton container without our package.
 
 The module has three parts:
 
@@ -14,15 +16,22 @@ The module has three parts:
   C-ordered buffer; object arrays (TensorFlow's and Triton's strings) as 4-byte little-endian
   length-prefixed elements, the same layout as Triton's BYTES tensors. Nothing is unpickled:
   the peer is another process and the format must not let it run code here.
-- ``WorkerClient``, used by the stubs: connects to the worker of its version or, when none is
-  running, starts one under an exclusive ``flock`` so that stubs loading concurrently start one.
-- ``main``: the worker itself (``python3 tf_worker.py --saved_model DIR --socket PATH ...``). It
-  binds its socket before importing TensorFlow (so a waiting starter sees it quickly), loads the
-  SavedModel once, serves each connection on its own thread, counts connected stubs and exits
-  a few seconds after the last one leaves, or at once when the owning Triton process dies.
+- ``WorkerClient``, used by the stubs: connects to the worker of its Triton or, when none is
+  running, starts one under an exclusive ``flock`` so that stubs loading concurrently start one;
+  its hello names the SavedModel version (path, files fingerprint, tags) and the signature.
+- ``main``: the worker itself (``python3 tf_worker.py --socket PATH ...``). It binds its socket
+  before importing TensorFlow (so a waiting starter sees it quickly). Each version is loaded once,
+  as TF Serving's C++ loader does it: ``tf.compat.v1.saved_model.loader.load`` into a session
+  (assets, main/legacy init op), and run by tensor names through session callables, which do not
+  check feed shapes in Python (TF Serving does not either: TF 1.0 graphs declare the examples
+  placeholder scalar and are fed vectors). A version's session is closed once no stub uses it for
+  a few seconds (Triton unloaded it); the worker exits a few seconds after the last stub leaves, or
+  at once when the owning Triton process dies. Intra/inter-op threads are process-wide, as in TF
+  Serving (``--tensorflow_intra_op_parallelism``/``--tensorflow_inter_op_parallelism``).
 
-Workers are keyed by the SavedModel's real path, a fingerprint of its files and the owning Triton
-process: a replaced SavedModel or a second Triton on the same host never reaches a stale worker.
+Workers are keyed by the owning Triton process and this file's protocol version; versions inside a
+worker by the SavedModel's real path, a fingerprint of its files and the tags, so a replaced
+SavedModel never reaches a stale session.
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ from typing import Any
 
 import numpy as np
 
-PROTOCOL = 1
+PROTOCOL = 2
 _PREFIX = struct.Struct("<IQ")  # header length, payload length
 _ELEMENT_LENGTH = struct.Struct("<I")
 MAX_HEADER_BYTES = 16 << 20
@@ -240,8 +249,8 @@ def runtime_dir() -> str:
     return path
 
 
-def worker_key(saved_model: str, fingerprint: str, owner_pid: int) -> str:
-    identity = [PROTOCOL, os.path.realpath(saved_model), fingerprint, owner_pid]
+def worker_key(owner_pid: int) -> str:
+    identity = [PROTOCOL, owner_pid]
     return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:24]
 
 
@@ -322,11 +331,13 @@ def _try_connect(path: str) -> socket.socket | None:
 
 
 class WorkerClient:
-    """One stub's connection to the TensorFlow worker of its SavedModel version.
+    """One stub's connection to the TensorFlow worker of its Triton, for one signature of one
+    SavedModel version.
 
-    ``connect`` reaches the running worker or starts one; ``run`` sends one call. A call that
-    loses its connection (the worker died) reconnects, which restarts the worker, and is retried
-    once: signature calls are pure, so running one twice is harmless.
+    ``connect`` reaches the running worker or starts one, and waits until it has loaded the
+    version; ``run`` sends one call. A call that loses its connection (the worker died) reconnects,
+    which restarts the worker, and is retried once: signature calls are pure, so running one twice
+    is harmless.
     """
 
     def __init__(
@@ -340,22 +351,27 @@ class WorkerClient:
         directory: str | None = None,
         idle_seconds: float = 5.0,
         load_timeout: float = 600.0,
+        tags: list[str] | None = None,
+        threads: tuple[int, int] = (0, 0),
     ) -> None:
         self.saved_model = os.path.realpath(saved_model)
         self.signature = signature
+        self.fingerprint = fingerprint
+        self.tags = list(tags or ["serve"])
         self.worker_file = os.path.abspath(worker_file)
         self.owner_pid = os.getppid() if owner_pid is None else owner_pid
         self.python = python or sys.executable
         self.idle_seconds = idle_seconds
         self.load_timeout = load_timeout
-        self.key = worker_key(self.saved_model, fingerprint, self.owner_pid)
+        self.threads = threads  # (intra, inter); 0 lets TensorFlow choose
+        self.key = worker_key(self.owner_pid)
         self.socket_path, self.lock_path = socket_paths(self.key, directory)
         self.outputs: list[str] = []
         self._sock: socket.socket | None = None
         self._spawned: subprocess.Popen[bytes] | None = None
 
     def connect(self) -> None:
-        """Reach the worker, starting it if needed, and wait until it has loaded the SavedModel."""
+        """Reach the worker, starting it if needed, and wait until it has loaded the version."""
         self.close()
         last: Exception | None = None
         for _ in range(3):
@@ -376,7 +392,15 @@ class WorkerClient:
 
     def _hello(self, sock: socket.socket) -> None:
         sock.settimeout(self.load_timeout)
-        send_message(sock, {"op": "hello", "protocol": PROTOCOL, "signature": self.signature})
+        hello = {
+            "op": "hello",
+            "protocol": PROTOCOL,
+            "saved_model": self.saved_model,
+            "fingerprint": self.fingerprint,
+            "tags": self.tags,
+            "signature": self.signature,
+        }
+        send_message(sock, hello)
         header, _ = recv_message(sock)
         sock.settimeout(None)
         if not header.get("ok"):
@@ -395,8 +419,6 @@ class WorkerClient:
             command = [
                 self.python,
                 self.worker_file,
-                "--saved_model",
-                self.saved_model,
                 "--socket",
                 self.socket_path,
                 "--lock",
@@ -405,6 +427,10 @@ class WorkerClient:
                 str(self.owner_pid),
                 "--idle_seconds",
                 str(self.idle_seconds),
+                "--intra_op_threads",
+                str(self.threads[0]),
+                "--inter_op_threads",
+                str(self.threads[1]),
             ]
             # Same process group as Triton (no setsid): stopping Triton's group stops the worker.
             self._spawned = subprocess.Popen(command, stdin=subprocess.DEVNULL, close_fds=True)
@@ -422,15 +448,19 @@ class WorkerClient:
             raise WorkerUnavailable(f"TensorFlow worker did not listen on {self.socket_path}")
 
     def run(
-        self, arrays: Mapping[str, np.ndarray], outputs: list[str] | None = None
+        self,
+        arrays: Mapping[str, np.ndarray],
+        outputs: list[str] | None = None,
+        chunk: int = 0,
     ) -> dict[str, np.ndarray]:
-        """Call the signature; raises ``WorkerError`` with TensorFlow's status on failure."""
+        """Call the signature (at most ``chunk`` rows per session run when > 0); raises
+        ``WorkerError`` with TensorFlow's status on failure."""
         for attempt in range(2):
             if self._sock is None:
                 self.connect()
             assert self._sock is not None
             try:
-                send_message(self._sock, {"op": "run", "outputs": outputs}, arrays)
+                send_message(self._sock, {"op": "run", "outputs": outputs, "chunk": chunk}, arrays)
                 header, result = recv_message(self._sock)
             except (OSError, ProtocolError) as exc:
                 self.close()
@@ -498,41 +528,122 @@ def _without_trace(message: str) -> str:
     return "\n".join(kept).strip() or message
 
 
-class SignatureServer:
-    """Loads one SavedModel and serves its signatures to any number of connected stubs."""
+_IMPORT_LOCK = threading.Lock()
 
-    def __init__(self, saved_model: str) -> None:
+
+def _import_tensorflow() -> Any:
+    """TensorFlow, imported once; the main loop starts this while the first stub's hello is on
+    its way (3 s of a first load). Concurrent imports of TensorFlow's proto modules from two
+    threads fail ("Depends on file ... but it has not been loaded"), hence the lock."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _IMPORT_LOCK:
+        import tensorflow
+
+        return tensorflow
+
+
+class LoadedVersion:
+    """One SavedModel version in a TF1 session, as TF Serving's loader holds it."""
+
+    def __init__(self, saved_model: str, tags: list[str]) -> None:
         self.saved_model = saved_model
-        self._loaded = threading.Event()
-        self._load_error = ""
-        self._tf: Any = None
-        self._model: Any = None
-        self._signatures: dict[str, Any] = {}
+        self.tags = tags
+        self.loaded = threading.Event()
+        self.error = ""
+        self.session: Any = None
+        self.signatures: dict[str, Any] = {}  # name -> SignatureDef
+        self.clients = 0
+        self.idle_since = time.monotonic()
+        self._callables: dict[tuple[str, tuple[str, ...], tuple[str, ...]], Any] = {}
+        self._lock = threading.Lock()
+
+    def load(self, config: Any) -> None:
+        started = time.monotonic()
+        try:
+            tf = _import_tensorflow()
+            tf1 = tf.compat.v1
+            graph = tf.Graph()
+            session = tf1.Session(graph=graph, config=config)
+            with graph.as_default():
+                meta_graph = tf1.saved_model.loader.load(session, self.tags, self.saved_model)
+            self.session = session
+            self.signatures = {
+                k: v for k, v in meta_graph.signature_def.items() if not k.startswith("__")
+            }
+            log.info(
+                "loaded %s (%s) in %.1fs",
+                self.saved_model,
+                ", ".join(sorted(self.signatures)),
+                time.monotonic() - started,
+            )
+        except BaseException as exc:  # noqa: BLE001 - reported to every stub that connects
+            message = getattr(exc, "message", None) or str(exc)
+            self.error = f"cannot load SavedModel {self.saved_model}: {message}"
+            log.error("%s", self.error)
+        finally:
+            self.loaded.set()
+
+    def callable(self, signature: str, feeds: tuple[str, ...], fetches: tuple[str, ...]) -> Any:
+        """A session callable fed and fetched by the signature's tensor names."""
+        key = (signature, feeds, fetches)
+        with self._lock:
+            found = self._callables.get(key)
+            if found is not None:
+                return found
+        from tensorflow.core.protobuf import config_pb2
+
+        definition = self.signatures[signature]
+        for name in feeds:
+            if name not in definition.inputs:
+                raise ValueError(f"input {name!r} is not in signature {signature!r}")
+        for name in fetches:
+            if name not in definition.outputs:
+                raise ValueError(f"output {name!r} is not in signature {signature!r}")
+        options = config_pb2.CallableOptions(
+            feed=[definition.inputs[k].name for k in feeds],
+            fetch=[definition.outputs[k].name for k in fetches],
+        )
+        # Session._make_callable_from_options: TF's callable API without the Python-side feed
+        # shape check of Session.run, as TF Serving's C++ Session::Run.
+        made = self.session._make_callable_from_options(options)
+        with self._lock:
+            self._callables[key] = made
+        return made
+
+    def close(self) -> None:
+        if self.session is not None:
+            with contextlib.suppress(Exception):
+                self.session.close()
+            self.session = None
+        self._callables.clear()
+
+
+class SignatureServer:
+    """Loads SavedModel versions on demand and serves their signatures to connected stubs."""
+
+    def __init__(
+        self,
+        intra_op_threads: int = 0,
+        inter_op_threads: int = 0,
+        version_idle_seconds: float = 5.0,
+    ) -> None:
+        self.intra_op_threads = intra_op_threads
+        self.inter_op_threads = inter_op_threads
+        self.version_idle_seconds = version_idle_seconds
+        self._versions: dict[tuple[str, str, tuple[str, ...]], LoadedVersion] = {}
         self._lock = threading.Lock()
         self._clients = 0
         self._idle_since = time.monotonic()
 
-    def load(self) -> None:
-        started = time.monotonic()
-        try:
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-            import tensorflow as tf
+    def _config(self) -> Any:
+        _import_tensorflow()
+        from tensorflow.core.protobuf import config_pb2
 
-            self._tf = tf
-            # Keep the loaded object alive: its concrete functions refer to its variables.
-            self._model = tf.saved_model.load(self.saved_model, tags=["serve"])
-            self._signatures = dict(self._model.signatures)
-            log.info(
-                "loaded %s (%s) in %.1fs",
-                self.saved_model,
-                ", ".join(sorted(self._signatures)),
-                time.monotonic() - started,
-            )
-        except BaseException as exc:  # noqa: BLE001 - reported to every stub that connects
-            self._load_error = f"cannot load SavedModel {self.saved_model}: {exc}"
-            log.error("%s", self._load_error)
-        finally:
-            self._loaded.set()
+        # The first session creates TensorFlow's process-wide pools with these sizes.
+        return config_pb2.ConfigProto(
+            intra_op_parallelism_threads=self.intra_op_threads,
+            inter_op_parallelism_threads=self.inter_op_threads,
+        )
 
     def idle_for(self) -> float:
         with self._lock:
@@ -543,15 +654,57 @@ class SignatureServer:
         with self._lock:
             self._clients += 1
 
+    def loaded_versions(self) -> list[str]:
+        with self._lock:
+            return sorted(v.saved_model for v in self._versions.values() if v.session is not None)
+
+    def _version(self, saved_model: str, fingerprint: str, tags: list[str]) -> LoadedVersion:
+        """The version, attached to the calling stub; the first stub to ask starts its load."""
+        key = (os.path.realpath(saved_model), fingerprint, tuple(sorted(tags)))
+        with self._lock:
+            version = self._versions.get(key)
+            start = version is None
+            if version is None:
+                version = self._versions[key] = LoadedVersion(key[0], list(tags))
+            version.clients += 1
+        if start:
+            version.load(self._config())
+        version.loaded.wait()
+        return version
+
+    def _detach(self, version: LoadedVersion) -> None:
+        with self._lock:
+            version.clients -= 1
+            if not version.clients:
+                version.idle_since = time.monotonic()
+
+    def close_idle_versions(self) -> None:
+        """Close the sessions of versions no stub has used for a while (Triton unloaded them);
+        the grace lets a reload of the same version reuse the session."""
+        now = time.monotonic()
+        with self._lock:
+            idle = [
+                k
+                for k, v in self._versions.items()
+                if not v.clients
+                and v.loaded.is_set()
+                and now - v.idle_since >= self.version_idle_seconds
+            ]
+            closing = [self._versions.pop(k) for k in idle]
+        for version in closing:
+            log.info("closing %s: no stub uses it", version.saved_model)
+            version.close()
+
     def serve(self, conn: socket.socket) -> None:
-        """One stub's connection (already attached): a hello naming its signature, then calls
-        until it hangs up."""
+        """One stub's connection (already attached): a hello naming its version and signature,
+        then calls until it hangs up."""
+        version: LoadedVersion | None = None
         try:
-            function = self._hello(conn)
-            while function is not None:
+            version, signature = self._hello(conn)
+            while version is not None and signature:
                 header, arrays = recv_message(conn)
                 try:
-                    outputs = self._run(function, arrays, header.get("outputs"))
+                    outputs = self._run(version, signature, arrays, header)
                 except Exception as exc:  # noqa: BLE001 - sent back as the call's error
                     send_message(conn, _error_reply(exc))
                     continue
@@ -562,35 +715,64 @@ class SignatureServer:
             log.warning("dropping a connection: %s", exc)
         finally:
             conn.close()
+            if version is not None:
+                self._detach(version)
             with self._lock:
                 self._clients -= 1
                 if not self._clients:
                     self._idle_since = time.monotonic()
 
-    def _hello(self, conn: socket.socket) -> Any:
+    def _hello(self, conn: socket.socket) -> tuple[LoadedVersion | None, str]:
         header, _ = recv_message(conn)
         if header.get("op") != "hello" or header.get("protocol") != PROTOCOL:
             send_message(conn, {"ok": False, "code": "INTERNAL", "error": "protocol mismatch"})
-            return None
-        self._loaded.wait()
-        if self._load_error:
-            send_message(conn, {"ok": False, "code": "UNAVAILABLE", "error": self._load_error})
-            return None
-        name = header.get("signature")
-        function = self._signatures.get(name) if isinstance(name, str) else None
-        if function is None:
-            error = f"SavedModel {self.saved_model} has no signature {name!r}"
+            return None, ""
+        saved_model, name = header.get("saved_model"), header.get("signature")
+        tags = header.get("tags") or ["serve"]
+        if not isinstance(saved_model, str) or not isinstance(name, str):
+            send_message(conn, {"ok": False, "code": "INTERNAL", "error": "bad hello"})
+            return None, ""
+        version = self._version(saved_model, str(header.get("fingerprint", "")), list(tags))
+        if version.error:
+            send_message(conn, {"ok": False, "code": "UNAVAILABLE", "error": version.error})
+            return version, ""
+        definition = version.signatures.get(name)
+        if definition is None:
+            error = f"SavedModel {saved_model} has no signature {name!r}"
             send_message(conn, {"ok": False, "code": "NOT_FOUND", "error": error})
-            return None
-        outputs = sorted(function.structured_outputs)
-        send_message(conn, {"ok": True, "outputs": outputs})
-        return function
+            return version, ""
+        send_message(conn, {"ok": True, "outputs": sorted(definition.outputs)})
+        return version, name
 
-    def _run(self, function: Any, arrays: dict[str, np.ndarray], wanted: Any) -> dict[str, Any]:
-        tensors = {k: self._tf.constant(v) for k, v in arrays.items()}
-        results = function(**tensors)
-        names = wanted if isinstance(wanted, list) and wanted else list(results)
-        return {k: results[k].numpy() for k in names}
+    def _run(
+        self,
+        version: LoadedVersion,
+        signature: str,
+        arrays: dict[str, np.ndarray],
+        header: dict[str, Any],
+    ) -> dict[str, Any]:
+        wanted = header.get("outputs")
+        fetches = tuple(
+            wanted
+            if isinstance(wanted, list) and wanted
+            else sorted(version.signatures[signature].outputs)
+        )
+        feeds = tuple(sorted(arrays))
+        run = version.callable(signature, feeds, fetches)
+        chunk = int(header.get("chunk") or 0)
+        rows = min((len(a) for a in arrays.values() if a.ndim), default=0)
+        if chunk <= 0 or rows <= chunk:
+            return dict(
+                zip(fetches, (np.asarray(v) for v in run(*[arrays[k] for k in feeds])), strict=True)
+            )
+        parts = [
+            run(*[arrays[k][start : start + chunk] for k in feeds])
+            for start in range(0, rows, chunk)
+        ]
+        return {
+            name: np.concatenate([np.asarray(p[i]) for p in parts])
+            for i, name in enumerate(fetches)
+        }
 
 
 def _listen(path: str) -> socket.socket:
@@ -631,13 +813,19 @@ def _clean_up(socket_path: str, lock_path: str, socket_inode: int | None) -> Non
         os.unlink(lock_path)
 
 
+def _preload() -> None:
+    with contextlib.suppress(Exception):
+        _import_tensorflow()
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="Serve one SavedModel's signatures to Triton.")
-    parser.add_argument("--saved_model", required=True)
+    parser = argparse.ArgumentParser(description="Serve SavedModel signatures to Triton's stubs.")
     parser.add_argument("--socket", required=True, help="socket path, or @name for abstract")
     parser.add_argument("--lock", required=True, help="the starters' lock file (removed at exit)")
     parser.add_argument("--owner_pid", type=int, default=0, help="exit when this process exits")
     parser.add_argument("--idle_seconds", type=float, default=5.0)
+    parser.add_argument("--intra_op_threads", type=int, default=0)
+    parser.add_argument("--inter_op_threads", type=int, default=0)
     args = parser.parse_args(argv)
     logging.basicConfig(
         stream=sys.stderr,
@@ -647,8 +835,8 @@ def main(argv: list[str] | None = None) -> None:
 
     listener = _listen(args.socket)
     inode = None if args.socket.startswith("@") else os.stat(args.socket).st_ino
-    server = SignatureServer(args.saved_model)
-    threading.Thread(target=server.load, name="load", daemon=True).start()
+    server = SignatureServer(args.intra_op_threads, args.inter_op_threads, args.idle_seconds)
+    threading.Thread(target=_preload, name="import", daemon=True).start()
     watch: int | None = None
     if args.owner_pid:
         try:
@@ -667,7 +855,10 @@ def main(argv: list[str] | None = None) -> None:
             watch is None and args.owner_pid and not _owner_alive(args.owner_pid)
         ):
             reason = f"owner {args.owner_pid} exited"
-        elif server.idle_for() >= args.idle_seconds:
+        server.close_idle_versions()
+        if reason:
+            break
+        if server.idle_for() >= args.idle_seconds:
             # Only this thread accepts, so no stub can slip in between the check and the close;
             # one still in the backlog sees the connection reset and starts a new worker.
             reason = f"no stub connected for {args.idle_seconds:.0f}s"

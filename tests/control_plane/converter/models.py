@@ -10,13 +10,20 @@ import os
 import sys
 from pathlib import Path
 
-from tfsgate.examples import write_half_plus_two, write_keras_multi_io
+from tfsgate.examples import (
+    write_half_plus_two,
+    write_keras_multi_io,
+    write_legacy_tf1,
+    write_unbatched,
+)
 
 # name -> version directory, relative to the base directory the models are written into.
 MODELS = {
     "half_plus_two": "half_plus_two/123",
     "multi_io": "multi_io/1",
     "unknown_rank": "unknown_rank/1",
+    "unbatched": "unbatched/1",
+    "legacy_tf1": "legacy_tf1/1",
 }
 
 
@@ -55,6 +62,8 @@ def main(base: Path) -> None:
     write_half_plus_two(base / MODELS["half_plus_two"])
     write_keras_multi_io(base / MODELS["multi_io"])
     write_unknown_rank_classifier(base / MODELS["unknown_rank"])
+    write_unbatched(base / MODELS["unbatched"])
+    write_legacy_tf1(base / MODELS["legacy_tf1"])
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The TensorFlow worker as a process, driven by ``WorkerClient`` the way stubs drive it (no Triton):
-one worker however many clients start at once, errors with TF status names, idle exit, exit with
-its owner, restart after a crash."""
+one worker per owner however many models, versions and clients start at once, TF1 sessions fed by
+tensor names, errors with TF status names, sessions closed when unused, idle exit, exit with its
+owner, restart after a crash."""
 
 from __future__ import annotations
 
@@ -196,3 +197,63 @@ def test_killed_worker_is_restarted_by_the_next_call(make_client: MakeClient) ->
     y = client.run({"x": np.array([[2.0]], np.float32)})["y"]
     np.testing.assert_array_equal(y, [[3.0]])
     assert len(worker_pids(client.socket_path)) == 1
+
+
+def test_models_and_versions_share_one_worker(
+    make_client: MakeClient, saved_models: dict[str, Path]
+) -> None:
+    """TF Serving's single process: every TensorFlow-served version in one worker."""
+    clients = [
+        make_client(),
+        make_client("serving_default", saved_model=str(saved_models["multi_io"])),
+        make_client("tensorflow/serving/regress", saved_model=str(saved_models["legacy_tf1"])),
+        make_client("serving_default", fingerprint="another version"),
+    ]
+    for client in clients:
+        client.connect()
+    assert len(worker_pids(clients[0].socket_path)) == 1
+    tag = np.array([[b"abc"]], dtype=object)
+    ones = np.ones((1, 2), np.float32)
+    out = clients[1].run({"a": ones, "b": ones, "tag": tag.reshape(1)})
+    assert out["tag_length"].tolist() == [3]
+    # TF 1.0 habits: a scalar examples placeholder fed a vector (TF Serving does not check).
+    rows = np.array([example(x=1.0), example(x=4.0)], dtype=object)
+    np.testing.assert_array_equal(clients[2].run({"inputs": rows})["outputs"], [[3.5], [5.0]])
+    np.testing.assert_array_equal(clients[3].run({"x": np.ones((1, 1), np.float32)})["y"], [[2.5]])
+
+
+def test_parse_errors_are_tensorflows_texts(make_client: MakeClient) -> None:
+    client = make_client("regress_x_to_y")
+    with pytest.raises(WorkerError) as caught:
+        client.run({"inputs": np.array([example(y=1.0)], dtype=object)})
+    assert caught.value.code == "INVALID_ARGUMENT"
+    assert caught.value.message.startswith(
+        "Name: <unknown>, Feature: x (data type: float) is required but could not be found."
+    )
+    assert "Graph execution error" not in caught.value.message
+
+
+def test_rows_run_in_chunks(make_client: MakeClient) -> None:
+    client = make_client()
+    x = np.arange(1000, dtype=np.float32).reshape(-1, 1)
+    np.testing.assert_array_equal(client.run({"x": x}, chunk=128)["y"], 0.5 * x + 2)
+
+
+def test_unused_version_is_closed(
+    make_client: MakeClient, capfd: pytest.CaptureFixture[str]
+) -> None:
+    keep, leave = make_client(), make_client(fingerprint="leaving")
+    keep.connect()
+    leave.connect()
+    leave.close()
+    assert wait_until(lambda: "no stub uses it" in capfd.readouterr().err, 10)
+    np.testing.assert_array_equal(keep.run({"x": np.ones((1, 1), np.float32)})["y"], [[2.5]])
+
+
+def test_threads_reach_the_worker(make_client: MakeClient) -> None:
+    client = make_client(threads=(1, 2))
+    client.connect()
+    (pid,) = worker_pids(client.socket_path)
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    assert argv[argv.index(b"--intra_op_threads") + 1] == b"1"
+    assert argv[argv.index(b"--inter_op_threads") + 1] == b"2"

@@ -1,5 +1,6 @@
-"""Converted signatures served by a real tritonserver: numpy-only stubs, one TensorFlow worker each
-SavedModel version, TF errors as Triton error codes, worker lifetime tied to its stubs and Triton."""
+"""Signatures served by the TensorFlow runner in a real tritonserver (the model's runner setting
+``tensorflow``): numpy-only stubs, one TensorFlow worker for every model and version of the Triton
+server, TF errors as Triton error codes, worker lifetime tied to its stubs and Triton."""
 
 from __future__ import annotations
 
@@ -54,14 +55,10 @@ def processes() -> list[Proc]:
     return found
 
 
-def workers_of(saved_model: Path, triton: EmbeddedTriton | int | None) -> list[Proc]:
-    """TensorFlow workers of ``saved_model`` in the process group of ``triton`` (its pid)."""
+def workers_of(triton: EmbeddedTriton | int | None) -> list[Proc]:
+    """TensorFlow workers in the process group of ``triton`` (its pid)."""
     group = triton.pid if isinstance(triton, EmbeddedTriton) else triton
-    return [
-        p
-        for p in processes()
-        if "tf_worker.py" in p.cmdline and str(saved_model) in p.cmdline and p.pgid == group
-    ]
+    return [p for p in processes() if "tf_worker.py" in p.cmdline and p.pgid == group]
 
 
 def stubs_of(repository: Path) -> list[Proc]:
@@ -107,7 +104,7 @@ def serve(tmp_path: Path, saved_models: dict[str, Path], names: list[str]) -> Se
     configs: dict[str, object] = {}
     for name in names:
         source = saved_models[name]
-        converted = converter.convert(name, int(source.name), source)
+        converted = converter.convert(name, int(source.name), source, runner="tensorflow")
         models[name] = sorted(converted.triton_models.values())
         for signature, triton_name in converted.triton_models.items():
             config = triton_config.build_model_config(
@@ -257,15 +254,15 @@ def test_concurrent_requests_are_batched_and_split_back(served: Served) -> None:
         assert y == [[value * 0.5 + 2.0]] * 2
 
 
-def test_one_tensorflow_worker_per_version_and_small_stubs(
-    served: Served, saved_models: dict[str, Path], capsys: pytest.CaptureFixture[str]
+def test_one_tensorflow_worker_for_every_model_and_small_stubs(
+    served: Served, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    for name in ("half_plus_two", "multi_io", "unknown_rank"):
-        workers = workers_of(saved_models[name], served.triton)
-        assert len(workers) == 1, (name, workers)
+    """Three models in one TensorFlow process, as TF Serving's single process holds them."""
+    workers = workers_of(served.triton)
+    assert len(workers) == 1, workers
     stubs = stubs_of(served.repository)
     assert len(stubs) == len(served.configs)
-    hpt_worker = workers_of(saved_models["half_plus_two"], served.triton)[0]
+    hpt_worker = workers[0]
     # The worker lives in Triton's process group (stopping the group stops it) and watches
     # Triton itself, the stubs' parent, for a Triton that is not a group leader.
     assert hpt_worker.pgid == served.triton.pid
@@ -278,7 +275,7 @@ def test_one_tensorflow_worker_per_version_and_small_stubs(
         total = sum(s.rss for s in stubs) / MiB
         print(
             f"\n[memory] stub RSS MiB: {sizes} (total {total:.0f} for {len(stubs)} stubs); "
-            f"half_plus_two worker RSS {hpt_worker.rss / MiB:.0f} MiB"
+            f"one worker for 3 models RSS {hpt_worker.rss / MiB:.0f} MiB"
         )
 
 
@@ -286,17 +283,16 @@ def test_worker_exits_after_unload_and_returns_on_load(
     tmp_path: Path, saved_models: dict[str, Path]
 ) -> None:
     served = serve(tmp_path, saved_models, ["half_plus_two"])
-    source = saved_models["half_plus_two"]
     group = served.triton.pid
     try:
-        assert len(workers_of(source, group)) == 1
+        assert len(workers_of(group)) == 1
         names = served.models["half_plus_two"]
         served.repository_call("unload", names[0])
         time.sleep(6)  # past the worker's idle delay: other signatures still hold it
-        assert len(workers_of(source, group)) == 1
+        assert len(workers_of(group)) == 1
         for name in names[1:]:
             served.repository_call("unload", name)
-        assert wait_until(lambda: not workers_of(source, group), 10.0)
+        assert wait_until(lambda: not workers_of(group), 10.0)
 
         served.repository_call("load", "half_plus_two__serving_default")
         with triton_grpc.InferenceServerClient(served.url) as client:
@@ -304,7 +300,7 @@ def test_worker_exits_after_unload_and_returns_on_load(
             assert infer(client, "half_plus_two__serving_default", {"x": x})["y"].tolist() == [
                 [3.0]
             ]
-        assert len(workers_of(source, group)) == 1
+        assert len(workers_of(group)) == 1
     finally:
         served.triton.stop()
-    assert wait_until(lambda: not workers_of(source, group) and not stubs_of(served.repository), 10)
+    assert wait_until(lambda: not workers_of(group) and not stubs_of(served.repository), 10)

@@ -1,0 +1,217 @@
+"""The export child: one SavedModel version -> an ONNX model and a parity verdict per signature.
+
+Run as ``python -m control_plane.converter.export --saved_model DIR --out DIR ...`` by
+``control_plane.converter.exporter``; it imports TensorFlow (560 MB, 3 s), tf2onnx and ONNX Runtime,
+which no long-lived process of ours should hold. It writes ``<out>/<n>/model.onnx`` (plus external
+data for large models) for each signature ONNX Runtime may serve, and ``<out>/verdict.json``::
+
+    {"signatures": {name: {"runner": "onnxruntime"|"tensorflow", "max_abs_error", "parity_cases",
+                           "fallback_reason", "parse", "onnx_dir", "input_dtypes"}},
+     "seconds": ..., "versions": {...}}
+
+The TensorFlow side of the parity check is the session the TensorFlow runner would serve (fed and
+fetched by tensor names, no Python-side shape checks), and the ONNX side is the parser of
+tfsgate/runtime/tf_example.py plus ONNX Runtime, as the ONNX runner serves it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Above this many bytes of variables the ONNX model keeps its weights in external data files:
+# a protobuf message (the ONNX model, the GraphDef) cannot exceed 2 GB.
+LARGE_MODEL_BYTES = 1536 << 20
+
+
+def _variables_bytes(version_dir: Path) -> int:
+    variables = version_dir / "variables"
+    if not variables.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in variables.iterdir() if p.is_file())
+
+
+def _tensor_dtype_name(tensor: Any) -> str:
+    from tensorflow.core.framework import types_pb2
+
+    return str(types_pb2.DataType.Name(tensor.dtype.as_datatype_enum))
+
+
+def _write_onnx(exported: Any, target: Path) -> int:
+    """Write model.onnx (and external data); returns the bytes written."""
+    target.mkdir(parents=True, exist_ok=True)
+    if not exported.external_data:
+        data = exported.model.SerializeToString()
+        (target / "model.onnx").write_bytes(data)
+        return len(data)
+    import onnx
+
+    onnx.save_model(
+        exported.model,
+        str(target / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=1024,
+    )
+    return sum(p.stat().st_size for p in target.iterdir())
+
+
+def _onnx_session(path: Path, threads: int) -> Any:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def export_signature(
+    session: Any,
+    meta_graph: Any,
+    name: str,
+    target: Path,
+    args: argparse.Namespace,
+    large_model: bool,
+) -> dict[str, Any]:
+    from control_plane.converter import onnx_export, parity
+    from tfsgate.runtime.tf_example import DenseParser
+
+    verdict: dict[str, Any] = {
+        "runner": "tensorflow",
+        "max_abs_error": None,
+        "parity_cases": 0,
+        "fallback_reason": "",
+        "parse": None,
+        "onnx_dir": None,
+        "input_dtypes": {},
+    }
+    graph = session.graph
+    signature = meta_graph.signature_def[name]
+    verdict["input_dtypes"] = {
+        k: _tensor_dtype_name(graph.get_tensor_by_name(v.name)) for k, v in signature.inputs.items()
+    }
+    try:
+        graph_def, plan = onnx_export.signature_graph(session, meta_graph, name)
+        exported = onnx_export.to_onnx(graph_def, plan, args.opset, large_model)
+        _write_onnx(exported, target)
+        onnx = _onnx_session(target / "model.onnx", args.threads)
+    except onnx_export.NotConvertible as exc:
+        verdict["fallback_reason"] = f"not convertible: {exc}"
+        return verdict
+    except Exception as exc:  # noqa: BLE001 - anything else is a conversion failure with its text
+        verdict["fallback_reason"] = f"conversion failed: {type(exc).__name__}: {exc}"
+        return verdict
+    parse = plan.parse
+    verdict["parse"] = parse.to_json() if parse else None
+    fetch = sorted(plan.outputs)
+    feed = sorted(plan.inputs)
+    from tensorflow.core.protobuf import config_pb2
+
+    options = config_pb2.CallableOptions(
+        feed=[plan.inputs[k].name for k in feed], fetch=[plan.outputs[k].name for k in fetch]
+    )
+    # The TF runner's own path: no Python-side shape checks, TF's status texts.
+    run_tf = session._make_callable_from_options(options)
+    parser = DenseParser(parse.features, parse.node) if parse else None
+    onnx_inputs = {i.name for i in onnx.get_inputs()}
+
+    def tensorflow(feeds: dict[str, Any]) -> dict[str, Any]:
+        return dict(zip(fetch, run_tf(*[feeds[k] for k in feed]), strict=True))
+
+    def onnxruntime(feeds: dict[str, Any]) -> dict[str, Any]:
+        if parser is not None and parse is not None:
+            feeds = parser.parse(feeds[parse.input])
+        values = onnx.run(fetch, {k: v for k, v in feeds.items() if k in onnx_inputs})
+        return dict(zip(fetch, values, strict=True))
+
+    inputs = {
+        k: parity.InputSpec(
+            "string" if t.dtype.name == "string" else t.dtype.name,
+            None
+            if t.shape.rank is None
+            else tuple(-1 if d is None else d for d in t.shape.as_list()),
+        )
+        for k, t in plan.inputs.items()
+    }
+    examples = (parse.input, parse.features) if parse else None
+    result = parity.check(
+        tensorflow,
+        onnxruntime,
+        parity.cases(inputs, args.max_batch, examples),
+        args.atol,
+        args.rtol,
+    )
+    verdict["max_abs_error"] = result.max_abs_error
+    verdict["parity_cases"] = result.cases
+    if not result.passed:
+        verdict["fallback_reason"] = f"parity check failed: {result.reason}"
+        return verdict
+    verdict["runner"] = "onnxruntime"
+    verdict["onnx_dir"] = target.name
+    return verdict
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--saved_model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--tags", default="serve", help="comma-separated MetaGraph tags")
+    parser.add_argument("--signatures", nargs="*", help="default: every signature")
+    parser.add_argument("--atol", type=float, default=1e-5)
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--max_batch", type=int, default=128)
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    import tensorflow as tf
+
+    from control_plane.converter import onnx_export
+
+    tf.get_logger().setLevel("ERROR")
+    source = Path(args.saved_model)
+    tags = [t for t in args.tags.split(",") if t]
+    session, meta_graph = onnx_export.load_session(str(source), tags)
+    large = _variables_bytes(source) > LARGE_MODEL_BYTES
+    names = args.signatures or sorted(k for k in meta_graph.signature_def if not k.startswith("__"))
+    verdicts = {}
+    for index, name in enumerate(names):
+        verdicts[name] = export_signature(
+            session, meta_graph, name, out / f"signature_{index}", args, large
+        )
+    import onnxruntime
+    import tf2onnx
+
+    report = {
+        "signatures": verdicts,
+        "seconds": round(time.monotonic() - started, 3),
+        "versions": {
+            "tensorflow": tf.__version__,
+            "tf2onnx": tf2onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
+    }
+    (out / "verdict.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        code = main()
+    except Exception:  # noqa: BLE001 - the parent reads the last line of stderr as the reason
+        traceback.print_exc()
+        code = 1
+    sys.stderr.flush()
+    # TensorFlow's threads make interpreter shutdown slow; everything is written.
+    os._exit(code)
