@@ -134,7 +134,7 @@ def _serialized(
         for feature in features:
             if feature.default is not None and kind == "random" and row % 2:
                 continue  # the default fills it in on both sides
-            values = columns[feature.key][row].reshape(-1).tolist()
+            values = np.asarray(columns[feature.key][row], dtype=object).reshape(-1).tolist()
             target = message.features.feature[feature.key]
             {"float32": target.float_list, "int64": target.int64_list, "string": target.bytes_list}[
                 feature.dtype
@@ -186,7 +186,8 @@ def compare(
     finite = np.isfinite(want)
     if ((~finite & ~np.isnan(want)) & (want != got)).any():
         return False, None, "infinity where TensorFlow has a different value"
-    error = np.where(finite, np.abs(want - got), 0.0)
+    with np.errstate(invalid="ignore", over="ignore"):
+        error = np.where(finite, np.abs(want - got), 0.0)
     error = np.where(np.isnan(error), np.inf, error)
     worst = float(error.max()) if error.size else 0.0
     magnitude = np.where(finite, np.abs(want), 0.0)
