@@ -9,6 +9,7 @@ from control_plane.catalog.entities import (
     Expect,
     Model,
     ModelVersion,
+    Runner,
     VersionPin,
     VersionState,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "Expect",
     "Model",
     "ModelVersion",
+    "Runner",
     "VersionPin",
     "VersionState",
     "create_engine_for",

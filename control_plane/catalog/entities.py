@@ -49,6 +49,16 @@ class Action(StrEnum):
     ROLLOUT_ROLLBACK = "rollout_rollback"
     ROLLOUT_COMPLETE = "rollout_complete"
     ROLLOUT_ABORT = "rollout_abort"
+    SET_MODEL_VERSION_RUNNERS = "set_model_version_runners"
+    SET_MODEL_VERSION_WARMUP = "set_model_version_warmup"
+
+
+class Runner(StrEnum):
+    """A model's runner setting: which engine serves its signatures (issue 8)."""
+
+    AUTO = "auto"  # ONNX Runtime where the conversion passes its parity check, else TensorFlow
+    TENSORFLOW = "tensorflow"
+    ONNXRUNTIME = "onnxruntime"  # every signature must pass, else the version fails
 
 
 class VersionPin(StrEnum):
@@ -84,6 +94,8 @@ class Model:
     # Registered through the admin API (not flags or --model_config_file): the reconciler
     # serves it from the catalog, so it survives restarts and config reloads.
     admin_registered: bool = False
+    runner: Runner = Runner.AUTO
+    response_cache: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,11 @@ class ModelVersion:
     created_at: datetime
     updated_at: datetime
     pin: VersionPin | None = None
+    # Signature name -> {"runner", "max_abs_error", "fallback_reason", "parity_cases"}, and
+    # under "" the runner setting the version was converted with (see SignatureRunner).
+    runners: dict[str, Any] = field(default_factory=dict, hash=False)
+    warmup_records: int | None = None
+    warmup_seconds: float | None = None
 
 
 @dataclass(frozen=True)

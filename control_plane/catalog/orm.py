@@ -34,6 +34,7 @@ from control_plane.catalog.entities import (
     Event,
     Model,
     ModelVersion,
+    Runner,
     VersionPin,
     VersionState,
 )
@@ -49,6 +50,7 @@ NAMING_CONVENTION = {
 
 STATE_VALUES = ", ".join(f"'{s.value}'" for s in VersionState)
 PIN_VALUES = ", ".join(f"'{p.value}'" for p in VersionPin)
+RUNNER_VALUES = ", ".join(f"'{r.value}'" for r in Runner)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -80,6 +82,7 @@ class Base(DeclarativeBase):
 
 class ModelRow(Base):
     __tablename__ = "models"
+    __table_args__ = (CheckConstraint(f"runner IN ({RUNNER_VALUES})", name="runner"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
@@ -89,6 +92,8 @@ class ModelRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     admin_registered: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    runner: Mapped[str] = mapped_column(String(16), default="auto", server_default="auto")
+    response_cache: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def to_entity(self) -> Model:
         return Model(
@@ -99,6 +104,8 @@ class ModelRow(Base):
             created_at=self.created_at,
             updated_at=self.updated_at,
             admin_registered=self.admin_registered,
+            runner=Runner(self.runner),
+            response_cache=self.response_cache,
         )
 
 
@@ -121,6 +128,9 @@ class ModelVersionRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     pin: Mapped[str | None] = mapped_column(String(16))
+    runners: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default="{}")
+    warmup_records: Mapped[int | None] = mapped_column(Integer)
+    warmup_seconds: Mapped[float | None] = mapped_column(Float)
 
     # Many-to-one, always joined: every entity needs the model name.
     model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
@@ -137,6 +147,9 @@ class ModelVersionRow(Base):
             created_at=self.created_at,
             updated_at=self.updated_at,
             pin=None if self.pin is None else VersionPin(self.pin),
+            runners=dict(self.runners or {}),
+            warmup_records=self.warmup_records,
+            warmup_seconds=self.warmup_seconds,
         )
 
 

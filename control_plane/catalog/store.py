@@ -31,6 +31,7 @@ from control_plane.catalog.entities import (
     ExpectedStable,
     Model,
     ModelVersion,
+    Runner,
     VersionPin,
     VersionState,
 )
@@ -100,6 +101,8 @@ def _model_snapshot(row: ModelRow) -> dict[str, Any]:
         "policy": row.version_policy,
         "platform": row.platform,
         "admin_registered": bool(row.admin_registered),
+        "runner": row.runner,
+        "response_cache": bool(row.response_cache),
     }
 
 
@@ -111,7 +114,18 @@ def _version_snapshot(row: ModelVersionRow) -> dict[str, Any]:
         "state": row.state,
         "state_reason": row.state_reason,
         "pin": row.pin,
+        "runners": row.runners,
+        "warmup_records": row.warmup_records,
+        "warmup_seconds": row.warmup_seconds,
     }
+
+
+def _require_runner(value: object) -> Runner:
+    try:
+        return Runner(str(value))
+    except ValueError:
+        choices = ", ".join(r.value for r in Runner)
+        raise _invalid(f"runner must be one of {choices}, not {value!r}") from None
 
 
 def _require_pin(value: object) -> VersionPin | None:
@@ -233,9 +247,13 @@ class CatalogStore:
         base_path: str | None = None,
         policy: VersionPolicy | Mapping[str, Any] | str | None = None,
         admin_registered: bool | None = None,
+        runner: Runner | str | None = None,
+        response_cache: bool | None = None,
     ) -> Model:
-        """Change base path, version policy and/or admin registration; None keeps a field."""
+        """Change base path, version policy, admin registration, runner setting and/or response
+        cache; None keeps a field."""
         _require_text("actor", actor)
+        new_runner = None if runner is None else _require_runner(runner)
         if base_path is not None:
             _require_text("base_path", base_path, max_length=None)
         new_policy = None if policy is None else _parse_policy(policy).to_json()
@@ -246,6 +264,10 @@ class CatalogStore:
             row.version_policy = new_policy if new_policy is not None else row.version_policy
             if admin_registered is not None:
                 row.admin_registered = admin_registered
+            if new_runner is not None:
+                row.runner = new_runner.value
+            if response_cache is not None:
+                row.response_cache = bool(response_cache)
             after = _model_snapshot(row)
             if after != before:
                 row.updated_at = _now()
@@ -281,6 +303,7 @@ class CatalogStore:
         state: VersionState | str = VersionState.START,
         state_reason: str = "",
         pin: VersionPin | str | None = None,
+        runners: Mapping[str, Any] | None = None,
     ) -> ModelVersion:
         """Add a version (in state START by default); ALREADY_EXISTS if it is present.
 
@@ -296,6 +319,7 @@ class CatalogStore:
         if not isinstance(checksum, str) or len(checksum) > 128:
             raise _invalid("checksum must be a string of at most 128 characters")
         sigs = _require_json_object("signatures", signatures)
+        evidence = _require_json_object("runners", runners or {})
         _require_text("actor", actor)
         with self._sessions.write() as session:
             model_row = self._require_model(session, model, lock=True)
@@ -315,6 +339,7 @@ class CatalogStore:
                 created_at=now,
                 updated_at=now,
                 pin=None if initial_pin is None else initial_pin.value,
+                runners=evidence,
             )
             session.add(row)
             after = _version_snapshot(row)
@@ -392,6 +417,52 @@ class CatalogStore:
                 row.updated_at = _now()
                 action = Action.SET_MODEL_VERSION_PIN
                 self._record(session, actor, action, model, version, before, after)
+            return row.to_entity()
+
+    def set_model_version_runners(
+        self, model: str, version: int, runners: Mapping[str, Any], actor: str
+    ) -> ModelVersion:
+        """Record which runner serves each signature of a (re-)converted version, and why."""
+        evidence = _require_json_object("runners", runners)
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            row = self._require_version(session, model_row, version)
+            before = _version_snapshot(row)
+            row.runners = evidence
+            after = _version_snapshot(row)
+            if after != before:
+                row.updated_at = _now()
+                self._record(
+                    session, actor, Action.SET_MODEL_VERSION_RUNNERS, model, version, before, after
+                )
+            return row.to_entity()
+
+    def set_model_version_warmup(
+        self, model: str, version: int, records: int, seconds: float, actor: str
+    ) -> ModelVersion:
+        """Record the warm-up replay done before the version became AVAILABLE."""
+        if not isinstance(records, int) or records < 0:
+            raise _invalid("records must be a non-negative integer")
+        if not isinstance(seconds, int | float) or seconds < 0:
+            raise _invalid("seconds must be a non-negative number")
+        _require_text("actor", actor)
+        with self._sessions.write() as session:
+            model_row = self._require_model(session, model, lock=True)
+            row = self._require_version(session, model_row, version)
+            before = _version_snapshot(row)
+            row.warmup_records = records
+            row.warmup_seconds = float(seconds)
+            row.updated_at = _now()
+            self._record(
+                session,
+                actor,
+                Action.SET_MODEL_VERSION_WARMUP,
+                model,
+                version,
+                before,
+                _version_snapshot(row),
+            )
             return row.to_entity()
 
     def _check_unreferenced(self, session: Session, model_row: ModelRow, version: int) -> None:
