@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -25,8 +25,12 @@ from control_plane.catalog.entities import Model, ModelVersion, VersionPin, Vers
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.savedmodel import SavedModelError, checksum
-from control_plane.converter.triton_config import UnsupportedSignature, build_model_config
-from control_plane.converter.writer import SavedModelConverter, read_runner
+from control_plane.converter.triton_config import (
+    EngineOptions,
+    UnsupportedSignature,
+    build_model_config,
+)
+from control_plane.converter.writer import ConversionRefused, SavedModelConverter, read_runner
 from control_plane.load_retries import LoadRetries
 from control_plane.sources.base_path import SourceError, discover_versions, no_versions_message
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
@@ -63,6 +67,11 @@ class ReconcilerSettings:
     # 60 s; the composition root passes the flags). 0: a failed load is FAILED at once.
     max_load_retries: int = 0
     load_retry_interval_seconds: float = 60.0
+    # Threads, batching and instances every signature's Triton config carries.
+    engine: EngineOptions = field(default_factory=EngineOptions)
+    # ``--runner`` of the command line: the runner setting of the models named by flags or the
+    # config file (None keeps what the catalog says, e.g. set through the admin API).
+    runner: str | None = None
 
 
 def admin_spec(model: Model) -> ModelSpecConfig:
@@ -110,6 +119,7 @@ class Reconciler:
         self.needs_retry = False
         # Per model, the inputs of its last completed pass (see _reconcile_model).
         self._settled: dict[str, tuple[Any, ...]] = {}
+        self._response_cache: dict[str, bool] = {}  # as last pushed to Triton, per model
         self._served: set[str] = set()
         self._lock = asyncio.Lock()
         self._generation = 0
@@ -168,7 +178,7 @@ class Reconciler:
         measured), so it is skipped. A pass that changes something changes the index, so the
         next pass runs once more and then settles.
         """
-        await asyncio.to_thread(self._register_model, spec)
+        registered = await asyncio.to_thread(self._register_model, spec)
         try:
             discovered = await asyncio.to_thread(discover_versions, spec.base_path)
         except SourceError as exc:
@@ -177,6 +187,7 @@ class Reconciler:
         pins = await asyncio.to_thread(self._pins, spec.name)
         inputs = (
             repr(spec),
+            (registered.runner.value, registered.response_cache),
             tuple(sorted((v, str(path)) for v, path in discovered.items())),
             tuple(sorted(pins.items())),
             tuple((e.name, e.version, e.state) for e in index),
@@ -186,33 +197,59 @@ class Reconciler:
         if not discovered:
             log.warning("%s", no_versions_message(spec.name, spec.base_path))
         wanted = wanted_versions(spec.policy, discovered, pins)
+        reconverted: set[int] = set()
+        if self._response_cache.get(spec.name, registered.response_cache) != (
+            registered.response_cache
+        ):
+            reconverted |= set(wanted)  # the same files under another config
         for version in sorted(wanted):
-            await self._ensure_converted(spec.name, version, discovered[version])
-        await self._converge(spec.name, wanted, index)
+            runner = registered.runner.value
+            if await self._ensure_converted(spec.name, version, discovered[version], runner):
+                reconverted.add(version)
+        await self._converge(spec.name, wanted, index, reconverted)
         await asyncio.to_thread(self._apply_labels, spec)
         self._settled[spec.name] = inputs
+        self._response_cache[spec.name] = registered.response_cache
         return True
 
-    def _register_model(self, spec: ModelSpecConfig) -> None:
+    def _register_model(self, spec: ModelSpecConfig) -> Model:
         policy = spec.policy.to_json()
         model, _ = self.store.get_or_create_model(
             spec.name, str(spec.base_path), policy, actor=ACTOR
         )
-        if model.base_path != str(spec.base_path) or model.policy.to_json() != policy:
-            self.store.update_model(
-                spec.name, base_path=str(spec.base_path), policy=policy, actor=ACTOR
+        runner = self.settings.runner if not model.admin_registered else None
+        if (
+            model.base_path != str(spec.base_path)
+            or model.policy.to_json() != policy
+            or (runner is not None and model.runner.value != runner)
+        ):
+            model = self.store.update_model(
+                spec.name, base_path=str(spec.base_path), policy=policy, actor=ACTOR, runner=runner
             )
+        return model
 
     def _pins(self, model: str) -> dict[int, VersionPin]:
         return {v.version: v.pin for v in self.store.list_model_versions(model) if v.pin}
 
-    async def _ensure_converted(self, model: str, version: int, source: Path) -> None:
+    async def _ensure_converted(self, model: str, version: int, source: Path, runner: str) -> bool:
+        """Convert the version unless its files are in the repository, converted under the
+        model's current runner setting; True when a known version was converted again (its Triton
+        models must reload even though the same version numbers are READY)."""
         known = await asyncio.to_thread(self._find_version, model, version)
-        if known is not None and known.state == VersionState.FAILED:
-            return  # retried only when its files change (a new directory = a new version)
-        if known is not None and self._repository_has(model, known):
-            return
-        digest, signatures, reason = await self._convert(model, version, source)
+        converted_under = (known.runners.get("setting") if known else None) or None
+        if (
+            known is not None
+            and known.state == VersionState.FAILED
+            and converted_under
+            in (
+                None,
+                runner,
+            )
+        ):
+            return False  # retried when its files change (a new directory = a new version)
+        if known is not None and converted_under == runner and self._repository_has(model, known):
+            return False
+        digest, signatures, reason, runners = await self._convert(model, version, source, runner)
         if known is None:
             await asyncio.to_thread(
                 self.store.create_model_version,
@@ -222,21 +259,35 @@ class Reconciler:
                 digest,
                 signatures,
                 ACTOR,
+                runners=runners,
+            )
+        else:
+            await asyncio.to_thread(
+                self.store.set_model_version_runners, model, version, runners, ACTOR
             )
         if reason:
             await self._set_state(model, version, VersionState.FAILED, reason)
+            return False
+        if known is not None and known.state == VersionState.FAILED:
+            await self._set_state(model, version, VersionState.START)
+        return known is not None
 
     async def _convert(
-        self, model: str, version: int, source: Path
-    ) -> tuple[str, dict[str, Any], str]:
-        """Write the Triton models of one version: (checksum, signatures JSON, failure reason)."""
+        self, model: str, version: int, source: Path, runner: str
+    ) -> tuple[str, dict[str, Any], str, dict[str, Any]]:
+        """Write the Triton models of one version: (checksum, signatures JSON, failure reason,
+        runner evidence as the catalog keeps it)."""
+        evidence: dict[str, Any] = {"setting": runner, "signatures": {}}
         try:
             digest = await asyncio.to_thread(checksum, source)
-            converted = await asyncio.to_thread(self.converter.convert, model, version, source)
-            return digest, signatures_to_json(converted.signatures), ""
-        except (SavedModelError, UnsupportedSignature, OSError) as exc:
+            converted = await asyncio.to_thread(
+                self.converter.convert, model, version, source, runner
+            )
+        except (SavedModelError, UnsupportedSignature, ConversionRefused, OSError) as exc:
             log.error("model %s version %s cannot be converted: %s", model, version, exc)
-            return "", {}, str(exc)
+            return "", {}, str(exc), evidence
+        evidence["signatures"] = {k: v.to_json() for k, v in converted.runners.items()}
+        return digest, signatures_to_json(converted.signatures), "", evidence
 
     # -- admin: versions from outside the policy -----------------------------------------------
     async def import_version(
@@ -256,11 +307,14 @@ class Reconciler:
         FAILED with the reason. The caller checks that ``source`` may be read at all.
         """
         async with self._lock:
-            base_path = Path((await asyncio.to_thread(self.store.get_model, model)).base_path)
+            registered = await asyncio.to_thread(self.store.get_model, model)
+            base_path = Path(registered.base_path)
             number = await asyncio.to_thread(self._next_version, model, base_path, version)
             target = await asyncio.to_thread(place_version, source, base_path, number)
             try:
-                digest, signatures, reason = await self._convert(model, number, target)
+                digest, signatures, reason, runners = await self._convert(
+                    model, number, target, registered.runner.value
+                )
                 await asyncio.to_thread(
                     self.store.create_model_version,
                     model,
@@ -272,6 +326,7 @@ class Reconciler:
                     state=VersionState.FAILED if reason else VersionState.START,
                     state_reason=reason,
                     pin=pin,
+                    runners=runners,
                 )
             except CatalogError:
                 if target != source.resolve():
@@ -309,7 +364,13 @@ class Reconciler:
         return {sig: triton_model_name(model, sig) for sig in version.signatures}
 
     # -- converge Triton on the wanted versions ------------------------------------------------
-    async def _converge(self, model: str, wanted: Iterable[int], index: list[IndexEntry]) -> None:
+    async def _converge(
+        self,
+        model: str,
+        wanted: Iterable[int],
+        index: list[IndexEntry],
+        reload: Iterable[int] = (),
+    ) -> None:
         versions = {
             v.version: v for v in await asyncio.to_thread(self.store.list_model_versions, model)
         }
@@ -328,7 +389,7 @@ class Reconciler:
             and mv.state in (VersionState.AVAILABLE, VersionState.LOADING)
         }
         # Step 1: load the wanted versions beside whatever still serves.
-        await self._push(model, versions, wanted | old, index, new=wanted)
+        await self._push(model, versions, wanted | old, index, new=wanted, reload=set(reload))
         versions = {
             v.version: v for v in await asyncio.to_thread(self.store.list_model_versions, model)
         }
@@ -358,8 +419,12 @@ class Reconciler:
         target: set[int],
         index: list[IndexEntry],
         new: set[int],
+        reload: set[int] | None = None,
     ) -> None:
-        """Make every Triton model of ``model`` serve exactly ``target`` versions."""
+        """Make every Triton model of ``model`` serve exactly ``target`` versions; versions in
+        ``reload`` (converted again, or a config setting changed) load even when READY."""
+        reload = reload or set()
+        response_cache = (await asyncio.to_thread(self.store.get_model, model)).response_cache
         by_triton: dict[str, tuple[set[int], SignatureSpec | None]] = {}
         for v in sorted(versions):
             for sig, name in self._triton_models(model, versions[v]).items():
@@ -377,10 +442,10 @@ class Reconciler:
                 for e in index
                 if e.name == name and e.state == "READY" and e.version is not None
             }
-            if ready == wanted:
+            if ready == wanted and not reload & wanted:
                 continue
-            loading |= wanted - ready
-            loads.append(self._load(name, model, spec, wanted, ready))
+            loading |= (wanted - ready) | (reload & wanted)
+            loads.append(self._load(name, model, spec, wanted, ready - reload, response_cache))
         for v in sorted(loading):
             await self._set_state(model, v, VersionState.LOADING)
         # The signatures of a version load side by side (Triton loads models in parallel, and
@@ -411,6 +476,7 @@ class Reconciler:
         spec: SignatureSpec | None,
         wanted: set[int],
         ready: set[int],
+        response_cache: bool = False,
     ) -> dict[int, str]:
         """Load ``name`` serving ``wanted``; on failure restore ``ready``. Returns the failures."""
         if not wanted or spec is None:
@@ -419,7 +485,7 @@ class Reconciler:
             except RepositoryError as exc:
                 log.warning("unload %s: %s", name, exc)
             return {}
-        config = build_model_config(name, model, spec, wanted, self.settings.max_batch_size)
+        config = self._config(name, model, spec, wanted, response_cache)
         try:
             await self._load_config(config)
             return {}
@@ -433,12 +499,30 @@ class Reconciler:
         }
         keep = wanted - set(failed)
         if keep:
-            with_keep = build_model_config(name, model, spec, keep, self.settings.max_batch_size)
+            with_keep = self._config(name, model, spec, keep, response_cache)
             try:
                 await self._load_config(with_keep)
             except RepositoryError as exc:
                 log.error("restoring %s versions %s failed: %s", name, sorted(keep), exc)
         return failed
+
+    def _config(
+        self,
+        name: str,
+        model: str,
+        spec: SignatureSpec,
+        versions: set[int],
+        response_cache: bool,
+    ) -> mc.ModelConfig:
+        return build_model_config(
+            name,
+            model,
+            spec,
+            versions,
+            self.settings.max_batch_size,
+            engine=self.settings.engine,
+            response_cache=response_cache,
+        )
 
     async def _load_config(self, config: mc.ModelConfig) -> None:
         await asyncio.to_thread(self.converter.write_config, config)

@@ -155,16 +155,24 @@ def _models(client: AdminClient, _args: argparse.Namespace) -> str:
 
 
 def _versions(client: AdminClient, args: argparse.Namespace) -> str:
-    rows = [
-        [
-            str(v["version"]),
-            v["state"],
-            _or_dash(v["pin"]),
-            ",".join(v["labels"]) or "-",
-            v["state_reason"] or "-",
-        ]
-        for v in client.call("GET", f"/models/{_q(args.model)}/versions")["versions"]
-    ]
+    """One row per version, then one row per signature: its runner and why (issue 8)."""
+    rows = []
+    for v in client.call("GET", f"/models/{_q(args.model)}/versions")["versions"]:
+        rows.append(
+            [
+                str(v["version"]),
+                v["state"],
+                _or_dash(v["pin"]),
+                ",".join(v["labels"]) or "-",
+                v["state_reason"] or "-",
+            ]
+        )
+        for signature in v.get("signatures", []):
+            error = signature.get("max_abs_error")
+            why = signature.get("fallback_reason") or (
+                "parity max_abs_error " + (f"{error:g}" if error is not None else "-")
+            )
+            rows.append([f"  {signature['name']}", signature["runner"], "", "", why])
     return format_table(["VERSION", "STATE", "PIN", "LABELS", "REASON"], rows)
 
 

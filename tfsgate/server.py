@@ -22,6 +22,9 @@ from control_plane.api.rollout_routes import RolloutParts
 from control_plane.catalog import migrate
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
+from control_plane.converter.batching import BatchingConfig, BatchingConfigError
+from control_plane.converter.exporter import RUNNERS, ExportOptions
+from control_plane.converter.triton_config import EngineOptions
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.quality.feedback import FeedbackService
 from control_plane.reconciler import Reconciler, ReconcilerSettings, retry_failed_passes
@@ -48,7 +51,6 @@ from gateway.prediction_log import PredictionLogger
 from gateway.rest import RestOptions, RestServer
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
-from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
 from tfsgate.core.status import Code, ServingError, invalid_argument
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import (
@@ -100,6 +102,33 @@ def initial_model_set(settings: ServeSettings) -> ModelSetConfig:
     return config
 
 
+def engine_options(s: ServeSettings) -> tuple[EngineOptions, ExportOptions]:
+    """The engine's settings from TF Serving's flags and ours (issue 8)."""
+    if s.runner and s.runner not in RUNNERS:
+        raise StartupError(f"--runner must be one of {', '.join(RUNNERS)}, not {s.runner!r}")
+    try:
+        batching = BatchingConfig.from_flags(s.enable_batching, s.batching_parameters_file)
+    except BatchingConfigError as exc:
+        raise StartupError(str(exc), Code.INVALID_ARGUMENT) from None
+    for note in batching.notes:
+        log.warning("--batching_parameters_file: %s", note)
+    # TF Serving: session_parallelism sizes both pools unless they are given one by one.
+    engine = EngineOptions(
+        batching=batching,
+        onnx_intra_op_threads=s.onnx_intra_op_threads,
+        onnx_inter_op_threads=s.onnx_inter_op_threads,
+        tf_intra_op_threads=s.tensorflow_intra_op_parallelism or s.tensorflow_session_parallelism,
+        tf_inter_op_threads=s.tensorflow_inter_op_parallelism or s.tensorflow_session_parallelism,
+    )
+    export = ExportOptions(
+        tags=tuple(t.strip() for t in s.saved_model_tags.split(",") if t.strip()) or ("serve",),
+        atol=s.parity_atol,
+        rtol=s.parity_rtol,
+        max_batch=batching.max_batch_size,
+    )
+    return engine, export
+
+
 def open_catalog(url: str) -> CatalogStore:
     """A fresh database is created at head; an existing one behind head is refused."""
     if migrate.current(url) is None:
@@ -143,10 +172,12 @@ class TfsgateServer:
         self._stopping = asyncio.Event()
         self.grpc_options = GrpcOptions()
         self.rest_options = RestOptions()
+        self.converter: SavedModelConverter | None = None
 
     def preflight(self) -> ModelSetConfig:
         s = self.settings
         check_flags(s)
+        self.engine, self.export = engine_options(s)
         config = initial_model_set(s)
         read_config_files(s)
         self.grpc_options, self.rest_options = front_door_options(s)
@@ -163,27 +194,33 @@ class TfsgateServer:
         self.store = await asyncio.to_thread(open_catalog, s.catalog_url)
         grpc_url = s.triton_url
         if not grpc_url:
-            self.triton = EmbeddedTriton(s.repository_path, s.home_path)
+            self.triton = EmbeddedTriton(
+                s.repository_path, s.home_path, cache_bytes=s.response_cache_bytes
+            )
             endpoints = self.triton.start()
             await self.triton.wait_ready()
             grpc_url = endpoints.grpc_url
         self.repository = TritonRepositoryClient(grpc_url)
         self.upstream = TritonInferenceClient(grpc_url)
+        self.converter = SavedModelConverter(s.repository_path, self.export)
         self.reconciler = Reconciler(
             self.store,
-            SavedModelConverter(s.repository_path),
+            self.converter,
             self.repository,
             self.router,
             ReconcilerSettings(
+                max_batch_size=self.engine.batching.max_batch_size,
                 allow_version_labels_for_unavailable_models=(
                     s.allow_version_labels_for_unavailable_models
                 ),
                 max_load_retries=s.max_num_load_retries,
                 load_retry_interval_seconds=s.load_retry_interval_micros / 1e6,
+                engine=self.engine,
+                runner=s.runner or None,
             ),
         )
         await self.reconciler.set_desired(config)
-        coalescer = Coalescer(self.upstream, max_rows=DEFAULT_MAX_BATCH_SIZE)
+        coalescer = Coalescer(self.upstream, max_rows=self.engine.batching.max_batch_size)
         store = self.store
         # Request logs and predictions recorded for feedback: one writer thread, off the path.
         self.logger = PredictionLogger(s.home_path / "request_logs", store.rollouts)
@@ -317,6 +354,8 @@ class TfsgateServer:
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.close()
+        if self.converter is not None:
+            await asyncio.to_thread(self.converter.close)
         if self.triton is not None:
             await asyncio.to_thread(self.triton.stop)
         if self.logger is not None:

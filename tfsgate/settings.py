@@ -44,16 +44,17 @@ class ServeSettings(BaseSettings):
     rest_api_enable_cors_support: bool = flag(False, "CORS headers on REST answers")
     enable_batching: bool = flag(
         False,
-        "not honoured yet: batchable signatures are always batched (Triton's dynamic batcher, max_batch_size 128); the flag only allows --batching_parameters_file",
-        treatment=NO_EFFECT,
+        "Triton's dynamic batching with TF Serving's bounds and queue delay; without it Triton"
+        " still merges concurrent requests, with no queue delay",
     )
     allow_version_labels_for_unavailable_models: bool = flag(
         False, "a config's labels may name versions that are not AVAILABLE yet"
     )
     batching_parameters_file: str = flag(
         "",
-        "not honoured yet: refused without --enable_batching as by TF Serving, otherwise not read",
-        treatment=NO_EFFECT,
+        "BatchingParameters text: max_batch_size -> preferred batch size and rows per engine"
+        " call, batch_timeout_micros -> queue delay, allowed_batch_sizes -> preferred sizes,"
+        " max_enqueued_batches -> queue size, num_batch_threads -> instances",
     )
     enable_per_model_batching_parameters: bool = flag(
         False, "batching_params.pbtxt in SavedModels is not read", treatment=NO_EFFECT
@@ -98,19 +99,15 @@ class ServeSettings(BaseSettings):
         True, "no file system caches are held by tfsgate", treatment=NO_EFFECT
     )
     tensorflow_session_parallelism: int = flag(
-        0, "not honoured yet: the runners keep TensorFlow's own thread pools", treatment=NO_EFFECT
+        0, "both thread pools of the TensorFlow runner when the two flags below are 0"
     )
     tensorflow_session_config_file: str = flag(
         "",
         "not honoured yet: the runners keep TensorFlow's own session settings",
         treatment=NO_EFFECT,
     )
-    tensorflow_intra_op_parallelism: int = flag(
-        0, "not honoured yet: the runners keep TensorFlow's own thread pools", treatment=NO_EFFECT
-    )
-    tensorflow_inter_op_parallelism: int = flag(
-        0, "not honoured yet: the runners keep TensorFlow's own thread pools", treatment=NO_EFFECT
-    )
+    tensorflow_intra_op_parallelism: int = flag(0, "the TensorFlow runner's intra-op threads")
+    tensorflow_inter_op_parallelism: int = flag(0, "the TensorFlow runner's inter-op threads")
     use_alts_credentials: bool = flag(False, "gRPC port with Google ALTS credentials (GCP only)")
     ssl_config_file: str = flag(
         "",
@@ -123,9 +120,7 @@ class ServeSettings(BaseSettings):
     per_process_gpu_memory_fraction: float = flag(
         0.0, "the embedded Triton runs models on CPU", treatment=NO_EFFECT
     )
-    saved_model_tags: str = flag(
-        "serve", "not honoured yet: the MetaGraph tagged serve is served", treatment=NO_EFFECT
-    )
+    saved_model_tags: str = flag("serve", "the MetaGraph loaded, converted and served")
     grpc_channel_arguments: str = flag(
         "",
         "comma-separated key=value gRPC server arguments (integers as ints), e.g."
@@ -219,6 +214,21 @@ class ServeSettings(BaseSettings):
     )
     host: str = own_flag("0.0.0.0", "address the gRPC and REST ports bind")
     log_level: str = own_flag("info", "debug, info, warning or error")
+    runner: str = own_flag(
+        "",
+        "auto|tensorflow|onnxruntime for the models named by flags or the config file: auto serves"
+        " a signature with ONNX Runtime when its conversion passes the parity check; empty keeps"
+        " each model's setting (admin API; default auto)",
+    )
+    parity_atol: float = own_flag(1e-5, "absolute tolerance of the ONNX parity check (floats)")
+    parity_rtol: float = own_flag(
+        1e-4, "relative tolerance of the ONNX parity check, times the row's largest |value|"
+    )
+    onnx_intra_op_threads: int = own_flag(1, "ONNX Runtime intra-op threads per Triton instance")
+    onnx_inter_op_threads: int = own_flag(1, "ONNX Runtime inter-op threads per Triton instance")
+    response_cache_bytes: int = own_flag(
+        64 << 20, "size of the embedded Triton's response cache (models opt in); 0 disables it"
+    )
 
     @property
     def home_path(self) -> Path:

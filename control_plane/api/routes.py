@@ -24,6 +24,7 @@ from control_plane.api.schemas import (
     LabelsOut,
     ModelList,
     ModelOut,
+    ModelSettingsIn,
     PromoteIn,
     RegisterModelIn,
     RollbackIn,
@@ -38,6 +39,7 @@ from control_plane.catalog.entities import (
     STABLE_LABEL,
     ExpectedStable,
     VersionPin,
+    VersionState,
 )
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import DEFAULT_EVENT_LIMIT
@@ -106,6 +108,47 @@ def _register(ctx: AdminContext, body: RegisterModelIn, base_path: str, actor: s
     ctx.store.update_model(
         body.name, actor=actor, base_path=base_path, policy=body.policy, admin_registered=True
     )
+
+
+@router.patch("/models/{model}", tags=["models"], summary="Runner setting and response cache")
+async def update_model_settings(
+    model: str, body: ModelSettingsIn, actor: Actor, ctx: Ctx
+) -> ModelOut:
+    """Force a runner or let each signature's parity check decide (auto); turn Triton's response
+    cache on or off. The versions are converted again and reloaded under the new setting."""
+    if body.runner == "onnxruntime":
+        await _run(_check_onnxruntime_possible, ctx, model)
+    await _run(
+        ctx.store.update_model,
+        model,
+        actor=actor,
+        runner=body.runner,
+        response_cache=body.response_cache,
+    )
+    await ctx.apply()
+    result: ModelOut = await _run(ctx.model_out, model)
+    return result
+
+
+def _check_onnxruntime_possible(ctx: AdminContext, model: str) -> None:
+    """Refuse ``runner: onnxruntime`` with the figures while a live version has a signature
+    whose conversion failed or did not match TensorFlow."""
+    live = {VersionState.START, VersionState.LOADING, VersionState.AVAILABLE}
+    refused = []
+    for version in ctx.store.list_model_versions(model):
+        if version.state not in live:
+            continue
+        for name, data in sorted((version.runners.get("signatures") or {}).items()):
+            if data.get("runner") == "onnxruntime":
+                continue
+            error = data.get("max_abs_error")
+            figures = "" if error is None else f" (max_abs_error {error:g})"
+            reason = data.get("fallback_reason") or "served by TensorFlow"
+            refused.append(f"version {version.version} signature {name!r}: {reason}{figures}")
+    if refused:
+        raise CatalogError(
+            Code.FAILED_PRECONDITION, "runner onnxruntime refused: " + "; ".join(refused)
+        )
 
 
 @router.delete("/models/{model}", tags=["models"], summary="Stop serving an admin-registered model")

@@ -21,6 +21,7 @@ from control_plane.catalog.entities import (
 )
 
 VersionNumber = Field(ge=0, lt=2**63, description="TF Serving version number")
+Runner = Literal["auto", "tensorflow", "onnxruntime"]
 ModelSource = Literal["config", "admin", "retired"]
 
 
@@ -28,6 +29,37 @@ class Strict(BaseModel):
     """Unknown fields are errors: a typo must not silently do less than asked."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class SignatureRunnerOut(BaseModel):
+    name: str
+    runner: Literal["onnxruntime", "tensorflow"] = Field(
+        description="the engine serving this signature"
+    )
+    max_abs_error: float | None = Field(
+        description="worst |ONNX - TensorFlow| of the parity check (floats); null if not run"
+    )
+    fallback_reason: str = Field(description="why TensorFlow serves it; empty for onnxruntime")
+    parity_cases: int = Field(description="generated inputs the parity check ran")
+
+
+class WarmupOut(BaseModel):
+    records: int = Field(description="warm-up requests replayed before the version was AVAILABLE")
+    seconds: float
+
+
+def _signature_runners(runners: dict[str, Any]) -> list[SignatureRunnerOut]:
+    found = runners.get("signatures") or {}
+    return [
+        SignatureRunnerOut(
+            name=name,
+            runner="onnxruntime" if data.get("runner") == "onnxruntime" else "tensorflow",
+            max_abs_error=data.get("max_abs_error"),
+            fallback_reason=str(data.get("fallback_reason", "")),
+            parity_cases=int(data.get("parity_cases") or 0),
+        )
+        for name, data in sorted(found.items())
+    ]
 
 
 class VersionOut(BaseModel):
@@ -41,6 +73,10 @@ class VersionOut(BaseModel):
     )
     labels: list[str] = Field(description="labels pointing at this version")
     updated_at: datetime
+    signatures: list[SignatureRunnerOut] = Field(
+        default_factory=list, description="which runner serves each signature, and why"
+    )
+    warmup: WarmupOut | None = None
 
     @classmethod
     def from_entity(cls, version: ModelVersion, labels: dict[str, int]) -> VersionOut:
@@ -53,6 +89,10 @@ class VersionOut(BaseModel):
             pin=None if version.pin is None else version.pin.value,
             labels=sorted(k for k, v in labels.items() if v == version.version),
             updated_at=version.updated_at,
+            signatures=_signature_runners(version.runners),
+            warmup=None
+            if version.warmup_records is None
+            else WarmupOut(records=version.warmup_records, seconds=version.warmup_seconds or 0.0),
         )
 
 
@@ -72,6 +112,11 @@ class ModelOut(BaseModel):
     labels: dict[str, int]
     traffic: dict[int, float]
     versions: list[VersionOut]
+    runner: Runner = Field(
+        description="auto: ONNX Runtime where the conversion passes its parity check, else "
+        "TensorFlow; tensorflow or onnxruntime force one"
+    )
+    response_cache: bool = Field(description="Triton's response cache for this model")
 
     @classmethod
     def from_entities(
@@ -91,6 +136,8 @@ class ModelOut(BaseModel):
             labels=labels,
             traffic=traffic,
             versions=[VersionOut.from_entity(v, labels) for v in versions],
+            runner=model.runner.value,
+            response_cache=model.response_cache,
         )
 
 
@@ -105,6 +152,15 @@ class RegisterModelIn(Strict):
         default_factory=lambda: {"latest": {"num_versions": 1}},
         description="TF Serving's ServableVersionPolicy in JSON: latest, all or specific",
     )
+
+
+class ModelSettingsIn(Strict):
+    runner: Runner | None = Field(
+        default=None,
+        description="auto, tensorflow or onnxruntime; onnxruntime is refused while a served "
+        "version has a signature that failed its parity check or conversion",
+    )
+    response_cache: bool | None = None
 
 
 class ImportVersionIn(Strict):

@@ -160,36 +160,30 @@ def export_signature(
     return verdict
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--saved_model", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--tags", default="serve", help="comma-separated MetaGraph tags")
-    parser.add_argument("--signatures", nargs="*", help="default: every signature")
-    parser.add_argument("--atol", type=float, default=1e-5)
-    parser.add_argument("--rtol", type=float, default=1e-4)
-    parser.add_argument("--max_batch", type=int, default=128)
-    parser.add_argument("--opset", type=int, default=17)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args(argv)
-    started = time.monotonic()
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+def export(args: argparse.Namespace) -> dict[str, Any]:
+    """One version: convert and check every signature, write verdict.json, return the report."""
     import tensorflow as tf
 
     from control_plane.converter import onnx_export
 
-    tf.get_logger().setLevel("ERROR")
+    started = time.monotonic()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     source = Path(args.saved_model)
     tags = [t for t in args.tags.split(",") if t]
     session, meta_graph = onnx_export.load_session(str(source), tags)
-    large = _variables_bytes(source) > LARGE_MODEL_BYTES
-    names = args.signatures or sorted(k for k in meta_graph.signature_def if not k.startswith("__"))
-    verdicts = {}
-    for index, name in enumerate(names):
-        verdicts[name] = export_signature(
-            session, meta_graph, name, out / f"signature_{index}", args, large
+    try:
+        large = _variables_bytes(source) > LARGE_MODEL_BYTES
+        names = args.signatures or sorted(
+            k for k in meta_graph.signature_def if not k.startswith("__")
         )
+        verdicts = {}
+        for index, name in enumerate(names):
+            verdicts[name] = export_signature(
+                session, meta_graph, name, out / f"signature_{index}", args, large
+            )
+    finally:
+        session.close()
     import onnxruntime
     import tf2onnx
 
@@ -203,6 +197,56 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     (out / "verdict.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--saved_model", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--tags", default="serve", help="comma-separated MetaGraph tags")
+    parser.add_argument("--signatures", nargs="*", help="default: every signature")
+    parser.add_argument("--atol", type=float, default=1e-5)
+    parser.add_argument("--rtol", type=float, default=1e-4)
+    parser.add_argument("--max_batch", type=int, default=128)
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--threads", type=int, default=1)
+    return parser
+
+
+def serve() -> int:
+    """Jobs from stdin, one JSON list of arguments per line; one JSON line back per job
+    (``{"ok": true}`` or ``{"ok": false, "error": ...}``). TensorFlow is imported once for a
+    burst of versions (start-up with many models); the parent closes stdin when idle."""
+    # Replies go to the original stdout; anything a library prints (ONNX Runtime logs to stdout)
+    # goes to stderr instead of corrupting them.
+    replies = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    parser = _parser()
+    for line in sys.stdin:
+        try:
+            args = parser.parse_args(json.loads(line))
+            export(args)
+            reply: dict[str, Any] = {"ok": True}
+        except Exception as exc:  # noqa: BLE001 - reported for this job; the next one runs
+            traceback.print_exc()
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+        replies.write(json.dumps(reply) + "\n")
+        replies.flush()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv == ["--serve"]:
+        return serve()
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")
+    export(_parser().parse_args(argv))
     return 0
 
 

@@ -1,14 +1,17 @@
-"""Runs the export child (``control_plane.converter.export``) and reads its verdict.
+"""Runs the export child (``control_plane.converter.export``) and reads its verdicts.
 
-The child imports TensorFlow, tf2onnx and ONNX Runtime and exits: the process calling this never
-holds them. One export at a time per process (a lock): each peaks at 0.6-1.3 GB and two cores are
-all a small machine has.
+The child imports TensorFlow, tf2onnx and ONNX Runtime and exits when idle: the process calling
+this never holds them. One export at a time (a lock): each peaks at 0.6-1.3 GB plus the model, and
+two cores are all a small machine has.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import json
 import logging
+import select
 import subprocess
 import sys
 import threading
@@ -22,7 +25,6 @@ log = logging.getLogger(__name__)
 RUNNERS = ("auto", "tensorflow", "onnxruntime")
 ONNXRUNTIME = "onnxruntime"
 TENSORFLOW = "tensorflow"
-_LOCK = threading.Lock()
 
 
 class ExportError(RuntimeError):
@@ -77,17 +79,8 @@ def tensorflow_only(reason: str) -> SignatureRunner:
     return SignatureRunner(TENSORFLOW, fallback_reason=reason)
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
-
-
-def export_version(source: Path, out: Path, options: ExportOptions) -> dict[str, SignatureRunner]:
-    """Convert and parity-check every signature of the SavedModel at ``source`` into ``out``."""
-    command = [
-        sys.executable,
-        "-m",
-        "control_plane.converter.export",
+def _arguments(source: Path, out: Path, options: ExportOptions) -> list[str]:
+    return [
         "--saved_model",
         str(source),
         "--out",
@@ -103,28 +96,108 @@ def export_version(source: Path, out: Path, options: ExportOptions) -> dict[str,
         "--opset",
         str(options.opset),
     ]
-    with _LOCK:
-        started = time.monotonic()
+
+
+class Exporter:
+    """The export child, kept for a burst of versions and closed when idle.
+
+    Importing TensorFlow costs 3 s and 560 MB; a start-up with 50 models would pay it 50 times
+    with one child per version. So one child takes jobs over a pipe (``export --serve``) and is
+    sent away ``idle_seconds`` after its last job: nothing of TensorFlow stays in this process or
+    lingers beside it once the models are converted. Jobs run one at a time.
+    """
+
+    def __init__(self, idle_seconds: float = 15.0) -> None:
+        self.idle_seconds = idle_seconds
+        self._lock = threading.Lock()
+        self._child: subprocess.Popen[str] | None = None
+        self._stderr: collections.deque[str] = collections.deque(maxlen=50)
+        self._timer: threading.Timer | None = None
+
+    def export_version(
+        self, source: Path, out: Path, options: ExportOptions
+    ) -> dict[str, SignatureRunner]:
+        """Convert and parity-check every signature of the SavedModel at ``source`` into ``out``."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            started = time.monotonic()
+            try:
+                reply = self._run(_arguments(source, out, options), options.timeout)
+            finally:
+                self._timer = threading.Timer(self.idle_seconds, self.close)
+                self._timer.daemon = True
+                self._timer.start()
+        if not reply.get("ok"):
+            raise ExportError(f"ONNX export failed: {reply.get('error', 'unknown error')}")
+        report = json.loads((out / "verdict.json").read_text())
+        log.info(
+            "exported %s in %.1fs: %s",
+            source,
+            time.monotonic() - started,
+            {k: v["runner"] for k, v in report["signatures"].items()},
+        )
+        return {k: SignatureRunner.from_json(v) for k, v in report["signatures"].items()}
+
+    def _start(self) -> subprocess.Popen[str]:
+        child = subprocess.Popen(
+            [sys.executable, "-m", "control_plane.converter.export", "--serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._stderr.clear()
+        threading.Thread(target=self._drain, args=(child,), daemon=True).start()
+        return child
+
+    def _drain(self, child: subprocess.Popen[str]) -> None:
+        assert child.stderr is not None
+        for line in child.stderr:
+            if line.strip():
+                self._stderr.append(line.rstrip())
+                log.debug("export child: %s", line.rstrip())
+
+    def _run(self, arguments: list[str], timeout: float) -> dict[str, Any]:
+        if self._child is None or self._child.poll() is not None:
+            self._child = self._start()
+        child = self._child
+        assert child.stdin is not None and child.stdout is not None
         try:
-            done = subprocess.run(
-                command,
-                stdin=subprocess.DEVNULL,
-                capture_output=True,
-                text=True,
-                timeout=options.timeout,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ExportError(f"ONNX export timed out after {options.timeout:.0f}s") from exc
-    verdict_file = out / "verdict.json"
-    if done.returncode != 0 or not verdict_file.exists():
-        reason = _last_line(done.stderr) or f"exit code {done.returncode}"
-        raise ExportError(f"ONNX export failed: {reason}")
-    report = json.loads(verdict_file.read_text())
-    log.info(
-        "exported %s in %.1fs: %s",
-        source,
-        time.monotonic() - started,
-        {k: v["runner"] for k, v in report["signatures"].items()},
-    )
-    return {k: SignatureRunner.from_json(v) for k, v in report["signatures"].items()}
+            child.stdin.write(json.dumps(arguments) + "\n")
+            child.stdin.flush()
+            ready, _, _ = select.select([child.stdout], [], [], timeout)
+            line = child.stdout.readline() if ready else ""
+        except OSError:
+            line = ""
+        if not line:
+            timed_out = child.poll() is None
+            self._kill()
+            if timed_out:
+                raise ExportError(f"ONNX export timed out after {timeout:.0f}s")
+            reason = self._stderr[-1] if self._stderr else f"exit code {child.returncode}"
+            raise ExportError(f"ONNX export failed: {reason}")
+        return dict(json.loads(line))
+
+    def _kill(self) -> None:
+        child, self._child = self._child, None
+        if child is not None and child.poll() is None:
+            child.kill()
+        if child is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=10)
+
+    def close(self) -> None:
+        """Send the child away (closing its stdin ends its loop)."""
+        child, self._child = self._child, None
+        if child is None:
+            return
+        with contextlib.suppress(OSError):
+            if child.stdin is not None:
+                child.stdin.close()
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()

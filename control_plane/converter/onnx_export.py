@@ -73,6 +73,10 @@ class SignaturePlan:
     outputs: dict[str, tf.Tensor]
     parse: ParsePlan | None = None
     onnx_inputs: list[str] = field(default_factory=list)  # keys the ONNX model takes
+    # What the signature promises clients (Triton's config is built from it); TF 1.0 signatures
+    # may declare nothing, and then the ONNX model must take any rank, as the session does.
+    declared: dict[str, tf.TensorShape] = field(default_factory=dict)
+    declared_outputs: dict[str, tf.TensorShape] = field(default_factory=dict)
 
 
 @dataclass
@@ -234,6 +238,12 @@ def _split_parse_example(graph_def: graph_pb2.GraphDef, plan: SignaturePlan) -> 
     return graph_def
 
 
+def _declared_shape(info: Any) -> tf.TensorShape:
+    if not info.HasField("tensor_shape") or info.tensor_shape.unknown_rank:
+        return tf.TensorShape(None)
+    return tf.TensorShape([None if d.size < 0 else d.size for d in info.tensor_shape.dim])
+
+
 def signature_graph(session: Any, meta_graph: Any, name: str) -> tuple[Any, SignaturePlan]:
     """The frozen, inlined GraphDef computing one signature, and its plan."""
     signature = meta_graph.signature_def[name]
@@ -244,13 +254,19 @@ def signature_graph(session: Any, meta_graph: Any, name: str) -> tuple[Any, Sign
         outputs={k: graph.get_tensor_by_name(v.name) for k, v in signature.outputs.items()},
     )
     plan.onnx_inputs = sorted(plan.inputs)
+    plan.declared = {k: _declared_shape(v) for k, v in signature.inputs.items()}
+    plan.declared_outputs = {k: _declared_shape(v) for k, v in signature.outputs.items()}
     graph_def = graph.as_graph_def()
     for node in graph_def.node:
         node.device = ""
+        # Shapes recorded at export time (TF 1.x graphs carry them) would pin the ONNX inputs
+        # to one rank where the signature promises any.
+        if "_output_shapes" in node.attr:
+            del node.attr["_output_shapes"]
     _cut(
         graph_def,
         {
-            t.name: (INPUT_PREFIX + k, t.dtype.as_datatype_enum, t.shape)
+            t.name: (INPUT_PREFIX + k, t.dtype.as_datatype_enum, plan.declared[k])
             for k, t in plan.inputs.items()
         },
     )
@@ -306,4 +322,16 @@ def to_onnx(
     unsupported = [m for m in errors.messages if m.startswith("Unsupported ops")]
     if unsupported:
         raise NotConvertible(f"tf2onnx: {unsupported[-1]}")
+    _unknown_ranks(model, plan)
     return Exported(plan, model, large_model)
+
+
+def _unknown_ranks(model: Any, plan: SignaturePlan) -> None:
+    """Where the signature declares no shape, the ONNX model declares none either: tf2onnx
+    writes an empty (scalar) shape, and ONNX Runtime warns on every call that returns more."""
+    unknown = {k for k, v in plan.declared_outputs.items() if v.rank is None}
+    if not plan.parse:
+        unknown |= {k for k, v in plan.declared.items() if v.rank is None}
+    for value in (*model.graph.input, *model.graph.output):
+        if value.name in unknown and value.type.HasField("tensor_type"):
+            value.type.tensor_type.ClearField("shape")

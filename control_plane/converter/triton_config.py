@@ -11,16 +11,35 @@ becomes one variable dimension.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 
+from control_plane.converter.batching import BatchingConfig
 from tfsgate.core import dtypes
 from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
 from tfsgate.core.signatures import SignatureSpec, TensorSpec
 
 # Tensors that are TF scalars but travel through Triton as [1] (comma-separated names).
 SCALARS_PARAMETER = "scalar_tensors"
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Server-wide engine settings every signature's config carries.
+
+    Threads: ONNX Runtime's pools per Triton instance (``intra_op_threads``/``inter_op_threads``
+    parameters of onnx_runner.py) and TensorFlow's process-wide pools in the shared worker
+    (``--tensorflow_intra_op_parallelism``/``--tensorflow_inter_op_parallelism``; 0 lets
+    TensorFlow choose, as in TF Serving)."""
+
+    batching: BatchingConfig = field(default_factory=BatchingConfig)
+    onnx_intra_op_threads: int = 1
+    onnx_inter_op_threads: int = 1
+    tf_intra_op_threads: int = 0
+    tf_inter_op_threads: int = 0
+    instances: int = 1
 
 
 class UnsupportedSignature(ValueError):
@@ -60,18 +79,34 @@ def build_model_config(
     signature: SignatureSpec,
     versions: Iterable[int],
     max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    *,
+    engine: EngineOptions | None = None,
+    response_cache: bool = False,
 ) -> mc.ModelConfig:
-    """The config for one (model, signature) Triton model serving exactly ``versions``."""
+    """The config for one (model, signature) Triton model serving exactly ``versions``.
+
+    ``max_batch_size`` 0 turns batching off; otherwise a batched signature gets the batching of
+    ``engine`` (see batching.py: Triton's own max_batch_size is 2**31-1, TF Serving's bound is the
+    batcher's preferred size and the runner's rows per call)."""
+    engine = engine or EngineOptions(batching=BatchingConfig(max_batch_size=max_batch_size or 1))
     batched = signature.batched and max_batch_size > 0
     config = mc.ModelConfig(name=triton_name, backend="python")
-    config.max_batch_size = max_batch_size if batched else 0
     for key in sorted(signature.inputs):
         _fill(config.input.add(), signature.inputs[key], batched)
     for key in sorted(signature.outputs):
         _fill(config.output.add(), signature.outputs[key], batched)
+    config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=max(engine.instances, 1))
     if batched:
-        config.dynamic_batching.SetInParent()
-    config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+        engine.batching.apply(config)
+    if response_cache:
+        config.response_cache.enable = True
+    for name, value in (
+        ("intra_op_threads", engine.onnx_intra_op_threads),
+        ("inter_op_threads", engine.onnx_inter_op_threads),
+        ("tf_intra_op_threads", engine.tf_intra_op_threads),
+        ("tf_inter_op_threads", engine.tf_inter_op_threads),
+    ):
+        config.parameters[name].string_value = str(value)
     config.version_policy.specific.versions.extend(sorted(versions))
     config.parameters["tf_model"].string_value = model
     config.parameters["signature"].string_value = signature.name

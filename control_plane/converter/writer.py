@@ -38,10 +38,10 @@ from control_plane.converter import triton_config
 from control_plane.converter.exporter import (
     ONNXRUNTIME,
     TENSORFLOW,
+    Exporter,
     ExportError,
     ExportOptions,
     SignatureRunner,
-    export_version,
     tensorflow_only,
 )
 from control_plane.converter.savedmodel import read_signatures
@@ -174,9 +174,15 @@ def refusal(runners: dict[str, SignatureRunner]) -> str:
 class SavedModelConverter:
     """SavedModel version directory -> one Triton model version per signature."""
 
-    def __init__(self, repository: Path, export: ExportOptions | None = None) -> None:
+    def __init__(
+        self,
+        repository: Path,
+        export: ExportOptions | None = None,
+        exporter: Exporter | None = None,
+    ) -> None:
         self.repository = repository.resolve()
         self.export = export or ExportOptions()
+        self.exporter = exporter or Exporter()
 
     def convert(
         self,
@@ -227,7 +233,7 @@ class SavedModelConverter:
                 s: tensorflow_only("the model's runner setting is tensorflow") for s in signatures
             }
         try:
-            found = export_version(source, out, self.export)
+            found = self.exporter.export_version(source, out, self.export)
         except ExportError as exc:
             return {s: tensorflow_only(str(exc)) for s in signatures}
         missing = tensorflow_only("the export child did not report this signature")
@@ -241,6 +247,10 @@ class SavedModelConverter:
         if evidence.parse:
             shutil.copyfile(runtime_file("tf_example.py"), staged / "tf_example.py")
         (staged / RUNNER_FILE).write_text(onnx_runner_json(evidence))
+
+    def close(self) -> None:
+        """Stop the export child now rather than when it turns idle."""
+        self.exporter.close()
 
     def write_config(self, config: mc.ModelConfig) -> None:
         """Keep config.pbtxt equal to what the reconciler last pushed as the load override."""

@@ -93,10 +93,13 @@ class TritonEndpoints:
 class EmbeddedTriton:
     """Starts, watches and stops one tritonserver child process."""
 
-    def __init__(self, model_repository: Path, home: Path, log_verbose: int = 0) -> None:
+    def __init__(
+        self, model_repository: Path, home: Path, log_verbose: int = 0, cache_bytes: int = 0
+    ) -> None:
         self.model_repository = model_repository.resolve()
         self.home = home.resolve()
         self.log_verbose = log_verbose
+        self.cache_bytes = cache_bytes
         self._process: subprocess.Popen[bytes] | None = None
         self.endpoints: TritonEndpoints | None = None
 
@@ -126,6 +129,18 @@ class EmbeddedTriton:
             "--allow-metrics=true",
             "--exit-timeout-secs=10",
             f"--log-verbose={self.log_verbose}",
+            *self._cache_arguments(),
+        ]
+
+    def _cache_arguments(self) -> list[str]:
+        """Triton's local response cache (models opt in with ``response_cache``). The wheel keeps
+        ``libtritoncache_local.so`` under its own ``caches``; Triton looks in
+        /opt/tritonserver/caches unless told."""
+        if self.cache_bytes <= 0:
+            return []
+        return [
+            f"--cache-config=local,size={self.cache_bytes}",
+            f"--cache-directory={pytriton_root() / 'caches'}",
         ]
 
     def _environment(self) -> dict[str, str]:

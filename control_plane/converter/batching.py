@@ -1,0 +1,221 @@
+"""TF Serving's batching flags on Triton: ``--enable_batching`` and ``--batching_parameters_file``.
+
+The file is a text ``tensorflow.serving.BatchingParameters``. That message is not in
+tensorflow-serving-api, so its descriptor is built here from the documented field names and numbers
+(tensorflow_serving/servables/tensorflow/session_bundle_config.proto) and the file parsed with
+protobuf's ``text_format``, which gives the same errors TF Serving's parser would.
+
+Mapping (issue 8), per batched signature:
+
+=====================================  =====================================================
+BatchingParameters                     Triton config / runner
+=====================================  =====================================================
+max_batch_size                         ``preferred_batch_size: [max]`` (the batcher's target),
+                                       the runner's ``execution_batch_size`` (rows per call)
+batch_timeout_micros                   ``max_queue_delay_microseconds`` (0 without batching)
+allowed_batch_sizes                    ``preferred_batch_size``
+max_enqueued_batches x max_batch_size  ``default_queue_policy.max_queue_size`` (requests);
+                                       beyond it Triton answers UNAVAILABLE, as TF Serving
+num_batch_threads                      ``instance_group.count``
+enable_large_batch_splitting,          requests larger than max_batch_size: run in chunks of
+max_execution_batch_size               max_execution_batch_size; without splitting refused
+                                       with TF Serving's "Task size ... is larger than
+                                       maximum input batch size ..."
+=====================================  =====================================================
+
+Triton's own ``max_batch_size`` is always 2**31-1: it caps the rows of a single request, which TF
+Serving does not (without batching it runs any request as one Session::Run), so a 3,000,000-row
+request is one Triton call; Triton's batcher can exceed the preferred size when requests queue up,
+so the runner's ``execution_batch_size`` is what bounds one engine call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from google.protobuf import (
+    descriptor_pb2,
+    descriptor_pool,
+    message_factory,
+    text_format,
+    wrappers_pb2,  # noqa: F401 - registers wrappers.proto in the default pool
+)
+from tritonclient.grpc import model_config_pb2 as mc
+
+from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
+
+TRITON_MAX_BATCH_SIZE = 2**31 - 1
+# TF's SharedBatchScheduler QueueOptions default (shared_batch_scheduler.h).
+TF_DEFAULT_MAX_ENQUEUED_BATCHES = 10
+
+
+class BatchingConfigError(ValueError):
+    """The batching parameters file cannot be read or is not a valid BatchingParameters."""
+
+
+def _batching_parameters_class() -> Any:
+    field_type = descriptor_pb2.FieldDescriptorProto
+    proto = descriptor_pb2.FileDescriptorProto(
+        name="tensorflow_serving/servables/tensorflow/session_bundle_config.proto",
+        package="tensorflow.serving",
+        syntax="proto3",
+        dependency=["google/protobuf/wrappers.proto"],
+    )
+    message = proto.message_type.add(name="BatchingParameters")
+    wrapped = [
+        ("max_batch_size", 1, "Int64Value"),
+        ("batch_timeout_micros", 2, "Int64Value"),
+        ("max_enqueued_batches", 3, "Int64Value"),
+        ("num_batch_threads", 4, "Int64Value"),
+        ("thread_pool_name", 5, "StringValue"),
+        ("enable_large_batch_splitting", 8, "BoolValue"),
+        ("max_execution_batch_size", 9, "Int64Value"),
+    ]
+    for name, number, wrapper in wrapped:
+        message.field.add(
+            name=name,
+            number=number,
+            type=field_type.TYPE_MESSAGE,
+            label=field_type.LABEL_OPTIONAL,
+            type_name=f".google.protobuf.{wrapper}",
+        )
+    message.field.add(
+        name="allowed_batch_sizes",
+        number=6,
+        type=field_type.TYPE_INT64,
+        label=field_type.LABEL_REPEATED,
+    )
+    message.field.add(
+        name="pad_variable_length_inputs",
+        number=7,
+        type=field_type.TYPE_BOOL,
+        label=field_type.LABEL_OPTIONAL,
+    )
+    # A pool of our own that can still see wrappers.proto: the default pool may already hold a
+    # session_bundle_config.proto of another origin.
+    pool = descriptor_pool.DescriptorPool()
+    wrappers = descriptor_pb2.FileDescriptorProto()
+    descriptor_pool.Default().FindFileByName("google/protobuf/wrappers.proto").CopyToProto(wrappers)
+    pool.Add(wrappers)
+    pool.Add(proto)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
+    )
+
+
+BatchingParameters = _batching_parameters_class()
+
+
+def parse_batching_parameters(text: str) -> Any:
+    """A ``BatchingParameters`` message from its text form (protobuf's errors as TF Serving's)."""
+    message = BatchingParameters()
+    try:
+        text_format.Parse(text, message)
+    except text_format.ParseError as exc:
+        raise BatchingConfigError(
+            f"Error parsing text-format tensorflow.serving.BatchingParameters: {exc}"
+        ) from None
+    return message
+
+
+@dataclass(frozen=True)
+class BatchingConfig:
+    """What the Triton configs of batched signatures get from the batching flags."""
+
+    enabled: bool = False
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE
+    batch_timeout_micros: int = 0
+    allowed_batch_sizes: tuple[int, ...] = ()
+    max_enqueued_batches: int = TF_DEFAULT_MAX_ENQUEUED_BATCHES
+    num_batch_threads: int | None = None
+    large_batch_splitting: bool = False
+    max_execution_batch_size: int | None = None
+    notes: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_flags(cls, enable_batching: bool, parameters_file: str = "") -> BatchingConfig:
+        """TF Serving reads the file only with ``--enable_batching``; so do we."""
+        if not enable_batching:
+            return cls()
+        if not parameters_file:
+            return cls(enabled=True)
+        try:
+            text = Path(parameters_file).read_text()
+        except OSError as exc:
+            raise BatchingConfigError(
+                f"cannot read --batching_parameters_file {parameters_file}: {exc.strerror}"
+            ) from None
+        return cls.from_message(parse_batching_parameters(text))
+
+    @classmethod
+    def from_message(cls, message: Any) -> BatchingConfig:
+        def value(name: str, default: Any) -> Any:
+            return getattr(message, name).value if message.HasField(name) else default
+
+        max_batch_size = int(value("max_batch_size", DEFAULT_MAX_BATCH_SIZE))
+        allowed = tuple(int(v) for v in message.allowed_batch_sizes)
+        if max_batch_size <= 0:
+            raise BatchingConfigError("max_batch_size must be positive")
+        if allowed and (list(allowed) != sorted(set(allowed)) or allowed[-1] != max_batch_size):
+            # bundle_factory_util.cc: WrapSessionForBatching
+            raise BatchingConfigError(
+                "Last entry in allowed_batch_sizes must match max_batch_size; last entry was "
+                f"{allowed[-1]}; expected {max_batch_size}"
+                if list(allowed) == sorted(set(allowed))
+                else "allowed_batch_sizes entries must be monotonically increasing"
+            )
+        notes = []
+        if message.HasField("thread_pool_name"):
+            notes.append("thread_pool_name has no effect: each Triton instance is its own pool")
+        if message.pad_variable_length_inputs:
+            notes.append("pad_variable_length_inputs has no effect: Triton batches equal shapes")
+        threads = value("num_batch_threads", None)
+        execution = value("max_execution_batch_size", None)
+        return cls(
+            enabled=True,
+            max_batch_size=max_batch_size,
+            batch_timeout_micros=int(value("batch_timeout_micros", 0)),
+            allowed_batch_sizes=allowed,
+            max_enqueued_batches=int(
+                value("max_enqueued_batches", TF_DEFAULT_MAX_ENQUEUED_BATCHES)
+            ),
+            num_batch_threads=None if threads is None else int(threads),
+            large_batch_splitting=bool(value("enable_large_batch_splitting", False)),
+            max_execution_batch_size=None if execution is None else int(execution),
+            notes=tuple(notes),
+        )
+
+    @property
+    def execution_batch_size(self) -> int:
+        """Rows per engine call: 0 (a whole dynamic batch) without batching, else TF's bound."""
+        if not self.enabled:
+            return 0
+        if self.large_batch_splitting and self.max_execution_batch_size:
+            return self.max_execution_batch_size
+        return self.max_batch_size
+
+    def apply(self, config: mc.ModelConfig) -> None:
+        """Set the batching fields of a batched signature's config."""
+        config.max_batch_size = TRITON_MAX_BATCH_SIZE
+        batcher = config.dynamic_batching
+        batcher.SetInParent()
+        del batcher.preferred_batch_size[:]
+        batcher.preferred_batch_size.extend(self.allowed_batch_sizes or [self.max_batch_size])
+        batcher.max_queue_delay_microseconds = self.batch_timeout_micros if self.enabled else 0
+        if self.enabled:
+            queue = batcher.default_queue_policy
+            queue.max_queue_size = min(
+                self.max_enqueued_batches * self.max_batch_size, TRITON_MAX_BATCH_SIZE
+            )
+            queue.timeout_action = mc.ModelQueuePolicy.REJECT
+            if self.num_batch_threads:
+                for group in config.instance_group:
+                    group.count = self.num_batch_threads
+        config.parameters["execution_batch_size"].string_value = str(self.execution_batch_size)
+        if self.enabled:
+            config.parameters["max_request_rows"].string_value = str(self.max_batch_size)
+            config.parameters["large_batch_splitting"].string_value = (
+                "true" if self.large_batch_splitting else "false"
+            )

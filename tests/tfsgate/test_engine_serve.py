@@ -1,0 +1,190 @@
+"""The engine through ``tfsgate serve`` (real Triton, SQLite, admin API): which runner serves each
+signature and why, the runner setting, TF1 graphs, and no TensorFlow process where ONNX Runtime
+serves everything."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import write_model
+from tests.support.servers import ServerProcess, free_port, start_server
+
+TOKEN = "engine-secret"
+
+
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                stack += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+def rss_mib(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+@pytest.fixture(scope="module")
+def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    root = tmp_path_factory.mktemp("engine")
+    models = {
+        "hpt": "write_half_plus_two",
+        "unbatched": "write_unbatched",
+        "legacy": "write_legacy_tf1",
+    }
+    lines = []
+    for name, writer in models.items():
+        write_model(writer, root / name / "1")
+        lines.append(
+            f'  config {{ name: "{name}" base_path: "{root / name}" model_platform: "tensorflow" }}'
+        )
+    config = root / "models.config"
+    config.write_text("model_config_list {\n" + "\n".join(lines) + "\n}\n")
+    admin_port = free_port()
+    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
+    with start_server(
+        root / "home", args, model="hpt", env={"TFSGATE_ADMIN_TOKEN": TOKEN}
+    ) as server:
+        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
+
+
+def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    return httpx.request(method, url, json=json, headers=headers, timeout=120)
+
+
+def signatures(api: str, model: str) -> dict[str, dict[str, object]]:
+    response = admin("GET", f"{api}/models/{model}")
+    assert response.status_code == 200, response.text
+    (version,) = response.json()["versions"]
+    return {s["name"]: s for s in version["signatures"]}
+
+
+def post(server: ServerProcess, path: str, body: object) -> httpx.Response:
+    return httpx.post(f"{server.rest_url}/v1/models/{path}", json=body, timeout=60)
+
+
+def test_half_plus_two_is_served_by_onnxruntime_with_its_parity(
+    engine_server: tuple[ServerProcess, str],
+) -> None:
+    server, api = engine_server
+    found = signatures(api, "hpt")
+    assert set(found) == {
+        "serving_default",
+        "classify_x_to_y",
+        "regress_x_to_y",
+        "regress_x_to_y2",
+        "regress_x2_to_y3",
+    }
+    for signature in found.values():
+        assert signature["runner"] == "onnxruntime", signature
+        assert signature["max_abs_error"] == 0.0
+        assert signature["parity_cases"] == 9
+        assert signature["fallback_reason"] == ""
+    assert post(server, "hpt:predict", {"instances": [1.0, 2.0]}).json() == {
+        "predictions": [2.5, 3.0]
+    }
+    body = {"signature_name": "classify_x_to_y", "examples": [{"x": 1.0}, {"x": 3.0}]}
+    assert post(server, "hpt:classify", body).json() == {"results": [[["", 2.5]], [["", 3.5]]]}
+    body = {"signature_name": "regress_x_to_y2", "examples": [{"x": 1.0}]}
+    assert post(server, "hpt:regress", body).json() == {"results": [3.5]}
+    missing = post(server, "hpt:regress", {"signature_name": "regress_x_to_y", "examples": [{}]})
+    assert missing.status_code == 400
+    assert missing.json()["error"].startswith(
+        "Name: <unknown>, Feature: x (data type: float) is required but could not be found."
+    )
+
+
+def test_mismatching_conversion_is_served_by_tensorflow_with_the_reason(
+    engine_server: tuple[ServerProcess, str],
+) -> None:
+    """tf2onnx turns AsString(precision=1) into a Cast: the parity check sees "2" vs "2.0"."""
+    server, api = engine_server
+    found = signatures(api, "unbatched")
+    assert found["serving_default"]["runner"] == "onnxruntime"
+    scalar = found["scalar"]
+    assert scalar["runner"] == "tensorflow"
+    assert str(scalar["fallback_reason"]).startswith("parity check failed: zeros: output 'label'")
+    answer = post(server, "unbatched:predict", {"signature_name": "scalar", "inputs": {"s": 2.0}})
+    assert answer.json()["outputs"]["label"] == "2.0"
+
+
+def test_forcing_onnxruntime_is_refused_with_the_figures(
+    engine_server: tuple[ServerProcess, str],
+) -> None:
+    _, api = engine_server
+    response = admin("PATCH", f"{api}/models/unbatched", {"runner": "onnxruntime"})
+    assert response.status_code == 400 or response.status_code == 409, response.text
+    assert "version 1 signature 'scalar': parity check failed" in response.json()["error"]
+    assert admin("GET", f"{api}/models/unbatched").json()["runner"] == "auto"
+
+
+def test_runner_setting_converts_again(engine_server: tuple[ServerProcess, str]) -> None:
+    server, api = engine_server
+    response = admin("PATCH", f"{api}/models/hpt", {"runner": "tensorflow"})
+    assert response.status_code == 200, response.text
+    assert response.json()["runner"] == "tensorflow"
+    assert {s["runner"] for s in signatures(api, "hpt").values()} == {"tensorflow"}
+    assert post(server, "hpt:predict", {"instances": [4.0]}).json() == {"predictions": [4.0]}
+    assert admin("PATCH", f"{api}/models/hpt", {"runner": "auto"}).status_code == 200
+    assert {s["runner"] for s in signatures(api, "hpt").values()} == {"onnxruntime"}
+    assert post(server, "hpt:predict", {"instances": [6.0]}).json() == {"predictions": [5.0]}
+
+
+def test_tf1_graph_with_legacy_habits(engine_server: tuple[ServerProcess, str]) -> None:
+    """A scalar examples placeholder fed a vector, examples declared DT_FLOAT, an asset table."""
+    server, api = engine_server
+    found = signatures(api, "legacy")
+    assert found["tensorflow/serving/regress"]["runner"] == "onnxruntime"
+    assert found["regress_level"]["runner"] == "tensorflow"
+    body = {"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 4.0}]}
+    assert post(server, "legacy:regress", body).json() == {"results": [3.5, 5.0]}
+    body = {
+        "signature_name": "regress_level",
+        "examples": [{"x": 1.0, "level": "high"}, {"x": 1.0}],
+    }
+    assert post(server, "legacy:regress", body).json() == {"results": [5.5, 4.5]}
+
+
+def test_half_plus_two_alone_runs_without_tensorflow(server: ServerProcess) -> None:
+    """The example ``make serve`` serves: five ONNX Runtime stubs, no TensorFlow process."""
+    response = httpx.post(
+        f"{server.rest_url}/v1/models/half_plus_two:predict", json={"instances": [1.0]}, timeout=30
+    )
+    assert response.json() == {"predictions": [2.5]}
+    # The export child leaves once idle (15 s after the last conversion).
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        pids = tree(server.process.pid)
+        commands = [cmdline(p) for p in pids]
+        if not [c for c in commands if "converter.export" in c]:
+            break
+        time.sleep(0.5)
+    assert not [c for c in commands if "tf_worker.py" in c or "converter.export" in c], commands
+    total = sum(rss_mib(p) for p in pids)
+    print(f"\n[memory] half_plus_two tree: {len(pids)} processes, RSS {total:.0f} MiB")
+    assert total < 700
