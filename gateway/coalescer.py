@@ -6,6 +6,10 @@ when a call is in flight, requests that arrive wait, and all of them (up to ``ma
 together in the next call as soon as it returns. There is no timer, so a lone request never waits.
 Answers are split back by each request's rows; a failed batch is retried request by request, so an
 error reaches only the request that caused it; each request keeps its own deadline.
+
+A request larger than ``max_rows`` goes alone, as one call: Triton's own max_batch_size is 2**31-1
+(control_plane/converter/batching.py) and the runner bounds the rows of each engine call, so a
+3,000,000-row request costs one Triton call, not 23,438 (TF Serving runs it as one batch).
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ class Coalescer:
         lane = self._lanes.setdefault(key, _Lane())
         rows = _rows(inputs)
         if rows > self.max_rows:
-            return await self._chunked(model, version, inputs, outputs, timeout, rows)
+            return await self.upstream.infer(model, version, inputs, outputs, timeout)
         if not lane.busy or rows == 0:
             if rows == 0:
                 return await self.upstream.infer(model, version, inputs, outputs, timeout)
@@ -82,26 +86,6 @@ class Coalescer:
         except TimeoutError:
             future.cancel()
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded") from None
-
-    async def _chunked(
-        self,
-        model: str,
-        version: int,
-        inputs: Tensors,
-        outputs: list[str],
-        timeout: float | None,
-        rows: int,
-    ) -> Tensors:
-        """A request larger than the model's max_batch_size (Triton refuses it; TF Serving takes
-        any batch): its rows go in max_rows-sized pieces through the lane, answers concatenated."""
-        pieces = [
-            {k: v[start : start + self.max_rows] for k, v in inputs.items()}
-            for start in range(0, rows, self.max_rows)
-        ]
-        answers = await asyncio.gather(
-            *(self.infer(model, version, piece, outputs, timeout) for piece in pieces)
-        )
-        return {k: np.concatenate([a[k] for a in answers]) for k in answers[0]}
 
     def _next(self, key: tuple[str, int], lane: _Lane) -> None:
         """Start the next call with whatever queued meanwhile, or mark the lane idle."""

@@ -97,10 +97,13 @@ async def test_lanes_are_per_model_version() -> None:
     assert upstream.calls == [1, 1]
 
 
-async def test_requests_above_max_rows_are_split_and_joined() -> None:
+async def test_requests_above_max_rows_go_alone_as_one_call() -> None:
+    """Triton takes any rows per request; the runner bounds each engine call (issue 8)."""
     upstream = RecordingUpstream()
     coalescer = Coalescer(upstream, max_rows=4)  # type: ignore[arg-type]
     values = [float(i) for i in range(10)]
-    answer = await coalescer.infer("m", 1, request(*values), ["y"])
+    big = asyncio.ensure_future(coalescer.infer("m", 1, request(*values), ["y"]))
+    small = asyncio.ensure_future(coalescer.infer("m", 1, request(1.0), ["y"]))
+    answer, _ = await asyncio.gather(big, small)
     assert answer["y"].ravel().tolist() == [2.0 * v for v in values]
-    assert sorted(upstream.calls) == [2, 4, 4]
+    assert sorted(upstream.calls) == [1, 10]

@@ -1,4 +1,4 @@
-"""Requests beyond Triton's max_batch_size and gRPC's default 4 MB message limit."""
+"""Requests beyond the max batch size and gRPC's default 4 MB message limit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from tfsgate.core import protos
 
 
 def test_rest_batch_larger_than_max_batch_size(server: ServerProcess) -> None:
-    values = [float(i) for i in range(1000)]  # the Triton model's max_batch_size is 128
+    values = [float(i) for i in range(1000)]  # the batcher's max_batch_size is 128
     response = httpx.post(
         f"{server.rest_url}/v1/models/half_plus_two:predict",
         json={"instances": values},
@@ -36,3 +36,18 @@ def test_grpc_accepts_messages_above_four_megabytes(server: ServerProcess) -> No
         with pytest.raises(grpc.RpcError) as caught:
             stub.Predict(request, timeout=60)
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT  # not RESOURCE_EXHAUSTED
+
+
+def test_three_million_rows_in_one_request(server: ServerProcess) -> None:
+    """TF Serving runs any batch as one Session::Run; here one Triton call whose runner bounds each
+    engine call (issue 8: it used to be 23,438 calls of 128 rows and a 504)."""
+    rows = 3_000_000
+    body = b'{"instances": [' + b",".join(b"[%d.0]" % (i % 1000) for i in range(rows)) + b"]}"
+    response = httpx.post(
+        f"{server.rest_url}/v1/models/half_plus_two:predict", content=body, timeout=120
+    )
+    assert response.status_code == 200, response.text[:500]
+    predictions = np.array(response.json()["predictions"], dtype=np.float32)
+    assert predictions.shape == (rows, 1)
+    expected = 0.5 * (np.arange(rows, dtype=np.float32) % 1000) + 2.0
+    np.testing.assert_array_equal(predictions[:, 0], expected)
