@@ -14,16 +14,19 @@ import contextlib
 import logging
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
 from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.catalog.entities import Model, ModelVersion, VersionPin, VersionState
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
+from control_plane.converter import warmup
 from control_plane.converter.savedmodel import SavedModelError, checksum
 from control_plane.converter.triton_config import (
     EngineOptions,
@@ -72,6 +75,9 @@ class ReconcilerSettings:
     # ``--runner`` of the command line: the runner setting of the models named by flags or the
     # config file (None keeps what the catalog says, e.g. set through the admin API).
     runner: str | None = None
+    # --enable_model_warmup and --num_request_iterations_for_warmup (0 = once, as TF Serving).
+    warmup: bool = True
+    warmup_iterations: int = 1
 
 
 def admin_spec(model: Model) -> ModelSpecConfig:
@@ -466,8 +472,69 @@ class Reconciler:
                 else:
                     await self._set_state(model, v, VersionState.FAILED, final)
             elif v in target and (v in loading or versions[v].state != VersionState.AVAILABLE):
-                self.retries.succeeded((model, v))
-                await self._set_state(model, v, VersionState.AVAILABLE)
+                reason = await self._warm_up(model, versions[v]) if v in loading else ""
+                if reason:
+                    await self._set_state(model, v, VersionState.FAILED, reason)
+                else:
+                    self.retries.succeeded((model, v))
+                    await self._set_state(model, v, VersionState.AVAILABLE)
+
+    async def _warm_up(self, model: str, version: ModelVersion) -> str:
+        """Replay the version's warm-up requests through Triton before it is AVAILABLE (TF
+        Serving's SavedModel warm-up); returns why it failed, or ""."""
+        if not self.settings.warmup:
+            return ""
+        directory = self.converter.warmup_dir(model, version.version)
+        try:
+            found = await asyncio.to_thread(warmup.load, directory)
+        except (warmup.WarmupError, OSError, ValueError) as exc:
+            return f"warm-up: {exc}"
+        if found is None:
+            return ""
+        signatures = signatures_from_json(version.signatures)
+        started = time.monotonic()
+        for _ in range(max(self.settings.warmup_iterations, 1)):
+            for index, request in enumerate(found.requests):
+                spec = signatures.get(request.signature)
+                if spec is None:
+                    return f"warm-up request {index}: no signature {request.signature!r}"
+                inputs = self._triton_inputs(spec, request.inputs)
+                name = triton_model_name(model, request.signature)
+                try:
+                    await self.repository.infer(name, version.version, inputs)
+                except RepositoryError as exc:
+                    return f"warm-up request {index} ({request.signature}) failed: {exc}"
+        seconds = time.monotonic() - started
+        log.info(
+            "model %s version %s: %d warm-up records replayed in %.3fs",
+            model,
+            version.version,
+            found.records,
+            seconds,
+        )
+        await asyncio.to_thread(
+            self.store.set_model_version_warmup,
+            model,
+            version.version,
+            found.records,
+            seconds,
+            ACTOR,
+        )
+        return ""
+
+    def _triton_inputs(
+        self, spec: SignatureSpec, inputs: dict[str, np.ndarray]
+    ) -> dict[str, np.ndarray]:
+        """TF tensors as Triton carries them (the gateway's rule: a batched tensor with no
+        other dimension, or a scalar of an unbatched one, travels with a trailing 1)."""
+        batched = spec.batched and self.settings.max_batch_size > 0
+        out = {}
+        for key, value in inputs.items():
+            tensor = spec.inputs.get(key)
+            if tensor is not None and tensor.travels_with_unit_dim(batched):
+                value = value.reshape(-1, 1) if batched else value.reshape(1)
+            out[key] = value
+        return out
 
     async def _load(
         self,

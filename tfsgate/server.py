@@ -217,6 +217,8 @@ class TfsgateServer:
                 load_retry_interval_seconds=s.load_retry_interval_micros / 1e6,
                 engine=self.engine,
                 runner=s.runner or None,
+                warmup=s.enable_model_warmup,
+                warmup_iterations=max(s.num_request_iterations_for_warmup, 1),
             ),
         )
         await self.reconciler.set_desired(config)

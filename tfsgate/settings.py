@@ -134,11 +134,11 @@ class ServeSettings(BaseSettings):
     )
     enable_model_warmup: bool = flag(
         True,
-        "not honoured yet: assets.extra/tf_serving_warmup_requests is not replayed",
-        treatment=NO_EFFECT,
+        "assets.extra/tf_serving_warmup_requests replayed through Triton before a version is"
+        " AVAILABLE; count and time recorded on the version",
     )
     num_request_iterations_for_warmup: int = flag(
-        0, "not honoured yet: no warm-up replay", treatment=NO_EFFECT
+        0, "times each warm-up record is replayed (0: once)"
     )
     version: bool = flag(False, "print the versions and exit")
     monitoring_config_file: str = flag(

@@ -160,6 +160,21 @@ def export_signature(
     return verdict
 
 
+def _translate_warmup(source: Path, meta_graph: Any, out: Path) -> str:
+    """Write the version's warm-up requests under ``out`` (see warmup.py); the error, if any."""
+    from control_plane.converter import warmup
+
+    inputs = {k: sorted(v.inputs) for k, v in meta_graph.signature_def.items()}
+    try:
+        found = warmup.translate(source, inputs)
+    except warmup.WarmupError as exc:
+        warmup.write_error(out, str(exc))
+        return str(exc)
+    if found is not None:
+        warmup.write(out, found)
+    return ""
+
+
 def export(args: argparse.Namespace) -> dict[str, Any]:
     """One version: convert and check every signature, write verdict.json, return the report."""
     import tensorflow as tf
@@ -174,14 +189,18 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     session, meta_graph = onnx_export.load_session(str(source), tags)
     try:
         large = _variables_bytes(source) > LARGE_MODEL_BYTES
-        names = args.signatures or sorted(
-            k for k in meta_graph.signature_def if not k.startswith("__")
+        names = (
+            []
+            if args.no_convert
+            else args.signatures
+            or sorted(k for k in meta_graph.signature_def if not k.startswith("__"))
         )
         verdicts = {}
         for index, name in enumerate(names):
             verdicts[name] = export_signature(
                 session, meta_graph, name, out / f"signature_{index}", args, large
             )
+        warmup_error = _translate_warmup(source, meta_graph, out / "warmup")
     finally:
         session.close()
     import onnxruntime
@@ -189,6 +208,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
 
     report = {
         "signatures": verdicts,
+        "warmup_error": warmup_error,
         "seconds": round(time.monotonic() - started, 3),
         "versions": {
             "tensorflow": tf.__version__,
@@ -211,6 +231,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_batch", type=int, default=128)
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--no_convert", action="store_true", help="only translate the warm-up requests"
+    )
     return parser
 
 

@@ -75,12 +75,18 @@ class SignatureRunner:
         )
 
 
+@dataclass(frozen=True)
+class ExportResult:
+    signatures: dict[str, SignatureRunner]
+    warmup_error: str = ""  # the warm-up file exists but cannot be used
+
+
 def tensorflow_only(reason: str) -> SignatureRunner:
     return SignatureRunner(TENSORFLOW, fallback_reason=reason)
 
 
-def _arguments(source: Path, out: Path, options: ExportOptions) -> list[str]:
-    return [
+def _arguments(source: Path, out: Path, options: ExportOptions, convert: bool = True) -> list[str]:
+    return ([] if convert else ["--no_convert"]) + [
         "--saved_model",
         str(source),
         "--out",
@@ -115,15 +121,16 @@ class Exporter:
         self._timer: threading.Timer | None = None
 
     def export_version(
-        self, source: Path, out: Path, options: ExportOptions
-    ) -> dict[str, SignatureRunner]:
-        """Convert and parity-check every signature of the SavedModel at ``source`` into ``out``."""
+        self, source: Path, out: Path, options: ExportOptions, convert: bool = True
+    ) -> ExportResult:
+        """Convert and parity-check every signature of the SavedModel at ``source`` into ``out``
+        (``convert`` False: only translate its warm-up requests, into ``out/warmup``)."""
         with self._lock:
             if self._timer is not None:
                 self._timer.cancel()
             started = time.monotonic()
             try:
-                reply = self._run(_arguments(source, out, options), options.timeout)
+                reply = self._run(_arguments(source, out, options, convert), options.timeout)
             finally:
                 self._timer = threading.Timer(self.idle_seconds, self.close)
                 self._timer.daemon = True
@@ -137,7 +144,10 @@ class Exporter:
             time.monotonic() - started,
             {k: v["runner"] for k, v in report["signatures"].items()},
         )
-        return {k: SignatureRunner.from_json(v) for k, v in report["signatures"].items()}
+        return ExportResult(
+            {k: SignatureRunner.from_json(v) for k, v in report["signatures"].items()},
+            str(report.get("warmup_error") or ""),
+        )
 
     def _start(self) -> subprocess.Popen[str]:
         child = subprocess.Popen(

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -34,7 +35,7 @@ from pathlib import Path
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from control_plane.converter import triton_config
+from control_plane.converter import triton_config, warmup
 from control_plane.converter.exporter import (
     ONNXRUNTIME,
     TENSORFLOW,
@@ -48,6 +49,7 @@ from control_plane.converter.savedmodel import read_signatures
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.signatures import SignatureSpec
 
+log = logging.getLogger(__name__)
 WORKER_FILE = "tf_worker.py"
 RUNNER_FILE = "runner.json"
 
@@ -207,6 +209,7 @@ class SavedModelConverter:
             runners = self._runners(signatures, source, exported, runner)
             if runner == ONNXRUNTIME and (reason := refusal(runners)):
                 raise ConversionRefused(reason)
+            self._place_warmup(exported / "warmup", model, version)
             fingerprint = files_fingerprint(source)
             for sig_name, triton_name in names.items():
                 staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
@@ -228,16 +231,45 @@ class SavedModelConverter:
     def _runners(
         self, signatures: dict[str, SignatureSpec], source: Path, out: Path, runner: str
     ) -> dict[str, SignatureRunner]:
+        """The runner of each signature; the export child also translates the warm-up file."""
         if runner == TENSORFLOW:
-            return {
-                s: tensorflow_only("the model's runner setting is tensorflow") for s in signatures
-            }
+            forced = tensorflow_only("the model's runner setting is tensorflow")
+            if (source / warmup.WARMUP_FILE).exists():
+                try:
+                    self.exporter.export_version(source, out, self.export, convert=False)
+                except ExportError as exc:
+                    log.warning("%s: warm-up requests not translated: %s", source, exc)
+            return {s: forced for s in signatures}
         try:
             found = self.exporter.export_version(source, out, self.export)
         except ExportError as exc:
+            # Our converter failed, not the model: TensorFlow serves it, without warm-up.
+            log.warning("%s: %s; TensorFlow serves every signature, no warm-up", source, exc)
             return {s: tensorflow_only(str(exc)) for s in signatures}
         missing = tensorflow_only("the export child did not report this signature")
-        return {s: found.get(s, missing) for s in signatures}
+        return {s: found.signatures.get(s, missing) for s in signatures}
+
+    def warmup_dir(self, model: str, version: int) -> Path:
+        """Where a version's translated warm-up requests live: beside the repository, not in it
+        (Triton never reads them; the reconciler replays them)."""
+        base = self.repository.parent / f".{self.repository.name}.warmup"
+        return base / triton_model_name(model, "") / str(version)
+
+    def _place_warmup(self, translated: Path, model: str, version: int) -> None:
+        target = self.warmup_dir(model, version)
+        if translated.is_dir():
+            staged = translated.rename(translated.with_name(f".warmup.{model}.{version}"))
+            _replace_dir(staged, target)
+        else:
+            shutil.rmtree(target, ignore_errors=True)
+
+    def version_files(self, triton_name: str, version: int) -> dict[str, Path]:
+        """Every file of one Triton model version, by its path relative to the model directory
+        (``<version>/model.py``, ...), for pushing it to a remote Triton through the repository
+        API's file overrides (issue 10)."""
+        root = self.repository / triton_name
+        version_dir = root / str(version)
+        return {str(p.relative_to(root)): p for p in sorted(version_dir.rglob("*")) if p.is_file()}
 
     @staticmethod
     def _stage_onnx(staged: Path, onnx_dir: Path, evidence: SignatureRunner) -> None:

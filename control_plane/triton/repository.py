@@ -10,6 +10,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 
+import numpy as np
 from google.protobuf import json_format
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
@@ -73,6 +74,27 @@ class TritonRepositoryClient:
             version = int(model.version) if model.version else None
             entries.append(IndexEntry(model.name, version, model.state, model.reason))
         return entries
+
+    async def infer(
+        self, name: str, version: int, inputs: dict[str, np.ndarray], timeout: float = 300.0
+    ) -> None:
+        """One inference whose answer is dropped: the control plane's warm-up replay (requests
+        go to a version before it is routed, so not through the gateway)."""
+        import tritonclient.grpc.aio as triton_grpc
+        from tritonclient.utils import np_to_triton_dtype
+
+        tensors = []
+        for key, value in inputs.items():
+            dtype = "BYTES" if value.dtype.kind in "OSU" else np_to_triton_dtype(value.dtype)
+            tensor = triton_grpc.InferInput(key, list(value.shape), dtype)
+            tensor.set_data_from_numpy(value)
+            tensors.append(tensor)
+        try:
+            await self._client.infer(
+                name, tensors, model_version=str(version), client_timeout=timeout
+            )
+        except InferenceServerException as exc:
+            raise RepositoryError(exc.message() or str(exc)) from exc
 
     async def ready_versions(self, name: str) -> dict[int, IndexEntry]:
         return {

@@ -4,6 +4,8 @@ serves everything."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -56,12 +58,23 @@ def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Se
         "unbatched": "write_unbatched",
         "legacy": "write_legacy_tf1",
     }
-    lines = []
     for name, writer in models.items():
         write_model(writer, root / name / "1")
-        lines.append(
-            f'  config {{ name: "{name}" base_path: "{root / name}" model_platform: "tensorflow" }}'
+    for name, unknown in (("warm", False), ("badwarm", True)):
+        write_model("write_half_plus_two", root / name / "1")
+        code = (
+            "import sys; from tfsgate.examples import write_warmup_requests\n"
+            "write_warmup_requests(sys.argv[1], unknown_signature=sys.argv[2] == '1')\n"
         )
+        subprocess.run(
+            [sys.executable, "-c", code, str(root / name / "1"), "1" if unknown else "0"],
+            check=True,
+            capture_output=True,
+        )
+    lines = [
+        f'  config {{ name: "{name}" base_path: "{root / name}" model_platform: "tensorflow" }}'
+        for name in (*models, "warm", "badwarm")
+    ]
     config = root / "models.config"
     config.write_text("model_config_list {\n" + "\n".join(lines) + "\n}\n")
     admin_port = free_port()
@@ -188,3 +201,24 @@ def test_half_plus_two_alone_runs_without_tensorflow(server: ServerProcess) -> N
     total = sum(rss_mib(p) for p in pids)
     print(f"\n[memory] half_plus_two tree: {len(pids)} processes, RSS {total:.0f} MiB")
     assert total < 700
+
+
+def test_warmup_is_replayed_before_available(engine_server: tuple[ServerProcess, str]) -> None:
+    server, api = engine_server
+    (version,) = admin("GET", f"{api}/models/warm").json()["versions"]
+    assert version["state"] == "AVAILABLE"
+    assert version["warmup"]["records"] == 4  # predict, classify, regress, multi_inference
+    assert version["warmup"]["seconds"] > 0
+    events = admin("GET", f"{api}/events?model=warm").json()["events"]
+    actions = [(e["action"], (e.get("after") or {}).get("state")) for e in events]
+    warmed = actions.index(("set_model_version_warmup", "LOADING"))
+    available = actions.index(("set_model_version_state", "AVAILABLE"))
+    assert warmed < available, actions
+    assert post(server, "warm:predict", {"instances": [2.0]}).json() == {"predictions": [3.0]}
+
+
+def test_failing_warmup_fails_the_version(engine_server: tuple[ServerProcess, str]) -> None:
+    _, api = engine_server
+    (version,) = admin("GET", f"{api}/models/badwarm").json()["versions"]
+    assert version["state"] == "FAILED"
+    assert "no_such_signature" in version["state_reason"]
