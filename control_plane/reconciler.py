@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import tempfile
@@ -37,7 +38,12 @@ from control_plane.converter.writer import ConversionRefused, SavedModelConverte
 from control_plane.load_retries import LoadRetries
 from control_plane.sources.base_path import SourceError, discover_versions, no_versions_message
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
-from control_plane.triton.repository import IndexEntry, RepositoryError, TritonRepositoryClient
+from control_plane.triton.repository import (
+    IndexEntry,
+    ModelStatistics,
+    RepositoryError,
+    TritonRepositoryClient,
+)
 from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.routing_table import (
@@ -75,9 +81,52 @@ class ReconcilerSettings:
     # ``--runner`` of the command line: the runner setting of the models named by flags or the
     # config file (None keeps what the catalog says, e.g. set through the admin API).
     runner: str | None = None
+    # Our per-model settings for models of the config file (see ModelSettingsFile).
+    model_settings_file: str = ""
     # --enable_model_warmup and --num_request_iterations_for_warmup (0 = once, as TF Serving).
     warmup: bool = True
     warmup_iterations: int = 1
+
+
+class ModelSettingsFile:
+    """``--model_settings_file``: tfsgate's per-model settings that ModelServerConfig cannot say,
+    beside the config file: ``{"models": {"<name>": {"runner": "auto|tensorflow|onnxruntime",
+    "response_cache": true}}}``. Re-read when it changes; a broken file is logged and ignored."""
+
+    def __init__(self, path: str) -> None:
+        self.path = Path(path) if path else None
+        self._stamp: tuple[int, int] | None = None
+        self._models: dict[str, dict[str, Any]] = {}
+
+    def get(self, model: str) -> dict[str, Any]:
+        if self.path is None:
+            return {}
+        try:
+            info = self.path.stat()
+            stamp = (info.st_mtime_ns, info.st_size)
+            if stamp != self._stamp:
+                self._stamp = stamp
+                self._models = self._parse(json.loads(self.path.read_text()))
+        except (OSError, ValueError) as exc:
+            log.warning("--model_settings_file %s ignored: %s", self.path, exc)
+            self._models = {}
+        return self._models.get(model, {})
+
+    @staticmethod
+    def _parse(data: Any) -> dict[str, dict[str, Any]]:
+        models = data.get("models") if isinstance(data, dict) else None
+        if not isinstance(models, dict):
+            raise ValueError('expected {"models": {name: {...}}}')
+        parsed = {}
+        for name, entry in models.items():
+            if not isinstance(entry, dict) or set(entry) - {"runner", "response_cache"}:
+                raise ValueError(f"model {name!r}: only runner and response_cache are settings")
+            if "runner" in entry and entry["runner"] not in ("auto", "tensorflow", "onnxruntime"):
+                raise ValueError(f"model {name!r}: runner {entry['runner']!r}")
+            if "response_cache" in entry and not isinstance(entry["response_cache"], bool):
+                raise ValueError(f"model {name!r}: response_cache must be true or false")
+            parsed[name] = dict(entry)
+        return parsed
 
 
 def admin_spec(model: Model) -> ModelSpecConfig:
@@ -126,6 +175,7 @@ class Reconciler:
         # Per model, the inputs of its last completed pass (see _reconcile_model).
         self._settled: dict[str, tuple[Any, ...]] = {}
         self._response_cache: dict[str, bool] = {}  # as last pushed to Triton, per model
+        self._model_settings = ModelSettingsFile(self.settings.model_settings_file)
         self._served: set[str] = set()
         self._lock = asyncio.Lock()
         self._generation = 0
@@ -223,14 +273,24 @@ class Reconciler:
         model, _ = self.store.get_or_create_model(
             spec.name, str(spec.base_path), policy, actor=ACTOR
         )
-        runner = self.settings.runner if not model.admin_registered else None
+        runner, cache = None, None
+        if not model.admin_registered:
+            own = self._model_settings.get(spec.name)
+            runner = own.get("runner", self.settings.runner)
+            cache = own.get("response_cache")
         if (
             model.base_path != str(spec.base_path)
             or model.policy.to_json() != policy
             or (runner is not None and model.runner.value != runner)
+            or (cache is not None and model.response_cache != cache)
         ):
             model = self.store.update_model(
-                spec.name, base_path=str(spec.base_path), policy=policy, actor=ACTOR, runner=runner
+                spec.name,
+                base_path=str(spec.base_path),
+                policy=policy,
+                actor=ACTOR,
+                runner=runner,
+                response_cache=cache,
             )
         return model
 
@@ -637,6 +697,20 @@ class Reconciler:
         await asyncio.to_thread(
             self.store.set_model_version_state, model, version, state, reason, actor=ACTOR
         )
+
+    async def statistics(self, model: str) -> dict[int, dict[str, ModelStatistics]]:
+        """Triton's counters per version and signature of a model (admin API)."""
+        versions = await asyncio.to_thread(self.store.list_model_versions, model)
+        names = {n: s for v in versions for s, n in self._triton_models(model, v).items()}
+        found: dict[int, dict[str, ModelStatistics]] = {}
+        for name, signature in sorted(names.items()):
+            try:
+                per_version = await self.repository.statistics(name)
+            except RepositoryError:
+                continue  # not loaded
+            for version, stats in per_version.items():
+                found.setdefault(version, {})[signature] = stats
+        return found
 
     # -- routing -------------------------------------------------------------------------------
     async def publish(self) -> RoutingTable:

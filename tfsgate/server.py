@@ -217,6 +217,7 @@ class TfsgateServer:
                 load_retry_interval_seconds=s.load_retry_interval_micros / 1e6,
                 engine=self.engine,
                 runner=s.runner or None,
+                model_settings_file=s.model_settings_file,
                 warmup=s.enable_model_warmup,
                 warmup_iterations=max(s.num_request_iterations_for_warmup, 1),
             ),

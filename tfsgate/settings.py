@@ -226,6 +226,11 @@ class ServeSettings(BaseSettings):
     )
     onnx_intra_op_threads: int = own_flag(1, "ONNX Runtime intra-op threads per Triton instance")
     onnx_inter_op_threads: int = own_flag(1, "ONNX Runtime inter-op threads per Triton instance")
+    model_settings_file: str = own_flag(
+        "",
+        'JSON {"models": {name: {"runner": ..., "response_cache": true}}}: per-model settings'
+        " of ours for the models of the config file; re-read when it changes",
+    )
     response_cache_bytes: int = own_flag(
         64 << 20, "size of the embedded Triton's response cache (models opt in); 0 disables it"
     )

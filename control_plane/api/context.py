@@ -32,6 +32,8 @@ class AdminReconciler(Protocol):
 
     async def publish(self) -> Any: ...
 
+    async def statistics(self, model: str) -> dict[int, dict[str, Any]]: ...
+
     async def import_version(
         self,
         model: str,

@@ -25,14 +25,17 @@ from control_plane.api.schemas import (
     ModelList,
     ModelOut,
     ModelSettingsIn,
+    ModelStatsOut,
     PromoteIn,
     RegisterModelIn,
     RollbackIn,
+    SignatureStatsOut,
     StableOut,
     TrafficIn,
     TrafficOut,
     VersionList,
     VersionOut,
+    VersionStatsOut,
 )
 from control_plane.catalog.entities import (
     PREVIOUS_STABLE_LABEL,
@@ -128,6 +131,30 @@ async def update_model_settings(
     await ctx.apply()
     result: ModelOut = await _run(ctx.model_out, model)
     return result
+
+
+@router.get("/models/{model}/stats", tags=["models"], summary="Triton's counters per signature")
+async def model_stats(model: str, ctx: Ctx) -> ModelStatsOut:
+    """Rows answered, runner calls (dynamic batching makes them fewer), response-cache hits
+    and misses, per loaded version and signature."""
+    await _run(ctx.store.get_model, model)  # NOT_FOUND for an unknown model
+    found = await ctx.reconciler.statistics(model)
+    versions = [
+        VersionStatsOut(
+            version=version,
+            signatures={
+                name: SignatureStatsOut(
+                    inference_count=stats.inference_count,
+                    execution_count=stats.execution_count,
+                    cache_hits=stats.cache_hits,
+                    cache_misses=stats.cache_misses,
+                )
+                for name, stats in sorted(signatures.items())
+            },
+        )
+        for version, signatures in sorted(found.items())
+    ]
+    return ModelStatsOut(model=model, versions=versions)
 
 
 def _check_onnxruntime_possible(ctx: AdminContext, model: str) -> None:

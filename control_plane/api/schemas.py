@@ -62,6 +62,23 @@ def _signature_runners(runners: dict[str, Any]) -> list[SignatureRunnerOut]:
     ]
 
 
+class SignatureStatsOut(BaseModel):
+    inference_count: int = Field(description="rows answered")
+    execution_count: int = Field(description="runner calls; below inference_count when batched")
+    cache_hits: int
+    cache_misses: int
+
+
+class VersionStatsOut(BaseModel):
+    version: int
+    signatures: dict[str, SignatureStatsOut]
+
+
+class ModelStatsOut(BaseModel):
+    model: str
+    versions: list[VersionStatsOut]
+
+
 class VersionOut(BaseModel):
     model: str
     version: int

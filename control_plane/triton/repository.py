@@ -28,6 +28,14 @@ class IndexEntry:
     reason: str
 
 
+@dataclass(frozen=True)
+class ModelStatistics:
+    inference_count: int  # requests' rows answered
+    execution_count: int  # runner calls (dynamic batching makes it smaller)
+    cache_hits: int
+    cache_misses: int
+
+
 class TritonRepositoryClient:
     def __init__(self, grpc_url: str, timeout: float = 300.0) -> None:
         import tritonclient.grpc.aio as triton_grpc
@@ -95,6 +103,24 @@ class TritonRepositoryClient:
             )
         except InferenceServerException as exc:
             raise RepositoryError(exc.message() or str(exc)) from exc
+
+    async def statistics(self, name: str) -> dict[int, ModelStatistics]:
+        """Triton's per-version counters of one model (inferences, executions, cache)."""
+        try:
+            response = await self._client.get_inference_statistics(name, client_timeout=30.0)
+        except InferenceServerException as exc:
+            raise RepositoryError(exc.message() or str(exc)) from exc
+        found = {}
+        for stats in response.model_stats:
+            if not stats.version:
+                continue
+            found[int(stats.version)] = ModelStatistics(
+                inference_count=int(stats.inference_count),
+                execution_count=int(stats.execution_count),
+                cache_hits=int(stats.inference_stats.cache_hit.count),
+                cache_misses=int(stats.inference_stats.cache_miss.count),
+            )
+        return found
 
     async def ready_versions(self, name: str) -> dict[int, IndexEntry]:
         return {
