@@ -177,9 +177,9 @@ class TfsgateServer:
     def preflight(self) -> ModelSetConfig:
         s = self.settings
         check_flags(s)
-        self.engine, self.export = engine_options(s)
         config = initial_model_set(s)
         read_config_files(s)
+        self.engine, self.export = engine_options(s)
         self.grpc_options, self.rest_options = front_door_options(s)
         check_port_free(s.host, s.port, "--port")
         if s.rest_api_port != s.port:

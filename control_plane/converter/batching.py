@@ -1,9 +1,9 @@
 """TF Serving's batching flags on Triton: ``--enable_batching`` and ``--batching_parameters_file``.
 
 The file is a text ``tensorflow.serving.BatchingParameters``. That message is not in
-tensorflow-serving-api, so its descriptor is built here from the documented field names and numbers
-(tensorflow_serving/servables/tensorflow/session_bundle_config.proto) and the file parsed with
-protobuf's ``text_format``, which gives the same errors TF Serving's parser would.
+tensorflow-serving-api; ``tfsgate.core.config_protos`` builds its descriptor from the documented
+field names and numbers (tensorflow_serving/servables/tensorflow/session_bundle_config.proto) and
+parses it with protobuf's ``text_format``, failing as TF Serving's ``ParseProtoTextFile`` does.
 
 Mapping (issue 8), per batched signature:
 
@@ -32,18 +32,11 @@ so the runner's ``execution_batch_size`` is what bounds one engine call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from google.protobuf import (
-    descriptor_pb2,
-    descriptor_pool,
-    message_factory,
-    text_format,
-    wrappers_pb2,  # noqa: F401 - registers wrappers.proto in the default pool
-)
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tfsgate.core import config_protos
 from tfsgate.core.defaults import DEFAULT_MAX_BATCH_SIZE
 
 TRITON_MAX_BATCH_SIZE = 2**31 - 1
@@ -55,69 +48,15 @@ class BatchingConfigError(ValueError):
     """The batching parameters file cannot be read or is not a valid BatchingParameters."""
 
 
-def _batching_parameters_class() -> Any:
-    field_type = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(
-        name="tensorflow_serving/servables/tensorflow/session_bundle_config.proto",
-        package="tensorflow.serving",
-        syntax="proto3",
-        dependency=["google/protobuf/wrappers.proto"],
-    )
-    message = proto.message_type.add(name="BatchingParameters")
-    wrapped = [
-        ("max_batch_size", 1, "Int64Value"),
-        ("batch_timeout_micros", 2, "Int64Value"),
-        ("max_enqueued_batches", 3, "Int64Value"),
-        ("num_batch_threads", 4, "Int64Value"),
-        ("thread_pool_name", 5, "StringValue"),
-        ("enable_large_batch_splitting", 8, "BoolValue"),
-        ("max_execution_batch_size", 9, "Int64Value"),
-    ]
-    for name, number, wrapper in wrapped:
-        message.field.add(
-            name=name,
-            number=number,
-            type=field_type.TYPE_MESSAGE,
-            label=field_type.LABEL_OPTIONAL,
-            type_name=f".google.protobuf.{wrapper}",
-        )
-    message.field.add(
-        name="allowed_batch_sizes",
-        number=6,
-        type=field_type.TYPE_INT64,
-        label=field_type.LABEL_REPEATED,
-    )
-    message.field.add(
-        name="pad_variable_length_inputs",
-        number=7,
-        type=field_type.TYPE_BOOL,
-        label=field_type.LABEL_OPTIONAL,
-    )
-    # A pool of our own that can still see wrappers.proto: the default pool may already hold a
-    # session_bundle_config.proto of another origin.
-    pool = descriptor_pool.DescriptorPool()
-    wrappers = descriptor_pb2.FileDescriptorProto()
-    descriptor_pool.Default().FindFileByName("google/protobuf/wrappers.proto").CopyToProto(wrappers)
-    pool.Add(wrappers)
-    pool.Add(proto)
-    return message_factory.GetMessageClass(
-        pool.FindMessageTypeByName("tensorflow.serving.BatchingParameters")
-    )
+BatchingParameters = config_protos.BatchingParameters
 
 
-BatchingParameters = _batching_parameters_class()
-
-
-def parse_batching_parameters(text: str) -> Any:
-    """A ``BatchingParameters`` message from its text form (protobuf's errors as TF Serving's)."""
-    message = BatchingParameters()
+def parse_batching_parameters(text: str, source: str = "<text>") -> Any:
+    """A ``BatchingParameters`` message from its text form (TF Serving's errors)."""
     try:
-        text_format.Parse(text, message)
-    except text_format.ParseError as exc:
-        raise BatchingConfigError(
-            f"Error parsing text-format tensorflow.serving.BatchingParameters: {exc}"
-        ) from None
-    return message
+        return config_protos.parse_text(text, BatchingParameters(), source)
+    except config_protos.ConfigFileError as exc:
+        raise BatchingConfigError(f"{exc.parse_error}\n{exc.message}".strip()) from None
 
 
 @dataclass(frozen=True)
@@ -142,12 +81,10 @@ class BatchingConfig:
         if not parameters_file:
             return cls(enabled=True)
         try:
-            text = Path(parameters_file).read_text()
-        except OSError as exc:
-            raise BatchingConfigError(
-                f"cannot read --batching_parameters_file {parameters_file}: {exc.strerror}"
-            ) from None
-        return cls.from_message(parse_batching_parameters(text))
+            text = config_protos.read_file(parameters_file)
+        except config_protos.ConfigFileError as exc:
+            raise BatchingConfigError(exc.message) from None
+        return cls.from_message(parse_batching_parameters(text, parameters_file))
 
     @classmethod
     def from_message(cls, message: Any) -> BatchingConfig:

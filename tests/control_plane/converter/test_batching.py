@@ -108,6 +108,7 @@ def test_without_enable_batching_no_queue_delay_and_no_row_limit() -> None:
     [
         ("max_batch_size: 3", 'Expected "{"'),
         ("bogus { value: 1 }", 'has no field named "bogus"'),
+        ("bogus { value: 1 }", "Invalid protobuf file: '<text>'"),
         (
             "max_batch_size { value: 8 } allowed_batch_sizes: 4",
             "Last entry in allowed_batch_sizes must match max_batch_size; last entry was 4; "
@@ -122,5 +123,5 @@ def test_bad_files_say_why(text: str, message: str) -> None:
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
-    with pytest.raises(BatchingConfigError, match="cannot read --batching_parameters_file"):
+    with pytest.raises(BatchingConfigError, match="missing.txt; No such file or directory"):
         BatchingConfig.from_flags(True, str(tmp_path / "missing.txt"))
