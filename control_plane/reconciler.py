@@ -27,7 +27,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from control_plane.catalog.entities import Model, ModelVersion, VersionPin, VersionState
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
-from control_plane.converter import warmup
+from control_plane.converter import gpu, warmup
 from control_plane.converter.savedmodel import SavedModelError, checksum
 from control_plane.converter.triton_config import (
     EngineOptions,
@@ -81,6 +81,9 @@ class ReconcilerSettings:
     # ``--runner`` of the command line: the runner setting of the models named by flags or the
     # config file (None keeps what the catalog says, e.g. set through the admin API).
     runner: str | None = None
+    # "gpu": an external GPU Triton gets onnxruntime_onnx models and ensembles (gpu.py).
+    flavor: str = "cpu"
+    gpu_options: gpu.GpuOptions = field(default_factory=lambda: gpu.GpuOptions())
     # Our per-model settings for models of the config file (see ModelSettingsFile).
     model_settings_file: str = ""
     # --enable_model_warmup and --num_request_iterations_for_warmup (0 = once, as TF Serving).
@@ -611,10 +614,15 @@ class Reconciler:
                 await self.repository.unload(name)
             except RepositoryError as exc:
                 log.warning("unload %s: %s", name, exc)
+            if self.settings.flavor == "gpu":  # an ensemble's composing models
+                for step in (name + gpu.PARSE_SUFFIX, name + gpu.ONNX_SUFFIX):
+                    with contextlib.suppress(RepositoryError):
+                        await self.repository.unload(step)
             return {}
-        config = self._config(name, model, spec, wanted, response_cache)
+        configs = self._configs(name, model, spec, wanted, response_cache)
         try:
-            await self._load_config(config)
+            for config in configs:  # composing models before their ensemble
+                await self._load_config(config)
             return {}
         except RepositoryError as exc:
             message = str(exc)
@@ -626,22 +634,26 @@ class Reconciler:
         }
         keep = wanted - set(failed)
         if keep:
-            with_keep = self._config(name, model, spec, keep, response_cache)
+            with_keep = self._configs(name, model, spec, keep, response_cache)
             try:
-                await self._load_config(with_keep)
+                for config in with_keep:
+                    await self._load_config(config)
             except RepositoryError as exc:
                 log.error("restoring %s versions %s failed: %s", name, sorted(keep), exc)
         return failed
 
-    def _config(
+    def _configs(
         self,
         name: str,
         model: str,
         spec: SignatureSpec,
         versions: set[int],
         response_cache: bool,
-    ) -> mc.ModelConfig:
-        return build_model_config(
+    ) -> list[mc.ModelConfig]:
+        """The Triton config(s) serving ``versions`` of one signature, in load order: the python
+        backend (both runners), or on a GPU Triton the onnxruntime backend or an ensemble when
+        every version is ONNX Runtime's (see gpu.py)."""
+        python = build_model_config(
             name,
             model,
             spec,
@@ -650,6 +662,37 @@ class Reconciler:
             engine=self.settings.engine,
             response_cache=response_cache,
         )
+        if self.settings.flavor != "gpu" or not versions:
+            return [python]
+        runners = [read_runner(self.converter.repository / name / str(v)) for v in versions]
+        if any(r is None or r.runner != "onnxruntime" for r in runners):
+            return [python]
+        repository = str(self.converter.repository)
+        engine, options = self.settings.engine, self.settings.gpu_options
+        if all(r is not None and not r.parse for r in runners):
+            if not gpu.can_run_on_gpu(spec, python.max_batch_size > 0):
+                return [python]
+            return [
+                gpu.onnx_config(
+                    name, model, spec, versions, engine, options, repository, response_cache
+                )
+            ]
+        first = runners[0]
+        if len(versions) == 1 and first is not None and first.parse:
+            (version,) = versions
+            return gpu.ensemble_configs(
+                name,
+                model,
+                spec,
+                version,
+                first.parse,
+                first.onnx_inputs,
+                engine,
+                options,
+                repository,
+                response_cache,
+            )
+        return [python]
 
     async def _load_config(self, config: mc.ModelConfig) -> None:
         await asyncio.to_thread(self.converter.write_config, config)

@@ -24,6 +24,7 @@ from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.batching import BatchingConfig, BatchingConfigError
 from control_plane.converter.exporter import RUNNERS, ExportOptions
+from control_plane.converter.gpu import GpuOptions
 from control_plane.converter.triton_config import EngineOptions
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.quality.feedback import FeedbackService
@@ -106,6 +107,16 @@ def engine_options(s: ServeSettings) -> tuple[EngineOptions, ExportOptions]:
     """The engine's settings from TF Serving's flags and ours (issue 8)."""
     if s.runner and s.runner not in RUNNERS:
         raise StartupError(f"--runner must be one of {', '.join(RUNNERS)}, not {s.runner!r}")
+    if s.triton_flavor not in ("cpu", "gpu"):
+        raise StartupError(f"--triton_flavor must be cpu or gpu, not {s.triton_flavor!r}")
+    if s.triton_flavor == "gpu" and not s.triton_url:
+        raise StartupError(
+            "--triton_flavor=gpu needs --triton_url: the embedded Triton is CPU-only"
+        )
+    if s.tensorrt_precision not in ("FP32", "FP16", "INT8"):
+        raise StartupError(
+            f"--tensorrt_precision must be FP32, FP16 or INT8, not {s.tensorrt_precision!r}"
+        )
     try:
         batching = BatchingConfig.from_flags(s.enable_batching, s.batching_parameters_file)
     except BatchingConfigError as exc:
@@ -202,7 +213,7 @@ class TfsgateServer:
             grpc_url = endpoints.grpc_url
         self.repository = TritonRepositoryClient(grpc_url)
         self.upstream = TritonInferenceClient(grpc_url)
-        self.converter = SavedModelConverter(s.repository_path, self.export)
+        self.converter = SavedModelConverter(s.repository_path, self.export, flavor=s.triton_flavor)
         self.reconciler = Reconciler(
             self.store,
             self.converter,
@@ -218,6 +229,12 @@ class TfsgateServer:
                 engine=self.engine,
                 runner=s.runner or None,
                 model_settings_file=s.model_settings_file,
+                flavor=s.triton_flavor,
+                gpu_options=GpuOptions(
+                    instances=s.gpu_instances,
+                    precision=s.tensorrt_precision,
+                    engine_cache=s.tensorrt_engine_cache,
+                ),
                 warmup=s.enable_model_warmup,
                 warmup_iterations=max(s.num_request_iterations_for_warmup, 1),
             ),

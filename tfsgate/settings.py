@@ -226,6 +226,14 @@ class ServeSettings(BaseSettings):
     )
     onnx_intra_op_threads: int = own_flag(1, "ONNX Runtime intra-op threads per Triton instance")
     onnx_inter_op_threads: int = own_flag(1, "ONNX Runtime inter-op threads per Triton instance")
+    triton_flavor: str = own_flag(
+        "cpu",
+        "cpu or gpu: with an external GPU --triton_url, ONNX signatures run on the onnxruntime"
+        " backend with KIND_GPU instances and TensorRT (examples-parsing ones as ensembles)",
+    )
+    tensorrt_precision: str = own_flag("FP16", "TensorRT precision_mode on a GPU Triton")
+    tensorrt_engine_cache: bool = own_flag(True, "TensorRT engine cache on a GPU Triton")
+    gpu_instances: int = own_flag(1, "KIND_GPU instances per ONNX signature on a GPU Triton")
     model_settings_file: str = own_flag(
         "",
         'JSON {"models": {name: {"runner": ..., "response_cache": true}}}: per-model settings'

@@ -112,6 +112,7 @@ def export_signature(
         return verdict
     parse = plan.parse
     verdict["parse"] = parse.to_json() if parse else None
+    verdict["onnx_inputs"] = list(plan.onnx_inputs)
     fetch = sorted(plan.outputs)
     feed = sorted(plan.inputs)
     from tensorflow.core.protobuf import config_pb2

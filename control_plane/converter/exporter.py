@@ -51,6 +51,7 @@ class SignatureRunner:
     parity_cases: int = 0
     parse: dict[str, Any] | None = None  # the ParseExample plan when the runner parses examples
     onnx_dir: str | None = None  # directory of model.onnx inside the export output
+    onnx_inputs: tuple[str, ...] = ()  # what the ONNX graph takes (features, when parsed)
     input_dtypes: dict[str, str] = field(default_factory=dict)  # the graph's, by signature key
 
     def to_json(self) -> dict[str, Any]:
@@ -71,6 +72,7 @@ class SignatureRunner:
             parity_cases=int(data.get("parity_cases") or 0),
             parse=data.get("parse"),
             onnx_dir=data.get("onnx_dir"),
+            onnx_inputs=tuple(data.get("onnx_inputs") or ()),
             input_dtypes=dict(data.get("input_dtypes") or {}),
         )
 

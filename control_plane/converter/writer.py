@@ -129,12 +129,14 @@ def runner_json(
     return json.dumps(runner)
 
 
-def onnx_runner_json(evidence: SignatureRunner) -> str:
+def onnx_runner_json(evidence: SignatureRunner, parse_only: bool = False) -> str:
     return json.dumps(
         {
             "runner": ONNXRUNTIME,
             "onnx": "model.onnx",
             "parse": evidence.parse,
+            "parse_only": parse_only,
+            "onnx_inputs": list(evidence.onnx_inputs),
             "evidence": evidence.to_json(),
         }
     )
@@ -149,7 +151,9 @@ def read_runner(version_dir: Path) -> SignatureRunner | None:
     if not (version_dir / "model.py").exists():
         return None
     evidence = data.get("evidence") or {"runner": data.get("runner", TENSORFLOW)}
-    return SignatureRunner.from_json(evidence)
+    return SignatureRunner.from_json(
+        {**evidence, "parse": data.get("parse"), "onnx_inputs": data.get("onnx_inputs")}
+    )
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -181,10 +185,12 @@ class SavedModelConverter:
         repository: Path,
         export: ExportOptions | None = None,
         exporter: Exporter | None = None,
+        flavor: str = "cpu",
     ) -> None:
         self.repository = repository.resolve()
         self.export = export or ExportOptions()
         self.exporter = exporter or Exporter()
+        self.flavor = flavor  # "gpu": also the composing models of gpu.py's ensembles
 
     def convert(
         self,
@@ -216,6 +222,8 @@ class SavedModelConverter:
                 evidence = runners[sig_name]
                 if evidence.runner == ONNXRUNTIME and evidence.onnx_dir:
                     self._stage_onnx(staged, exported / evidence.onnx_dir, evidence)
+                    if self.flavor == "gpu" and evidence.parse:
+                        self._stage_ensemble_steps(staging, staged, triton_name, version, evidence)
                 else:
                     shutil.copyfile(runtime_file("runner_model.py"), staged / "model.py")
                     shutil.copyfile(runtime_file(WORKER_FILE), staged / WORKER_FILE)
@@ -248,6 +256,28 @@ class SavedModelConverter:
             return {s: tensorflow_only(str(exc)) for s in signatures}
         missing = tensorflow_only("the export child did not report this signature")
         return {s: found.signatures.get(s, missing) for s in signatures}
+
+    def _stage_ensemble_steps(
+        self,
+        staging: Path,
+        staged: Path,
+        triton_name: str,
+        version: int,
+        evidence: SignatureRunner,
+    ) -> None:
+        """A GPU Triton's ensemble steps: ``<name>__parse`` (parse-only python runner) and
+        ``<name>__onnx`` (the graph for the onnxruntime backend), see gpu.py."""
+        from control_plane.converter.gpu import ONNX_SUFFIX, PARSE_SUFFIX
+
+        parse = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.parse.{version}."))
+        shutil.copyfile(runtime_file("onnx_runner.py"), parse / "model.py")
+        shutil.copyfile(runtime_file("tf_example.py"), parse / "tf_example.py")
+        (parse / RUNNER_FILE).write_text(onnx_runner_json(evidence, parse_only=True))
+        _replace_dir(parse, self.repository / (triton_name + PARSE_SUFFIX) / str(version))
+        graph = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.onnx.{version}."))
+        for path in staged.glob("model.onnx*"):
+            shutil.copyfile(path, graph / path.name)
+        _replace_dir(graph, self.repository / (triton_name + ONNX_SUFFIX) / str(version))
 
     def warmup_dir(self, model: str, version: int) -> Path:
         """Where a version's translated warm-up requests live: beside the repository, not in it

@@ -11,6 +11,9 @@ rows per call (TF Serving's max_batch_size: Triton's batcher may form larger bat
 request may be larger than that), so a 3,000,000-row request costs one ONNX call per
 ``execution_batch_size`` rows inside one Triton call.
 
+With ``"parse_only": true`` in runner.json the model only parses (``<signature>__parse``, the
+first step of a GPU Triton's ensemble) and returns the dense features.
+
 Config parameters (string values): ``intra_op_threads``, ``inter_op_threads`` (ONNX Runtime's
 pools, default 1 each), ``execution_batch_size`` (0: no limit), ``max_request_rows`` with
 ``large_batch_splitting`` (TF Serving's batching refuses a request larger than max_batch_size unless
@@ -62,21 +65,26 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         version_dir = Path(args["model_repository"]) / args["model_version"]
         runner = json.loads((version_dir / "runner.json").read_text())
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = int(_parameter(config, "intra_op_threads", "1"))
-        options.inter_op_num_threads = int(_parameter(config, "inter_op_threads", "1"))
-        # Spinning pool threads would burn cores that other models and Triton need.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(
-            str(version_dir / runner.get("onnx", "model.onnx")),
-            options,
-            providers=["CPUExecutionProvider"],
-        )
         self._batched = int(config.get("max_batch_size", 0)) > 0
         self._inputs = [t["name"] for t in config["input"]]
-        self._outputs = [o.name for o in self._session.get_outputs()]
-        self._onnx_inputs = {i.name for i in self._session.get_inputs()}
+        self._session: Any = None
+        if runner.get("parse_only"):
+            self._outputs = [t["name"] for t in config["output"]]
+            self._onnx_inputs = set(self._outputs)
+        else:
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = int(_parameter(config, "intra_op_threads", "1"))
+            options.inter_op_num_threads = int(_parameter(config, "inter_op_threads", "1"))
+            # Spinning pool threads would burn cores that other models and Triton need.
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.add_session_config_entry("session.inter_op.allow_spinning", "0")
+            self._session = ort.InferenceSession(
+                str(version_dir / runner.get("onnx", "model.onnx")),
+                options,
+                providers=["CPUExecutionProvider"],
+            )
+            self._outputs = [o.name for o in self._session.get_outputs()]
+            self._onnx_inputs = {i.name for i in self._session.get_inputs()}
         scalars = _parameter(config, "scalar_tensors", "")
         self._scalars = set(filter(None, scalars.split(",")))
         self._chunk = int(_parameter(config, "execution_batch_size", "0"))
@@ -110,6 +118,8 @@ class TritonPythonModel:
 
     # -- execution -----------------------------------------------------------------------------
     def _run(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self._session is None:  # parse only: the features are the answer
+            return {k: feeds[k] for k in self._outputs}
         rows = len(next(iter(feeds.values()))) if self._batched and feeds else 0
         if not self._chunk or rows <= self._chunk:
             return dict(zip(self._outputs, self._session.run(self._outputs, feeds), strict=True))
