@@ -27,10 +27,6 @@ from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-# Above this many bytes of variables the ONNX model keeps its weights in external data files:
-# a protobuf message (the ONNX model, the GraphDef) cannot exceed 2 GB.
-LARGE_MODEL_BYTES = 1536 << 20
-
 
 def _variables_bytes(version_dir: Path) -> int:
     variables = version_dir / "variables"
@@ -48,20 +44,14 @@ def _tensor_dtype_name(tensor: Any) -> str:
 def _write_onnx(exported: Any, target: Path) -> int:
     """Write model.onnx (and external data); returns the bytes written."""
     target.mkdir(parents=True, exist_ok=True)
-    if not exported.external_data:
-        data = exported.model.SerializeToString()
-        (target / "model.onnx").write_bytes(data)
-        return len(data)
-    import onnx
-
-    onnx.save_model(
-        exported.model,
-        str(target / "model.onnx"),
-        save_as_external_data=True,
-        all_tensors_to_one_file=True,
-        location="model.onnx.data",
-        size_threshold=1024,
-    )
+    data = exported.model.SerializeToString()
+    (target / "model.onnx").write_bytes(data)
+    # Large models: tf2onnx left the big tensors out of the model, referenced by file name
+    # relative to model.onnx (ONNX's external data), and handed them over separately.
+    for name, tensor in exported.external_files.items():
+        if "/" in name or name.startswith("."):
+            raise ValueError(f"unexpected external data location {name!r}")
+        (target / name).write_bytes(tensor)
     return sum(p.stat().st_size for p in target.iterdir())
 
 
@@ -189,7 +179,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     tags = [t for t in args.tags.split(",") if t]
     session, meta_graph = onnx_export.load_session(str(source), tags)
     try:
-        large = _variables_bytes(source) > LARGE_MODEL_BYTES
+        large = _variables_bytes(source) > args.large_model_bytes
         names = (
             []
             if args.no_convert
@@ -232,6 +222,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max_batch", type=int, default=128)
     parser.add_argument("--opset", type=int, default=17)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument(
+        "--large_model_bytes",
+        type=int,
+        default=1536 << 20,
+        help="variables above this: ONNX external data (protobuf stops at 2 GB)",
+    )
     parser.add_argument(
         "--no_convert", action="store_true", help="only translate the warm-up requests"
     )

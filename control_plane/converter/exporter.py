@@ -39,6 +39,9 @@ class ExportOptions:
     max_batch: int = 128
     opset: int = 17
     timeout: float = 1800.0
+    # Variables above this make the ONNX model keep its weights in external data files
+    # (protobuf messages, the ONNX model and TensorFlow's GraphDef among them, stop at 2 GB).
+    large_model_bytes: int = 1536 << 20
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,8 @@ def _arguments(source: Path, out: Path, options: ExportOptions, convert: bool = 
         str(options.max_batch),
         "--opset",
         str(options.opset),
+        "--large_model_bytes",
+        str(options.large_model_bytes),
     ]
 
 

@@ -84,6 +84,8 @@ class Exported:
     plan: SignaturePlan
     model: Any  # onnx.ModelProto
     external_data: bool
+    # Large models: the tensors the model references by file name (tf2onnx's external storage).
+    external_files: dict[str, bytes] = field(default_factory=dict)
 
 
 def load_session(path: str, tags: list[str], config: config_pb2.ConfigProto | None = None) -> Any:
@@ -307,14 +309,29 @@ def to_onnx(
     logger.addHandler(errors)
     try:
         with tf.Graph().as_default():
-            model, _ = tf2onnx.convert.from_graph_def(
-                graph_def,
-                input_names=inputs,
-                output_names=outputs,
-                opset=opset,
-                tensors_to_rename=rename,
-                large_model=large_model,
-            )
+            if large_model:
+                # from_graph_def imports the GraphDef whole first, which TensorFlow refuses
+                # above 2 GB; tf2onnx's conversion proper moves the big constants out before it
+                # imports (the graph is already inlined and frozen here).
+                model, storage = tf2onnx.convert._convert_common(
+                    graph_def,
+                    name=plan.name,
+                    large_model=True,
+                    opset=opset,
+                    input_names=inputs,
+                    output_names=outputs,
+                    tensors_to_rename=rename,
+                    continue_on_error=True,
+                )
+            else:
+                storage = None
+                model, _ = tf2onnx.convert.from_graph_def(
+                    graph_def,
+                    input_names=inputs,
+                    output_names=outputs,
+                    opset=opset,
+                    tensors_to_rename=rename,
+                )
     except Exception as exc:  # noqa: BLE001 - any tf2onnx failure means "not convertible"
         raise NotConvertible(f"tf2onnx failed: {type(exc).__name__}: {exc}") from exc
     finally:
@@ -323,7 +340,8 @@ def to_onnx(
     if unsupported:
         raise NotConvertible(f"tf2onnx: {unsupported[-1]}")
     _unknown_ranks(model, plan)
-    return Exported(plan, model, large_model)
+    files = dict(storage.name_to_tensor_data) if storage is not None else {}
+    return Exported(plan, model, large_model, files)
 
 
 def _unknown_ranks(model: Any, plan: SignaturePlan) -> None:

@@ -275,8 +275,10 @@ class SavedModelConverter:
         (parse / RUNNER_FILE).write_text(onnx_runner_json(evidence, parse_only=True))
         _replace_dir(parse, self.repository / (triton_name + PARSE_SUFFIX) / str(version))
         graph = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.onnx.{version}."))
-        for path in staged.glob("model.onnx*"):
-            shutil.copyfile(path, graph / path.name)
+        runner_files = {"model.py", RUNNER_FILE, "tf_example.py"}
+        for path in staged.iterdir():  # model.onnx and its external data, if any
+            if path.is_file() and path.name not in runner_files:
+                shutil.copyfile(path, graph / path.name)
         _replace_dir(graph, self.repository / (triton_name + ONNX_SUFFIX) / str(version))
 
     def warmup_dir(self, model: str, version: int) -> Path:

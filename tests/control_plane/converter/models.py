@@ -14,6 +14,7 @@ from tfsgate.examples import (
     write_half_plus_two,
     write_keras_multi_io,
     write_legacy_tf1,
+    write_mlp,
     write_unbatched,
 )
 
@@ -24,6 +25,7 @@ MODELS = {
     "unknown_rank": "unknown_rank/1",
     "unbatched": "unbatched/1",
     "legacy_tf1": "legacy_tf1/1",
+    "small_mlp": "small_mlp/1",
 }
 
 
@@ -64,6 +66,7 @@ def main(base: Path) -> None:
     write_unknown_rank_classifier(base / MODELS["unknown_rank"])
     write_unbatched(base / MODELS["unbatched"])
     write_legacy_tf1(base / MODELS["legacy_tf1"])
+    write_mlp(base / MODELS["small_mlp"], width=64, layers=2)
 
 
 if __name__ == "__main__":
