@@ -42,10 +42,21 @@ def test_promote_label_rollback_and_listings(
         f"{MODEL}  config  1       canary=1,stable=1  1:AVAILABLE 2:AVAILABLE",
     ]
     assert run(sqlite_admin, "versions", MODEL) == 0
-    assert capsys.readouterr().out.splitlines() == [
-        "VERSION  STATE      PIN  LABELS         REASON",
-        "1        AVAILABLE  -    canary,stable  -",
-        "2        AVAILABLE  -    -              -",
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    signatures = [
+        "classify_x_to_y",
+        "regress_x2_to_y3",
+        "regress_x_to_y",
+        "regress_x_to_y2",
+        "serving_default",
+    ]
+    runners = [[s, "onnxruntime", "parity", "max_abs_error", "0"] for s in signatures]
+    assert rows == [
+        ["VERSION", "STATE", "PIN", "LABELS", "REASON"],
+        ["1", "AVAILABLE", "-", "canary,stable", "-"],
+        *runners,
+        ["2", "AVAILABLE", "-", "-", "-"],
+        *runners,
     ]
 
 
