@@ -90,7 +90,7 @@ def export_signature(
         k: _tensor_dtype_name(graph.get_tensor_by_name(v.name)) for k, v in signature.inputs.items()
     }
     try:
-        graph_def, plan = onnx_export.signature_graph(session, meta_graph, name)
+        graph_def, plan = onnx_export.signature_graph(session, meta_graph, name, large_model)
         exported = onnx_export.to_onnx(graph_def, plan, args.opset, large_model)
         _write_onnx(exported, target)
         onnx = _onnx_session(target / "model.onnx", args.threads)

@@ -22,7 +22,9 @@ signature is cut out of the session's graph:
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,7 +248,39 @@ def _declared_shape(info: Any) -> tf.TensorShape:
     return tf.TensorShape([None if d.size < 0 else d.size for d in info.tensor_shape.dim])
 
 
-def signature_graph(session: Any, meta_graph: Any, name: str) -> tuple[Any, SignaturePlan]:
+@contextlib.contextmanager
+def _tensor_protos_over_2gb() -> Iterator[None]:
+    """TensorFlow refuses to build a TensorProto above 2 GB ("Cannot create a tensor proto whose
+    content is larger than 2GB"), though the GraphDef only has to live in memory until tf2onnx
+    moves its big constants out. The same workaround as tf2onnx's own large-model loader: build
+    such protos directly, for the duration of the freeze."""
+    from tensorflow.core.framework import tensor_pb2
+    from tensorflow.python.framework import tensor_shape, tensor_util
+
+    original = tensor_util.make_tensor_proto
+
+    def make_tensor_proto(values: Any, dtype: Any = None, shape: Any = None, *args: Any) -> Any:
+        try:
+            return original(values, dtype, shape, *args)
+        except ValueError:
+            array = np.asarray(values)
+            proto = tensor_pb2.TensorProto(
+                dtype=dtype if dtype is not None else tf.as_dtype(array.dtype).as_datatype_enum,
+                tensor_shape=tensor_shape.as_shape(array.shape).as_proto(),
+            )
+            proto.tensor_content = array.tobytes()
+            return proto
+
+    tensor_util.make_tensor_proto = make_tensor_proto
+    try:
+        yield
+    finally:
+        tensor_util.make_tensor_proto = original
+
+
+def signature_graph(
+    session: Any, meta_graph: Any, name: str, large_model: bool = False
+) -> tuple[Any, SignaturePlan]:
     """The frozen, inlined GraphDef computing one signature, and its plan."""
     signature = meta_graph.signature_def[name]
     graph = session.graph
@@ -279,7 +313,8 @@ def signature_graph(session: Any, meta_graph: Any, name: str) -> tuple[Any, Sign
     graph_def = tf1.graph_util.extract_sub_graph(graph_def, outputs)
     fetches = [INPUT_PREFIX + k + ":0" for k in plan.inputs] + [o + ":0" for o in outputs]
     graph_def = _inline_functions(graph_def, fetches)
-    graph_def = tf1.graph_util.convert_variables_to_constants(session, graph_def, outputs)
+    with _tensor_protos_over_2gb() if large_model else contextlib.nullcontext():
+        graph_def = tf1.graph_util.convert_variables_to_constants(session, graph_def, outputs)
     graph_def = _split_parse_example(graph_def, plan)
     return graph_def, plan
 
