@@ -1,0 +1,86 @@
+"""TF Serving's own test models through ``tfsgate serve``: every one loads (half_plus_three, a
+TF 1.0 graph, included) and answers as TF Serving does; which runner serves each signature is
+recorded. Skipped where ../shared is absent; test_engine_serve.py covers the same ground with
+factory-made models."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.servers import ServerProcess, free_port, start_server
+
+TOKEN = "testdata-secret"
+MODELS = {
+    "three": "saved_model_half_plus_three",
+    "cpu": "saved_model_half_plus_two_cpu",
+    "mkl": "saved_model_half_plus_two_mkl",
+    "tf2": "saved_model_half_plus_two_tf2_cpu",
+    "two": "saved_model_half_plus_two_2_versions",
+}
+
+
+@pytest.fixture(scope="module")
+def testdata_server(
+    shared_testdata: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, str]]:
+    home = tmp_path_factory.mktemp("testdata-engine")
+    entries = [
+        f'  config {{ name: "{name}" base_path: "{shared_testdata / directory}" '
+        'model_platform: "tensorflow" model_version_policy { all {} } }'
+        for name, directory in MODELS.items()
+    ]
+    config = home / "models.config"
+    config.write_text("model_config_list {\n" + "\n".join(entries) + "\n}\n")
+    admin_port = free_port()
+    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
+    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
+    with start_server(home / "home", args, model="three", env=env) as server:
+        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
+
+
+def post(server: ServerProcess, path: str, body: object) -> dict[str, object]:
+    response = httpx.post(f"{server.rest_url}/v1/models/{path}", json=body, timeout=60)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def test_every_model_is_available(testdata_server: tuple[ServerProcess, str]) -> None:
+    server, api = testdata_server
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    for name in MODELS:
+        model = httpx.get(f"{api}/models/{name}", headers=headers, timeout=30).json()
+        for version in model["versions"]:
+            assert version["state"] == "AVAILABLE", (name, version)
+            runners = {s["name"]: s["runner"] for s in version["signatures"]}
+            assert set(runners.values()) == {"onnxruntime"}, (name, runners)
+
+
+def test_half_plus_three(testdata_server: tuple[ServerProcess, str]) -> None:
+    server, _ = testdata_server
+    assert post(server, "three:predict", {"instances": [1.0, 2.0]}) == {"predictions": [3.5, 4.0]}
+    body = {"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 4.0}]}
+    assert post(server, "three:regress", body) == {"results": [3.5, 5.0]}
+
+
+@pytest.mark.parametrize("model", ["cpu", "mkl", "two/versions/123", "two/versions/124"])
+def test_half_plus_two_variants(testdata_server: tuple[ServerProcess, str], model: str) -> None:
+    server, _ = testdata_server
+    assert post(server, f"{model}:predict", {"instances": [[1.0], [4.0]]}) == {
+        "predictions": [[2.5], [4.0]]
+    }
+    body = {"signature_name": "classify_x_to_y", "examples": [{"x": 2.0}]}
+    assert post(server, f"{model}:classify", body) == {"results": [[["", 3.0]]]}
+    body = {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}, {"x": 6.0}]}
+    assert post(server, f"{model}:regress", body) == {"results": [3.0, 5.0]}
+
+
+def test_tf2_saved_model(testdata_server: tuple[ServerProcess, str]) -> None:
+    """Saved with tf.saved_model.save: x is float[1], classify/regress are predict-named."""
+    server, _ = testdata_server
+    assert post(server, "tf2:predict", {"inputs": {"x": [4.0]}}) == {"outputs": [4.0]}
+    body = {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}
+    assert post(server, "tf2:regress", body) == {"results": [3.0]}
