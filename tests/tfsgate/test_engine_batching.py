@@ -31,19 +31,24 @@ def batching_server(
     root = tmp_path_factory.mktemp("batching")
     write_model("write_half_plus_two", root / "hpt" / "1")
     write_model("write_half_plus_two", root / "cached" / "1")
+    write_model("write_half_plus_two", root / "tfhpt" / "1")
     write_model("write_unbatched", root / "unbatched" / "1")
     config = root / "models.config"
     config.write_text(
         "model_config_list {\n"
         + "\n".join(
             f'  config {{ name: "{n}" base_path: "{root / n}" model_platform: "tensorflow" }}'
-            for n in ("hpt", "cached", "unbatched")
+            for n in ("hpt", "cached", "unbatched", "tfhpt")
         )
         + "\n}\n"
     )
     (root / "batching.txt").write_text(BATCHING)
     settings = root / "settings.json"
-    settings.write_text(json.dumps({"models": {"cached": {"response_cache": True}}}))
+    settings.write_text(
+        json.dumps(
+            {"models": {"cached": {"response_cache": True}, "tfhpt": {"runner": "tensorflow"}}}
+        )
+    )
     admin_port = free_port()
     args = [
         f"--model_config_file={config}",
@@ -114,6 +119,14 @@ def test_task_larger_than_max_batch_size_is_refused_as_tf_serving_does(
     assert response.status_code == 400
     assert "Task size 33 is larger than maximum input batch size 32" in response.json()["error"]
     assert predict(server, "hpt", [1.0] * 32).status_code == 200
+    # The TensorFlow runner says the same (unbatched/serving_default takes float[3], unbatched).
+    body = {"signature_name": "scalar", "inputs": {"s": 1.0}}
+    assert (
+        httpx.post(
+            f"{server.rest_url}/v1/models/unbatched:predict", json=body, timeout=60
+        ).status_code
+        == 200
+    )
 
 
 def test_response_cache_hits_are_counted(batching_server: tuple[ServerProcess, str]) -> None:

@@ -77,6 +77,8 @@ class TritonPythonModel:
         self._scalars = set(filter(None, parameter("scalar_tensors", "").split(",")))
         # At most this many rows per session run (TF Serving's max_batch_size); 0: no limit.
         self._chunk = int(parameter("execution_batch_size", "0")) if self._batched else 0
+        self._max_rows = int(parameter("max_request_rows", "0"))
+        self._splitting = parameter("large_batch_splitting", "false") == "true"
         threads = (
             int(parameter("tf_intra_op_threads", "0")),
             int(parameter("tf_inter_op_threads", "0")),
@@ -130,21 +132,39 @@ class TritonPythonModel:
             return pb_utils.InferenceResponse(error=triton_error(exc.code, exc.message))
         return pb_utils.InferenceResponse(error=triton_error("INTERNAL", str(exc)))
 
+    def _too_large(self, feed: dict[str, np.ndarray]) -> str:
+        """TF Serving's batching refuses a task larger than max_batch_size unless it may split
+        it (shared_batch_scheduler.h); "" when the request may run."""
+        if not self._max_rows or self._splitting or not self._batched or not feed:
+            return ""
+        rows = len(next(iter(feed.values())))
+        if rows <= self._max_rows:
+            return ""
+        return f"Task size {rows} is larger than maximum input batch size {self._max_rows}"
+
     def execute(self, requests: list[Any]) -> list[Any]:
         feeds = [self._feeds(r) for r in requests]
         wanted = [set(r.requested_output_names()) for r in requests]
+        refusals = [self._too_large(f) for f in feeds]
+        if any(refusals):
+            return [
+                pb_utils.InferenceResponse(error=triton_error("INVALID_ARGUMENT", why))
+                if why
+                else self._answer(feed, names)
+                for feed, names, why in zip(feeds, wanted, refusals, strict=True)
+            ]
         if self._batched and len(requests) > 1:
             try:
                 return self._execute_stacked(feeds, wanted)
             except Exception:  # noqa: BLE001 - one bad request must not fail its neighbours
                 pass
-        responses = []
-        for feed, names in zip(feeds, wanted, strict=True):
-            try:
-                responses.append(self._respond(self._run(feed, names), names))
-            except Exception as exc:  # noqa: BLE001 - reported to the caller as Triton's error
-                responses.append(self._error(exc))
-        return responses
+        return [self._answer(feed, names) for feed, names in zip(feeds, wanted, strict=True)]
+
+    def _answer(self, feed: dict[str, np.ndarray], names: set[str]) -> Any:
+        try:
+            return self._respond(self._run(feed, names), names)
+        except Exception as exc:  # noqa: BLE001 - reported to the caller as Triton's error
+            return self._error(exc)
 
     def _execute_stacked(self, feeds: list[dict[str, np.ndarray]], wanted: list[set[str]]) -> Any:
         sizes = [len(next(iter(f.values()))) for f in feeds]
