@@ -29,8 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 
 from bench import loadgen
+from bench.bodies import MODEL_INFER_PATH, PREDICT_PATH, Case, write_bodies
 from bench.procs import ROOT, free_port, spawn_serve, stop, wait_http
 
 MODEL_WRITE = (
@@ -89,7 +91,7 @@ def _command(pid: int) -> str:
 def tree_memory(pid: int) -> dict[str, Any]:
     """RSS summed over the tree (shared pages counted in every process) and PSS (shared pages
     divided among the processes that map them), in MiB, with the processes."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for member in tree(pid):
         rss, pss = _smaps(member)
         command = _command(member)
@@ -121,6 +123,29 @@ def tree_memory(pid: int) -> dict[str, Any]:
     }
 
 
+def _cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (utime+stime) of the tree's processes by kind."""
+    found: dict[str, float] = {}
+    ticks = 100.0
+    for member in tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        command = _command(member)
+        kind = (
+            "gateway+control plane"
+            if "tfsgate.cli" in command
+            else "tritonserver"
+            if "tritonserver" in command and "stub" not in command
+            else "tf_worker"
+            if "tf_worker.py" in command
+            else "stubs"
+        )
+        found[kind] = found.get(kind, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return found
+
+
 def settled_memory(pid: int, timeout: float = 90) -> dict[str, Any]:
     """Tree memory once the export child has left (it stays 15 s after its last job)."""
     deadline = time.monotonic() + timeout
@@ -150,9 +175,9 @@ def bench_mlp(work: Path, seconds: float, clients: int) -> dict[str, Any]:
     base = work / "models" / "mlp"
     write_model("write_mlp", base / "1")
     row = [round(0.001 * i, 3) for i in range(1024)]
-    body = work / "mlp_body.json"
-    body.write_text(json.dumps({"instances": [row]}))
-    script = loadgen.write_wrk_script(body, work / "mlp.lua")
+    case = Case("mlp", "mlp__serving_default", 1, "x", "output_0", np.array([row], np.float32))
+    bodies = write_bodies(case, work / "bodies")
+    script = loadgen.write_wrk_script(bodies.rest, work / "mlp.lua")
     (work / "batching.txt").write_text(BATCHING)
     batching = ["--enable_batching", f"--batching_parameters_file={work / 'batching.txt'}"]
     results: dict[str, Any] = {"clients": clients, "seconds": seconds}
@@ -169,7 +194,26 @@ def bench_mlp(work: Path, seconds: float, clients: int) -> dict[str, Any]:
             wait_model(serve.rest_url, "mlp", {"instances": [row]})
             url = f"{serve.rest_url}/v1/models/mlp:predict"
             loadgen.run_wrk(url, script, clients, 2)  # warm the path
-            results[name] = loadgen.run_wrk(url, script, clients, seconds).as_dict()
+            before = _cpu(serve.process.pid)
+            rest = loadgen.run_wrk(url, script, clients, seconds)
+            after = _cpu(serve.process.pid)
+            entry: dict[str, Any] = {"rest": rest.as_dict()}
+            entry["rest_cpu_ms_per_request"] = {
+                kind: round(
+                    1000 * (after.get(kind, 0.0) - before.get(kind, 0.0)) / rest.requests, 3
+                )
+                for kind in after
+            }
+            grpc_url = f"http://127.0.0.1:{serve.grpc_port}{PREDICT_PATH}"
+            entry["grpc"] = loadgen.run_h2load(
+                grpc_url, bodies.predict, clients, seconds, work / "h2load.log"
+            ).as_dict()
+            triton = json.loads((serve.home / "triton" / "endpoints.json").read_text())
+            direct = f"http://{triton['grpc_url']}{MODEL_INFER_PATH}"
+            entry["triton_direct"] = loadgen.run_h2load(
+                direct, bodies.model_infer, clients, seconds, work / "h2load.log"
+            ).as_dict()
+            results[name] = entry
         finally:
             stop(serve.process)
         print(name, results[name], flush=True)
@@ -187,6 +231,7 @@ def bench_mlp(work: Path, seconds: float, clients: int) -> dict[str, Any]:
     )
     try:
         url = f"http://127.0.0.1:{port}/v1/models/mlp:predict"
+        row = case.array[0].tolist()
         wait_http(url, 300, "POST", {"instances": [row]})
         loadgen.run_wrk(url, script, clients, 2)
         results["fastapi+tensorflow"] = loadgen.run_wrk(url, script, clients, seconds).as_dict()
