@@ -54,7 +54,7 @@ class ServeSettings(BaseSettings):
         "",
         "BatchingParameters text: max_batch_size -> preferred batch size and rows per engine"
         " call, batch_timeout_micros -> queue delay, allowed_batch_sizes -> preferred sizes,"
-        " max_enqueued_batches -> queue size, num_batch_threads -> instances",
+        " num_batch_threads -> instances (max_enqueued_batches has no effect: docs/engine.md)",
     )
     enable_per_model_batching_parameters: bool = flag(
         False, "batching_params.pbtxt in SavedModels is not read", treatment=NO_EFFECT
