@@ -83,6 +83,19 @@ def _onnx_session(path: Path, threads: int) -> Any:
 
 
 PROTOBUF_LIMIT = 2**31 - 1
+# Peak memory of a conversion per byte of variables: the session, the frozen constants, tf2onnx's
+# copies and the ONNX tensors (measured: 23.7 GB for a 2.5 GB SavedModel of three tables).
+MEMORY_PER_VARIABLE_BYTE = 10
+
+
+def _available_memory() -> int:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
 
 
 def _not_converted(session: Any, meta_graph: Any, name: str, reason: str) -> dict[str, Any]:
@@ -219,8 +232,17 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     try:
         large = _variables_bytes(source) > args.large_model_bytes
         refuse = ""
+        total = _variables_bytes(source)
+        needed, available = total * MEMORY_PER_VARIABLE_BYTE, _available_memory()
         name, size = _largest_variable(source) if large else ("", 0)
-        if size >= PROTOBUF_LIMIT:
+        if large and available and needed > available:
+            # Rather than take the machine's memory from everything else (the kernel's OOM killer
+            # chose this child at 23.7 GB on a 24 GB machine).
+            refuse = (
+                f"converting {total / 2**30:.1f} GiB of variables needs about"
+                f" {needed / 2**30:.0f} GiB of memory, {available / 2**30:.0f} GiB is available"
+            )
+        elif size >= PROTOBUF_LIMIT:
             # One ONNX tensor cannot exceed protobuf's 2 GB either, and tf2onnx copies tensors
             # through protobuf messages: measured on a 2.5 GB embedding table, it fails after
             # 60 s and 18 GB of memory. Say so at once.

@@ -181,6 +181,7 @@ class Exporter:
             self._child = self._start()
         child = self._child
         assert child.stdin is not None and child.stdout is not None
+        ready: list[Any] = []
         try:
             child.stdin.write(json.dumps(arguments) + "\n")
             child.stdin.flush()
@@ -189,12 +190,15 @@ class Exporter:
         except OSError:
             line = ""
         if not line:
-            timed_out = child.poll() is None
             self._kill()
-            if timed_out:
+            if not ready:
                 raise ExportError(f"ONNX export timed out after {timeout:.0f}s")
-            reason = self._stderr[-1] if self._stderr else f"exit code {child.returncode}"
-            raise ExportError(f"ONNX export failed: {reason}")
+            code = child.returncode
+            died = f"killed by signal {-code}" if code is not None and code < 0 else f"exit {code}"
+            if code is not None and code < 0:  # its last log line says nothing about a signal
+                raise ExportError(f"ONNX export failed: {died}")
+            reason = self._stderr[-1] if self._stderr else died
+            raise ExportError(f"ONNX export failed ({died}): {reason}")
         return dict(json.loads(line))
 
     def _kill(self) -> None:
