@@ -98,9 +98,7 @@ def _available_memory() -> int:
     return 0
 
 
-def _not_converted(session: Any, meta_graph: Any, name: str, reason: str) -> dict[str, Any]:
-    graph = session.graph
-    signature = meta_graph.signature_def[name]
+def _not_converted(name: str, reason: str) -> dict[str, Any]:
     return {
         "runner": "tensorflow",
         "max_abs_error": None,
@@ -108,10 +106,7 @@ def _not_converted(session: Any, meta_graph: Any, name: str, reason: str) -> dic
         "fallback_reason": f"not convertible: {reason}",
         "parse": None,
         "onnx_dir": None,
-        "input_dtypes": {
-            k: _tensor_dtype_name(graph.get_tensor_by_name(v.name))
-            for k, v in signature.inputs.items()
-        },
+        "input_dtypes": {},
     }
 
 
@@ -202,11 +197,11 @@ def export_signature(
     return verdict
 
 
-def _translate_warmup(source: Path, meta_graph: Any, out: Path) -> str:
-    """Write the version's warm-up requests under ``out`` (see warmup.py); the error, if any."""
+def _translate_warmup(source: Path, inputs: dict[str, list[str]], out: Path) -> str:
+    """Write the version's warm-up requests under ``out`` (see warmup.py); the error, if any.
+    ``inputs``: signature name -> its input keys."""
     from control_plane.converter import warmup
 
-    inputs = {k: sorted(v.inputs) for k, v in meta_graph.signature_def.items()}
     try:
         found = warmup.translate(source, inputs)
     except warmup.WarmupError as exc:
@@ -217,57 +212,71 @@ def _translate_warmup(source: Path, meta_graph: Any, out: Path) -> str:
     return ""
 
 
+def _refusal(source: Path, large: bool) -> str:
+    """Why this version is not converted at all ("" when it is), decided before TensorFlow
+    loads it."""
+    if not large:
+        return ""
+    total = _variables_bytes(source)
+    needed, available = total * MEMORY_PER_VARIABLE_BYTE, _available_memory()
+    if available and needed > available:
+        # Rather than take the machine's memory from everything else (the kernel's OOM killer
+        # chose this child at 23.7 GB on a 24 GB machine).
+        return (
+            f"converting {total / 2**30:.1f} GiB of variables needs about"
+            f" {needed / 2**30:.0f} GiB of memory, {available / 2**30:.0f} GiB is available"
+        )
+    name, size = _largest_variable(source)
+    if size >= PROTOBUF_LIMIT:
+        # One ONNX tensor cannot exceed protobuf's 2 GB either, and tf2onnx copies tensors
+        # through protobuf messages: measured on a 2.5 GB embedding table, it fails after 60 s
+        # and 18 GB of memory.
+        return (
+            f"variable {name} is {size / 2**30:.1f} GiB: one ONNX tensor above protobuf's 2 GB"
+            " limit is beyond tf2onnx (variables above 2 GB in all are converted with external"
+            " data)"
+        )
+    return ""
+
+
 def export(args: argparse.Namespace) -> dict[str, Any]:
     """One version: convert and check every signature, write verdict.json, return the report."""
     import tensorflow as tf
 
     from control_plane.converter import onnx_export
+    from control_plane.converter.savedmodel import read_signatures
 
     started = time.monotonic()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     source = Path(args.saved_model)
     tags = [t for t in args.tags.split(",") if t]
-    session, meta_graph = onnx_export.load_session(str(source), tags)
-    try:
-        large = _variables_bytes(source) > args.large_model_bytes
-        refuse = ""
-        total = _variables_bytes(source)
-        needed, available = total * MEMORY_PER_VARIABLE_BYTE, _available_memory()
-        name, size = _largest_variable(source) if large else ("", 0)
-        if large and available and needed > available:
-            # Rather than take the machine's memory from everything else (the kernel's OOM killer
-            # chose this child at 23.7 GB on a 24 GB machine).
-            refuse = (
-                f"converting {total / 2**30:.1f} GiB of variables needs about"
-                f" {needed / 2**30:.0f} GiB of memory, {available / 2**30:.0f} GiB is available"
+    large = _variables_bytes(source) > args.large_model_bytes
+    refuse = "" if args.no_convert else _refusal(source, large)
+    verdicts: dict[str, Any] = {}
+    if refuse:
+        specs = read_signatures(source, tags)
+        names = args.signatures or sorted(specs)
+        verdicts = {name: _not_converted(name, refuse) for name in names}
+        inputs = {name: sorted(spec.inputs) for name, spec in specs.items()}
+        warmup_error = _translate_warmup(source, inputs, out / "warmup")
+    else:
+        session, meta_graph = onnx_export.load_session(str(source), tags)
+        try:
+            names = (
+                []
+                if args.no_convert
+                else args.signatures
+                or sorted(k for k in meta_graph.signature_def if not k.startswith("__"))
             )
-        elif size >= PROTOBUF_LIMIT:
-            # One ONNX tensor cannot exceed protobuf's 2 GB either, and tf2onnx copies tensors
-            # through protobuf messages: measured on a 2.5 GB embedding table, it fails after
-            # 60 s and 18 GB of memory. Say so at once.
-            refuse = (
-                f"variable {name} is {size / 2**30:.1f} GiB: one ONNX tensor above protobuf's"
-                " 2 GB limit is beyond tf2onnx (variables above 2 GB in all are converted with"
-                " external data)"
-            )
-        names = (
-            []
-            if args.no_convert
-            else args.signatures
-            or sorted(k for k in meta_graph.signature_def if not k.startswith("__"))
-        )
-        verdicts = {}
-        for index, name in enumerate(names):
-            if refuse:
-                verdicts[name] = _not_converted(session, meta_graph, name, refuse)
-                continue
-            verdicts[name] = export_signature(
-                session, meta_graph, name, out / f"signature_{index}", args, large
-            )
-        warmup_error = _translate_warmup(source, meta_graph, out / "warmup")
-    finally:
-        session.close()
+            for index, name in enumerate(names):
+                verdicts[name] = export_signature(
+                    session, meta_graph, name, out / f"signature_{index}", args, large
+                )
+            inputs = {k: sorted(v.inputs) for k, v in meta_graph.signature_def.items()}
+            warmup_error = _translate_warmup(source, inputs, out / "warmup")
+        finally:
+            session.close()
     import onnxruntime
     import tf2onnx
 
