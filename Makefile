@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck check clean bench dashboards
+.PHONY: serve test test-fast lint typecheck check clean bench dashboards
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,16 +23,21 @@ CRD_CHECK := tests/deploy/crd/node_modules/.package-lock.json
 $(CRD_CHECK): tests/deploy/crd/package.json tests/deploy/crd/package-lock.json
 	npm ci --prefix tests/deploy/crd --no-audit --no-fund --loglevel=error
 
-test: $(STAMP) $(if $(shell command -v npm),$(CRD_CHECK))
+# CI's one command (.ci/run): the layer and type checks, then every test.
+test: lint typecheck $(if $(shell command -v npm),$(CRD_CHECK))
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# The unit tests: nothing that starts tritonserver, PostgreSQL or containers (markers in pyproject).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not triton and not postgres and not docker" $(PYTEST_ARGS)
+
 lint: $(STAMP)
-	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy tfsgate gateway control_plane bench deploy/grafana/generate.py
 
-check: lint typecheck test
+check: test
 
 # make bench: benchmarks -> docs/benchmarks.md + plots (~15 min; BENCH_QUICK=1 for a smoke run).
 # BENCH_LOCK=<file>: measure under `flock <file>` so timed runs never overlap other heavy jobs.

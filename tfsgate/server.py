@@ -2,7 +2,8 @@
 
 Order matters: check ports and inputs first (one-line errors, nothing started), then the catalog,
 Triton, the first reconcile (TF Serving answers only once its models are loaded), then the front
-doors, then the pollers.
+doors, then the background loops (polls: ``control_plane/sources/polling.py``; Triton supervision:
+``control_plane/triton/supervisor.py``; retries: the reconciler's).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import logging
 import signal
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,8 +44,10 @@ from control_plane.sources.model_config import (
     load_model_config,
     single_model_config,
 )
+from control_plane.sources.polling import every, poll_base_paths, poll_config_file
 from control_plane.triton.embedded import EmbeddedTriton, TritonStartError
 from control_plane.triton.repository import TritonRepositoryClient
+from control_plane.triton.supervisor import supervise
 from gateway.coalescer import Coalescer
 from gateway.dataplane import DataPlane
 from gateway.grpc_service import GrpcOptions, GrpcServer
@@ -274,20 +277,22 @@ class TfsgateServer:
             self._servers.append(admin)
         for server in self._servers:
             await server.start()
-        self._spawn(self._poll_base_paths())
-        self._spawn(retry_failed_passes(self.reconciler, self._stopping))
-        self._spawn(rollouts.run(self._stopping))
-        self._spawn(self._every(PRUNE_SECONDS, self._prune_predictions))
+        stopping = self._stopping
+        self._spawn(poll_base_paths(self.reconciler, s.file_system_poll_wait_seconds, stopping))
+        self._spawn(retry_failed_passes(self.reconciler, stopping))
+        self._spawn(rollouts.run(stopping))
+        self._spawn(every(PRUNE_SECONDS, self._prune_predictions, stopping))
         router = self.router
 
         async def refresh_quality() -> None:
             await asyncio.to_thread(feedback.refresh, list(router.table.models))
 
-        self._spawn(self._every(QUALITY_REFRESH_SECONDS, refresh_quality))
-        if s.model_config_file and s.model_config_file_poll_wait_seconds > 0:
-            self._spawn(self._poll_config_file())
+        self._spawn(every(QUALITY_REFRESH_SECONDS, refresh_quality, stopping))
+        if s.model_config_file:
+            seconds = s.model_config_file_poll_wait_seconds
+            self._spawn(poll_config_file(s.model_config_file, self.reconciler, seconds, stopping))
         if self.triton is not None:
-            self._spawn(self._supervise_triton())
+            self._spawn(supervise(self.triton, self._on_triton_restart, stopping))
         log.info("serving gRPC on %s:%s, REST on %s:%s", s.host, s.port, s.host, s.rest_api_port)
 
     async def _prune_predictions(self) -> None:
@@ -299,66 +304,14 @@ class TfsgateServer:
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(coroutine))
 
-    async def _every(self, seconds: float, action: Callable[[], Awaitable[None]]) -> None:
-        while not self._stopping.is_set():
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
-                return
-            try:
-                await action()
-            except Exception:  # noqa: BLE001 - a poll failure is logged; the next one retries
-                log.exception("periodic task failed")
-
-    async def _poll_base_paths(self) -> None:
-        seconds = self.settings.file_system_poll_wait_seconds
-        if seconds > 0 and self.reconciler is not None:
-            await self._every(seconds, self.reconciler.reconcile)
-
-    async def _poll_config_file(self) -> None:
-        path = self.settings.model_config_file
+    async def _on_triton_restart(self, grpc_url: str) -> None:
+        """A restarted Triton listens on new ports and has nothing loaded: repoint both clients,
+        then let the reconciler load every model again."""
+        assert self.repository is not None and self.upstream is not None
         assert self.reconciler is not None
-        reconciler = self.reconciler
-
-        async def reread() -> None:
-            try:
-                config = await asyncio.to_thread(load_model_config, path, root_dir=Path.cwd())
-            except ModelConfigError as exc:
-                # Server::PollFilesystemAndReloadConfig's line; the old set keeps serving.
-                if exc.parse_error:
-                    log.error("%s", exc.parse_error)
-                log.error("Failed to read ModelServerConfig file: %s", exc)
-                return
-            if config.specified and config != reconciler.desired:
-                log.info("model config changed: %s", ", ".join(config.names))
-                await reconciler.set_desired(config)
-
-        await self._every(self.settings.model_config_file_poll_wait_seconds, reread)
-
-    async def _supervise_triton(self) -> None:
-        """Triton died (OOM, kill -9): start a new one and let the reconciler restore it."""
-        assert self.triton is not None and self.reconciler is not None
-        triton, reconciler = self.triton, self.reconciler
-
-        async def check() -> None:
-            if triton.running():
-                return
-            log.error("tritonserver exited; restarting it")
-            triton.stop()
-            endpoints = triton.start()
-            await triton.wait_ready()
-            await self._repoint(endpoints.grpc_url)
-            await reconciler.reconcile()
-
-        await self._every(0.5, check)
-
-    async def _repoint(self, grpc_url: str) -> None:
-        """A restarted Triton listens on new ports: swap both clients."""
-        assert self.reconciler is not None and self.upstream is not None
-        old_repository, old_upstream = self.reconciler.repository, self.upstream
-        self.reconciler.repository = TritonRepositoryClient(grpc_url)
+        await self.repository.repoint(grpc_url)
         await self.upstream.repoint(grpc_url)
-        await old_repository.close()
-        del old_upstream
+        await self.reconciler.reconcile()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -370,7 +323,7 @@ class TfsgateServer:
         for server in reversed(self._servers):
             with contextlib.suppress(Exception):
                 await server.stop()
-        for client in (self.upstream, self.reconciler.repository if self.reconciler else None):
+        for client in (self.upstream, self.repository):
             if client is not None:
                 with contextlib.suppress(Exception):
                     await client.close()

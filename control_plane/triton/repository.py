@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from google.protobuf import json_format
@@ -36,12 +37,21 @@ class ModelStatistics:
     cache_misses: int
 
 
+def _connect(grpc_url: str) -> Any:
+    import tritonclient.grpc.aio as triton_grpc
+
+    return triton_grpc.InferenceServerClient(grpc_url)
+
+
 class TritonRepositoryClient:
     def __init__(self, grpc_url: str, timeout: float = 300.0) -> None:
-        import tritonclient.grpc.aio as triton_grpc
-
-        self._client = triton_grpc.InferenceServerClient(grpc_url)
+        self._client = _connect(grpc_url)
         self.timeout = timeout
+
+    async def repoint(self, grpc_url: str) -> None:
+        """Switch to a restarted Triton, which listens on new ports."""
+        old, self._client = self._client, _connect(grpc_url)
+        await old.close()
 
     async def close(self) -> None:
         await self._client.close()
@@ -121,10 +131,3 @@ class TritonRepositoryClient:
                 cache_misses=int(stats.inference_stats.cache_miss.count),
             )
         return found
-
-    async def ready_versions(self, name: str) -> dict[int, IndexEntry]:
-        return {
-            e.version: e
-            for e in await self.index(name)
-            if e.version is not None and e.state == "READY"
-        }

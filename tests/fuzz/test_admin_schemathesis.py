@@ -18,6 +18,8 @@ from schemathesis.checks import not_a_server_error
 
 from tests.support.servers import ServerProcess, free_port, start_server
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 TOKEN = "fuzz-secret"
 EXAMPLES_PER_OPERATION = 25
 MODEL = "half_plus_two"

@@ -26,6 +26,8 @@ import pytest
 from tests.support.servers import ServerProcess, start_server
 from tfsgate.core import protos
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 MODEL = "half_plus_two"
 REQUESTS = 10_000
 CONCURRENCY = 32

@@ -10,6 +10,8 @@ import pytest
 from tests.support.servers import ServerProcess
 from tfsgate.core import protos
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 
 def test_rest_batch_larger_than_max_batch_size(server: ServerProcess) -> None:
     values = [float(i) for i in range(1000)]  # the batcher's max_batch_size is 128

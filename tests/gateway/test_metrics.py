@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import grpc
 import httpx
+import pytest
 
 from tests.support.servers import ServerProcess
 from tfsgate.core import protos
+
+pytestmark = pytest.mark.triton  # starts tritonserver
 
 
 def sample(text: str, name: str, **labels: str) -> float:

@@ -15,6 +15,8 @@ import pytest
 from tests.support.servers import ServerProcess
 from tfsgate.core import protos
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 MODEL = "half_plus_two"
 
 

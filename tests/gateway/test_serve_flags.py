@@ -14,6 +14,8 @@ import pytest
 from tests.support.servers import ServerProcess, start_server
 from tfsgate.core import protos
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 
 @pytest.fixture(scope="module")
 def flagged_server(

@@ -17,6 +17,8 @@ from google.protobuf import json_format
 from tests.support.servers import ServerProcess
 from tfsgate.core import protos
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 
 def post(server: ServerProcess, path: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{server.rest_url}/v1/models/{path}", json=body, timeout=30)

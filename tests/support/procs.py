@@ -36,3 +36,14 @@ def _zombie(pid: int) -> bool:
         return " Z " in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]
     except OSError:
         return True
+
+
+def open_sockets(pid: int) -> int:
+    """How many sockets ``pid`` holds open (listeners and connections); 0 once it is gone."""
+    fds = Path(f"/proc/{pid}/fd")
+    count = 0
+    with contextlib.suppress(OSError):
+        for fd in fds.iterdir():
+            with contextlib.suppress(OSError):
+                count += os.readlink(fd).startswith("socket:")
+    return count

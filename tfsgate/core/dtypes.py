@@ -69,7 +69,6 @@ DTYPES: tuple[DType, ...] = (
 
 BY_TF_NAME: dict[str, DType] = {d.tf_name: d for d in DTYPES}
 BY_TF_ENUM: dict[int, DType] = {d.tf_enum: d for d in DTYPES}
-BY_TRITON: dict[str, DType] = {d.triton: d for d in DTYPES if d.triton is not None}
 BY_NUMPY: dict[np.dtype, DType] = {d.numpy: d for d in DTYPES if d.numpy is not None}
 
 
@@ -95,22 +94,6 @@ def numpy_dtype(tf_name: str) -> np.dtype:
     if entry.numpy is None:
         raise invalid_argument(f"Unsupported tensor type: {tf_name}")
     return entry.numpy
-
-
-def triton_datatype(tf_name: str) -> str:
-    """Triton datatype ("FP32", "BYTES", ...) for a ``DT_*`` name."""
-    entry = tf_type(tf_name)
-    if entry.triton is None:
-        raise invalid_argument(f"Tensor type {entry.tf_string} is not supported by Triton")
-    return entry.triton
-
-
-def from_triton(datatype: str) -> DType:
-    """Entry for a Triton datatype string."""
-    entry = BY_TRITON.get(datatype)
-    if entry is None:
-        raise invalid_argument(f"Unsupported Triton datatype: {datatype}")
-    return entry
 
 
 def from_numpy(dtype: np.dtype | type) -> DType:

@@ -32,6 +32,10 @@ The module has three parts:
 Workers are keyed by the owning Triton process and this file's protocol version; versions inside a
 worker by the SavedModel's real path, a fingerprint of its files and the tags, so a replaced
 SavedModel never reaches a stale session.
+
+Over 400 lines on purpose: the converter copies this one file beside every runner, and the runner
+loads it by path inside Triton, where tfsgate may not be installed; a package would have to be
+copied and put on the stub's path instead.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.control_plane.api.conftest import MODEL, TOKEN, AdminEnv
+from tests.support.admin import MODEL, TOKEN, AdminEnv
 from tfsgate.admin_cli import add_admin_parsers, format_table, run_admin
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.servers import ServerProcess, free_port, start_server
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 TOKEN = "e2e-secret"
 WRITE = (
     "import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n"

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from control_plane.api import AdminSettings
-from tests.control_plane.api.conftest import MODEL, AdminEnv, copy_version
+from tests.support.admin import MODEL, AdminEnv, copy_version
 
 
 def test_openapi_lists_the_endpoints(sqlite_admin: AdminEnv) -> None:

@@ -6,7 +6,7 @@ import threading
 
 import httpx
 
-from tests.control_plane.api.conftest import MODEL, AdminEnv
+from tests.support.admin import MODEL, AdminEnv
 
 
 def _stable(env: AdminEnv) -> int | None:

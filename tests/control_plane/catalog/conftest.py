@@ -38,26 +38,34 @@ def _reachable_admin_url() -> str | None:
     return None
 
 
-def _start_postgres() -> None:
+def _start_postgres() -> bool:
+    """Start the local cluster; False when PostgreSQL is not installed here."""
     versions = sorted(p.name for p in Path("/etc/postgresql").glob("*"))
     if not versions:
-        return
+        return False
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
         check=False,
         capture_output=True,
         timeout=60,
     )
-    time.sleep(1)
+    return True
+
+
+def _wait_reachable(timeout: float = 30.0) -> str | None:
+    """The admin URL once the server accepts connections (it starts in the background)."""
+    deadline = time.monotonic() + timeout
+    while (url := _reachable_admin_url()) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return url
 
 
 @pytest.fixture(scope="session")
 def pg_admin_engine() -> Iterator[Engine]:
     """An autocommit engine on the `test` database; starts the server if it is down."""
     url = _reachable_admin_url()
-    if url is None:
-        _start_postgres()
-        url = _reachable_admin_url()
+    if url is None and _start_postgres():
+        url = _wait_reachable()
     if url is None:
         pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable and could not be started")
     engine = create_engine(url, isolation_level="AUTOCOMMIT")

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.control_plane.converter.support import example
+from tests.support.procs import open_sockets
+from tests.support.tf_example import example
 from tfsgate.runtime import tf_worker
 from tfsgate.runtime.tf_worker import WorkerClient, WorkerError
 
@@ -164,8 +165,13 @@ def test_worker_exits_when_idle_and_cleans_up(make_client: MakeClient) -> None:
     first.connect()
     second.connect()
     (pid,) = worker_pids(first.socket_path)
+    held = open_sockets(pid)
     first.close()
-    time.sleep(2)  # longer than idle_seconds: the second client still holds it
+    # The worker has seen the first stub go; the second still holds it (its idle clock stays at
+    # zero meanwhile: test_idle_clock_runs_only_with_no_stub_connected) and still answers.
+    assert wait_until(lambda: open_sockets(pid) == held - 1, 10)
+    y = second.run({"inputs": np.array([example(x=2.0)], dtype=object)})["outputs"]
+    np.testing.assert_array_equal(y, [[3.0]])
     assert worker_pids(first.socket_path) == [pid]
     second.close()
     assert wait_until(lambda: not worker_pids(first.socket_path), 10)

@@ -279,3 +279,19 @@ def test_errors_lose_the_python_stack_tf_appends() -> None:
     assert cleaned.startswith("Name: <unknown>, Feature: x")
     assert "tf_worker.py" not in cleaned and "Graph execution error" not in cleaned
     assert tf_worker._without_trace("plain message") == "plain message"
+
+
+def test_idle_clock_runs_only_with_no_stub_connected() -> None:
+    """The worker exits ``idle_seconds`` after its last stub leaves, never while one is attached."""
+    server = tf_worker.SignatureServer("/no/saved_model")
+    server.attach()
+    server.attach()
+    assert server.idle_for() == 0.0
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    server.serve(ours)  # the first stub hangs up
+    assert server.idle_for() == 0.0
+    ours, theirs = socket.socketpair()
+    theirs.close()
+    server.serve(ours)  # the last one
+    assert server.idle_for() > 0.0

@@ -19,7 +19,10 @@ from control_plane.converter import triton_config
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.triton.embedded import EmbeddedTriton
 from control_plane.triton.repository import TritonRepositoryClient
-from tests.control_plane.converter.support import example
+from tests.support.procs import open_sockets
+from tests.support.tf_example import example
+
+pytestmark = pytest.mark.triton  # starts tritonserver
 
 STUB = "triton_python_backend_stub"
 MiB = 1 << 20
@@ -285,11 +288,14 @@ def test_worker_exits_after_unload_and_returns_on_load(
     served = serve(tmp_path, saved_models, ["half_plus_two"])
     group = served.triton.pid
     try:
-        assert len(workers_of(group)) == 1
+        (worker,) = workers_of(group)
+        held = open_sockets(worker.pid)
         names = served.models["half_plus_two"]
         served.repository_call("unload", names[0])
-        time.sleep(6)  # past the worker's idle delay: other signatures still hold it
-        assert len(workers_of(group)) == 1
+        # The worker has seen that stub go; the other signatures' stubs still hold it, so its
+        # idle clock stays at zero (test_idle_clock_runs_only_with_no_stub_connected).
+        assert wait_until(lambda: open_sockets(worker.pid) == held - 1, 30.0)
+        assert [w.pid for w in workers_of(group)] == [worker.pid]
         for name in names[1:]:
             served.repository_call("unload", name)
         assert wait_until(lambda: not workers_of(group), 10.0)

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfsgate.core.signatures import SignatureSpec, TensorSpec
-
-
-def spec(key: str, dtype: str = "DT_FLOAT", shape: tuple[int, ...] | None = (-1, 1)) -> TensorSpec:
-    return TensorSpec(key=key, tensor_name=f"{key}:0", dtype=dtype, shape=shape)
+from tests.support.signatures import spec
+from tfsgate.core.signatures import SignatureSpec
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ import pytest
 
 from gateway import shapes
 from gateway.codecs import json_codec as jc
-from tests.gateway.codecs.conftest import spec
+from tests.support.signatures import spec
 from tfsgate.core.signatures import SignatureSpec
 from tfsgate.core.status import Code, ServingError
 

@@ -14,7 +14,7 @@ from gateway.codecs.tensor_proto import (
     ndarray_to_tensor_proto,
     tensor_proto_to_ndarray,
 )
-from tests.gateway.codecs.conftest import spec
+from tests.support.signatures import spec
 from tfsgate.core.protos import example_pb2, input_pb2, tensor_pb2, types_pb2
 from tfsgate.core.signatures import SignatureSpec
 from tfsgate.core.status import Code, ServingError

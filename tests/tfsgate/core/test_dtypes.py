@@ -6,6 +6,8 @@ from types import ModuleType
 
 import numpy as np
 import pytest
+from tritonclient.grpc import model_config_pb2 as mc
+from tritonclient.utils import np_to_triton_dtype
 
 from tfsgate.core import dtypes
 from tfsgate.core.status import ServingError
@@ -42,15 +44,26 @@ def test_table_agrees_with_tensorflow(tf: ModuleType, entry: dtypes.DType) -> No
     ],
 )
 def test_round_trips_between_names(tf_name: str, triton: str, np_dtype: type) -> None:
-    assert dtypes.triton_datatype(tf_name) == triton
-    assert dtypes.from_triton(triton).tf_name == tf_name
+    entry = dtypes.tf_type(tf_name)
+    assert entry.triton == triton
+    # Triton's own pairing of wire datatype and config type (tritonclient's model_config proto).
+    assert entry.config_type is not None
+    assert mc.DataType.Value(entry.config_type) == mc.DataType.Value(
+        "TYPE_STRING" if triton == "BYTES" else f"TYPE_{triton}"
+    )
+    assert np_to_triton_dtype(np.dtype(np_dtype)) == triton
     assert dtypes.numpy_dtype(tf_name) == np.dtype(np_dtype)
     assert dtypes.from_numpy(np.dtype(np_dtype)).tf_name == tf_name
 
 
 def test_bfloat16() -> None:
-    assert dtypes.triton_datatype("DT_BFLOAT16") == "BF16"
+    entry = dtypes.tf_type("DT_BFLOAT16")
+    assert (entry.triton, entry.config_type) == ("BF16", "TYPE_BF16")
     assert dtypes.numpy_dtype("DT_BFLOAT16").name == "bfloat16"
+
+
+def test_complex_has_no_triton_type() -> None:
+    assert dtypes.tf_type("DT_COMPLEX64").config_type is None
 
 
 @pytest.mark.parametrize("np_dtype", ["U3", "S3", object])
@@ -61,8 +74,7 @@ def test_text_arrays_are_strings(np_dtype: str) -> None:
 def test_unknowns_are_invalid_argument() -> None:
     for call, arg in [
         (dtypes.tf_type, "DT_RESOURCE"),
-        (dtypes.from_triton, "FP8"),
-        (dtypes.triton_datatype, "DT_COMPLEX64"),
+        (dtypes.numpy_dtype, "DT_VARIANT"),
     ]:
         with pytest.raises(ServingError):
             call(arg)

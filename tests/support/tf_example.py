@@ -1,4 +1,4 @@
-"""Helpers for the converter tests (imported, not fixtures)."""
+"""Serialized tf.Examples for tests, built from the proto alone (no TensorFlow in the test process)."""
 
 from __future__ import annotations
 
