@@ -30,6 +30,7 @@ import logging
 import os
 import shutil
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -316,10 +317,14 @@ class SavedModelConverter:
         """Stop the export child now rather than when it turns idle."""
         self.exporter.close()
 
+    def is_converted(self, model: str, version: int, signatures: Iterable[str]) -> bool:
+        """Whether every signature of the version has its runner and evidence in the repository."""
+        return all(
+            read_runner(self.repository / triton_model_name(model, sig) / str(version)) is not None
+            for sig in signatures
+        )
+
     def write_config(self, config: mc.ModelConfig) -> None:
         """Keep config.pbtxt equal to what the reconciler last pushed as the load override."""
         path = self.repository / config.name / "config.pbtxt"
         write_text_atomic(path, triton_config.to_text(config))
-
-    def remove_version(self, triton_name: str, version: int) -> None:
-        shutil.rmtree(self.repository / triton_name / str(version), ignore_errors=True)

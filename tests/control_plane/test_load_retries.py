@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from control_plane.load_retries import LoadRetries
+from control_plane.reconciler.load_retries import LoadRetries
 
 
 class Clock:

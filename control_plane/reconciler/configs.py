@@ -1,0 +1,73 @@
+"""The Triton config(s) that serve some versions of one signature, in load order.
+
+The python backend runs both runners (ONNX Runtime in-process, or the TensorFlow worker); a GPU
+Triton (``--triton_flavor gpu``) gets the onnxruntime backend for signatures every version of which
+ONNX Runtime serves, or an ensemble (parse step + ONNX graph) for ParseExample signatures
+(``control_plane/converter/gpu.py``).
+"""
+
+from __future__ import annotations
+
+from tritonclient.grpc import model_config_pb2 as mc
+
+from control_plane.converter import gpu
+from control_plane.converter.triton_config import build_model_config
+from control_plane.converter.writer import SavedModelConverter, read_runner
+from control_plane.reconciler.settings import ReconcilerSettings
+from tfsgate.core.signatures import SignatureSpec
+
+
+def signature_configs(
+    settings: ReconcilerSettings,
+    converter: SavedModelConverter,
+    name: str,
+    model: str,
+    spec: SignatureSpec,
+    versions: set[int],
+    response_cache: bool,
+) -> list[mc.ModelConfig]:
+    python = build_model_config(
+        name,
+        model,
+        spec,
+        versions,
+        settings.max_batch_size,
+        engine=settings.engine,
+        response_cache=response_cache,
+    )
+    if settings.flavor != "gpu" or not versions:
+        return [python]
+    runners = [read_runner(converter.repository / name / str(v)) for v in versions]
+    if any(r is None or r.runner != "onnxruntime" for r in runners):
+        return [python]
+    repository = str(converter.repository)
+    engine, options = settings.engine, settings.gpu_options
+    if all(r is not None and not r.parse for r in runners):
+        if not gpu.can_run_on_gpu(spec, python.max_batch_size > 0):
+            return [python]
+        return [
+            gpu.onnx_config(
+                name, model, spec, versions, engine, options, repository, response_cache
+            )
+        ]
+    first = runners[0]
+    if len(versions) == 1 and first is not None and first.parse:
+        (version,) = versions
+        return gpu.ensemble_configs(
+            name,
+            model,
+            spec,
+            version,
+            first.parse,
+            first.onnx_inputs,
+            engine,
+            options,
+            repository,
+            response_cache,
+        )
+    return [python]
+
+
+def composing_models(name: str) -> tuple[str, str]:
+    """The steps of a GPU ensemble named ``name``, unloaded with it."""
+    return name + gpu.PARSE_SUFFIX, name + gpu.ONNX_SUFFIX

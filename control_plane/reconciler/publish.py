@@ -1,0 +1,105 @@
+"""Publish: build the routing table from the catalog and hand it to the gateway.
+
+A new table after every change (a version's state, labels, traffic, shadow, a rollout); the table is
+the contract of ``tfsgate.core.routing_table``. Tables are built one at a time, so one built from an
+older catalog read never replaces a newer one (model passes publish concurrently, mid-pass, before
+retiring versions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from control_plane.catalog.entities import ModelVersion
+from control_plane.catalog.errors import CatalogError
+from control_plane.catalog.store import CatalogStore
+from control_plane.sources.model_config import ModelSpecConfig
+from tfsgate.core.naming import triton_model_name
+from tfsgate.core.routing_table import (
+    ModelRoute,
+    RoutingTable,
+    ShadowRoute,
+    TablePublisher,
+    VersionRoute,
+)
+from tfsgate.core.signatures import signatures_from_json
+
+
+class Publisher:
+    def __init__(
+        self,
+        store: CatalogStore,
+        sink: TablePublisher,
+        served: Callable[[], Mapping[str, ModelSpecConfig]],
+        max_batch_size: int,
+    ) -> None:
+        self.store = store
+        self.sink = sink
+        self.served = served  # the models to route, read when a table is built
+        self.max_batch_size = max_batch_size
+        self._generation = 0
+        self._lock = asyncio.Lock()
+        self._routes: dict[tuple[Any, ...], VersionRoute] = {}
+        self._routes_used: dict[tuple[Any, ...], VersionRoute] = {}
+
+    async def publish(self) -> RoutingTable:
+        async with self._lock:
+            self._generation += 1
+            table = await asyncio.to_thread(self.build, self._generation)
+            self.sink.publish(table)
+            return table
+
+    def build(self, generation: int) -> RoutingTable:
+        try:
+            return self._build_models(generation)
+        finally:
+            # Keep only the routes this table used: the cache never outgrows the catalog.
+            self._routes, self._routes_used = self._routes_used, {}
+
+    def _build_models(self, generation: int) -> RoutingTable:
+        models = {}
+        rollouts = self.store.rollouts
+        guarded = rollouts.guarded_models()
+        for name, spec in self.served().items():
+            try:
+                versions = self.store.list_model_versions(name)
+                labels = self.store.list_labels(name)
+                traffic = rollouts.effective_traffic(name)
+                shadow = rollouts.get_shadow(name)
+            except CatalogError:
+                continue
+            routes = {v.version: self._version_route(name, v) for v in versions}
+            models[name] = ModelRoute(
+                name,
+                routes,
+                labels,
+                traffic,
+                shadow=ShadowRoute(shadow.version, shadow.percent, shadow.tolerance)
+                if shadow is not None
+                else None,
+                logging=spec.logging,
+                guarded=name in guarded,
+            )
+        return RoutingTable(generation, models)
+
+    def _version_route(self, model: str, version: ModelVersion) -> VersionRoute:
+        # Publishing after a promote or a weight change rebuilds every route; parsing each
+        # version's signatures again was most of that CPU, taken from the requests being served.
+        key = (model, version.version, version.updated_at, version.state, version.state_reason)
+        cached = self._routes.get(key) or version_route(model, version, self.max_batch_size)
+        self._routes_used[key] = cached
+        return cached
+
+
+def version_route(model: str, version: ModelVersion, max_batch_size: int) -> VersionRoute:
+    signatures = signatures_from_json(version.signatures)
+    return VersionRoute(
+        version=version.version,
+        state=version.state.value,
+        reason=version.state_reason,
+        signatures=signatures,
+        triton_models={k: triton_model_name(model, k) for k in signatures},
+        batched={k: sig.batched and max_batch_size > 0 for k, sig in signatures.items()},
+    )
