@@ -7,6 +7,7 @@ from collections.abc import Callable
 import numpy as np
 
 from gateway.codecs.tensor_proto import decode_predict_inputs, ndarray_to_tensor_proto
+from gateway.codecs.tf_example import examples_from_input
 from gateway.types import (
     ClassifyResult,
     ModelMetadata,
@@ -146,6 +147,4 @@ def metadata_response(
 
 
 def examples(model_input: protos.input_pb2.Input) -> np.ndarray:
-    from gateway.codecs.tensor_proto import build_examples_from_input
-
-    return build_examples_from_input(model_input)
+    return examples_from_input(model_input)

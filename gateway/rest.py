@@ -26,7 +26,7 @@ import uvicorn
 from starlette.middleware.cors import CORSMiddleware
 
 from gateway import metrics
-from gateway.codecs import json_codec
+from gateway.codecs import json_model_info, json_requests, tf_example
 from gateway.dataplane import DataPlane
 from gateway.request_ids import accept_request_id
 from gateway.types import ModelRef, Tensors
@@ -128,13 +128,13 @@ class RestHandlers:
     async def handle(self, parsed: ParsedPath, body: bytes, request_id: str = "") -> Answer:
         if parsed.verb == "status":
             statuses = self.dataplane.get_model_status(parsed.ref)
-            return 200, json_codec.encode_model_status(statuses), None
+            return 200, json_model_info.encode_model_status(statuses), None
         if parsed.verb == "metadata":
             metadata = self.dataplane.get_model_metadata(parsed.ref)
             spec = metadata.spec
             return (
                 200,
-                json_codec.encode_model_metadata(spec.name, spec.version, metadata.signatures),
+                json_model_info.encode_model_metadata(spec.name, spec.version, metadata.signatures),
                 None,
             )
         if parsed.verb == "feedback":
@@ -150,11 +150,11 @@ class RestHandlers:
             raise ServingError(Code.DEADLINE_EXCEEDED, "Request timed out") from None
 
     async def _predict(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
-        document = json_codec.parse_request_object(body)
-        ref = replace(ref, signature=json_codec.request_signature_name(document))
+        document = json_requests.parse_request_object(body)
+        ref = replace(ref, signature=json_requests.request_signature_name(document))
 
         def decode(signature: SignatureSpec) -> Tensors:
-            return json_codec.decode_predict_request(document, signature).tensors
+            return json_requests.decode_predict_request(document, signature).tensors
 
         result = await self.dataplane.predict(
             ref, decode, timeout=self.timeout, request_id=request_id
@@ -162,24 +162,24 @@ class RestHandlers:
         row_format = "instances" in document
         return (
             200,
-            json_codec.encode_predict_response(result.outputs, row_format),
+            json_requests.encode_predict_response(result.outputs, row_format),
             result.spec.version,
         )
 
     def _examples(self, ref: ModelRef, body: bytes) -> tuple[ModelRef, np.ndarray]:
-        request = json_codec.decode_examples(body)
-        serialized = json_codec.build_serialized_examples(request.examples, request.context)
+        request = json_requests.decode_examples(body)
+        serialized = tf_example.examples_from_json(request.examples, request.context)
         return replace(ref, signature=request.signature_name), serialized
 
     async def _classify(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
         ref, serialized = self._examples(ref, body)
         result = await self.dataplane.classify(ref, serialized, self.timeout, request_id=request_id)
-        return 200, json_codec.encode_classify_response(result.classes), result.spec.version
+        return 200, json_requests.encode_classify_response(result.classes), result.spec.version
 
     async def _regress(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
         ref, serialized = self._examples(ref, body)
         result = await self.dataplane.regress(ref, serialized, self.timeout, request_id=request_id)
-        return 200, json_codec.encode_regress_response(result.values), result.spec.version
+        return 200, json_requests.encode_regress_response(result.values), result.spec.version
 
 
 _JSON_HEADERS = [(b"content-type", JSON.encode())]

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from tfsgate.core import dtypes
-from tfsgate.core.protos import input_pb2, tensor_pb2, tensor_shape_pb2
+from tfsgate.core.protos import tensor_pb2, tensor_shape_pb2
 from tfsgate.core.signatures import SignatureSpec, TensorSpec
 from tfsgate.core.status import invalid_argument
 
@@ -208,25 +208,3 @@ def check_dtype(proto_dtype: int, spec: TensorSpec, arg_index: int) -> None:
             f"Expects arg[{arg_index}] to be {dtypes.tf_string(spec.dtype)} but "
             f"{dtypes.tf_string(given)} is provided"
         )
-
-
-def build_examples_from_input(model_input: input_pb2.Input) -> np.ndarray:
-    """Serialized ``tf.Example`` bytes, shape ``[n]``, like ``InputToSerializedExampleTensor``.
-
-    With a context, each example is the context's serialization followed by the example's: parsing
-    that concatenation merges the two, and the example's features win on a name clash.
-    """
-    kind = model_input.WhichOneof("kind")
-    if kind == "example_list":
-        serialized = [e.SerializeToString() for e in model_input.example_list.examples]
-    elif kind == "example_list_with_context":
-        with_context = model_input.example_list_with_context
-        context = with_context.context.SerializeToString()
-        serialized = [context + e.SerializeToString() for e in with_context.examples]
-    else:
-        serialized = []
-    if not serialized:
-        raise invalid_argument("Input is empty.")
-    out = np.empty(len(serialized), dtype=object)
-    out[:] = serialized
-    return out

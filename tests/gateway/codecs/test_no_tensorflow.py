@@ -16,7 +16,10 @@ MODULES = [
     "gateway.codecs",
     "gateway.codecs.jsontext",
     "gateway.codecs.tensor_proto",
-    "gateway.codecs.json_codec",
+    "gateway.codecs.json_tensors",
+    "gateway.codecs.json_requests",
+    "gateway.codecs.json_model_info",
+    "gateway.codecs.tf_example",
 ]
 
 

@@ -8,14 +8,13 @@ import numpy as np
 import pytest
 
 from gateway.codecs.tensor_proto import (
-    build_examples_from_input,
     check_dtype,
     decode_predict_inputs,
     ndarray_to_tensor_proto,
     tensor_proto_to_ndarray,
 )
 from tests.support.signatures import spec
-from tfsgate.core.protos import example_pb2, input_pb2, tensor_pb2, types_pb2
+from tfsgate.core.protos import tensor_pb2, types_pb2
 from tfsgate.core.signatures import SignatureSpec
 from tfsgate.core.status import Code, ServingError
 
@@ -262,43 +261,3 @@ def test_check_dtype_names_types_like_tensorflow() -> None:
     with pytest.raises(ServingError, match=r"Expects arg\[2\] to be int64 but half is provided"):
         check_dtype(types_pb2.DT_HALF, spec("k", "DT_INT64"), 2)
     check_dtype(types_pb2.DT_INT64, spec("k", "DT_INT64"), 0)
-
-
-def _example(**features: list[float]) -> example_pb2.Example:
-    example = example_pb2.Example()
-    for name, values in features.items():
-        example.features.feature[name].float_list.value.extend(values)
-    return example
-
-
-def test_build_examples_from_example_list(tf: ModuleType) -> None:
-    model_input = input_pb2.Input()
-    model_input.example_list.examples.extend([_example(x=[1.0]), _example(x=[2.0])])
-    serialized = build_examples_from_input(model_input)
-    assert serialized.dtype == object and serialized.shape == (2,)
-    parsed = tf.io.parse_example(list(serialized), {"x": tf.io.FixedLenFeature([1], tf.float32)})
-    np.testing.assert_array_equal(parsed["x"].numpy(), [[1.0], [2.0]])
-
-
-def test_build_examples_with_context_merges_and_examples_win(tf: ModuleType) -> None:
-    model_input = input_pb2.Input()
-    with_context = model_input.example_list_with_context
-    with_context.context.CopyFrom(_example(c=[9.0], x=[0.0]))
-    with_context.examples.extend([_example(x=[1.0]), _example(x=[2.0], c=[5.0])])
-    serialized = build_examples_from_input(model_input)
-    spec_ = {
-        "x": tf.io.FixedLenFeature([1], tf.float32),
-        "c": tf.io.FixedLenFeature([1], tf.float32),
-    }
-    parsed = tf.io.parse_example(list(serialized), spec_)
-    np.testing.assert_array_equal(parsed["x"].numpy(), [[1.0], [2.0]])
-    np.testing.assert_array_equal(parsed["c"].numpy(), [[9.0], [5.0]])
-
-
-@pytest.mark.parametrize("kind", [None, "example_list", "example_list_with_context"])
-def test_empty_input_is_invalid(kind: str | None) -> None:
-    model_input = input_pb2.Input()
-    if kind:
-        getattr(model_input, kind).SetInParent()
-    with pytest.raises(ServingError, match=r"^INVALID_ARGUMENT: Input is empty\.$"):
-        build_examples_from_input(model_input)
