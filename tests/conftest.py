@@ -33,6 +33,17 @@ def write_model(kind: str, target: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
+def sqlite_catalog_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite catalog migrated to head once; tests copy it (``tests/support/catalog.py``)
+    instead of running every migration again."""
+    from control_plane.catalog import migrate
+
+    path = tmp_path_factory.mktemp("catalog-template") / "catalog.db"
+    migrate.upgrade(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
 def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("models")
 

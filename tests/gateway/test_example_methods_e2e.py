@@ -19,6 +19,8 @@ from tests.conftest import write_model
 from tests.support.servers import ServerProcess, start_server
 from tfsgate.core import protos
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 CLASSIFY = "tensorflow/serving/classify"
 REGRESS = "tensorflow/serving/regress"
 

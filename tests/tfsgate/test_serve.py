@@ -26,33 +26,39 @@ def predict(
     return httpx.post(url, json=body, timeout=30)
 
 
+@pytest.mark.triton
 def test_readme_quickstart_row_format(server: ServerProcess) -> None:
     response = predict(server, {"instances": [1.0, 2.0, 5.0]})
     assert response.status_code == 200
     assert response.json() == {"predictions": [2.5, 3.0, 4.5]}
 
 
+@pytest.mark.triton
 def test_row_format_batch_of_scalars_is_reshaped(server: ServerProcess) -> None:
     assert predict(server, {"instances": [2.0, 3.0, 4.0]}).json() == {
         "predictions": [3.0, 3.5, 4.0]
     }
 
 
+@pytest.mark.triton
 def test_row_format_with_declared_shape(server: ServerProcess) -> None:
     assert predict(server, {"instances": [[1.0], [2.0]]}).json() == {"predictions": [[2.5], [3.0]]}
 
 
+@pytest.mark.triton
 def test_columnar_format(server: ServerProcess) -> None:
     response = predict(server, {"inputs": {"x": [[1.0], [2.0], [5.0]]}})
     assert response.status_code == 200
     assert response.json() == {"outputs": [[2.5], [3.0], [4.5]]}
 
 
+@pytest.mark.triton
 def test_versioned_path(server: ServerProcess) -> None:
     response = predict(server, {"instances": [1.0]}, "half_plus_two/versions/123")
     assert response.json() == {"predictions": [2.5]}
 
 
+@pytest.mark.triton
 def test_status_json_is_tf_servings(server: ServerProcess) -> None:
     response = httpx.get(f"{server.rest_url}/v1/models/half_plus_two", timeout=10)
     assert response.status_code == 200
@@ -67,6 +73,7 @@ def test_status_json_is_tf_servings(server: ServerProcess) -> None:
     }
 
 
+@pytest.mark.triton
 def test_unknown_model_is_404_with_error(server: ServerProcess) -> None:
     response = predict(server, {"instances": [1.0]}, "no_such_model")
     assert response.status_code == 404
@@ -74,6 +81,7 @@ def test_unknown_model_is_404_with_error(server: ServerProcess) -> None:
     assert "no_such_model" in response.json()["error"]
 
 
+@pytest.mark.triton
 def test_bad_json_is_400_and_server_keeps_serving(server: ServerProcess) -> None:
     response = predict(server, b'{"instances": [1.0, ')
     assert response.status_code == 400
@@ -93,6 +101,7 @@ def _grpc_predict(server: ServerProcess, name: str, x: list[float]):  # type: ig
         return stub.Predict(request, timeout=30)
 
 
+@pytest.mark.triton
 def test_grpc_predict_with_official_client(server: ServerProcess) -> None:
     response = _grpc_predict(server, "half_plus_two", [2.0])
     assert list(response.outputs["y"].float_val) == [3.0]
@@ -101,12 +110,14 @@ def test_grpc_predict_with_official_client(server: ServerProcess) -> None:
     assert response.model_spec.version.value == 123
 
 
+@pytest.mark.triton
 def test_grpc_unknown_model_is_not_found(server: ServerProcess) -> None:
     with pytest.raises(grpc.RpcError) as caught:
         _grpc_predict(server, "no_such_model", [2.0])
     assert caught.value.code() == grpc.StatusCode.NOT_FOUND
 
 
+@pytest.mark.triton
 def test_grpc_model_status(server: ServerProcess) -> None:
     from tensorflow_serving.apis import get_model_status_pb2, model_service_pb2_grpc
 
@@ -119,6 +130,7 @@ def test_grpc_model_status(server: ServerProcess) -> None:
     assert get_model_status_pb2.ModelVersionStatus.State.Name(status.state) == "AVAILABLE"
 
 
+@pytest.mark.triton
 def test_catalog_is_at_head_and_records_the_version(server: ServerProcess) -> None:
     from control_plane.catalog import migrate
 
@@ -129,6 +141,7 @@ def test_catalog_is_at_head_and_records_the_version(server: ServerProcess) -> No
     assert rows == [(123, "AVAILABLE")]
 
 
+@pytest.mark.triton
 def test_triton_model_config_is_batched(server: ServerProcess) -> None:
     config = (
         server.home / "model_repository" / "half_plus_two__serving_default" / "config.pbtxt"
@@ -141,6 +154,7 @@ def test_triton_model_config_is_batched(server: ServerProcess) -> None:
     ).exists()
 
 
+@pytest.mark.triton
 def test_sigterm_stops_triton_and_stubs(half_plus_two: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     with start_server(
@@ -153,6 +167,7 @@ def test_sigterm_stops_triton_and_stubs(half_plus_two: Path, tmp_path: Path) -> 
         assert wait_gone(str(home / "model_repository")) == set()
 
 
+@pytest.mark.triton
 def test_sigkill_of_tfsgate_takes_triton_down(half_plus_two: Path, tmp_path: Path) -> None:
     home = tmp_path / "home"
     with start_server(
@@ -199,6 +214,7 @@ def test_port_in_use_is_one_line_error(half_plus_two: Path, tmp_path: Path) -> N
     assert "Traceback" not in output
 
 
+@pytest.mark.triton
 def test_model_name_from_environment(half_plus_two: Path, tmp_path: Path) -> None:
     env = {"MODEL_NAME": "from_env", "MODEL_BASE_PATH": str(half_plus_two)}
     with start_server(tmp_path / "home", [], model="from_env", env=env) as proc:

@@ -26,6 +26,8 @@ from cryptography.x509.oid import NameOID
 from tests.support.servers import ServerProcess, start_server
 from tfsgate.core import protos
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 BATCHING_CONFIG = """\
 max_batch_size { value: 128 }
 batch_timeout_micros { value: 0 }

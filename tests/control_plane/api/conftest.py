@@ -3,8 +3,6 @@ server of ``tests/support/admin.py``."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,23 +13,15 @@ from sqlalchemy.engine import Engine
 
 from control_plane.catalog import migrate
 from tests.support.admin import AdminEnv, start_admin
+from tests.support.catalog import fresh_sqlite_catalog
 
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-REPO_ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="session")
-def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One SavedModel per session, written by TensorFlow in a child process (this process may
-    hold tfsgate.protos' bare ``tensorflow`` package); versions are copies of it."""
-    base = tmp_path_factory.mktemp("template")
-    subprocess.run(
-        [sys.executable, "-m", "tfsgate.examples", str(base), "--version", "1"],
-        cwd=REPO_ROOT,
-        check=True,
-        capture_output=True,
-    )
-    return base / "1"
+def saved_model(half_plus_two: Path) -> Path:
+    """The session's half_plus_two SavedModel (tests/conftest.py); versions are copies of it."""
+    return half_plus_two / "00000123"
 
 
 @pytest.fixture(scope="session")
@@ -61,20 +51,18 @@ def pg_url(pg_admin_engine: Engine) -> Iterator[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+def catalog_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_catalog_template: Path
+) -> str:
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'catalog.db'}"
-        migrate.upgrade(url)
-        return url
+        return fresh_sqlite_catalog(sqlite_catalog_template, tmp_path)
     pg: str = request.getfixturevalue("pg_url")
     return pg
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'catalog.db'}"
-    migrate.upgrade(url)
-    return url
+def sqlite_url(tmp_path: Path, sqlite_catalog_template: Path) -> str:
+    return fresh_sqlite_catalog(sqlite_catalog_template, tmp_path)
 
 
 @pytest.fixture

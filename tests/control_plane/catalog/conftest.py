@@ -14,6 +14,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import URL, Engine
 
 from control_plane.catalog import CatalogStore, migrate
+from tests.support.catalog import fresh_sqlite_catalog
 
 PG_ADMIN_URLS = (
     "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
@@ -101,17 +102,19 @@ def pg_catalog_url(make_pg_database: Callable[[], str]) -> str:
 
 @pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
+    """An empty SQLite database (no tables): the migration tests start from it."""
     return f"sqlite:///{tmp_path / 'catalog.db'}"
 
 
 @pytest.fixture(
     params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
 )
-def catalog_url(request: pytest.FixtureRequest, sqlite_url: str) -> str | URL:
+def catalog_url(
+    request: pytest.FixtureRequest, tmp_path: Path, sqlite_catalog_template: Path
+) -> str | URL:
     """An empty catalog at head, on each backend."""
     if request.param == "sqlite":
-        migrate.upgrade(sqlite_url)
-        return sqlite_url
+        return fresh_sqlite_catalog(sqlite_catalog_template, tmp_path)
     url: str = request.getfixturevalue("pg_catalog_url")
     engine = create_engine(url)
     with engine.begin() as conn:

@@ -24,6 +24,8 @@ from tests.support.tf_example import example
 from tfsgate.runtime import tf_worker
 from tfsgate.runtime.tf_worker import WorkerClient, WorkerError
 
+pytestmark = pytest.mark.worker  # starts TensorFlow worker processes
+
 WORKER_FILE = str(Path(tf_worker.__file__))
 
 MakeClient = Callable[..., WorkerClient]
