@@ -8,28 +8,23 @@ tritonserver, home directory and free ports.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
+from tests.support.models import cached_model
 from tests.support.servers import ServerProcess, start_server
 
 SHARED_TFSERVING = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "tfserving"
 
 
-def write_model(kind: str, target: Path) -> Path:
-    """Write a factory SavedModel in a child process: TensorFlow stays out of the test process."""
-    code = (
-        "import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n"
-        "from tfsgate import examples\n"
-        "getattr(examples, sys.argv[1])(sys.argv[2])\n"
-    )
-    subprocess.run([sys.executable, "-c", code, kind, str(target)], check=True, capture_output=True)
-    return target
+@pytest.fixture(scope="session")
+def model_cache(pytestconfig: pytest.Config) -> Path | None:
+    """Where written SavedModels are kept between runs (pytest's cache), if caching is on."""
+    cache = getattr(pytestconfig, "cache", None)
+    return None if cache is None else Path(cache.mkdir("saved_models"))
 
 
 @pytest.fixture(scope="session")
@@ -49,10 +44,10 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def half_plus_two(model_root: Path) -> Path:
+def half_plus_two(model_root: Path, model_cache: Path | None) -> Path:
     """Base path with version 123 (the directory named ``00000123``, as TF Serving's test data)."""
     base = model_root / "half_plus_two"
-    write_model("write_half_plus_two", base / "00000123")
+    cached_model("write_half_plus_two", base / "00000123", model_cache)
     return base
 
 
@@ -68,18 +63,18 @@ def server(
 
 
 @pytest.fixture(scope="session")
-def multi_io(model_root: Path) -> Path:
+def multi_io(model_root: Path, model_cache: Path | None) -> Path:
     """A TF2 SavedModel: float inputs a and b, string input tag; outputs sum and tag_length."""
     base = model_root / "multi_io"
-    write_model("write_keras_multi_io", base / "1")
+    cached_model("write_keras_multi_io", base / "1", model_cache)
     return base
 
 
 @pytest.fixture(scope="session")
-def unbatched(model_root: Path) -> Path:
+def unbatched(model_root: Path, model_cache: Path | None) -> Path:
     """A TF2 SavedModel whose signatures have no batch dimension (one takes a scalar)."""
     base = model_root / "unbatched"
-    write_model("write_unbatched", base / "1")
+    cached_model("write_unbatched", base / "1", model_cache)
     return base
 
 

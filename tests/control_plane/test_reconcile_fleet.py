@@ -30,6 +30,7 @@ from tests.support.reconcile import (
     catalog_labels,
     catalog_states,
     copy_saved_model,
+    fail_a_version,
     failed_status,
     model_config_text,
     predict,
@@ -63,12 +64,8 @@ def fleet(templates: dict[float, Path], tmp_path: Path) -> Iterator[Deployment]:
     deployment = Deployment(
         home, [f"--model_config_file={config}", *POLL], "m1", f"sqlite:///{home / 'catalog.db'}"
     )
-    deployment.start()
-    try:
+    with deployment.serving():
         yield deployment
-    finally:
-        if deployment._context is not None:
-            deployment.stop()
 
 
 def running(fleet: Deployment) -> ServerProcess:
@@ -177,8 +174,7 @@ def test_broken_config_edit_is_ignored_and_label_rule_applies(
     fleet: Deployment, templates: dict[float, Path]
 ) -> None:
     server = running(fleet)
-    add_broken_version(models_dir(fleet) / "m1", 2, templates[4.0])
-    failed_status(server, "m1", 2)
+    fail_a_version(server, models_dir(fleet) / "m1", 2, templates[4.0])
     config = config_path(fleet)
     write_config_text(config, "model_config_list { config { name: 'm1' ")
     wait_for(lambda: "Failed to read ModelServerConfig file" in server.log(), 30, "the edit")
@@ -221,8 +217,7 @@ def test_triton_killed_is_restarted_and_serves_again(
     fleet: Deployment, templates: dict[float, Path]
 ) -> None:
     server = running(fleet)
-    add_broken_version(models_dir(fleet) / "m1", 2, templates[4.0])
-    failed_status(server, "m1", 2)
+    fail_a_version(server, models_dir(fleet) / "m1", 2, templates[4.0])
     endpoints = server.home / "triton" / "endpoints.json"
     old_pid = json.loads(endpoints.read_text())["pid"]
     os.kill(old_pid, signal.SIGKILL)

@@ -92,12 +92,8 @@ def policies(
         "m",
         catalog_url,
     )
-    deployment.start()
-    try:
+    with deployment.serving():
         yield deployment
-    finally:
-        if deployment._context is not None:
-            deployment.stop()
 
 
 def reload_config(

@@ -15,7 +15,7 @@ import grpc
 import httpx
 import pytest
 
-from tests.conftest import write_model
+from tests.support.models import write_model
 from tests.support.servers import ServerProcess, start_server
 from tfsgate.core import protos
 

@@ -161,6 +161,20 @@ def test_status_of_unknown_model(server: ServerProcess) -> None:
     assert response.json() == {"error": "Could not find any versions of model nope"}
 
 
+def test_grpc_model_status_resolves_labels_like_the_other_methods(server: ServerProcess) -> None:
+    """GetModelStatus builds its model reference like the other methods and resolves a label
+    with the same resolver: an unknown label is INVALID_ARGUMENT, as for Predict."""
+    request = protos.get_model_status_pb2.GetModelStatusRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.version_label = "stable"
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = protos.model_service_pb2_grpc.ModelServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as caught:
+            stub.GetModelStatus(request, timeout=30)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert caught.value.details() == "Unrecognized servable version label: stable"
+
+
 def test_missing_instances_key(server: ServerProcess) -> None:
     response = httpx.post(f"{server.rest_url}/v1/models/{MODEL}:predict", json={"foo": 1})
     assert response.status_code == 400

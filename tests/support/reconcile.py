@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from google.protobuf import text_format
 
 from control_plane.catalog.entities import Action, VersionState
 from control_plane.catalog.store import CatalogStore
+from tests.support.models import write_models
 from tests.support.servers import ServerProcess, start_server, stop_server
 from tfsgate.core.protos import (
     model_server_config_pb2,
@@ -40,15 +40,7 @@ B_VALUES = (2.0, 3.0, 4.0)  # one template SavedModel per b
 def write_templates(root: Path) -> dict[float, Path]:
     """One SavedModel per ``b`` in B_VALUES, written by one TensorFlow child process."""
     targets = {b: root / f"b{int(b)}" for b in B_VALUES}
-    code = (
-        "import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n"
-        "from tfsgate.examples import write_half_plus_two\n"
-        "for arg in sys.argv[1:]:\n"
-        "    b, path = arg.split('=', 1)\n"
-        "    write_half_plus_two(path, b=float(b))\n"
-    )
-    args = [f"{b}={path}" for b, path in targets.items()]
-    subprocess.run([sys.executable, "-c", code, *args], check=True, capture_output=True)
+    write_models(*(("half_plus_two", path, {"b": b}) for b, path in targets.items()))
     return targets
 
 
@@ -238,6 +230,16 @@ class Deployment:
         self._context = None
         return code
 
+    @contextmanager
+    def serving(self) -> Iterator[Deployment]:
+        """Started now, stopped at the end unless a test already stopped it."""
+        self.start()
+        try:
+            yield self
+        finally:
+            if self._context is not None:
+                self.stop()
+
     @property
     def repository(self) -> Path:
         return self.home / "model_repository"
@@ -250,6 +252,12 @@ def add_broken_version(base: Path, version: int, template: Path) -> None:
     (garbage / "saved_model.pb").write_bytes(b"\x00not a SavedModel\xff" * 64)
     copy_saved_model(garbage, base / str(version))
     shutil.rmtree(garbage)
+
+
+def fail_a_version(server: ServerProcess, base: Path, version: int, template: Path) -> None:
+    """Add a broken ``version`` under ``base`` and wait until the server reports it failed."""
+    add_broken_version(base, version, template)
+    failed_status(server, base.name, version)
 
 
 def failed_status(server: ServerProcess, model: str, version: int) -> dict[str, tuple[str, str]]:

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ import pytest
 
 from tests.support.procs import open_sockets
 from tests.support.tf_example import example
+from tests.support.waiting import wait_until
 from tfsgate.runtime import tf_worker
 from tfsgate.runtime.tf_worker import WorkerClient, WorkerError
 
@@ -44,15 +44,6 @@ def worker_pids(socket_path: str) -> list[int]:
         if state != "Z" and WORKER_FILE.encode() in cmdline and socket_path.encode() in cmdline:
             pids.append(int(entry.name))
     return pids
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ server, TF errors as Triton error codes, worker lifetime tied to its stubs and T
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from control_plane.triton.embedded import EmbeddedTriton
 from control_plane.triton.repository import TritonRepositoryClient
 from tests.support.procs import open_sockets
 from tests.support.tf_example import example
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 
@@ -66,15 +66,6 @@ def workers_of(triton: EmbeddedTriton | int | None) -> list[Proc]:
 
 def stubs_of(repository: Path) -> list[Proc]:
     return [p for p in processes() if STUB in p.cmdline and str(repository) in p.cmdline]
-
-
-def wait_until(predicate: object, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return True
-        time.sleep(0.1)
-    return False
 
 
 @dataclass
