@@ -236,6 +236,7 @@ def _serve(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     ],
     ids=["no-grpc", "no-model", "alts-and-ssl", "batching-file", "parallelism", "no-config"],
 )
+@pytest.mark.process
 def test_start_up_checks_fail_as_tf_serving_does(
     tmp_path: Path, argv: list[str], status: str
 ) -> None:

@@ -184,6 +184,7 @@ def _serve_error(tmp_path: Path, args: list[str], rest_port: int | None = None) 
     return done.returncode, done.stdout + done.stderr
 
 
+@pytest.mark.process
 def test_missing_base_path_is_one_line_error(tmp_path: Path) -> None:
     code, output = _serve_error(tmp_path, [f"--model_base_path={tmp_path / 'nope'}"])
     assert code != 0
@@ -191,6 +192,7 @@ def test_missing_base_path_is_one_line_error(tmp_path: Path) -> None:
     assert "Traceback" not in output
 
 
+@pytest.mark.process
 def test_base_path_without_versions_is_one_line_error(tmp_path: Path) -> None:
     (tmp_path / "empty").mkdir()
     code, output = _serve_error(tmp_path, [f"--model_base_path={tmp_path / 'empty'}"])
@@ -199,6 +201,7 @@ def test_base_path_without_versions_is_one_line_error(tmp_path: Path) -> None:
     assert "Traceback" not in output
 
 
+@pytest.mark.process
 def test_port_in_use_is_one_line_error(half_plus_two: Path, tmp_path: Path) -> None:
     import socket
 
@@ -224,6 +227,7 @@ def test_model_name_from_environment(half_plus_two: Path, tmp_path: Path) -> Non
         assert response.json() == {"predictions": [2.5]}
 
 
+@pytest.mark.process
 def test_cli_help_lists_tf_serving_flags() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tfsgate.cli", "serve", "--help"], capture_output=True, text=True

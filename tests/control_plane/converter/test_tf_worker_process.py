@@ -24,7 +24,7 @@ from tests.support.waiting import wait_until
 from tfsgate.runtime import tf_worker
 from tfsgate.runtime.tf_worker import WorkerClient, WorkerError
 
-pytestmark = pytest.mark.worker  # starts TensorFlow worker processes
+pytestmark = pytest.mark.process  # starts TensorFlow worker processes
 
 WORKER_FILE = str(Path(tf_worker.__file__))
 
