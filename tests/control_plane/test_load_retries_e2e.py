@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.servers import ServerProcess, start_server
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 
 def _states(server: ServerProcess) -> dict[str, tuple[str, str]]:
     body = httpx.get(f"{server.rest_url}/v1/models/m", timeout=10).json()
