@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import write_model
+from tests.support.models import write_model
 from tests.support.servers import ServerProcess, free_port, start_server
 
 TOKEN = "engine-secret"

@@ -21,7 +21,7 @@ from control_plane.converter.triton_config import EngineOptions
 from control_plane.converter.writer import ConvertedVersion, SavedModelConverter, read_runner
 from control_plane.triton.embedded import EmbeddedTriton
 from control_plane.triton.repository import TritonRepositoryClient
-from tests.control_plane.converter.support import example
+from tests.support.tf_example import example
 
 ENGINE = EngineOptions(batching=BatchingConfig(enabled=True, max_batch_size=64))
 OPTIONS = gpu.GpuOptions(instances=2)
