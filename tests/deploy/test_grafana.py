@@ -8,10 +8,9 @@ test of a running topology uses.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -26,20 +25,9 @@ VARIABLE = re.compile(r"\$\{?(\w+)\}?")
 BUILTIN_VARIABLES = {"__rate_interval", "__interval", "__range", "__all"}
 
 
-def load_generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "tfsgate_grafana_generate", GRAFANA / "generate.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def generator() -> ModuleType:
-    return load_generator()
+    return importlib.import_module("deploy.grafana.generate")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Deployment assets; ``deploy.grafana`` is code (the dashboards' generator)."""

@@ -1,0 +1,1 @@
+"""One module per dashboard, each a function building it (``generate.DASHBOARDS`` lists them)."""
