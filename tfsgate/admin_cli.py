@@ -34,6 +34,19 @@ ADMIN_COMMANDS = (
     "feedback",
 )
 FEEDBACK_BATCH = 10_000
+# ``tfsgate rollout thresholds`` flags: (flag, the API's field, kind, help); kinds: "duration"
+# (30s, 5m), "int", "float", "text".
+THRESHOLD_FLAGS = (
+    ("window", "window_seconds", "duration", "sliding window compared: 30s, 5m"),
+    ("min_requests", "min_requests", "int", "candidate requests before it is judged or moved on"),
+    ("max_error_rate_increase", "max_error_rate_increase", "float", "over the baseline's rate"),
+    ("max_p99_ratio", "max_p99_ratio", "float", "candidate p99 over the baseline's"),
+    ("min_p99_increase", "min_p99_increase_seconds", "duration", "p99 increases below are noise"),
+    ("min_latency_requests", "min_latency_requests", "int", "requests before p99 is judged"),
+    ("quality_metric", "quality_metric", "text", 'feedback metric (accuracy, rmse, ...); "none"'),
+    ("max_quality_drop", "max_quality_drop", "float", "how much worse the metric may get"),
+    ("min_feedback", "min_feedback", "int", "feedback per version before quality is judged"),
+)
 
 
 class AdminCallError(Exception):
@@ -81,13 +94,22 @@ def add_admin_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
     shadow.add_argument("--tolerance", type=float, default=1e-6)
     shadow.add_argument("--off", action="store_true", help="stop shadowing")
     rollout = subparsers.add_parser(
-        "rollout", parents=[common], help="guarded rollouts: start, status, abort"
+        "rollout",
+        parents=[common],
+        help="guarded rollouts: start, status, abort; thresholds shows or sets the guard's limits",
     )
-    rollout.add_argument("action", choices=("start", "status", "abort"))
+    rollout.add_argument("action", choices=("start", "status", "abort", "thresholds"))
     rollout.add_argument("model")
     rollout.add_argument("version", type=int, nargs="?", help="the candidate (start)")
     rollout.add_argument("--steps", default="5,25,50,100", help="candidate percent per step")
     rollout.add_argument("--interval", default="5m", help="time per step: 30s, 5m, 1h")
+    limits = rollout.add_argument_group(
+        "thresholds",
+        "rollout thresholds MODEL [--flag value ...]: the flags given change, the "
+        "others keep their stored value",
+    )
+    for flag, _, _, text in THRESHOLD_FLAGS:
+        limits.add_argument(f"--{flag}", default=None, help=text)
     feedback = subparsers.add_parser(
         "feedback", parents=[common], help="send ground truth: one JSON object per line"
     )
@@ -281,7 +303,41 @@ def _rollout(client: AdminClient, args: argparse.Namespace) -> str:
     if args.action == "abort":
         record = client.call("POST", path + "/abort")
         return f"{args.model}: rollout {record['id']} aborted (candidate weight 0)"
+    if args.action == "thresholds":
+        return _thresholds(client, args)
     return format_rollout_status(client.call("GET", path))
+
+
+def _thresholds(client: AdminClient, args: argparse.Namespace) -> str:
+    """Show the model's thresholds, or change the ones given (PUT replaces the whole set, so
+    the current values are read first)."""
+    path = f"/models/{_q(args.model)}/thresholds"
+    current = client.call("GET", path)
+    changes = {
+        field: _threshold_value(flag, kind, getattr(args, flag))
+        for flag, field, kind, _ in THRESHOLD_FLAGS
+        if getattr(args, flag) is not None
+    }
+    if changes:
+        current = client.call("PUT", path, {**current, **changes})
+    rows = [
+        [name, "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)]
+        for name, value in current.items()
+    ]
+    return f"{args.model}: rollout thresholds\n" + format_table(["THRESHOLD", "VALUE"], rows)
+
+
+def _threshold_value(flag: str, kind: str, text: str) -> object:
+    if kind == "duration":
+        return parse_duration(text)
+    if kind == "text":
+        return None if text in ("", "none") else text
+    try:
+        return int(text) if kind == "int" else float(text)
+    except ValueError:
+        raise AdminCallError(
+            f"--{flag} must be a{'n integer' if kind == 'int' else ' number'}, got {text!r}"
+        ) from None
 
 
 def format_rollout_status(status: dict[str, Any]) -> str:

@@ -84,3 +84,27 @@ def test_unreachable_server(capsys: pytest.CaptureFixture[str]) -> None:
 def test_format_table() -> None:
     assert format_table(["A", "BB"], []) == "(none)"
     assert format_table(["A", "BB"], [["long", "x"]]) == "A     BB\nlong  x"
+
+
+def test_rollout_thresholds_show_and_change_only_the_flags_given(
+    sqlite_admin: AdminEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(sqlite_admin, "rollout", "thresholds", MODEL) == 0
+    shown = capsys.readouterr().out.splitlines()
+    assert shown[0] == f"{MODEL}: rollout thresholds"
+    assert "window_seconds            60" in shown
+    assert "quality_metric            -" in shown
+    argv = ["--window", "2m", "--max_p99_ratio", "1.2", "--quality_metric", "auc_roc"]
+    assert run(sqlite_admin, "rollout", "thresholds", MODEL, *argv) == 0
+    changed = capsys.readouterr().out
+    assert "window_seconds            120" in changed and "max_p99_ratio             1.2" in changed
+    stored = sqlite_admin.store.rollouts.get_thresholds(MODEL)
+    assert stored["window_seconds"] == 120.0 and stored["quality_metric"] == "auc_roc"
+    assert stored["min_requests"] == 20  # not given: kept
+    assert run(sqlite_admin, "rollout", "thresholds", MODEL, "--quality_metric", "none") == 0
+    capsys.readouterr()
+    assert sqlite_admin.store.rollouts.get_thresholds(MODEL)["quality_metric"] is None
+    assert run(sqlite_admin, "rollout", "thresholds", MODEL, "--min_requests", "many") == 1
+    assert "--min_requests must be an integer, got 'many'" in capsys.readouterr().err
+    assert run(sqlite_admin, "rollout", "thresholds", MODEL, "--max_p99_ratio", "-1") == 1
+    assert "400" in capsys.readouterr().err
