@@ -23,7 +23,7 @@ from gateway.coalescer import Coalescer
 from gateway.codecs.tensor_proto import check_input_names
 from gateway.prediction_log import LogEntry, PredictionLogger
 from gateway.routing import Router, named_version
-from gateway.shadow import Copy, ShadowRunner
+from gateway.shadow import Call, Copy, ShadowRunner
 from gateway.shapes import fit_to_signature, unfit_output
 from gateway.types import (
     ClassifyResult,
@@ -147,18 +147,8 @@ class DataPlane:
         shadow = route.shadow
         if shadow is not None and random.random() * 100 < shadow.percent:
             outputs = raw if raw is not None else getattr(result, "outputs", {})
-            self.shadows.send(
-                Copy(
-                    route,
-                    shadow,
-                    target,
-                    inputs,
-                    outputs,
-                    tuple(output_filter),
-                    seconds,
-                    request_id,
-                )
-            )
+            call = Call(target, inputs, tuple(output_filter), outputs)
+            self.shadows.send(Copy(route, shadow, (call,), seconds, request_id))
 
     async def _infer(
         self,
@@ -302,6 +292,7 @@ class DataPlane:
         tasks: Sequence[tuple[ModelRef, str]],
         examples: Examples,
         timeout: float | None = None,
+        request_id: str = "",
     ) -> list[ClassifyResult | RegressResult]:
         """TF Serving's MultiInference (``multi_inference.cc``): one servable, the one the first
         task's model spec resolves to, then every task checked in order before anything runs."""
@@ -330,6 +321,7 @@ class DataPlane:
                 )
             planned.append((target, method, self._check(target, method)))
         batch = examples() if callable(examples) else examples
+        started = time.perf_counter()
         runs = await asyncio.gather(
             *(
                 self._run_examples(route, target, keys, batch, timeout)
@@ -344,7 +336,45 @@ class DataPlane:
             else:
                 values = example_methods.regression_results(len(batch), outputs)
                 results.append(RegressResult(self._spec(target), values))
+        if route.logging is not None or route.shadow is not None:
+            seconds = time.perf_counter() - started
+            calls = tuple(
+                Call(target, {keys[0]: batch}, tuple(keys[1]), outputs)
+                for (target, _, keys), outputs in zip(planned, runs, strict=True)
+            )
+            self._after_multi(route, batch, results, calls, seconds, request_id)
         return results
+
+    def _after_multi(
+        self,
+        route: ModelRoute,
+        batch: np.ndarray,
+        results: list[ClassifyResult | RegressResult],
+        calls: tuple[Call, ...],
+        seconds: float,
+        request_id: str,
+    ) -> None:
+        """MultiInference's logging (one ``multi_inference_log``) and shadow copy (every task)."""
+        policy = route.logging
+        if (
+            policy is not None
+            and self.logger is not None
+            and random.random() < policy.sampling_rate
+        ):
+            entry = LogEntry(
+                "multi_inference",
+                results[0].spec,
+                request_id,
+                policy,
+                batch,
+                results,
+                (),
+                time.time(),
+            )
+            self.logger.submit(entry)
+        shadow = route.shadow
+        if shadow is not None and random.random() * 100 < shadow.percent:
+            self.shadows.send(Copy(route, shadow, calls, seconds, request_id))
 
     # -- status / metadata ---------------------------------------------------------------------
     def get_model_status(self, ref: ModelRef) -> list[VersionStatus]:

@@ -157,9 +157,9 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
         return convert.regression_response(result)
 
     async def MultiInference(self, request: Any, context: Any) -> Any:  # noqa: N802
-        tasks = [(convert.model_ref(t.model_spec), t.method_name) for t in request.tasks]
+        tasks = [(_routed(convert.model_ref(t.model_spec)), t.method_name) for t in request.tasks]
         results = await self.dataplane.multi_inference(
-            tasks, lambda: convert.examples(request.input), _deadline(context)
+            tasks, lambda: convert.examples(request.input), _deadline(context), _CALL.get()[0]
         )
         response = protos.inference_pb2.MultiInferenceResponse()
         for result in results:

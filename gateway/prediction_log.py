@@ -37,6 +37,7 @@ from gateway.tfrecord import frame
 from gateway.types import ClassifyResult, PredictResult, RegressResult, ServedSpec, Tensors
 from tfsgate.core import protos
 from tfsgate.core.routing_table import LoggingRoute
+from tfsgate.core.signatures import CLASSIFY_METHOD, REGRESS_METHOD
 
 log = logging.getLogger(__name__)
 
@@ -88,12 +89,15 @@ class PredictionSink(Protocol):
 
 @dataclass(frozen=True)
 class LogEntry:
-    kind: str  # predict, classify, regress, record (a prediction to record, nothing to log)
+    # predict, classify, regress, multi_inference, record (a prediction to record, not logged)
+    kind: str
     spec: ServedSpec
     request_id: str
     policy: LoggingPolicy | None
-    inputs: Any  # Tensors for predict, serialized tf.Examples for classify/regress
-    result: Any  # PredictResult, ClassifyResult, RegressResult, or a PredictionRecord
+    inputs: Any  # Tensors for predict, serialized tf.Examples for the others
+    # PredictResult, ClassifyResult, RegressResult, a list of the last two (multi_inference, in
+    # task order), or a PredictionRecord
+    result: Any
     output_filter: tuple[str, ...] = ()
     time: float = 0.0
 
@@ -216,7 +220,9 @@ class PredictionLogger:
             self._write(entry.spec.name, entry.policy, build_prediction_log(entry))
             LOGGED.labels(entry.spec.name).inc()
         if self.sink is not None:
-            record = prediction_record(entry.spec, entry.request_id, entry.result)
+            # MultiInference: the first task's answer is the request's prediction.
+            result = entry.result[0] if isinstance(entry.result, list) else entry.result
+            record = prediction_record(entry.spec, entry.request_id, result)
             if record is not None:
                 self._pending.append(record)
 
@@ -308,11 +314,34 @@ def build_prediction_log(entry: LogEntry) -> bytes:
     elif entry.kind == "regress":
         _examples(record.regress_log.request, entry)
         record.regress_log.response.CopyFrom(convert.regression_response(entry.result))
+    elif entry.kind == "multi_inference":
+        _multi_inference(record.multi_inference_log, entry)
     return bytes(record.SerializeToString())
+
+
+def _multi_inference(log_entry: Any, entry: LogEntry) -> None:
+    """TF Serving's ``MultiInferenceLog``: one task per result, the examples once."""
+    request, response = log_entry.request, log_entry.response
+    for result in entry.result:
+        task = request.tasks.add()
+        _model_spec(task.model_spec, result.spec)
+        answer = response.results.add()
+        _model_spec(answer.model_spec, result.spec)
+        if isinstance(result, ClassifyResult):
+            task.method_name = CLASSIFY_METHOD
+            answer.classification_result.CopyFrom(convert.classification_result(result))
+        else:
+            task.method_name = REGRESS_METHOD
+            answer.regression_result.CopyFrom(convert.regression_result(result))
+    _example_list(request.input, entry.inputs)
 
 
 def _examples(request: Any, entry: LogEntry) -> None:
     _model_spec(request.model_spec, entry.spec)
-    examples = request.input.example_list.examples
-    for serialized in np.asarray(entry.inputs).ravel().tolist():
+    _example_list(request.input, entry.inputs)
+
+
+def _example_list(model_input: Any, inputs: Any) -> None:
+    examples = model_input.example_list.examples
+    for serialized in np.asarray(inputs).ravel().tolist():
         examples.add().ParseFromString(serialized)

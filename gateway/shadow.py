@@ -81,17 +81,29 @@ class _Series:
 
 
 @dataclass(frozen=True)
+class Call:
+    """One Triton call the primary made, with its answer: the shadow repeats it."""
+
+    primary: Target
+    inputs: Tensors
+    output_filter: tuple[str, ...]
+    outputs: Tensors
+
+
+@dataclass(frozen=True)
 class Copy:
-    """What a shadow copy needs from the primary request."""
+    """What a shadow copy needs from the primary request: its calls (one, or one per task of a
+    MultiInference) and, for the summary and feedback, its latency and request id."""
 
     route: ModelRoute
     shadow: ShadowRoute
-    primary: Target
-    inputs: Tensors
-    outputs: Tensors
-    output_filter: tuple[str, ...]
+    calls: tuple[Call, ...]
     primary_seconds: float
     request_id: str
+
+    @property
+    def primary(self) -> Target:
+        return self.calls[0].primary
 
 
 class ShadowRunner:
@@ -140,10 +152,14 @@ class ShadowRunner:
         summary = self._summary(copy)
         started = time.perf_counter()
         try:
-            target = shadow_target(copy.route, copy.shadow, copy.primary)
-            outputs = await self._infer(
-                target, copy.inputs, copy.output_filter, SHADOW_TIMEOUT_SECONDS
-            )
+            answers = []
+            for call in copy.calls:
+                target = shadow_target(copy.route, copy.shadow, call.primary)
+                answers.append(
+                    await self._infer(
+                        target, call.inputs, call.output_filter, SHADOW_TIMEOUT_SECONDS
+                    )
+                )
         except ServingError as exc:
             summary.add_error(exc.code.name)
             SHADOW_REQUESTS.labels(model, version, exc.code.name).inc()
@@ -154,7 +170,11 @@ class ShadowRunner:
             SHADOW_REQUESTS.labels(model, version, "INTERNAL").inc()
             return
         seconds = time.perf_counter() - started
-        comparison = compare_outputs(copy.outputs, outputs, copy.shadow.tolerance)
+        comparison = compare_outputs(
+            _joined([c.outputs for c in copy.calls], copy.calls),
+            _joined(answers, copy.calls),
+            copy.shadow.tolerance,
+        )
         summary.add(comparison, copy.primary_seconds, seconds)
         series = self._series.get((model, version))
         if series is None:  # labelled children looked up once per (model, version)
@@ -167,18 +187,33 @@ class ShadowRunner:
         series.rows_beyond.inc(comparison.rows_beyond_tolerance)
         series.top_changed.inc(comparison.top_class_changed)
         if self.logger is not None and self.logger.sink is not None:
-            self._record(copy, target, outputs)
+            self._record(copy, answers[0])
 
-    def _record(self, copy: Copy, target: Target, outputs: Tensors) -> None:
+    def _record(self, copy: Copy, outputs: Tensors) -> None:
+        """Both versions' answers to the first call, under the request id (for feedback)."""
         assert self.logger is not None
         signature = copy.primary.signature.name
         for spec, answer in (
-            (ServedSpec(copy.route.name, copy.primary.version.version, signature), copy.outputs),
-            (ServedSpec(copy.route.name, target.version.version, signature), outputs),
+            (
+                ServedSpec(copy.route.name, copy.primary.version.version, signature),
+                copy.calls[0].outputs,
+            ),
+            (ServedSpec(copy.route.name, copy.shadow.version, signature), outputs),
         ):
             record = predict_record(spec, copy.request_id, answer)
             if record is not None:
                 self.logger.submit(LogEntry("record", spec, copy.request_id, None, None, record))
+
+
+def _joined(answers: Sequence[Tensors], calls: Sequence[Call]) -> Tensors:
+    """One call's outputs as they are; several calls' outputs keyed ``signature/output``."""
+    if len(answers) == 1:
+        return answers[0]
+    return {
+        f"{call.primary.signature.name}/{key}": array
+        for call, outputs in zip(calls, answers, strict=True)
+        for key, array in outputs.items()
+    }
 
 
 def shadow_target(route: ModelRoute, shadow: ShadowRoute, primary: Target) -> Target:

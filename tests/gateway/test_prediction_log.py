@@ -13,10 +13,11 @@ from gateway.prediction_log import (
     LogEntry,
     PredictionLogger,
     PredictionRecord,
+    build_prediction_log,
     predict_record,
 )
 from gateway.tfrecord import read_records
-from gateway.types import PredictResult, ServedSpec
+from gateway.types import ClassifyResult, PredictResult, RegressResult, ServedSpec
 from tfsgate.core import protos
 from tfsgate.core.routing_table import LoggingRoute
 from tfsgate.core.signatures import SignatureSpec, TensorSpec
@@ -95,3 +96,28 @@ def test_predict_record_picks_the_prediction_output() -> None:
     record = predict_record(SPEC, "id", outputs)
     assert record is not None and record.output == "probabilities"
     assert record.rows == [[0.20000000298023224, 0.800000011920929]]
+
+
+def test_multi_inference_is_logged_as_tf_serving_does() -> None:
+    example = protos.example_pb2.Example()
+    example.features.feature["x"].float_list.value.append(2.0)
+    results = [
+        ClassifyResult(ServedSpec("m", 3, "classify_x_to_y"), [[("", 3.0)]]),
+        RegressResult(ServedSpec("m", 3, "regress_x_to_y"), [3.0]),
+    ]
+    batch = np.array([example.SerializeToString()], dtype=object)
+    logged = build_prediction_log(
+        LogEntry("multi_inference", results[0].spec, "r-multi", POLICY, batch, results, (), 5.0)
+    )
+    record = protos.prediction_log_pb2.PredictionLog.FromString(logged)
+    assert record.log_metadata.request_origin == "r-multi"
+    request, response = record.multi_inference_log.request, record.multi_inference_log.response
+    assert [(t.model_spec.signature_name, t.method_name) for t in request.tasks] == [
+        ("classify_x_to_y", "tensorflow/serving/classify"),
+        ("regress_x_to_y", "tensorflow/serving/regress"),
+    ]
+    assert request.input.example_list.examples[0] == example
+    classified, regressed = response.results
+    assert classified.classification_result.classifications[0].classes[0].score == 3.0
+    assert regressed.regression_result.regressions[0].value == 3.0
+    assert regressed.model_spec.version.value == 3

@@ -144,3 +144,59 @@ def _read_logs(directory: Path, wanted: set[str]) -> list[object]:
                 f"log records missing: {wanted - {r.log_metadata.request_origin for r in records}}"
             )
         time.sleep(0.3)
+
+
+def test_multi_inference_is_shadowed_and_logged(served: tuple[ServerProcess, str]) -> None:
+    """One MultiInference: one shadow copy running every task on the shadow version, and one
+    ``multi_inference_log`` record with the tasks, the examples and both results."""
+    import grpc
+
+    from tfsgate.core import protos
+
+    server, admin_url = served
+    api = f"{admin_url}/v1/admin/models/hpt"
+    admin("PUT", f"{api}/traffic", {"weights": {"1": 100}})
+    before = {
+        (c["primary_version"], c["shadow_version"]): c["requests"]
+        for c in admin("GET", f"{api}/shadow").json()["comparisons"]
+    }.get((1, 2), 0)
+    admin("PUT", f"{api}/shadow", {"version": 2, "percent": 100})
+    message = protos.inference_pb2.MultiInferenceRequest()
+    for signature in ("regress_x_to_y", "regress_x_to_y2"):
+        task = message.tasks.add()
+        task.model_spec.name = "hpt"
+        task.model_spec.signature_name = signature
+        task.method_name = "tensorflow/serving/regress"
+    example = message.input.example_list.examples.add()
+    example.features.feature["x"].float_list.value.append(4.0)
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        answer = stub.MultiInference(message, timeout=30, metadata=[("x-request-id", "log-multi")])
+    # The primary's answers only: version 1, y = 0.5x + 2 and y2 = 0.5x + 3.
+    assert [r.regression_result.regressions[0].value for r in answer.results] == [4.0, 5.0]
+    assert {r.model_spec.version.value for r in answer.results} == {1}
+    deadline = time.monotonic() + 10
+    while True:
+        (summary,) = admin("GET", f"{api}/shadow").json()["comparisons"]
+        if summary["requests"] == before + 1 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    admin("DELETE", f"{api}/shadow")
+    assert summary["requests"] == before + 1 and summary["errors"] == 0
+    assert summary["max_abs_diff"] == pytest.approx(1.0)  # y differs by 1, y2 not at all
+    (record,) = [
+        r
+        for r in _read_logs(server.home / "request_logs" / "hpt", {"log-multi"})
+        if r.log_metadata.request_origin == "log-multi"
+    ]
+    assert record.HasField("multi_inference_log")
+    logged = record.multi_inference_log
+    assert [t.model_spec.signature_name for t in logged.request.tasks] == [
+        "regress_x_to_y",
+        "regress_x_to_y2",
+    ]
+    assert {t.method_name for t in logged.request.tasks} == {"tensorflow/serving/regress"}
+    (logged_example,) = logged.request.input.example_list.examples
+    assert list(logged_example.features.feature["x"].float_list.value) == [4.0]
+    assert [r.regression_result.regressions[0].value for r in logged.response.results] == [4.0, 5.0]
+    assert record.log_metadata.model_spec.version.value == 1
