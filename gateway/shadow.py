@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from prometheus_client import Counter, Gauge, Histogram
 
 from gateway.prediction_log import LogEntry, PredictionLogger, predict_record
-from gateway.shadow_compare import ShadowSummary, compare_outputs
+from gateway.shadow_compare import compare_outputs
 from gateway.types import ServedSpec, Tensors
+from tfsgate.core.observations import ShadowReport, ShadowSummary
 from tfsgate.core.routing_table import ModelRoute, ShadowRoute, Target
 from tfsgate.core.status import Code, ServingError
 
@@ -116,17 +117,30 @@ class ShadowRunner:
         self._tasks: set[asyncio.Task[None]] = set()
         self.summaries: dict[tuple[str, int, int], ShadowSummary] = {}
         self._series: dict[tuple[str, str], _Series] = {}
+        self._changed: set[tuple[str, int, int]] = set()
 
     def summary(self, model: str) -> list[dict[str, object]]:
-        """Every (primary, shadow) pair seen for ``model``, for the admin API."""
+        """Every (primary, shadow) pair this process saw for ``model``."""
         return [
             {"primary_version": p, "shadow_version": s, **summary.as_json()}
             for (m, p, s), summary in sorted(self.summaries.items())
             if m == model
         ]
 
+    def changed_reports(self) -> list[ShadowReport]:
+        """Copies of the totals changed since the last call (``gateway/observations.py``)."""
+        changed, self._changed = self._changed, set()
+        return [
+            ShadowReport(m, p, s, ShadowSummary.from_totals(self.summaries[(m, p, s)].totals()))
+            for m, p, s in sorted(changed)
+        ]
+
+    def mark_changed(self, reports: Sequence[ShadowReport]) -> None:
+        self._changed.update((r.model, r.primary_version, r.shadow_version) for r in reports)
+
     def _summary(self, copy: Copy) -> ShadowSummary:
         key = (copy.route.name, copy.primary.version.version, copy.shadow.version)
+        self._changed.add(key)
         found = self.summaries.get(key)
         if found is None:
             found = self.summaries[key] = ShadowSummary()

@@ -2,28 +2,20 @@
 
 Per request: the largest absolute difference over every shared numeric output, the share of rows
 with any element beyond a tolerance, and for classification outputs (a score matrix of two or
-more columns) the share of rows whose top class changed. ``ShadowSummary`` adds requests up for
-the admin summary; the Prometheus series live in ``gateway.shadow``.
+more columns) the share of rows whose top class changed. ``ShadowSummary``
+(``tfsgate/core/observations.py``) adds requests up for the admin summary; the Prometheus series
+live in ``gateway.shadow``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
 import numpy as np
 
+from tfsgate.core.observations import Comparison
+
 DEFAULT_TOLERANCE = 1e-6
-
-
-@dataclass(frozen=True)
-class Comparison:
-    rows: int
-    max_abs_diff: float
-    rows_beyond_tolerance: int
-    top_class_rows: int  # rows compared on their top class (0 when not a classification)
-    top_class_changed: int
-    mismatched: bool = False  # outputs missing, of other shapes, or not numeric
 
 
 def _numeric(array: np.ndarray) -> bool:
@@ -90,60 +82,3 @@ def compare_classes(
         if first and second:
             changed += int(max(first, key=lambda p: p[1])[0] != max(second, key=lambda p: p[1])[0])
     return Comparison(len(primary), max_diff, beyond, len(primary), changed)
-
-
-@dataclass
-class ShadowSummary:
-    """Totals for one (model, primary version, shadow version)."""
-
-    requests: int = 0
-    errors: int = 0
-    dropped: int = 0
-    mismatched: int = 0
-    rows: int = 0
-    rows_beyond_tolerance: int = 0
-    top_class_rows: int = 0
-    top_class_changed: int = 0
-    max_abs_diff: float = 0.0
-    shadow_latency_sum: float = 0.0
-    primary_latency_sum: float = 0.0
-    error_codes: dict[str, int] = field(default_factory=dict)
-
-    def add(self, comparison: Comparison, primary_seconds: float, shadow_seconds: float) -> None:
-        self.requests += 1
-        self.rows += comparison.rows
-        self.rows_beyond_tolerance += comparison.rows_beyond_tolerance
-        self.top_class_rows += comparison.top_class_rows
-        self.top_class_changed += comparison.top_class_changed
-        self.max_abs_diff = max(self.max_abs_diff, comparison.max_abs_diff)
-        self.mismatched += int(comparison.mismatched)
-        self.primary_latency_sum += primary_seconds
-        self.shadow_latency_sum += shadow_seconds
-
-    def add_error(self, code: str) -> None:
-        self.requests += 1
-        self.errors += 1
-        self.error_codes[code] = self.error_codes.get(code, 0) + 1
-
-    def as_json(self) -> dict[str, object]:
-        compared = self.requests - self.errors
-        return {
-            "requests": self.requests,
-            "errors": self.errors,
-            "error_codes": dict(self.error_codes),
-            "dropped": self.dropped,
-            "mismatched": self.mismatched,
-            "max_abs_diff": self.max_abs_diff,
-            "rows": self.rows,
-            "rows_beyond_tolerance": self.rows_beyond_tolerance,
-            "share_rows_beyond_tolerance": self.rows_beyond_tolerance / self.rows
-            if self.rows
-            else 0.0,
-            "top_class_change_rate": self.top_class_changed / self.top_class_rows
-            if self.top_class_rows
-            else 0.0,
-            "mean_primary_latency_seconds": self.primary_latency_sum / compared
-            if compared
-            else 0.0,
-            "mean_shadow_latency_seconds": self.shadow_latency_sum / compared if compared else 0.0,
-        }

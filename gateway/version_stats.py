@@ -1,6 +1,7 @@
-"""Requests, errors and latency per (model, version) over a sliding window.
+"""Requests, errors and latency per (model, version) and wall-clock second, in this process.
 
-The rollout guard compares a candidate with its baseline on these. Recording is paid only for
+The rollout guard compares a candidate with its baseline on these, after every gateway has
+reported its seconds to the catalog (``gateway/observations.py``). Recording is paid only for
 models under a rollout (the routing table says which), and costs a dict lookup, a bisect into
 fixed log-spaced latency buckets and three increments: per-second buckets in a ring, so neither
 memory nor the cost of a read grows with traffic. p99 is read from the merged histogram (upper
@@ -10,19 +11,10 @@ bucket bound, so it errs high by at most one bucket, about 12 %).
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
-from dataclasses import dataclass
 
-# 0.1 ms .. ~100 s, 12 % apart.
-BOUNDS = tuple(0.0001 * 1.12**i for i in range(122))
+from tfsgate.core.observations import VersionSecond, Window, bucket_of, merge_window
+
 DEFAULT_HORIZON_SECONDS = 600
-
-
-@dataclass(frozen=True)
-class Window:
-    requests: int
-    errors: int
-    p99_seconds: float | None
 
 
 class _Series:
@@ -46,7 +38,7 @@ class VersionStats:
         series = self._series.get((model, version))
         if series is None:
             series = self._series[(model, version)] = _Series(self.horizon)
-        now = int(time.monotonic())
+        now = int(time.time())
         slot = now % self.horizon
         if series.seconds[slot] != now:
             series.seconds[slot] = now
@@ -56,38 +48,40 @@ class VersionStats:
         if error:
             series.errors[slot] += 1
         histogram = series.histograms[slot]
-        bucket = bisect_left(BOUNDS, seconds)
+        bucket = bucket_of(seconds)
         histogram[bucket] = histogram.get(bucket, 0) + 1
 
     def window(self, model: str, version: int, seconds: float) -> Window:
-        """The last ``seconds`` (at most the horizon) of one version."""
+        """The last ``seconds`` (at most the horizon) of one version, this process only."""
         series = self._series.get((model, version))
         if series is None:
             return Window(0, 0, None)
-        now = int(time.monotonic())
-        oldest = now - min(int(seconds), self.horizon - 1)
-        requests = errors = 0
-        merged: dict[int, int] = {}
-        for slot in range(self.horizon):
-            if series.seconds[slot] < oldest:
-                continue
-            requests += series.counts[slot]
-            errors += series.errors[slot]
-            for bucket, count in list(series.histograms[slot].items()):
-                merged[bucket] = merged.get(bucket, 0) + count
-        return Window(requests, errors, _quantile(merged, 0.99))
+        oldest = int(time.time()) - min(int(seconds), self.horizon - 1)
+        return merge_window(
+            (series.counts[slot], series.errors[slot], dict(series.histograms[slot]))
+            for slot in range(self.horizon)
+            if series.seconds[slot] >= oldest
+        )
+
+    def seconds_between(self, first: int, end: int) -> list[VersionSecond]:
+        """Every (model, version) second in ``[first, end)`` with requests: what a gateway
+        reports. Call with ``end`` at most the current second, which is still being counted."""
+        out = []
+        for (model, version), series in list(self._series.items()):
+            for second in range(max(first, end - self.horizon + 1), end):
+                slot = second % self.horizon
+                if series.seconds[slot] == second and series.counts[slot]:
+                    out.append(
+                        VersionSecond(
+                            model,
+                            version,
+                            second,
+                            series.counts[slot],
+                            series.errors[slot],
+                            dict(series.histograms[slot]),
+                        )
+                    )
+        return out
 
     def forget(self, model: str, version: int) -> None:
         self._series.pop((model, version), None)
-
-
-def _quantile(histogram: dict[int, int], q: float) -> float | None:
-    total = sum(histogram.values())
-    if not total:
-        return None
-    rank, seen = q * total, 0
-    for bucket in sorted(histogram):
-        seen += histogram[bucket]
-        if seen >= rank:
-            return BOUNDS[bucket] if bucket < len(BOUNDS) else BOUNDS[-1]
-    return BOUNDS[-1]

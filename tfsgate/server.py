@@ -51,6 +51,7 @@ from control_plane.triton.supervisor import supervise
 from gateway.coalescer import Coalescer
 from gateway.dataplane import DataPlane
 from gateway.grpc_service import GrpcOptions, GrpcServer
+from gateway.observations import ObservationReporter
 from gateway.prediction_log import PredictionLogger
 from gateway.rest import RestOptions, RestServer
 from gateway.routing import Router
@@ -261,7 +262,11 @@ class TfsgateServer:
             await asyncio.to_thread(logger.wait_idle)
 
         feedback = FeedbackService(store, flush)
-        rollouts = RolloutService(store, self.reconciler.publish, dataplane.stats, feedback)
+        # The guard and the shadow summary read what every gateway reported to the catalog
+        # (here the one in-process gateway, about once a second).
+        observations = store.observations
+        reporter = ObservationReporter(dataplane.stats, dataplane.shadows, observations)
+        rollouts = RolloutService(store, self.reconciler.publish, observations, feedback)
         reloader = ConfigReloader(self.reconciler)
         self._servers.append(GrpcServer(dataplane, s, reloader, self.grpc_options))
         if s.rest_api_port and s.rest_api_port == s.port:
@@ -272,7 +277,7 @@ class TfsgateServer:
         elif s.rest_api_port:
             self._servers.append(RestServer(dataplane, s, self.rest_options, feedback))
         if s.admin_port:
-            parts = RolloutParts(rollouts, feedback, dataplane.shadows)
+            parts = RolloutParts(rollouts, feedback, observations)
             admin = AdminServer(self.store, self.reconciler, AdminSettings.from_serve(s), parts)
             self._servers.append(admin)
         for server in self._servers:
@@ -281,6 +286,7 @@ class TfsgateServer:
         self._spawn(poll_base_paths(self.reconciler, s.file_system_poll_wait_seconds, stopping))
         self._spawn(retry_failed_passes(self.reconciler, stopping))
         self._spawn(rollouts.run(stopping))
+        self._spawn(reporter.run(stopping))
         self._spawn(every(PRUNE_SECONDS, self._prune_predictions, stopping))
         router = self.router
 

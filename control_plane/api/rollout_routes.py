@@ -25,7 +25,7 @@ rollout_router = APIRouter(prefix="/v1/admin", responses=_ERRORS)
 
 
 class ShadowStats(Protocol):
-    """The gateway's shadow comparison summaries (in-process in ``tfsgate serve``)."""
+    """Shadow comparison summaries, merged over every gateway (the catalog's observations)."""
 
     def summary(self, model: str) -> list[dict[str, object]]: ...
 

@@ -315,3 +315,38 @@ class FeedbackRow(Base):
     request_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[Any] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- gateway observations (0005)
+
+
+class GatewayVersionSecondRow(Base):
+    """One gateway's requests, errors and latency histogram for one (model, version) and
+    wall-clock second, while the model is guarded (``tfsgate.core.observations``)."""
+
+    __tablename__ = "gateway_version_seconds"
+    __table_args__ = (
+        Index("ix_gateway_version_seconds_model_version_second", "model", "version", "second"),
+        Index("ix_gateway_version_seconds_second", "second"),
+    )
+
+    gateway: Mapped[str] = mapped_column(String(255), primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    second: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    requests: Mapped[int] = mapped_column(Integer)
+    errors: Mapped[int] = mapped_column(Integer)
+    histogram: Mapped[dict[str, Any]]  # latency bucket (as text) -> requests
+
+
+class GatewayShadowRow(Base):
+    """One gateway's running shadow comparison totals for (model, primary, shadow version)."""
+
+    __tablename__ = "gateway_shadow_totals"
+
+    gateway: Mapped[str] = mapped_column(String(255), primary_key=True)
+    model: Mapped[str] = mapped_column(String(255), primary_key=True)
+    primary_version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    shadow_version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    totals: Mapped[dict[str, Any]]
+    updated_at: Mapped[datetime]

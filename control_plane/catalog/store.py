@@ -45,6 +45,7 @@ from tfsgate.core.status import Code, ServingError
 from tfsgate.core.version_policy import VersionPolicy
 
 if TYPE_CHECKING:
+    from control_plane.catalog.observation_store import ObservationStore
     from control_plane.catalog.rollout_store import RolloutStore
 
 DEFAULT_EVENT_LIMIT = 1000
@@ -162,6 +163,13 @@ class CatalogStore:
         from control_plane.catalog.rollout_store import RolloutStore
 
         return RolloutStore(self)
+
+    @cached_property
+    def observations(self) -> ObservationStore:
+        """What the gateways observed: guard windows and shadow summaries."""
+        from control_plane.catalog.observation_store import ObservationStore
+
+        return ObservationStore(self)
 
     @property
     def engine(self) -> Engine:

@@ -3,7 +3,8 @@
 Decisions come from ``control_plane.rollouts.guard``; the catalog applies them (weights, promote,
 audit event with the figures) in one transaction each, then the routing table is republished so
 gateways route by the new weights at once. Request outcomes per version come from a
-``StatsSource`` (the gateway's window stats in ``tfsgate serve``); quality from feedback.
+``StatsSource``: what every gateway reported to the catalog
+(``control_plane/catalog/observation_store.py``); quality from feedback.
 """
 
 from __future__ import annotations

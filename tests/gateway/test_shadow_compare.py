@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.shadow_compare import ShadowSummary, compare_classes, compare_outputs
+from gateway.shadow_compare import compare_classes, compare_outputs
+from tfsgate.core.observations import ShadowSummary
 
 
 def test_identical_answers_show_no_difference() -> None:

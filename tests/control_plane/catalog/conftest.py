@@ -22,7 +22,7 @@ PG_ADMIN_URLS = (
 )
 CATALOG_TABLES = (
     "events, traffic, labels, model_versions, models, label_traffic, shadows, model_thresholds,"
-    " rollouts, predictions, feedback"
+    " rollouts, predictions, feedback, gateway_version_seconds, gateway_shadow_totals"
 )
 
 

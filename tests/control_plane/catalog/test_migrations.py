@@ -28,6 +28,8 @@ TABLES = {
     "rollouts",
     "predictions",
     "feedback",
+    "gateway_version_seconds",
+    "gateway_shadow_totals",
 }
 
 
