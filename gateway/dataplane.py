@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gateway import example_methods
+from gateway import example_methods, metrics
 from gateway.coalescer import Coalescer
 from gateway.codecs.tensor_proto import check_input_names
 from gateway.prediction_log import LogEntry, PredictionLogger
@@ -82,9 +82,10 @@ class DataPlane:
         tensors = inputs(target.signature) if callable(inputs) else inputs
         started = time.perf_counter()
         outputs = await self._observed(route, target, tensors, output_filter, timeout)
+        seconds = time.perf_counter() - started
+        metrics.runtime(route.name, "Predict", seconds)
         result = PredictResult(self._spec(target), outputs, target.signature)
         if route.logging is not None or route.shadow is not None:
-            seconds = time.perf_counter() - started
             self._after(
                 route, target, "predict", tensors, output_filter, result, seconds, request_id
             )
@@ -146,6 +147,7 @@ class DataPlane:
             )
         shadow = route.shadow
         if shadow is not None and random.random() * 100 < shadow.percent:
+            metrics.routed(route.name, shadow.version, "", "shadow")
             outputs = raw if raw is not None else getattr(result, "outputs", {})
             call = Call(target, inputs, tuple(output_filter), outputs)
             self.shadows.send(Copy(route, shadow, (call,), seconds, request_id))
@@ -254,10 +256,12 @@ class DataPlane:
         batch = examples() if callable(examples) else examples
         started = time.perf_counter()
         outputs = await self._run_examples(route, target, keys, batch, timeout)
+        seconds = time.perf_counter() - started
+        metrics.runtime(route.name, "Classify", seconds)
         results = example_methods.classification_results(len(batch), outputs)
         result = ClassifyResult(self._spec(target), results)
         if route.logging is not None or route.shadow is not None:
-            seconds, inputs = time.perf_counter() - started, {keys[0]: batch}
+            inputs = {keys[0]: batch}
             self._after(
                 route, target, "classify", inputs, keys[1], result, seconds, request_id, outputs
             )
@@ -277,11 +281,13 @@ class DataPlane:
         batch = examples() if callable(examples) else examples
         started = time.perf_counter()
         outputs = await self._run_examples(route, target, keys, batch, timeout)
+        seconds = time.perf_counter() - started
+        metrics.runtime(route.name, "Regress", seconds)
         result = RegressResult(
             self._spec(target), example_methods.regression_results(len(batch), outputs)
         )
         if route.logging is not None or route.shadow is not None:
-            seconds, inputs = time.perf_counter() - started, {keys[0]: batch}
+            inputs = {keys[0]: batch}
             self._after(
                 route, target, "regress", inputs, keys[1], result, seconds, request_id, outputs
             )

@@ -1,36 +1,304 @@
-"""Prometheus metrics of the front doors: one counter and one latency histogram.
+"""Prometheus metrics of a gateway: tfsgate's own series and TF Serving's.
 
-Recorded once per request where each protocol maps its errors (the REST app, the gRPC
-interceptor), so every outcome is counted. The model label is dropped for NOT_FOUND answers: a
-client asking for random names must not grow the series without bound.
+Every series and label is listed in ``docs/metrics.md`` (a test keeps that table, the dashboards'
+``deploy/grafana/series.txt`` and these definitions in step). Recording points, each once:
+
+- the front doors (the REST app, the gRPC interceptor) call ``observe`` once per request, where
+  each protocol maps its errors, so every outcome is counted;
+- the resolver (``gateway/routing.py``) calls ``routed`` once per resolution and ``applied`` per
+  routing table; ``routed`` also leaves (version, label) in a context variable for ``observe``
+  (REST and gRPC handle each request in a task of its own, so the value is the request's);
+- the upstream client times each Triton call (``triton_call``), the data plane the runtime part
+  of a request for TF Serving's ``runtime_latency`` (``runtime``).
+
+Cheap on the hot path: label children are bound once per label tuple and cached, so a request
+costs a few dict lookups and ``inc``/``observe`` calls. Cardinality is bounded: the model label is
+kept only for models in the routing table (a client asking for random names grows nothing),
+versions and labels come from the table.
+
+TF Serving's ``:tensorflow:serving:*`` series are recorded only when ``--monitoring_config_file``
+enables Prometheus (``record_tf_serving``), with TF's names, labels and bucket boundaries
+(``tensorflow_serving/servables/tensorflow/util.cc``) and rendered as TF's exporter writes them
+(``util/prometheus_exporter.cc``: counters without ``_total``, ``le`` as ``%.6g``). They are stored
+in prometheus_client metrics under private names so that with several worker processes
+(``PROMETHEUS_MULTIPROC_DIR``) they are summed like the others.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+import os
+from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
+from typing import Any
 
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+
+from tfsgate.core.routing_table import RoutingTable
+from tfsgate.core.shared_metrics import REQUEST_SECONDS
 from tfsgate.core.status import Code
 
-REQUESTS = Counter(
-    "tfsgate_requests",
-    "TF-Serving API requests by protocol, method, model and TF status code",
-    ["protocol", "method", "model", "code"],
-)
-LATENCY = Histogram(
-    "tfsgate_request_duration_seconds",
-    "Time from request received to answer ready, by protocol and method",
-    ["protocol", "method"],
-    buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0),
-)
 # TF Serving's default path for its Prometheus endpoint (monitoring_config.prometheus_config.path).
 METRICS_PATH = "/monitoring/prometheus/metrics"
 
+REQUESTS = Counter(
+    "tfsgate_requests",
+    "TF-Serving API requests by protocol, method, model, version, label and TF status code",
+    ["protocol", "method", "model", "version", "label", "code"],
+)
+LATENCY = Histogram(
+    "tfsgate_request_duration_seconds",
+    "Time from request received to answer ready",
+    ["protocol", "method", "model", "version", "label"],
+    buckets=REQUEST_SECONDS,
+)
+TRITON_LATENCY = Histogram(
+    "tfsgate_triton_request_duration_seconds",
+    "Time of each Triton inference call as the gateway sees it",
+    ["model", "version", "triton"],
+    buckets=REQUEST_SECONDS,
+)
+DECISIONS = Counter(
+    "tfsgate_routing_decisions",
+    "Routing decisions by model, version, label and rule (version, label, latest, split, shadow)",
+    ["model", "version", "label", "rule"],
+)
+TABLE_VERSION = Gauge(
+    "tfsgate_routing_table_version",
+    "Generation of the routing table this gateway applies",
+    multiprocess_mode="livemin",
+)
+TRITON_READY = Gauge(
+    "tfsgate_triton_ready",
+    "1 while the Triton instance answers READY",
+    ["triton"],
+    multiprocess_mode="livemin",
+)
+
+# -- TF Serving's series (util.cc) ---------------------------------------------------------------
+
+
+def _exponential(scale: float, growth: float, count: int) -> tuple[float, ...]:
+    """``monitoring::Buckets::Exponential``: the bound multiplied again for each bucket."""
+    bounds, bound = [], scale
+    for _ in range(count):
+        bounds.append(bound)
+        bound *= growth
+    return tuple(bounds)
+
+
+# "Scale of 10, power of 1.8 with bucket count 33 (~20 minutes)", in microseconds.
+TF_BUCKETS = _exponential(10.0, 1.8, 33)
+_TF_PREFIX = "tfsgate_tfserving_"
+_TF_NAMES = {
+    f"{_TF_PREFIX}request_count": ":tensorflow:serving:request_count",
+    f"{_TF_PREFIX}request_latency": ":tensorflow:serving:request_latency",
+    f"{_TF_PREFIX}runtime_latency": ":tensorflow:serving:runtime_latency",
+}
+TF_REQUEST_COUNT = Counter(
+    f"{_TF_PREFIX}request_count", "The total number of requests.", ["model_name", "status"]
+)
+TF_REQUEST_LATENCY = Histogram(
+    f"{_TF_PREFIX}request_latency",
+    "Distribution of wall time (in microseconds) for Tensorflow Serving request.",
+    ["model_name", "API", "entrypoint"],
+    buckets=TF_BUCKETS,
+)
+TF_RUNTIME_LATENCY = Histogram(
+    f"{_TF_PREFIX}runtime_latency",
+    "Distribution of wall time (in microseconds) for Tensorflow runtime.",
+    ["model_name", "API", "runtime"],
+    buckets=TF_BUCKETS,
+)
+# TF Serving counts and times these gRPC methods only (prediction_service_impl.cc), by these names.
+_TF_GRPC_APIS = {"predict": "Predict", "classify": "Classify", "regress": "Regress"}
+# REST: TF's ``method`` is the verb after ":" of a POST path; GET status and metadata leave it "".
+_TF_REST_APIS = {"status": "", "metadata": "", "malformed": ""}
+RUNTIME = "Triton"  # TF Serving says TF1 or TFRT; here the model runs in Triton
+
+# -- state shared by the recording points --------------------------------------------------------
+
+# (version, label) of the request being served, left by ``routed`` for ``observe``.
+ROUTED: ContextVar[tuple[str, str]] = ContextVar("tfsgate_routed", default=("", ""))
+_tf_serving = False
+_known: frozenset[str] = frozenset()  # models of the applied routing table
+_triton_models: dict[str, str] = {}  # Triton model name -> TF model name
+_request_children: dict[tuple[Any, ...], tuple[Any, Any]] = {}
+_decision_children: dict[tuple[Any, ...], Any] = {}
+_triton_children: dict[tuple[Any, ...], Any] = {}
+_tf_children: dict[tuple[Any, ...], Any] = {}
+
+
+def record_tf_serving(enabled: bool) -> None:
+    """Whether TF Serving's series are recorded (``--monitoring_config_file`` enables them)."""
+    global _tf_serving
+    _tf_serving = enabled
+
+
+def applied(table: RoutingTable) -> None:
+    """A routing table took effect: its generation, the models and Triton models it names."""
+    global _known, _triton_models
+    _known = frozenset(table.models)
+    _triton_models = {
+        triton: name
+        for name, route in table.models.items()
+        for version in route.versions.values()
+        for triton in version.triton_models.values()
+    }
+    TABLE_VERSION.set(table.generation)
+
+
+def routed(model: str, version: int, label: str, rule: str) -> None:
+    """One routing decision; ``label`` is the one the request went through ("" when none)."""
+    key = (model, version, label, rule)
+    child = _decision_children.get(key)
+    if child is None:
+        child = _decision_children[key] = DECISIONS.labels(model, str(version), label, rule)
+    child.inc()
+    if rule != "shadow":
+        ROUTED.set((str(version), label))
+
 
 def observe(protocol: str, method: str, model: str, code: Code, seconds: float) -> None:
-    shown = "" if code == Code.NOT_FOUND else model
-    REQUESTS.labels(protocol, method, shown, code.name).inc()
-    LATENCY.labels(protocol, method).observe(seconds)
+    """One answered request (any outcome), with the version and label it was routed to."""
+    if model not in _known:
+        model = ""
+    version, label = ROUTED.get()
+    key = (protocol, method, model, version, label, code)
+    children = _request_children.get(key)
+    if children is None:
+        children = _request_children[key] = (
+            REQUESTS.labels(protocol, method, model, version, label, code.name),
+            LATENCY.labels(protocol, method, model, version, label),
+        )
+    children[0].inc()
+    children[1].observe(seconds)
+    if _tf_serving:
+        _observe_tf(protocol, method, model, code, seconds)
+
+
+def _observe_tf(protocol: str, method: str, model: str, code: Code, seconds: float) -> None:
+    """``RecordModelRequestCount`` for every counted request, ``RecordRequestLatency`` for OK."""
+    if protocol == "grpc":
+        api = _TF_GRPC_APIS.get(method)
+        if api is None:
+            return
+        entrypoint = "GRPC"
+    else:
+        api, entrypoint = _TF_REST_APIS.get(method, method), "REST"
+    key = ("request", model, code, api, entrypoint)
+    children = _tf_children.get(key)
+    if children is None:
+        latency = TF_REQUEST_LATENCY.labels(model, api, entrypoint) if code == Code.OK else None
+        children = _tf_children[key] = (TF_REQUEST_COUNT.labels(model, code.name), latency)
+    children[0].inc()
+    if children[1] is not None:
+        children[1].observe(seconds * 1e6)
+
+
+def runtime(model: str, api: str, seconds: float) -> None:
+    """TF Serving's ``RecordRuntimeLatency`` (``api``: Predict, Classify, Regress) for a request
+    whose model run succeeded; a no-op unless TF Serving's series are on."""
+    if not _tf_serving:
+        return
+    key = ("runtime", model, api)
+    child = _tf_children.get(key)
+    if child is None:
+        child = _tf_children[key] = TF_RUNTIME_LATENCY.labels(model, api, RUNTIME)
+    child.observe(seconds * 1e6)
+
+
+def triton_call(triton_model: str, version: int, triton: str, seconds: float) -> None:
+    """One Triton inference call (a coalesced call counts once) to instance ``triton``."""
+    key = (triton_model, version, triton)
+    child = _triton_children.get(key)
+    if child is None:
+        model = _triton_models.get(triton_model, triton_model)
+        child = _triton_children[key] = TRITON_LATENCY.labels(model, str(version), triton)
+    child.observe(seconds)
+
+
+def triton_ready(triton: str, ready: bool) -> None:
+    TRITON_READY.labels(triton).set(1 if ready else 0)
+
+
+# -- exposition ----------------------------------------------------------------------------------
+
+
+class _Families:
+    """A registry-like view over collected families, for ``generate_latest``."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
+
+
+def _collect() -> list[Metric]:
+    """This process's metrics, or every worker's summed when workers share a multiprocess dir."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return list(registry.collect())
+    return list(REGISTRY.collect())
 
 
 def exposition() -> tuple[bytes, str]:
-    return generate_latest(), CONTENT_TYPE_LATEST
+    """The metrics page: tfsgate's series in prometheus_client's format, then TF Serving's."""
+    ours: list[Metric] = []
+    tf: list[Metric] = []
+    for family in _collect():
+        if family.name not in _TF_NAMES:
+            ours.append(family)
+        elif _tf_serving:
+            tf.append(family)
+    return generate_latest(_Families(ours)) + tf_serving_text(tf).encode(), CONTENT_TYPE_LATEST
+
+
+def tf_serving_text(families: Iterable[Metric]) -> str:
+    """TF Serving's series as ``PrometheusExporter::GeneratePage`` writes them."""
+    lines: list[str] = []
+    for family in families:
+        name = _TF_NAMES[family.name]
+        if not family.samples:
+            continue
+        if family.type == "counter":
+            lines.append(f"# TYPE {name} counter")
+            for sample in family.samples:
+                if sample.name.endswith("_total"):
+                    lines.append(f"{name}{{{_labels(sample.labels)}}} {int(sample.value)}")
+            continue
+        lines.append(f"# TYPE {name} histogram")
+        for sample in family.samples:
+            suffix = sample.name[len(family.name) :]
+            labels = {k: v for k, v in sample.labels.items() if k != "le"}
+            if suffix == "_bucket":
+                le = sample.labels["le"]
+                shown = "+Inf" if le == "+Inf" else f"{float(le):.6g}"
+                text = _labels(labels)
+                lines.append(
+                    f'{name}_bucket{{{text}{"," if text else ""}le="{shown}"}} {int(sample.value)}'
+                )
+            elif suffix == "_sum":
+                lines.append(f"{name}_sum{{{_labels(labels)}}} {sample.value!r}")
+            elif suffix == "_count":
+                lines.append(f"{name}_count{{{_labels(labels)}}} {int(sample.value)}")
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _labels(labels: dict[str, str]) -> str:
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")

@@ -10,6 +10,7 @@ keeps the target it resolved.
 
 from __future__ import annotations
 
+from gateway import metrics
 from gateway.traffic_split import TrafficSplit
 from gateway.types import ModelRef
 from tfsgate.core.routing_table import ModelRoute, RoutingTable, Target, VersionRoute
@@ -98,25 +99,61 @@ def _latest_available(route: ModelRoute) -> VersionRoute | None:
 
 
 class Router:
-    """Holds the current table and its splits; ``publish`` swaps them in one assignment."""
+    """Holds the current table and its splits; ``publish`` swaps them in one assignment.
+
+    Each resolution is counted (``gateway.metrics.routed``) with the rule that decided it and
+    the label the request went through: the one it named, or for a weighted split the label of
+    the picked version (``split_labels``)."""
 
     def __init__(self, table: RoutingTable | None = None) -> None:
-        initial = table or RoutingTable()
-        self._state = (initial, traffic_splits(initial))
+        self.publish(table or RoutingTable())
 
     @property
     def table(self) -> RoutingTable:
         return self._state[0]
 
     def publish(self, table: RoutingTable) -> None:
-        self._state = (table, traffic_splits(table))
+        splits = traffic_splits(table)
+        self._state = (table, splits, split_labels(table, splits))
+        metrics.applied(table)
 
     def resolve_version(self, ref: ModelRef) -> tuple[VersionRoute, ModelRoute]:
-        table, splits = self._state
-        return resolve_version(table, ref, splits), table.models[ref.name]
+        table, splits, labels = self._state
+        version = resolve_version(table, ref, splits)
+        _count(ref, version.version, labels)
+        return version, table.models[ref.name]
 
     def resolve(self, ref: ModelRef) -> tuple[Target, ModelRoute]:
         """The target of a request and its model's route (shadow, logging, guard flags)."""
-        table, splits = self._state
+        table, splits, labels = self._state
         target = resolve(table, ref, splits)
+        _count(ref, target.version.version, labels)
         return target, table.models[ref.name]
+
+
+def split_labels(table: RoutingTable, splits: Splits) -> dict[str, dict[int, str]]:
+    """Per model split by weights, version -> the label naming it ("" when none; the first
+    alphabetically when several do). Models served by their latest version are absent."""
+    found: dict[str, dict[int, str]] = {}
+    for name, split in splits.items():
+        route = table.models[name]
+        if not any(route.traffic.get(v, 0) > 0 for v in split.versions):
+            continue  # the latest available version, not a weight, decides
+        names: dict[int, str] = {}
+        for label, version in sorted(route.labels.items()):
+            names.setdefault(version, label)
+        found[name] = {v: names.get(v, "") for v in split.versions}
+    return found
+
+
+def _count(ref: ModelRef, version: int, labels: dict[str, dict[int, str]]) -> None:
+    if ref.version is not None:
+        metrics.routed(ref.name, version, "", "version")
+    elif ref.label is not None:
+        metrics.routed(ref.name, version, ref.label, "label")
+    else:
+        split = labels.get(ref.name)
+        if split is None:
+            metrics.routed(ref.name, version, "", "latest")
+        else:
+            metrics.routed(ref.name, version, split.get(version, ""), "split")

@@ -11,6 +11,8 @@ when calls do not overlap). Triton's errors become
 
 from __future__ import annotations
 
+import time
+
 import grpc
 import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
@@ -21,6 +23,7 @@ from tritonclient.utils import (
     triton_to_np_dtype,
 )
 
+from gateway import metrics
 from gateway.types import Tensors
 from tfsgate.core.status import Code, ServingError
 
@@ -75,8 +78,11 @@ def decode_response(response: service_pb2.ModelInferResponse) -> Tensors:
 class TritonInferenceClient:
     """One pooled gRPC channel to Triton per gateway process."""
 
-    def __init__(self, grpc_url: str, default_timeout: float | None = None) -> None:
+    def __init__(self, grpc_url: str, default_timeout: float | None = None, name: str = "") -> None:
         self.url = grpc_url
+        # The instance's label in metrics: stable across repoints (a restarted embedded Triton
+        # listens elsewhere but is the same instance).
+        self.name = name or grpc_url
         self.default_timeout = default_timeout
         self._channel, self._stub = _connect(grpc_url)
 
@@ -100,12 +106,15 @@ class TritonInferenceClient:
     ) -> Tensors:
         """Run one inference; ``outputs`` names the tensors wanted (all of them when empty)."""
         request = encode_request(model, version, inputs, outputs)
+        started = time.perf_counter()
         try:
             response = await self._stub.ModelInfer(
                 request, timeout=timeout if timeout is not None else self.default_timeout
             )
         except grpc.aio.AioRpcError as exc:
             raise to_serving_error(exc) from exc
+        finally:
+            metrics.triton_call(model, version, self.name, time.perf_counter() - started)
         return decode_response(response)
 
 

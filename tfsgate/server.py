@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from control_plane import metrics as control_metrics
 from control_plane.api import AdminServer, AdminSettings
 from control_plane.api.rollout_routes import RolloutParts
 from control_plane.catalog import migrate
@@ -48,6 +49,7 @@ from control_plane.sources.polling import every, poll_base_paths, poll_config_fi
 from control_plane.triton.embedded import EmbeddedTriton, TritonStartError
 from control_plane.triton.repository import TritonRepositoryClient
 from control_plane.triton.supervisor import supervise
+from gateway import metrics as gateway_metrics
 from gateway.coalescer import Coalescer
 from gateway.dataplane import DataPlane
 from gateway.grpc_service import GrpcOptions, GrpcServer
@@ -70,6 +72,7 @@ from tfsgate.startup import (
 log = logging.getLogger("tfsgate")
 PREDICTION_RETENTION = timedelta(days=7)
 PRUNE_SECONDS = 3600.0
+TRITON_PROBE_SECONDS = 2.0
 QUALITY_REFRESH_SECONDS = 30.0  # tfsgate_quality gauges follow feedback this often
 
 
@@ -215,8 +218,11 @@ class TfsgateServer:
             endpoints = self.triton.start()
             await self.triton.wait_ready()
             grpc_url = endpoints.grpc_url
-        self.repository = TritonRepositoryClient(grpc_url)
-        self.upstream = TritonInferenceClient(grpc_url)
+        # Metrics name the instance by its flag, the embedded one "embedded" (its ports change
+        # when it is restarted).
+        name = s.triton_url or "embedded"
+        self.repository = TritonRepositoryClient(grpc_url, name=name)
+        self.upstream = TritonInferenceClient(grpc_url, name=name)
         self.converter = SavedModelConverter(s.repository_path, self.export, flavor=s.triton_flavor)
         self.reconciler = Reconciler(
             self.store,
@@ -282,7 +288,10 @@ class TfsgateServer:
             self._servers.append(admin)
         for server in self._servers:
             await server.start()
+        control_metrics.leading(True)  # serve has no standby: it always leads
         stopping = self._stopping
+        await self._probe_triton()
+        self._spawn(every(TRITON_PROBE_SECONDS, self._probe_triton, stopping))
         self._spawn(poll_base_paths(self.reconciler, s.file_system_poll_wait_seconds, stopping))
         self._spawn(retry_failed_passes(self.reconciler, stopping))
         self._spawn(rollouts.run(stopping))
@@ -306,6 +315,13 @@ class TfsgateServer:
         assert self.store is not None
         before = datetime.now(UTC) - PREDICTION_RETENTION
         await asyncio.to_thread(self.store.rollouts.prune_predictions, before)
+
+    async def _probe_triton(self) -> None:
+        """tfsgate_triton_ready, for both roles' metrics (gateway and control plane)."""
+        assert self.repository is not None
+        ready = await self.repository.ready()
+        gateway_metrics.triton_ready(self.repository.name, ready)
+        control_metrics.triton_ready(self.repository.name, ready)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(coroutine))

@@ -16,6 +16,7 @@ from typing import Any
 
 import grpc
 
+from gateway import metrics as gateway_metrics
 from gateway.grpc_service import GrpcOptions
 from gateway.metrics import METRICS_PATH
 from gateway.rest import RestOptions, RestTls
@@ -208,7 +209,19 @@ def metrics_path(s: ServeSettings) -> str | None:
     return prometheus.path or METRICS_PATH
 
 
+def tf_serving_metrics(s: ServeSettings) -> bool:
+    """TF Serving records and serves its ``:tensorflow:*`` series only when
+    --monitoring_config_file enables Prometheus; tfsgate's own series need no file."""
+    if not s.monitoring_config_file:
+        return False
+    config = _config_file(s.monitoring_config_file, config_protos.MonitoringConfig)
+    return bool(config.prometheus_config.enable)
+
+
 def front_door_options(s: ServeSettings) -> tuple[GrpcOptions, RestOptions]:
+    """The front doors' options; also turns TF Serving's series on or off, process-wide (both
+    front doors record them, as TF Serving's are process-wide)."""
+    gateway_metrics.record_tf_serving(tf_serving_metrics(s))
     grpc_options = GrpcOptions(
         credentials=grpc_credentials(s),
         channel_args=channel_args(s.grpc_channel_arguments),

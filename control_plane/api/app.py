@@ -8,8 +8,9 @@ import logging
 from typing import Any
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 
+from control_plane import metrics
 from control_plane.api.context import AdminContext, AdminReconciler
 from control_plane.api.errors import install_error_handlers
 from control_plane.api.rollout_routes import RolloutParts, rollout_router
@@ -42,7 +43,20 @@ def create_admin_app(
     install_error_handlers(app)
     app.include_router(router)
     app.include_router(rollout_router)
+    app.add_api_route(
+        "/metrics",
+        _metrics,
+        methods=["GET"],
+        tags=["metrics"],
+        summary="The control plane's Prometheus metrics (docs/metrics.md); no token needed",
+        response_class=Response,
+    )
     return app
+
+
+async def _metrics() -> Response:
+    body, content_type = metrics.exposition()
+    return Response(body, media_type=content_type)
 
 
 class _EmbeddedUvicorn(uvicorn.Server):

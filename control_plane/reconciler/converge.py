@@ -59,6 +59,7 @@ class Converger:
         self.settings = settings
         self.retries = retries
         self.publish = publish
+        self.failed_loads: set[str] = set()  # models with a failed load in the current pass
 
     async def _versions(self, model: str) -> dict[int, ModelVersion]:
         listed = await asyncio.to_thread(self.store.list_model_versions, model)
@@ -147,6 +148,8 @@ class Converger:
         # signature.
         for result in await asyncio.gather(*loads):
             failures.update(result)
+        if failures:
+            self.failed_loads.add(model)
         # Every version set LOADING above ends AVAILABLE or FAILED, including versions that were
         # AVAILABLE before (``versions`` is read before LOADING): after a Triton restart they
         # are all reloaded, and an old version kept serving is not in ``new``.

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from control_plane import metrics
 from control_plane.catalog.entities import ModelVersion
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
@@ -49,6 +50,7 @@ class Publisher:
             self._generation += 1
             table = await asyncio.to_thread(self.build, self._generation)
             self.sink.publish(table)
+            metrics.published(table)
             return table
 
     def build(self, generation: int) -> RoutingTable:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from pathlib import Path
 from typing import Any
 
+from control_plane import metrics
 from control_plane.catalog.entities import Model, ModelVersion, VersionPin, VersionState
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
@@ -95,23 +97,43 @@ class Reconciler:
     # -- one pass ------------------------------------------------------------------------------
     async def reconcile(self) -> None:
         async with self._lock:
-            # Stays True when this pass raises or any model fails: retry_failed_passes retries.
-            self.needs_retry = True
-            index = await self.repository.index()
-            served = await asyncio.to_thread(self.served_models)
-            results = await asyncio.gather(
-                *(self._reconcile_model(spec, index) for spec in served.values()),
-                self._converger.retire_undesired(set(served), index),
-                return_exceptions=True,
-            )
-            failed = [r for r in results if isinstance(r, BaseException)]
-            for result in failed:
-                log.error("reconcile failed: %s", result, exc_info=result)
-            if failed or any(r is True for r in results) or self._served != set(served):
-                await self.publish()
-            self._served = set(served)
-            # A version waiting for its next load attempt needs another pass too.
-            self.needs_retry = bool(failed) or self.retries.pending()
+            started = time.perf_counter()
+            failed_models: set[str] = set()
+            try:
+                await self._pass(failed_models)
+            except Exception:
+                failed_models.add("")  # the pass itself (Triton's index, the catalog) failed
+                raise
+            finally:
+                seconds = time.perf_counter() - started
+                metrics.reconciled(self.repository.name, seconds, self._served, failed_models)
+
+    async def _pass(self, failed_models: set[str]) -> None:
+        # Stays True when this pass raises or any model fails: retry_failed_passes retries.
+        self.needs_retry = True
+        self._converger.failed_loads.clear()
+        index = await self.repository.index()
+        served = await asyncio.to_thread(self.served_models)
+        results = await asyncio.gather(
+            *(self._reconcile_model(spec, index) for spec in served.values()),
+            self._converger.retire_undesired(set(served), index),
+            return_exceptions=True,
+        )
+        failed = [r for r in results if isinstance(r, BaseException)]
+        for result in failed:
+            log.error("reconcile failed: %s", result, exc_info=result)
+        # Failures by model: a model's pass that raised, or a version that failed to load;
+        # retiring unlisted models is the pass's own work ("").
+        names = [*served, ""]
+        failed_models |= {
+            n for n, r in zip(names, results, strict=True) if isinstance(r, BaseException)
+        }
+        failed_models |= self._converger.failed_loads
+        if failed or any(r is True for r in results) or self._served != set(served):
+            await self.publish()
+        self._served = set(served)
+        # A version waiting for its next load attempt needs another pass too.
+        self.needs_retry = bool(failed) or self.retries.pending()
 
     async def _reconcile_model(self, spec: ModelSpecConfig, index: list[IndexEntry]) -> bool:
         """One model's pass; False when its inputs are those of its last completed pass.
@@ -209,14 +231,19 @@ class Reconciler:
         """Write the Triton models of one version: (checksum, signatures JSON, failure reason,
         runner evidence as the catalog keeps it)."""
         evidence: dict[str, Any] = {"setting": runner, "signatures": {}}
+        started = time.perf_counter()
         try:
             digest = await asyncio.to_thread(checksum, source)
             converted = await asyncio.to_thread(
                 self.converter.convert, model, version, source, runner
             )
         except (SavedModelError, UnsupportedSignature, ConversionRefused, OSError) as exc:
+            metrics.converted("failed", time.perf_counter() - started)
             log.error("model %s version %s cannot be converted: %s", model, version, exc)
             return "", {}, str(exc), evidence
+        used = {r.runner for r in converted.runners.values()}
+        ended_on = used.pop() if len(used) == 1 else ("mixed" if used else "none")
+        metrics.converted(ended_on, time.perf_counter() - started)
         evidence["signatures"] = {k: v.to_json() for k, v in converted.runners.items()}
         return digest, signatures_to_json(converted.signatures), "", evidence
 

@@ -44,9 +44,10 @@ def _connect(grpc_url: str) -> Any:
 
 
 class TritonRepositoryClient:
-    def __init__(self, grpc_url: str, timeout: float = 300.0) -> None:
+    def __init__(self, grpc_url: str, timeout: float = 300.0, name: str = "") -> None:
         self._client = _connect(grpc_url)
         self.timeout = timeout
+        self.name = name or grpc_url  # the instance's label in metrics, kept across repoints
 
     async def repoint(self, grpc_url: str) -> None:
         """Switch to a restarted Triton, which listens on new ports."""
@@ -55,6 +56,13 @@ class TritonRepositoryClient:
 
     async def close(self) -> None:
         await self._client.close()
+
+    async def ready(self) -> bool:
+        """Whether Triton answers READY (``/v2/health/ready``); False when it does not answer."""
+        try:
+            return bool(await self._client.is_server_ready(client_timeout=2.0))
+        except InferenceServerException:
+            return False
 
     async def load(self, name: str, config: model_config_pb2.ModelConfig | None = None) -> None:
         """Load or reload ``name``; with ``config`` Triton uses it instead of config.pbtxt.

@@ -34,6 +34,8 @@ class InMemoryTritonRepository:
     """Triton's repository API as the reconciler uses it: a load's config override decides
     which versions are READY; unload drops them. Nothing runs."""
 
+    name = "in-memory"  # the instance label of the reconciler's metrics
+
     def __init__(self) -> None:
         self.ready: dict[str, set[int]] = {}
 

@@ -1,0 +1,140 @@
+"""docs/metrics.md's table against the dashboards' series list and the metric definitions.
+
+The table is the one place that names every series; these checks keep it from drifting: every
+series a dashboard queries (``deploy/grafana/series.txt``) is a row with the same type and jobs,
+and every metric tfsgate defines (the gateway's registry, the control plane's) is a row with the
+same type, labels and job. The scrape test checks the same rows against running processes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+import control_plane.quality.feedback
+import gateway.prediction_log
+import gateway.shadow
+from control_plane import metrics as control_metrics
+from gateway import metrics as gateway_metrics
+
+ROOT = Path(__file__).resolve().parents[2]
+DOC = ROOT / "docs" / "metrics.md"
+SERIES = ROOT / "deploy" / "grafana" / "series.txt"
+_DEFINERS = (control_plane.quality.feedback, gateway.prediction_log, gateway.shadow)
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    kind: str
+    labels: tuple[str, ...]
+    jobs: frozenset[str]
+    meaning: str
+    unit: str
+
+
+def _cells(line: str) -> list[str]:
+    return [cell.strip() for cell in line.strip().strip("|").split("|")]
+
+
+def table() -> dict[str, Row]:
+    """The rows of the table in docs/metrics.md, by series name."""
+    rows: dict[str, Row] = {}
+    lines = DOC.read_text().splitlines()
+    start = lines.index("| series | type | labels | exposed by | meaning | unit |")
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        name, kind, labels, jobs, meaning, unit = _cells(line)
+        row = Row(
+            name.strip("`"),
+            kind,
+            tuple(re.findall(r"`([^`]+)`", labels)),
+            frozenset(j.strip() for j in jobs.split(",")),
+            meaning,
+            unit,
+        )
+        assert row.name not in rows, f"{row.name} twice in the table"
+        rows[row.name] = row
+    return rows
+
+
+@dataclass(frozen=True)
+class DashboardSeries:
+    name: str  # as the table spells it: a histogram without _bucket
+    kind: str
+    jobs: frozenset[str]
+    gpu_only: bool
+
+    @property
+    def sample(self) -> str:
+        """The sample name the dashboards query."""
+        return f"{self.name}_bucket" if self.kind == "histogram" else self.name
+
+
+def dashboard_series() -> list[DashboardSeries]:
+    """Each line of series.txt."""
+    found = []
+    for line in SERIES.read_text().splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        name, jobs, kind, gpu, _meaning = line.split("\t")
+        if kind == "histogram":
+            name = name.removesuffix("_bucket")
+        found.append(DashboardSeries(name, kind, frozenset(jobs.split(",")), gpu == "gpu"))
+    return found
+
+
+def defined(registry: CollectorRegistry) -> dict[str, tuple[str, tuple[str, ...]]]:
+    """Exposed name -> (type, labels) of every prometheus_client metric in ``registry``."""
+    found = {}
+    # prometheus_client keeps no public list of a registry's metrics with their label names.
+    collectors: Any = registry._collector_to_names  # noqa: SLF001
+    for collector in collectors:
+        name, kind = getattr(collector, "_name", None), getattr(collector, "_type", None)
+        if name is None or not name.startswith("tfsgate_"):
+            continue  # prometheus_client's process and platform collectors
+        exposed = f"{name}_total" if kind == "counter" else name
+        found[exposed] = (kind, tuple(collector._labelnames))  # noqa: SLF001
+    return found
+
+
+def test_every_dashboard_series_is_in_the_table() -> None:
+    rows = table()
+    for series in dashboard_series():
+        name = series.name
+        assert name in rows, f"{name} (deploy/grafana/series.txt) is missing from docs/metrics.md"
+        assert rows[name].kind == series.kind, name
+        assert rows[name].jobs == series.jobs, name
+
+
+def test_every_defined_metric_is_in_the_table_with_its_labels() -> None:
+    assert _DEFINERS  # importing them registers their metrics
+    rows = table()
+    gateway_side = defined(REGISTRY)
+    for stored, shown in gateway_metrics._TF_NAMES.items():  # noqa: SLF001
+        kind, labels = gateway_side.pop(f"{stored}_total", None) or gateway_side.pop(stored)
+        gateway_side[shown] = (kind, labels)
+    sides = {
+        "tfsgate-gateway": gateway_side,
+        "tfsgate-control-plane": defined(control_metrics.REGISTRY),
+    }
+    for job, metrics in sides.items():
+        for name, (kind, labels) in metrics.items():
+            assert name in rows, f"{name} ({job}) is missing from docs/metrics.md"
+            row = rows[name]
+            assert (row.kind, row.labels) == (kind, labels), name
+            assert job in row.jobs, f"{name}: exposed by {job}, the table says {set(row.jobs)}"
+    for name, row in rows.items():
+        for job in row.jobs & set(sides):
+            assert name in sides[job], f"docs/metrics.md: {job} does not define {name}"
+
+
+def test_rows_say_what_and_in_which_unit() -> None:
+    for row in table().values():
+        assert row.kind in ("counter", "gauge", "histogram"), row.name
+        assert row.meaning and row.unit, row.name

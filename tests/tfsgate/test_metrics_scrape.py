@@ -1,0 +1,321 @@
+"""Scrape a running ``tfsgate serve``: every series the dashboards query, with docs/metrics.md's
+labels, on the page of the role that exposes it, and counts that match the requests sent.
+
+One server (two versions of a factory model, labels stable and canary, a 50/50 split over them,
+``--monitoring_config_file`` enabling TF Serving's series, the admin port open) and three pages:
+the gateway's REST metrics path, the admin ``/metrics``, the embedded Triton's metrics port.
+Requests go over REST (plain HTTP) and gRPC (the official tensorflow-serving-api client), one at
+a time so each is one Triton call; the assertions are on the difference between a scrape before
+and one after them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.models import model_config
+from tests.support.servers import ServerProcess, free_port, start_server
+from tests.tfsgate.test_metrics_doc import dashboard_series, table
+
+pytestmark = pytest.mark.triton  # starts tfsgate serve with its tritonserver
+
+MODEL = "hpt"
+TRITON_MODEL = f"{MODEL}__serving_default"
+PATH = "/monitoring/prometheus/tfs_metrics"
+MONITORING = f'prometheus_config {{ enable: true path: "{PATH}" }}\n'
+LABELS = 'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }'
+JOBS = ("tfsgate-gateway", "tfsgate-control-plane", "triton")
+
+Key = tuple[str, frozenset[tuple[str, str]]]
+
+
+@dataclass
+class Page:
+    text: str
+    values: dict[Key, float]
+
+    def get(self, name: str, **labels: str) -> float:
+        return self.values.get((name, frozenset(labels.items())), 0.0)
+
+    def total(self, name: str, **labels: str) -> float:
+        """Sum over every series of ``name`` whose labels include ``labels``."""
+        wanted = set(labels.items())
+        return sum(v for (n, ls), v in self.values.items() if n == name and wanted <= ls)
+
+    def label_sets(self, name: str) -> list[set[str]]:
+        return [{k for k, _ in ls} - {"le"} for n, ls in self.values if n == name]
+
+
+@dataclass
+class Serve:
+    server: ServerProcess
+    admin_url: str
+    triton_metrics_url: str
+
+    def pages(self) -> dict[str, Page]:
+        return {
+            "tfsgate-gateway": scrape(f"{self.server.rest_url}{PATH}"),
+            "tfsgate-control-plane": scrape(f"{self.admin_url}/metrics"),
+            "triton": scrape(self.triton_metrics_url),
+        }
+
+
+def scrape(url: str) -> Page:
+    response = httpx.get(url, timeout=30)
+    assert response.status_code == 200, url
+    assert response.headers["content-type"].startswith("text/plain"), url
+    values = {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(response.text)
+        for s in family.samples
+    }
+    return Page(response.text, values)
+
+
+@pytest.fixture(scope="module")
+def serve(half_plus_two: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve]:
+    home = tmp_path_factory.mktemp("metrics-serve")
+    base = home / "models" / MODEL
+    for version in (1, 2):
+        shutil.copytree(half_plus_two / "00000123", base / str(version))
+    config, monitoring = home / "models.config", home / "monitoring.config"
+    config.write_text(model_config((MODEL, base), extra=LABELS))
+    monitoring.write_text(MONITORING)
+    admin_port = free_port()
+    args = [
+        f"--model_config_file={config}",
+        f"--monitoring_config_file={monitoring}",
+        f"--admin_port={admin_port}",
+    ]
+    with start_server(home, args, model=MODEL) as server:
+        admin = f"http://127.0.0.1:{admin_port}"
+        wait_for_versions(server, 2)
+        # Unnamed requests are split over the labels (no token configured: loopback, no auth).
+        put = httpx.put(
+            f"{admin}/v1/admin/models/{MODEL}/traffic",
+            json={"weights": {"stable": 50, "canary": 50}},
+            timeout=30,
+        )
+        assert put.status_code == 200, put.text
+        endpoints = json.loads((home / "triton" / "endpoints.json").read_text())
+        yield Serve(server, admin, endpoints["metrics_url"])
+
+
+def wait_for_versions(server: ServerProcess, count: int, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{server.rest_url}/v1/models/{MODEL}", timeout=10).json()
+        states = [v["state"] for v in status.get("model_version_status", [])]
+        if states.count("AVAILABLE") == count:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{MODEL} has not {count} AVAILABLE versions:\n{server.log()[-3000:]}")
+
+
+def rest_predict(server: ServerProcess, path: str = "") -> httpx.Response:
+    url = f"{server.rest_url}/v1/models/{MODEL}{path}:predict"
+    response = httpx.post(url, json={"instances": [1.0]}, timeout=30)
+    assert response.status_code == 200, response.text
+    return response
+
+
+def grpc_predict_stable(server: ServerProcess) -> Any:
+    import tensorflow as tf
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = MODEL
+    request.model_spec.version_label = "stable"
+    request.inputs["x"].CopyFrom(tf.make_tensor_proto([1.0], shape=[1, 1], dtype=tf.float32))
+    with grpc.insecure_channel(server.grpc_target) as channel:
+        stub = prediction_service_pb2_grpc.PredictionServiceStub(channel)
+        return stub.Predict(request, timeout=30)
+
+
+@dataclass
+class Sent:
+    split: dict[str, int]  # version -> requests the split sent there
+    canary: int = 3  # REST, label canary
+    version_1: int = 2  # REST, version 1
+    grpc_stable: int = 4  # gRPC, label stable
+
+    @property
+    def predicts(self) -> int:
+        return sum(self.split.values()) + self.canary + self.version_1 + self.grpc_stable
+
+
+@pytest.fixture(scope="module")
+def traffic(serve: Serve) -> tuple[dict[str, Page], dict[str, Page], Sent]:
+    """Pages before and after: split, label, version and gRPC predicts, a status, a miss."""
+    server = serve.server
+    before = serve.pages()
+    sent = Sent(split={"1": 0, "2": 0})
+    for _ in range(8):
+        sent.split[rest_predict(server).headers["x-model-version"]] += 1
+    for _ in range(sent.canary):
+        rest_predict(server, "/labels/canary")
+    for _ in range(sent.version_1):
+        rest_predict(server, "/versions/1")
+    for _ in range(sent.grpc_stable):
+        assert grpc_predict_stable(server).model_spec.version.value == 1
+    assert httpx.get(f"{server.rest_url}/v1/models/{MODEL}", timeout=30).status_code == 200
+    missing = httpx.post(f"{server.rest_url}/v1/models/random_name_42:predict", json={})
+    assert missing.status_code == 404
+    return before, serve.pages(), sent
+
+
+def test_every_dashboard_series_is_exposed_with_its_documented_labels(
+    serve: Serve, traffic: tuple[dict[str, Page], dict[str, Page], Sent]
+) -> None:
+    rows = table()
+    pages = traffic[1]
+    # Triton samples its CPU metrics every 2 s: give the first sample time to appear.
+    deadline = time.monotonic() + 20
+    while not pages["triton"].label_sets("nv_cpu_utilization") and time.monotonic() < deadline:
+        time.sleep(1)
+        pages["triton"] = scrape(serve.triton_metrics_url)
+    checked = 0
+    for series in dashboard_series():
+        if series.gpu_only or series.name == "up":
+            continue  # no GPU here; `up` is Prometheus' own
+        documented = set(rows[series.name].labels)
+        for job in series.jobs:
+            found = pages[job].label_sets(series.sample)
+            assert found, f"{series.sample} is not on the {job} page"
+            for labels in found:
+                assert labels == documented, f"{series.sample} on {job}: {labels} != {documented}"
+            checked += 1
+    assert checked >= 25
+
+
+def test_gateway_counts_match_the_requests(
+    traffic: tuple[dict[str, Page], dict[str, Page], Sent],
+) -> None:
+    before, after, sent = traffic
+    old, new = before["tfsgate-gateway"], after["tfsgate-gateway"]
+
+    def delta(name: str, **labels: str) -> float:
+        return new.get(name, **labels) - old.get(name, **labels)
+
+    def requests(protocol: str, method: str, version: str, label: str, code: str = "OK") -> float:
+        labels = dict(protocol=protocol, method=method, model=MODEL, version=version, label=label)
+        counted = delta("tfsgate_requests_total", **labels, code=code)
+        timed = delta("tfsgate_request_duration_seconds_count", **labels)
+        assert counted == timed, labels
+        return counted
+
+    stable_split, canary_split = sent.split["1"], sent.split["2"]
+    assert requests("rest", "predict", "1", "stable") == stable_split
+    assert requests("rest", "predict", "2", "canary") == canary_split + sent.canary
+    assert requests("rest", "predict", "1", "") == sent.version_1
+    assert requests("grpc", "predict", "1", "stable") == sent.grpc_stable
+    assert requests("rest", "status", "", "") == 1
+    miss = dict(protocol="rest", method="predict", model="", version="", label="")
+    assert delta("tfsgate_requests_total", **miss, code="NOT_FOUND") == 1
+    assert "random_name_42" not in new.text  # an unknown name never becomes a label value
+
+    def decisions(version: str, label: str, rule: str) -> float:
+        labels = dict(model=MODEL, version=version, label=label, rule=rule)
+        return delta("tfsgate_routing_decisions_total", **labels)
+
+    assert decisions("1", "stable", "split") == stable_split
+    assert decisions("2", "canary", "split") == canary_split
+    assert decisions("2", "canary", "label") == sent.canary
+    assert decisions("1", "", "version") == sent.version_1
+    assert decisions("1", "stable", "label") == sent.grpc_stable
+    # One Triton call per request (sent one at a time), on the embedded instance.
+    triton_calls = new.total(
+        "tfsgate_triton_request_duration_seconds_count", model=MODEL, triton="embedded"
+    ) - old.total("tfsgate_triton_request_duration_seconds_count", model=MODEL, triton="embedded")
+    assert triton_calls == sent.predicts
+    assert new.get("tfsgate_triton_ready", triton="embedded") == 1
+
+
+def test_tf_serving_series_match_the_requests(
+    traffic: tuple[dict[str, Page], dict[str, Page], Sent],
+) -> None:
+    before, after, sent = traffic
+    old, new = before["tfsgate-gateway"], after["tfsgate-gateway"]
+
+    def delta(name: str, **labels: str) -> float:
+        return new.get(name, **labels) - old.get(name, **labels)
+
+    rest_predicts = sent.predicts - sent.grpc_stable
+    # Every REST request and gRPC Predict is counted; the status GET is a REST request too.
+    ok = delta(":tensorflow:serving:request_count", model_name=MODEL, status="OK")
+    assert ok == sent.predicts + 1
+    assert delta(":tensorflow:serving:request_count", model_name="", status="NOT_FOUND") == 1
+    latency = ":tensorflow:serving:request_latency_count"
+    assert delta(latency, model_name=MODEL, API="predict", entrypoint="REST") == rest_predicts
+    assert delta(latency, model_name=MODEL, API="Predict", entrypoint="GRPC") == sent.grpc_stable
+    assert delta(latency, model_name=MODEL, API="", entrypoint="REST") == 1
+    runtime = ":tensorflow:serving:runtime_latency_count"
+    assert delta(runtime, model_name=MODEL, API="Predict", runtime="Triton") == sent.predicts
+    # TF's format: no _total on the counter, TF's bucket boundaries as %.6g.
+    assert "\n:tensorflow:serving:request_count{" in new.text
+    assert ":tensorflow:serving:request_count_total" not in new.text
+    buckets = {
+        dict(ls)["le"] for n, ls in new.values if n == ":tensorflow:serving:request_latency_bucket"
+    }
+    assert {"10", "18", "32.4", "612.22", "1.47476e+09", "+Inf"} <= buckets
+    assert len(buckets) == 34
+
+
+def test_control_plane_and_triton_pages(
+    traffic: tuple[dict[str, Page], dict[str, Page], Sent],
+) -> None:
+    before, after, sent = traffic
+    gateway, control, triton = (after[job] for job in JOBS)
+    assert control.get("tfsgate_control_plane_leader") == 1
+    assert control.get("tfsgate_model_versions", model=MODEL, state="AVAILABLE") == 2
+    assert control.get("tfsgate_model_versions", model=MODEL, state="FAILED") == 0
+    assert control.total("tfsgate_conversion_duration_seconds_count") == 2  # one per version
+    assert control.get("tfsgate_reconcile_duration_seconds_count", triton="embedded") >= 1
+    assert control.get("tfsgate_reconcile_failures_total", model=MODEL, triton="embedded") == 0
+    assert control.get("tfsgate_triton_ready", triton="embedded") == 1
+    published = control.get("tfsgate_routing_table_version")
+    assert published > 0
+    assert gateway.get("tfsgate_routing_table_version") == published
+    assert not control.label_sets("tfsgate_requests_total")  # each role's page, its series
+    # Triton counted the same requests, by version of the derived Triton model.
+    old = before["triton"]
+
+    def served(version: str) -> float:
+        labels = dict(model=TRITON_MODEL, version=version)
+        name = "nv_inference_request_success"
+        return triton.get(name, **labels) - old.get(name, **labels)
+
+    assert served("1") == sent.split["1"] + sent.version_1 + sent.grpc_stable
+    assert served("2") == sent.split["2"] + sent.canary
+
+
+def test_pages_pass_promtool(traffic: tuple[dict[str, Page], dict[str, Page], Sent]) -> None:
+    """Prometheus' own parser and linter on each page (``promtool check metrics``)."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool is not installed (apt-get install prometheus)")
+    for job, page in traffic[1].items():
+        result = subprocess.run(
+            [promtool, "check", "metrics"], input=page.text, capture_output=True, text=True
+        )
+        # Lint findings (naming advice) are printed but only a parse error fails the check;
+        # TF Serving's own names (colons, no _total) draw lint advice by design.
+        assert "error while linting" not in result.stderr + result.stdout, (job, result.stderr)
+
+
+def test_only_get_serves_metrics(serve: Serve) -> None:
+    response = httpx.post(f"{serve.server.rest_url}{PATH}")
+    assert response.status_code == 400
+    assert response.json()["error"].startswith("Malformed request")
