@@ -93,7 +93,8 @@ SERIES: dict[str, Series] = {
     "tfsgate_conversion_duration_seconds_bucket": Series(
         "tfsgate-control-plane",
         "histogram",
-        "SavedModel to Triton conversion time by runner (onnx, tensorflow)",
+        "SavedModel to Triton conversion time by the runner it ended on"
+        " (onnxruntime, tensorflow, mixed, failed)",
     ),
     # -- Prometheus' own, per scrape target -------------------------------------------------------
     "up": Series("prometheus", "gauge", "1 when the last scrape of a target succeeded"),

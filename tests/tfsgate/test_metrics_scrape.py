@@ -12,6 +12,7 @@ and one after them.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import time
@@ -72,15 +73,25 @@ class Serve:
         }
 
 
+SAMPLE = re.compile(r"([^{\s]+)(?:\{(.*)\})?\s+(\S+)")
+LABEL = re.compile(r'([A-Za-z_]\w*)="((?:[^"\\]|\\.)*)"')
+
+
 def scrape(url: str) -> Page:
+    """A page's samples by the names on the wire (prometheus_client's parser would rename TF's
+    counters to ``..._total``); the page must also parse as Prometheus' text format."""
     response = httpx.get(url, timeout=30)
     assert response.status_code == 200, url
     assert response.headers["content-type"].startswith("text/plain"), url
-    values = {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
+    assert list(text_string_to_metric_families(response.text))
+    values = {}
+    for line in response.text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        match = SAMPLE.fullmatch(line)
+        assert match, line
+        name, labels, value = match.groups()
+        values[name, frozenset(LABEL.findall(labels or ""))] = float(value)
     return Page(response.text, values)
 
 
