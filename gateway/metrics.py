@@ -296,8 +296,13 @@ def tf_serving_text(families: Iterable[Metric]) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+# TF's label order (util.cc); merged multiprocess samples come with their labels sorted.
+_TF_ORDER = {"model_name": 0, "status": 1, "API": 1, "entrypoint": 2, "runtime": 2}
+
+
 def _labels(labels: dict[str, str]) -> str:
-    return ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
+    ordered = sorted(labels.items(), key=lambda item: _TF_ORDER.get(item[0], 9))
+    return ",".join(f'{k}="{_escape(v)}"' for k, v in ordered)
 
 
 def _escape(value: str) -> str:
