@@ -1,56 +1,36 @@
-"""The catalog's rollout and quality verbs: traffic over labels, shadows, thresholds, rollouts,
-recorded predictions and feedback.
+"""The catalog's rollout and quality verbs, ``store.rollouts``: rollouts and their guard
+thresholds here; traffic and shadows (``traffic_store.py``) and recorded predictions with their
+feedback (``prediction_store.py``) joined in.
 
-Kept beside ``CatalogStore`` (whose sessions, locking and audit helpers it uses) so that file
+Kept beside ``CatalogStore`` (whose sessions, locking and audit helpers they use) so that file
 stays about models, versions and labels. Every configuration change is one transaction with one
-audit event, like the rest of the catalog. Predictions and feedback are data, not configuration:
-they are written in batches without audit events.
+audit event, like the rest of the catalog.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from control_plane.catalog.entities import (
-    STABLE_LABEL,
-    Action,
-    RolloutRecord,
-    Shadow,
-    VersionState,
-)
+from control_plane.catalog.entities import STABLE_LABEL, Action, RolloutRecord, VersionState
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.orm import (
-    FeedbackRow,
     LabelTrafficRow,
     ModelRow,
-    PredictionRow,
     RolloutRow,
-    ShadowRow,
     ThresholdsRow,
     TrafficRow,
 )
+from control_plane.catalog.prediction_store import PredictionVerbs
+from control_plane.catalog.traffic_store import TrafficVerbs
+from control_plane.catalog.verb_group import invalid_argument, utc_now
 from tfsgate.core.status import Code
 
-if TYPE_CHECKING:
-    from control_plane.catalog.store import CatalogStore
-
 RUNNING = "running"
-MAX_REQUEST_ID_LENGTH = 128
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _invalid(message: str) -> CatalogError:
-    return CatalogError(Code.INVALID_ARGUMENT, message)
 
 
 def _to_record(row: RolloutRow, model: str) -> RolloutRecord:
@@ -70,177 +50,7 @@ def _to_record(row: RolloutRow, model: str) -> RolloutRecord:
     )
 
 
-def split_targets(weights: Mapping[str, float]) -> tuple[dict[int, float], dict[str, float]]:
-    """``{"1": 90, "canary": 10}`` -> version weights and label weights, validated."""
-    if not isinstance(weights, Mapping):
-        raise _invalid("weights must be a mapping of version or label to weight")
-    versions: dict[int, float] = {}
-    labels: dict[str, float] = {}
-    for key, weight in weights.items():
-        if isinstance(weight, bool) or not isinstance(weight, int | float):
-            raise _invalid(f"weight of {key!r} must be a number, got {weight!r}")
-        if not math.isfinite(weight) or weight < 0:
-            raise _invalid(f"weight of {key!r} must be finite and >= 0")
-        text = str(key).strip()
-        if text.isdigit():
-            versions[int(text)] = float(weight)
-        elif text:
-            labels[text] = float(weight)
-        else:
-            raise _invalid("a traffic target must be a version number or a label")
-    if (versions or labels) and sum(versions.values()) + sum(labels.values()) <= 0:
-        raise _invalid("at least one weight must be positive")
-    return versions, labels
-
-
-class RolloutStore:
-    def __init__(self, catalog: CatalogStore) -> None:
-        self._catalog = catalog
-        self._sessions = catalog._sessions  # noqa: SLF001 - same package, one transaction model
-
-    # ------------------------------------------------------------ traffic over labels
-
-    def set_traffic_split(
-        self, model: str, weights: Mapping[str, float], actor: str
-    ) -> dict[str, float]:
-        """Replace the split; keys are version numbers ("1") or labels ("stable").
-
-        A version or label with weight > 0 must be AVAILABLE (a label: the version it names).
-        """
-        versions, labels = split_targets(weights)
-        with self._sessions.write() as session:
-            row = self._catalog._require_model(session, model, lock=True)  # noqa: SLF001
-            self._check_targets(session, row, versions, labels)
-            before = self._split(session, row)
-            after = {**{str(v): w for v, w in versions.items()}, **labels}
-            if before == after:
-                return after
-            session.execute(delete(TrafficRow).where(TrafficRow.model_id == row.id))
-            session.execute(delete(LabelTrafficRow).where(LabelTrafficRow.model_id == row.id))
-            session.add_all(
-                TrafficRow(model_id=row.id, version=v, weight=w) for v, w in versions.items()
-            )
-            session.add_all(
-                LabelTrafficRow(model_id=row.id, label=k, weight=w) for k, w in labels.items()
-            )
-            self._catalog._record(  # noqa: SLF001
-                session,
-                actor,
-                Action.SET_TRAFFIC,
-                model,
-                None,
-                {"weights": before},
-                {"weights": after},
-            )
-            return after
-
-    def get_traffic_split(self, model: str) -> dict[str, float]:
-        with self._sessions.read() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            return self._split(session, row)
-
-    def effective_traffic(self, model: str) -> dict[int, float]:
-        """The split with labels resolved to versions (what gateways route by)."""
-        with self._sessions.read() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            return self._effective(session, row)
-
-    def _effective(self, session: Session, row: ModelRow) -> dict[int, float]:
-        weights = dict(self._catalog._traffic(session, row))  # noqa: SLF001
-        labels = self._catalog._labels(session, row)  # noqa: SLF001
-        for label, weight in self._label_weights(session, row).items():
-            if label in labels:
-                weights[labels[label]] = weights.get(labels[label], 0.0) + weight
-        return weights
-
-    @staticmethod
-    def _label_weights(session: Session, row: ModelRow) -> dict[str, float]:
-        rows = session.execute(
-            select(LabelTrafficRow.label, LabelTrafficRow.weight)
-            .where(LabelTrafficRow.model_id == row.id)
-            .order_by(LabelTrafficRow.label)
-        )
-        return {label: weight for label, weight in rows}
-
-    def _split(self, session: Session, row: ModelRow) -> dict[str, float]:
-        versions = self._catalog._traffic(session, row)  # noqa: SLF001
-        return {**{str(v): w for v, w in versions.items()}, **self._label_weights(session, row)}
-
-    def _check_targets(
-        self,
-        session: Session,
-        row: ModelRow,
-        versions: Mapping[int, float],
-        labels: Mapping[str, float],
-    ) -> None:
-        known = self._catalog._labels(session, row)  # noqa: SLF001
-        for label in labels:
-            if label not in known:
-                raise CatalogError(
-                    Code.FAILED_PRECONDITION, f"model {row.name!r} has no label {label!r}"
-                )
-        wanted = dict(versions)
-        for label, weight in labels.items():
-            wanted[known[label]] = wanted.get(known[label], 0.0) + weight
-        for version, weight in wanted.items():
-            target = self._catalog._require_version(session, row, version)  # noqa: SLF001
-            if weight > 0 and target.state != VersionState.AVAILABLE:
-                raise CatalogError(
-                    Code.FAILED_PRECONDITION,
-                    f"model {row.name!r} version {version} is {target.state}, not AVAILABLE; "
-                    "it cannot take traffic",
-                )
-
-    # ------------------------------------------------------------ shadow
-
-    def set_shadow(
-        self, model: str, version: int | None, percent: float, tolerance: float, actor: str
-    ) -> Shadow | None:
-        """Copy ``percent`` of the model's traffic to ``version``; None (or 0 %) removes it."""
-        if version is not None and percent > 0:
-            if not (0 < percent <= 100 and math.isfinite(percent)):
-                raise _invalid(f"percent must be in (0, 100], got {percent}")
-            if not (tolerance >= 0 and math.isfinite(tolerance)):
-                raise _invalid(f"tolerance must be finite and >= 0, got {tolerance}")
-        with self._sessions.write() as session:
-            row = self._catalog._require_model(session, model, lock=True)  # noqa: SLF001
-            current = session.get(ShadowRow, row.id)
-            before = self._shadow_json(current)
-            if version is None or percent <= 0:
-                if current is None:
-                    return None
-                session.delete(current)
-                after = None
-            else:
-                self._catalog._require_version(session, row, version)  # noqa: SLF001
-                session.merge(
-                    ShadowRow(
-                        model_id=row.id, version=version, percent=percent, tolerance=tolerance
-                    )
-                )
-                after = {"version": version, "percent": percent, "tolerance": tolerance}
-                if before == after:
-                    return Shadow(model, version, percent, tolerance)
-            session.flush()
-            self._catalog._record(  # noqa: SLF001
-                session, actor, Action.SET_SHADOW, model, version, before, after
-            )
-            return None if after is None else Shadow(model, version, percent, tolerance)  # type: ignore[arg-type]
-
-    def get_shadow(self, model: str) -> Shadow | None:
-        with self._sessions.read() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            shadow = session.get(ShadowRow, row.id)
-            if shadow is None:
-                return None
-            return Shadow(model, shadow.version, shadow.percent, shadow.tolerance)
-
-    @staticmethod
-    def _shadow_json(row: ShadowRow | None) -> dict[str, Any] | None:
-        if row is None:
-            return None
-        return {"version": row.version, "percent": row.percent, "tolerance": row.tolerance}
-
+class RolloutStore(TrafficVerbs, PredictionVerbs):
     # ------------------------------------------------------------ thresholds
 
     def set_thresholds(
@@ -275,9 +85,9 @@ class RolloutStore:
         """Start moving traffic from ``stable`` to ``candidate``: the first step's split is set
         in the same transaction. One running rollout per model."""
         if not steps:
-            raise _invalid("a rollout needs at least one step")
+            raise invalid_argument("a rollout needs at least one step")
         if not (interval_seconds > 0 and math.isfinite(interval_seconds)):
-            raise _invalid("interval must be a positive number of seconds")
+            raise invalid_argument("interval must be a positive number of seconds")
         with self._sessions.write() as session:
             row = self._catalog._require_model(session, model, lock=True)  # noqa: SLF001
             if self._running(session, row) is not None:
@@ -297,8 +107,8 @@ class RolloutStore:
                     f"model {model!r} has no stable version to compare with; promote one first",
                 )
             if baseline == candidate:
-                raise _invalid(f"version {candidate} already is stable")
-            now = _now()
+                raise invalid_argument(f"version {candidate} already is stable")
+            now = utc_now()
             rollout = RolloutRow(
                 model_id=row.id,
                 candidate=candidate,
@@ -348,7 +158,7 @@ class RolloutStore:
                     f"rollout {rollout_id} of {model!r} is {rollout.state}, not running",
                 )
             before = _to_record(rollout, model).to_json()
-            now = _now()
+            now = utc_now()
             baseline = rollout.baseline
             if action == "step":
                 rollout.step_index += 1
@@ -374,7 +184,7 @@ class RolloutStore:
                 session.add(LabelTrafficRow(model_id=row.id, label=STABLE_LABEL, weight=100.0))
                 event = Action.ROLLOUT_COMPLETE
             else:
-                raise _invalid(f"unknown rollout action {action!r}")
+                raise invalid_argument(f"unknown rollout action {action!r}")
             session.flush()
             after: dict[str, Any] = _to_record(rollout, model).to_json()
             if figures:
@@ -425,102 +235,3 @@ class RolloutStore:
 
     def guarded_models(self) -> set[str]:
         return {r.model for r in self.running_rollouts()}
-
-    # ------------------------------------------------------------ predictions and feedback
-
-    def record_predictions(self, records: Iterable[Any]) -> int:
-        """Store recorded predictions (``gateway.prediction_log.PredictionRecord``-like);
-        unknown models are skipped, a request id seen twice for one version is kept once."""
-        by_model: dict[str, list[Any]] = {}
-        for record in records:
-            by_model.setdefault(record.model, []).append(record)
-        if not by_model:
-            return 0
-        now, stored = _now(), 0
-        with self._sessions.write() as session:
-            ids = dict(
-                session.execute(
-                    select(ModelRow.name, ModelRow.id).where(ModelRow.name.in_(list(by_model)))
-                ).all()
-            )
-            rows = [
-                {
-                    "model_id": ids[model],
-                    "request_id": r.request_id[:MAX_REQUEST_ID_LENGTH],
-                    "version": r.version,
-                    "prediction": r.to_json(),
-                    "created_at": now,
-                }
-                for model, records_of in by_model.items()
-                if model in ids
-                for r in records_of
-            ]
-            if rows:
-                session.execute(self._insert_ignoring_duplicates(session, PredictionRow), rows)
-                stored = len(rows)
-        return stored
-
-    @staticmethod
-    def _insert_ignoring_duplicates(session: Session, table: Any) -> Any:
-        # ON CONFLICT DO NOTHING on both backends: a retried batch must not fail the rest.
-        dialect = session.get_bind().dialect.name
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        return insert(table).on_conflict_do_nothing()
-
-    def add_feedback(self, model: str, items: Sequence[tuple[str, Any]]) -> tuple[int, int]:
-        """Ground truth by request id: (matched, unmatched). Only ids with a recorded prediction
-        are stored; a later value for the same id replaces the earlier one."""
-        with self._sessions.write() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            wanted = {request_id for request_id, _ in items}
-            known = set(
-                session.scalars(
-                    select(PredictionRow.request_id).where(
-                        PredictionRow.model_id == row.id,
-                        PredictionRow.request_id.in_(list(wanted)),
-                    )
-                )
-            )
-            now = _now()
-            matched = unmatched = 0
-            for request_id, value in items:
-                if request_id in known:
-                    session.merge(
-                        FeedbackRow(
-                            model_id=row.id, request_id=request_id, value=value, created_at=now
-                        )
-                    )
-                    matched += 1
-                else:
-                    unmatched += 1
-            return matched, unmatched
-
-    def feedback_pairs(
-        self, model: str, since: datetime | None = None
-    ) -> dict[int, list[tuple[dict[str, Any], Any]]]:
-        """Per version, (recorded prediction, ground truth) for feedback newer than ``since``."""
-        with self._sessions.read() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            query = (
-                select(PredictionRow.version, PredictionRow.prediction, FeedbackRow.value)
-                .join(
-                    FeedbackRow,
-                    (FeedbackRow.model_id == PredictionRow.model_id)
-                    & (FeedbackRow.request_id == PredictionRow.request_id),
-                )
-                .where(PredictionRow.model_id == row.id)
-                .order_by(PredictionRow.version, FeedbackRow.created_at, FeedbackRow.request_id)
-            )
-            if since is not None:
-                query = query.where(FeedbackRow.created_at >= since)
-            pairs: dict[int, list[tuple[dict[str, Any], Any]]] = {}
-            for version, prediction, value in session.execute(query):
-                pairs.setdefault(version, []).append((prediction, value))
-            return pairs
-
-    def prune_predictions(self, before: datetime) -> int:
-        """Forget predictions and feedback older than ``before`` (retention)."""
-        with self._sessions.write() as session:
-            gone = session.execute(delete(PredictionRow).where(PredictionRow.created_at < before))
-            session.execute(delete(FeedbackRow).where(FeedbackRow.created_at < before))
-            return int(getattr(gone, "rowcount", 0) or 0)

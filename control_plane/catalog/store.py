@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +41,7 @@ from control_plane.catalog.entities import (
 )
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.orm import EventRow, LabelRow, ModelRow, ModelVersionRow, TrafficRow
+from control_plane.catalog.verb_group import invalid_argument, utc_now
 from tfsgate.core.status import Code, ServingError
 from tfsgate.core.version_policy import VersionPolicy
 
@@ -52,14 +53,6 @@ DEFAULT_EVENT_LIMIT = 1000
 MAX_NAME_LENGTH = 255
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _invalid(message: str) -> CatalogError:
-    return CatalogError(Code.INVALID_ARGUMENT, message)
-
-
 def _parse_policy(policy: VersionPolicy | Mapping[str, Any] | str) -> VersionPolicy:
     try:
         return VersionPolicy.parse(policy)
@@ -69,16 +62,16 @@ def _parse_policy(policy: VersionPolicy | Mapping[str, Any] | str) -> VersionPol
 
 def _require_text(what: str, value: object, max_length: int | None = MAX_NAME_LENGTH) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise _invalid(f"{what} must be a non-empty string, got {value!r}")
+        raise invalid_argument(f"{what} must be a non-empty string, got {value!r}")
     if max_length is not None and len(value) > max_length:
-        raise _invalid(f"{what} is longer than {max_length} characters")
+        raise invalid_argument(f"{what} is longer than {max_length} characters")
     return value
 
 
 def _require_version_number(value: object) -> int:
     # TF Serving versions are non-negative int64 directory names.
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
-        raise _invalid(f"version must be a non-negative 64-bit integer, got {value!r}")
+        raise invalid_argument(f"version must be a non-negative 64-bit integer, got {value!r}")
     return value
 
 
@@ -87,16 +80,18 @@ def _require_state(value: object) -> VersionState:
         return VersionState(str(value))
     except ValueError:
         allowed = ", ".join(s.value for s in VersionState)
-        raise _invalid(f"unknown version state {value!r}; expected one of {allowed}") from None
+        raise invalid_argument(
+            f"unknown version state {value!r}; expected one of {allowed}"
+        ) from None
 
 
 def _require_json_object(what: str, value: object) -> dict[str, Any]:
     if not isinstance(value, Mapping):
-        raise _invalid(f"{what} must be a dict, got {type(value).__name__}")
+        raise invalid_argument(f"{what} must be a dict, got {type(value).__name__}")
     try:
         return dict(json.loads(json.dumps(value)))
     except (TypeError, ValueError) as exc:
-        raise _invalid(f"{what} is not JSON-serializable: {exc}") from exc
+        raise invalid_argument(f"{what} is not JSON-serializable: {exc}") from exc
 
 
 def _model_snapshot(row: ModelRow) -> dict[str, Any]:
@@ -130,7 +125,7 @@ def _require_runner(value: object) -> Runner:
         return Runner(str(value))
     except ValueError:
         choices = ", ".join(r.value for r in Runner)
-        raise _invalid(f"runner must be one of {choices}, not {value!r}") from None
+        raise invalid_argument(f"runner must be one of {choices}, not {value!r}") from None
 
 
 def _require_pin(value: object) -> VersionPin | None:
@@ -140,7 +135,9 @@ def _require_pin(value: object) -> VersionPin | None:
         return VersionPin(str(value))
     except ValueError:
         allowed = ", ".join(p.value for p in VersionPin)
-        raise _invalid(f"unknown pin {value!r}; expected one of {allowed} or none") from None
+        raise invalid_argument(
+            f"unknown pin {value!r}; expected one of {allowed} or none"
+        ) from None
 
 
 class CatalogStore:
@@ -200,7 +197,7 @@ class CatalogStore:
         with self._sessions.write() as session:
             if self._find_model(session, name) is not None:
                 raise CatalogError(Code.ALREADY_EXISTS, f"model {name!r} already exists")
-            now = _now()
+            now = utc_now()
             row = ModelRow(
                 name=name,
                 base_path=base_path,
@@ -282,7 +279,7 @@ class CatalogStore:
                 row.response_cache = bool(response_cache)
             after = _model_snapshot(row)
             if after != before:
-                row.updated_at = _now()
+                row.updated_at = utc_now()
                 self._record(session, actor, Action.UPDATE_MODEL, name, None, before, after)
             return row.to_entity()
 
@@ -326,10 +323,10 @@ class CatalogStore:
         initial_state = _require_state(state)
         initial_pin = _require_pin(pin)
         if not isinstance(state_reason, str):
-            raise _invalid("state_reason must be a string")
+            raise invalid_argument("state_reason must be a string")
         _require_text("source_path", source_path, max_length=None)
         if not isinstance(checksum, str) or len(checksum) > 128:
-            raise _invalid("checksum must be a string of at most 128 characters")
+            raise invalid_argument("checksum must be a string of at most 128 characters")
         sigs = _require_json_object("signatures", signatures)
         evidence = _require_json_object("runners", runners or {})
         _require_text("actor", actor)
@@ -339,7 +336,7 @@ class CatalogStore:
                 raise CatalogError(
                     Code.ALREADY_EXISTS, f"model {model!r} version {version} already exists"
                 )
-            now = _now()
+            now = utc_now()
             row = ModelVersionRow(
                 model=model_row,
                 version=version,
@@ -391,7 +388,7 @@ class CatalogStore:
         """Record a serving state (written back by the reconciler) and why."""
         new_state = _require_state(state)
         if not isinstance(reason, str):
-            raise _invalid("reason must be a string")
+            raise invalid_argument("reason must be a string")
         _require_text("actor", actor)
         with self._sessions.write() as session:
             model_row = self._require_model(session, model, lock=True)
@@ -400,7 +397,7 @@ class CatalogStore:
             row.state, row.state_reason = new_state.value, reason
             after = _version_snapshot(row)
             if after != before:
-                row.updated_at = _now()
+                row.updated_at = utc_now()
                 action = Action.SET_MODEL_VERSION_STATE
                 self._record(session, actor, action, model, version, before, after)
             return row.to_entity()
@@ -426,7 +423,7 @@ class CatalogStore:
             row.pin = None if new_pin is None else new_pin.value
             after = _version_snapshot(row)
             if after != before:
-                row.updated_at = _now()
+                row.updated_at = utc_now()
                 action = Action.SET_MODEL_VERSION_PIN
                 self._record(session, actor, action, model, version, before, after)
             return row.to_entity()
@@ -444,7 +441,7 @@ class CatalogStore:
             row.runners = evidence
             after = _version_snapshot(row)
             if after != before:
-                row.updated_at = _now()
+                row.updated_at = utc_now()
                 self._record(
                     session, actor, Action.SET_MODEL_VERSION_RUNNERS, model, version, before, after
                 )
@@ -455,9 +452,9 @@ class CatalogStore:
     ) -> ModelVersion:
         """Record the warm-up replay done before the version became AVAILABLE."""
         if not isinstance(records, int) or records < 0:
-            raise _invalid("records must be a non-negative integer")
+            raise invalid_argument("records must be a non-negative integer")
         if not isinstance(seconds, int | float) or seconds < 0:
-            raise _invalid("seconds must be a non-negative number")
+            raise invalid_argument("seconds must be a non-negative number")
         _require_text("actor", actor)
         with self._sessions.write() as session:
             model_row = self._require_model(session, model, lock=True)
@@ -465,7 +462,7 @@ class CatalogStore:
             before = _version_snapshot(row)
             row.warmup_records = records
             row.warmup_seconds = float(seconds)
-            row.updated_at = _now()
+            row.updated_at = utc_now()
             self._record(
                 session,
                 actor,
@@ -668,7 +665,7 @@ class CatalogStore:
         With more than `limit` matches, the oldest `limit` are returned; page on with `since`.
         """
         if not isinstance(limit, int) or limit < 1:
-            raise _invalid(f"limit must be a positive integer, got {limit!r}")
+            raise invalid_argument(f"limit must be a positive integer, got {limit!r}")
         query = select(EventRow).order_by(EventRow.id).limit(limit)
         if model is not None:
             query = query.where(EventRow.model == model)
@@ -724,17 +721,19 @@ class CatalogStore:
     @staticmethod
     def _validate_weights(weights: Mapping[int, float]) -> dict[int, float]:
         if not isinstance(weights, Mapping):
-            raise _invalid("weights must be a mapping of version to weight")
+            raise invalid_argument("weights must be a mapping of version to weight")
         clean: dict[int, float] = {}
         for version, weight in sorted(weights.items()):
             _require_version_number(version)
             if isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise _invalid(f"weight of version {version} must be a number, got {weight!r}")
+                raise invalid_argument(
+                    f"weight of version {version} must be a number, got {weight!r}"
+                )
             if not math.isfinite(weight) or weight < 0:
-                raise _invalid(f"weight of version {version} must be finite and >= 0")
+                raise invalid_argument(f"weight of version {version} must be finite and >= 0")
             clean[version] = float(weight)
         if clean and sum(clean.values()) <= 0:
-            raise _invalid("at least one weight must be positive")
+            raise invalid_argument("at least one weight must be positive")
         return clean
 
     def _stable_pair(self, session: Session, model_row: ModelRow) -> dict[str, int | None]:
@@ -798,7 +797,7 @@ class CatalogStore:
         """Append the transaction's one audit event; it commits or rolls back with the change."""
         session.add(
             EventRow(
-                time=_now(),
+                time=utc_now(),
                 actor=actor,
                 action=action.value,
                 model=model,
