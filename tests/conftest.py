@@ -8,13 +8,15 @@ tritonserver, home directory and free ports.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from sqlalchemy.engine import Engine
 
 from tests.support.models import cached_model
+from tests.support.postgres import connect_admin, create_database, drop_databases
 from tests.support.servers import ServerProcess, start_server
 
 SHARED_TFSERVING = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "tfserving"
@@ -36,6 +38,37 @@ def sqlite_catalog_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("catalog-template") / "catalog.db"
     migrate.upgrade(f"sqlite:///{path}")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_admin() -> Iterator[Engine | None]:
+    """An autocommit engine on PostgreSQL's ``test`` database (the server is started when it is
+    installed but down), or None without one: tests that run on SQLite then use only that."""
+    engine = connect_admin()
+    yield engine
+    if engine is not None:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_engine(postgres_admin: Engine | None) -> Engine:
+    """As ``postgres_admin``, for ``postgres``-marked tests: they skip without a server."""
+    if postgres_admin is None:
+        pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable and could not be started")
+    return postgres_admin
+
+
+@pytest.fixture(scope="session")
+def make_pg_database(pg_admin_engine: Engine) -> Iterator[Callable[[], str]]:
+    """Makes empty, uniquely named databases on demand; drops them all at session end."""
+    created: list[str] = []
+
+    def make() -> str:
+        created.append(create_database(pg_admin_engine))
+        return created[-1]
+
+    yield make
+    drop_databases(pg_admin_engine, created)
 
 
 @pytest.fixture(scope="session")

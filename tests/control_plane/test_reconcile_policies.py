@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import json
 import shutil
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
 import pytest
+from sqlalchemy.engine import Engine
 
 from control_plane.catalog.entities import VersionState
 from tests.support.reconcile import (
@@ -36,31 +36,16 @@ from tfsgate.core.protos import get_model_status_pb2, model_management_pb2, mode
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 
-PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-
 
 @pytest.fixture
-def catalog_url(tmp_path: Path) -> Iterator[str]:
+def catalog_url(
+    request: pytest.FixtureRequest, postgres_admin: Engine | None, tmp_path: Path
+) -> str:
     """A fresh PostgreSQL database when the server is reachable, else SQLite."""
-    from sqlalchemy import create_engine, text
-
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect():
-            pass
-    except Exception:  # noqa: BLE001 - no PostgreSQL here: the same flows over SQLite
-        engine.dispose()
-        yield f"sqlite:///{tmp_path / 'catalog.db'}"
-        return
-    name = f"tfsgate_e2e_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield engine.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
+    if postgres_admin is None:  # no PostgreSQL here: the same flows over SQLite
+        return f"sqlite:///{tmp_path / 'catalog.db'}"
+    make: Callable[[], str] = request.getfixturevalue("make_pg_database")
+    return make()
 
 
 @pytest.fixture

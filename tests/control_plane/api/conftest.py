@@ -3,19 +3,14 @@ server of ``tests/support/admin.py``."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import Engine
 
 from control_plane.catalog import migrate
 from tests.support.admin import AdminEnv, start_admin
 from tests.support.catalog import fresh_sqlite_catalog
-
-PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
 
 
 @pytest.fixture(scope="session")
@@ -24,30 +19,12 @@ def saved_model(half_plus_two: Path) -> Path:
     return half_plus_two / "00000123"
 
 
-@pytest.fixture(scope="session")
-def pg_admin_engine() -> Iterator[Engine]:
-    engine = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect():
-            pass
-    except Exception:
-        engine.dispose()
-        pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
-    yield engine
-    engine.dispose()
-
-
 @pytest.fixture
-def pg_url(pg_admin_engine: Engine) -> Iterator[str]:
-    """A fresh PostgreSQL database at head, dropped afterwards."""
-    name = f"tfsgate_admin_{uuid.uuid4().hex[:12]}"
-    with pg_admin_engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = pg_admin_engine.url.set(database=name).render_as_string(hide_password=False)
+def pg_url(make_pg_database: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database at head (``make_pg_database`` in ``tests/conftest.py``)."""
+    url = make_pg_database()
     migrate.upgrade(url)
-    yield url
-    with pg_admin_engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    return url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
