@@ -36,10 +36,10 @@ from tests.support.reconcile import (
     predict,
     prediction,
     status,
-    wait_for,
     write_config_text,
 )
 from tests.support.servers import ServerProcess, free_port, serve_command
+from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 

@@ -1,11 +1,15 @@
-"""Find processes by their command line (Linux /proc), for orphan checks."""
+"""Find processes by their command line (Linux /proc): orphan checks, Triton's python-backend
+stubs and their memory."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
+
+STUB = "triton_python_backend_stub"
 
 
 def pids_mentioning(text: str) -> set[int]:
@@ -47,3 +51,37 @@ def open_sockets(pid: int) -> int:
             with contextlib.suppress(OSError):
                 count += os.readlink(fd).startswith("socket:")
     return count
+
+
+@dataclass(frozen=True)
+class Proc:
+    pid: int
+    ppid: int
+    pgid: int
+    cmdline: str
+    rss: int  # bytes
+
+
+def processes() -> list[Proc]:
+    """Every process we can read, from /proc (no psutil in the venv)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if fields[0] == "Z":
+            continue
+        rss = next((int(line.split()[1]) * 1024 for line in status.splitlines()
+                    if line.startswith("VmRSS:")), 0)  # fmt: skip
+        found.append(Proc(int(entry.name), int(fields[1]), int(fields[2]), cmdline, rss))
+    return found
+
+
+def stubs_of(repository: Path) -> list[Proc]:
+    return [p for p in processes() if STUB in p.cmdline and str(repository) in p.cmdline]

@@ -12,7 +12,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +20,13 @@ from typing import Any
 
 import grpc
 import httpx
-import pytest
 from google.protobuf import text_format
 
 from control_plane.catalog.entities import Action, VersionState
 from control_plane.catalog.store import CatalogStore
 from tests.support.models import write_models
 from tests.support.servers import ServerProcess, start_server, stop_server
+from tests.support.waiting import wait_for
 from tfsgate.core.protos import (
     model_server_config_pb2,
     predict_pb2,
@@ -46,21 +46,6 @@ def write_templates(root: Path) -> dict[float, Path]:
 
 def answer(b: float, x: float = 1.0) -> float:
     return 0.5 * x + b
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = condition()
-        except (httpx.HTTPError, grpc.RpcError, OSError):
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def predict(server: ServerProcess, path: str, x: float = 1.0) -> httpx.Response:

@@ -18,8 +18,10 @@ from control_plane.converter.exporter import ExportOptions
 from control_plane.converter.writer import ConversionRefused, SavedModelConverter, read_runner
 from control_plane.triton.embedded import EmbeddedTriton
 from control_plane.triton.repository import TritonRepositoryClient
-from tests.control_plane.converter.test_triton_runner import stubs_of
+from tests.support.procs import stubs_of
 from tests.support.tf_example import example
+
+pytestmark = pytest.mark.triton  # starts tritonserver
 
 MODELS = ["half_plus_two", "multi_io", "unbatched", "legacy_tf1"]
 

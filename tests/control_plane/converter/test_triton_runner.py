@@ -18,54 +18,19 @@ from control_plane.converter import triton_config
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.triton.embedded import EmbeddedTriton
 from control_plane.triton.repository import TritonRepositoryClient
-from tests.support.procs import open_sockets
+from tests.support.procs import Proc, open_sockets, processes, stubs_of
 from tests.support.tf_example import example
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 
-STUB = "triton_python_backend_stub"
 MiB = 1 << 20
-
-
-@dataclass(frozen=True)
-class Proc:
-    pid: int
-    ppid: int
-    pgid: int
-    cmdline: str
-    rss: int  # bytes
-
-
-def processes() -> list[Proc]:
-    """Every process we can read, from /proc (no psutil in the venv)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            stat = (entry / "stat").read_text()
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if fields[0] == "Z":
-            continue
-        rss = next((int(line.split()[1]) * 1024 for line in status.splitlines()
-                    if line.startswith("VmRSS:")), 0)  # fmt: skip
-        found.append(Proc(int(entry.name), int(fields[1]), int(fields[2]), cmdline, rss))
-    return found
 
 
 def workers_of(triton: EmbeddedTriton | int | None) -> list[Proc]:
     """TensorFlow workers in the process group of ``triton`` (its pid)."""
     group = triton.pid if isinstance(triton, EmbeddedTriton) else triton
     return [p for p in processes() if "tf_worker.py" in p.cmdline and p.pgid == group]
-
-
-def stubs_of(repository: Path) -> list[Proc]:
-    return [p for p in processes() if STUB in p.cmdline and str(repository) in p.cmdline]
 
 
 @dataclass
