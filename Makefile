@@ -27,10 +27,10 @@ $(CRD_CHECK): tests/deploy/crd/package.json tests/deploy/crd/package-lock.json
 test: lint typecheck $(if $(shell command -v npm),$(CRD_CHECK))
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-# The unit tests: nothing that starts tritonserver, tfsgate or worker processes, PostgreSQL or
-# containers (markers in pyproject).
+# The unit tests (target: under 30 s): nothing that starts tritonserver, tfsgate or worker
+# processes, PostgreSQL, containers or TensorFlow (the markers in pyproject say what each means).
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not triton and not process and not postgres and not docker" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -m "not triton and not process and not postgres and not docker and not tensorflow" $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check . && $(BIN)/lint-imports

@@ -40,6 +40,18 @@ def sqlite_catalog_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+# Fixtures that start TensorFlow; a test using one is marked ``tensorflow`` here, so no test can
+# forget the marker ``make test-fast`` leaves out.
+TENSORFLOW_FIXTURES = frozenset({"tf", "saved_models"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if TENSORFLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.tensorflow)
+
+
 @pytest.fixture(scope="session")
 def postgres_admin() -> Iterator[Engine | None]:
     """An autocommit engine on PostgreSQL's ``test`` database (the server is started when it is

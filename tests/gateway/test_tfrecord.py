@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -15,8 +16,7 @@ def test_masked_crc_matches_tensorflow_known_value() -> None:
     assert masked_crc32c(b"") == 0xA282EAD8
 
 
-def test_tensorflow_reads_what_we_write(tmp_path: Path) -> None:
-    tf = pytest.importorskip("tensorflow")
+def test_tensorflow_reads_what_we_write(tf: ModuleType, tmp_path: Path) -> None:
     records = [b"", b"a", b"x" * 100_000, bytes(range(256))]
     path = tmp_path / "r.tfrecord"
     path.write_bytes(b"".join(frame(r) for r in records))

@@ -19,7 +19,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from control_plane.api import AdminServer, AdminSettings
 from control_plane.catalog import CatalogStore
 from control_plane.converter.writer import SavedModelConverter
-from control_plane.reconciler import Reconciler
+from control_plane.reconciler import Reconciler, ReconcilerSettings
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
 from control_plane.triton.repository import IndexEntry, TritonRepositoryClient
 from gateway.routing import Router
@@ -98,7 +98,11 @@ def copy_version(saved_model: Path, base_path: Path, version: int) -> Path:
 
 
 def start_admin(url: str, tmp_path: Path, saved_model: Path) -> Iterator[AdminEnv]:
-    """Catalog, reconciler (model MODEL, policy all, versions 1 and 2) and a live AdminServer."""
+    """Catalog, reconciler (model MODEL, policy all, versions 1 and 2) and a live AdminServer.
+
+    MODEL is served by the TensorFlow runner (``--runner=tensorflow``): its conversions need no
+    export child (TensorFlow and tf2onnx, seconds a version). Models a test registers through the
+    API have the default runner and convert for real; those tests are marked ``tensorflow``."""
     roots, base_path = tmp_path / "roots", tmp_path / "models" / MODEL
     roots.mkdir()
     for version in (1, 2):
@@ -110,6 +114,7 @@ def start_admin(url: str, tmp_path: Path, saved_model: Path) -> Iterator[AdminEn
         SavedModelConverter(tmp_path / "repo"),
         cast(TritonRepositoryClient, InMemoryTritonRepository()),  # duck-typed stand-in
         router,
+        ReconcilerSettings(runner="tensorflow"),
     )
     config = ModelSetConfig(models=(ModelSpecConfig(MODEL, base_path, policy=VersionPolicy.all()),))
     settings = AdminSettings(

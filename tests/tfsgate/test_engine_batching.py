@@ -15,6 +15,8 @@ import pytest
 from tests.support.models import write_model
 from tests.support.servers import ServerProcess, free_port, start_server
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 TOKEN = "batching-secret"
 BATCHING = """
 max_batch_size { value: 32 }

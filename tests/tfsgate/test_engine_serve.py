@@ -16,6 +16,8 @@ import pytest
 from tests.support.models import write_model
 from tests.support.servers import ServerProcess, free_port, start_server
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 TOKEN = "engine-secret"
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from tests.support.servers import ServerProcess, free_port, start_server
 
+pytestmark = pytest.mark.triton  # starts tritonserver
+
 TOKEN = "testdata-secret"
 MODELS = {
     "three": "saved_model_half_plus_three",

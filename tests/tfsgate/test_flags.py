@@ -260,6 +260,7 @@ def test_start_up_checks_fail_as_tf_serving_does(
         ),
     ],
 )
+@pytest.mark.process
 def test_unparseable_flag_files_fail_the_start(
     half_plus_two: Path, tmp_path: Path, flag: str, message: str
 ) -> None:
@@ -275,6 +276,7 @@ def test_unparseable_flag_files_fail_the_start(
     assert message in done.stderr
 
 
+@pytest.mark.process
 def test_missing_flag_file_fails_the_start(half_plus_two: Path, tmp_path: Path) -> None:
     missing = tmp_path / "nope.config"
     done = _serve(

@@ -50,7 +50,9 @@ def test_promote_label_rollback_and_listings(
         "regress_x_to_y2",
         "serving_default",
     ]
-    runners = [[s, "onnxruntime", "parity", "max_abs_error", "0"] for s in signatures]
+    # The runner and why, per signature (start_admin serves MODEL with the TensorFlow runner).
+    reason = ["the", "model's", "runner", "setting", "is", "tensorflow"]
+    runners = [[s, "tensorflow", *reason] for s in signatures]
     assert rows == [
         ["VERSION", "STATE", "PIN", "LABELS", "REASON"],
         ["1", "AVAILABLE", "-", "canary,stable", "-"],

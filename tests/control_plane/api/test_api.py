@@ -100,6 +100,7 @@ def test_paths_outside_the_model_roots_are_refused(
     assert not (sqlite_admin.base_path / "3").exists()
 
 
+@pytest.mark.tensorflow  # the registered model converts with the export child
 def test_register_a_model_then_import_a_version(sqlite_admin: AdminEnv) -> None:
     base = sqlite_admin.roots / "other"
     copy_version(sqlite_admin.saved_model, base, 1)
@@ -123,6 +124,7 @@ def test_register_a_model_then_import_a_version(sqlite_admin: AdminEnv) -> None:
     assert actions == ["create_model", "create_model_version"]
 
 
+@pytest.mark.tensorflow  # the registered model converts with the export child
 def test_unregister_only_admin_models(sqlite_admin: AdminEnv) -> None:
     base = sqlite_admin.roots / "other"
     copy_version(sqlite_admin.saved_model, base, 1)
@@ -136,6 +138,7 @@ def test_unregister_only_admin_models(sqlite_admin: AdminEnv) -> None:
     assert config.status_code == 400
 
 
+@pytest.mark.tensorflow  # the registered model converts with the export child
 def test_load_and_unload_pin_versions(sqlite_admin: AdminEnv) -> None:
     base = sqlite_admin.roots / "other"
     for version in (1, 2):

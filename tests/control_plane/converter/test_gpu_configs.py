@@ -154,6 +154,7 @@ def parse_step(
         triton.stop()
 
 
+@pytest.mark.triton  # starts tritonserver
 def test_parse_step_returns_the_features(parse_step: str) -> None:
     rows = np.array([example(x=1.0), example(x=4.0)], dtype=object)
     with triton_grpc.InferenceServerClient(parse_step) as client:
