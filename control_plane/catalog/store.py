@@ -15,7 +15,6 @@ modules would split that one transaction discipline.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cached_property
@@ -609,45 +608,8 @@ class CatalogStore:
 
     # ---------------------------------------------------------------- traffic
 
-    def set_traffic(self, model: str, weights: Mapping[int, float], actor: str) -> dict[int, float]:
-        """Replace the model's traffic split; an empty mapping removes it.
-
-        Weights are relative (they need not sum to 1) but must be finite, non-negative and not
-        all zero; a version with weight > 0 must be AVAILABLE so the split never routes to a
-        version that cannot serve.
-        """
-        clean = self._validate_weights(weights)
-        _require_text("actor", actor)
-        with self._sessions.write() as session:
-            model_row = self._require_model(session, model, lock=True)
-            for version, weight in clean.items():
-                target = self._require_version(session, model_row, version)
-                if weight > 0 and target.state != VersionState.AVAILABLE:
-                    raise CatalogError(
-                        Code.FAILED_PRECONDITION,
-                        f"model {model!r} version {version} is {target.state}, not AVAILABLE; "
-                        "it cannot take traffic",
-                    )
-            before = self._traffic(session, model_row)
-            if before == clean:
-                return clean
-            session.execute(delete(TrafficRow).where(TrafficRow.model_id == model_row.id))
-            session.add_all(
-                TrafficRow(model_id=model_row.id, version=v, weight=w) for v, w in clean.items()
-            )
-            self._record(
-                session,
-                actor,
-                Action.SET_TRAFFIC,
-                model,
-                None,
-                {"weights": _json_weights(before)},
-                {"weights": _json_weights(clean)},
-            )
-            return clean
-
     def get_traffic(self, model: str) -> dict[int, float]:
-        """The traffic split as {version: weight}; empty when none is set."""
+        """The version weights of the traffic split (``store.rollouts`` sets it, with labels)."""
         with self._sessions.read() as session:
             return self._traffic(session, self._require_model(session, model))
 
@@ -717,24 +679,6 @@ class CatalogStore:
             .order_by(TrafficRow.version)
         )
         return {version: weight for version, weight in rows}
-
-    @staticmethod
-    def _validate_weights(weights: Mapping[int, float]) -> dict[int, float]:
-        if not isinstance(weights, Mapping):
-            raise invalid_argument("weights must be a mapping of version to weight")
-        clean: dict[int, float] = {}
-        for version, weight in sorted(weights.items()):
-            _require_version_number(version)
-            if isinstance(weight, bool) or not isinstance(weight, int | float):
-                raise invalid_argument(
-                    f"weight of version {version} must be a number, got {weight!r}"
-                )
-            if not math.isfinite(weight) or weight < 0:
-                raise invalid_argument(f"weight of version {version} must be finite and >= 0")
-            clean[version] = float(weight)
-        if clean and sum(clean.values()) <= 0:
-            raise invalid_argument("at least one weight must be positive")
-        return clean
 
     def _stable_pair(self, session: Session, model_row: ModelRow) -> dict[str, int | None]:
         labels = self._labels(session, model_row)
@@ -807,8 +751,3 @@ class CatalogStore:
             )
         )
         session.flush()
-
-
-def _json_weights(weights: Mapping[int, float]) -> dict[str, float]:
-    # JSON object keys are strings; TF Serving's JSON renders versions as strings too.
-    return {str(v): w for v, w in weights.items()}

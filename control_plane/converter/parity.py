@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -257,10 +256,3 @@ def check(
     if not compared:
         return Verdict(False, worst, count, "every generated input failed in both engines")
     return Verdict(True, worst if worst is not None else 0.0, count, "")
-
-
-def inputs_from_json(data: Mapping[str, Any]) -> dict[str, InputSpec]:
-    return {
-        k: InputSpec(v["dtype"], None if v["shape"] is None else tuple(v["shape"]))
-        for k, v in data.items()
-    }

@@ -70,7 +70,7 @@ def test_list_update_delete_model(store: CatalogStore) -> None:
     store.create_model("b", "/b", LATEST, ACTOR)
     _model(store, "a")
     store.set_model_version_label("a", "canary", 2, ACTOR)
-    store.set_traffic("a", {1: 1.0, 2: 1.0}, ACTOR)
+    store.rollouts.set_traffic_split("a", {"1": 1.0, "2": 1.0}, ACTOR)
     assert [m.name for m in store.list_models()] == ["a", "b"]
 
     updated = store.update_model("b", actor=ACTOR, policy={"specific": {"versions": ["2", 1]}})
@@ -266,12 +266,13 @@ def test_promote_with_stale_expectation_is_aborted(store: CatalogStore) -> None:
 
 def test_traffic_split(store: CatalogStore) -> None:
     _model(store)
-    assert store.get_traffic("m") == {}
-    assert store.set_traffic("m", {1: 9, 2: 1}, ACTOR) == {1: 9.0, 2: 1.0}
-    store.set_traffic("m", {2: 1.0, 1: 9.0}, ACTOR)  # same split, no event
-    assert store.get_traffic("m") == {1: 9.0, 2: 1.0}
-    store.set_traffic("m", {}, ACTOR)
-    assert store.get_traffic("m") == {}
+    split = store.rollouts
+    assert split.get_traffic_split("m") == {}
+    assert split.set_traffic_split("m", {"1": 9, "2": 1}, ACTOR) == {"1": 9.0, "2": 1.0}
+    split.set_traffic_split("m", {"2": 1.0, "1": 9.0}, ACTOR)  # same split, no event
+    assert split.get_traffic_split("m") == {"1": 9.0, "2": 1.0}
+    split.set_traffic_split("m", {}, ACTOR)
+    assert split.get_traffic_split("m") == {}
     events = [e for e in store.list_events(model="m") if e.action == Action.SET_TRAFFIC]
     assert [e.after for e in events] == [{"weights": {"1": 9.0, "2": 1.0}}, {"weights": {}}]
 
@@ -279,23 +280,23 @@ def test_traffic_split(store: CatalogStore) -> None:
 @pytest.mark.parametrize(
     ("weights", "code"),
     [
-        ({1: -1.0}, Code.INVALID_ARGUMENT),
-        ({1: 0.0}, Code.INVALID_ARGUMENT),
-        ({1: float("nan")}, Code.INVALID_ARGUMENT),
-        ({1: 1.0, 42: 1.0}, Code.NOT_FOUND),
-        ({1: 1.0, 9: 1.0}, Code.FAILED_PRECONDITION),
+        ({"1": -1.0}, Code.INVALID_ARGUMENT),
+        ({"1": 0.0}, Code.INVALID_ARGUMENT),
+        ({"1": float("nan")}, Code.INVALID_ARGUMENT),
+        ({"1": 1.0, "42": 1.0}, Code.NOT_FOUND),
+        ({"1": 1.0, "9": 1.0}, Code.FAILED_PRECONDITION),
     ],
 )
 def test_invalid_traffic_changes_nothing(
-    store: CatalogStore, weights: dict[int, float], code: str
+    store: CatalogStore, weights: dict[str, float], code: str
 ) -> None:
     _model(store)
-    store.set_traffic("m", {1: 1.0}, ACTOR)
+    store.rollouts.set_traffic_split("m", {"1": 1.0}, ACTOR)
     before = store.list_events(model="m")
     with pytest.raises(CatalogError) as exc_info:
-        store.set_traffic("m", weights, ACTOR)
+        store.rollouts.set_traffic_split("m", weights, ACTOR)
     assert _code(exc_info) == code
-    assert store.get_traffic("m") == {1: 1.0}
+    assert store.rollouts.get_traffic_split("m") == {"1": 1.0}
     assert store.list_events(model="m") == before
 
 
