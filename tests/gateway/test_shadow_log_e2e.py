@@ -8,9 +8,6 @@ reads back and that parse, with the request id in ``log_metadata``.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.admin_http import admin, admin_cli, serve_with_admin
 from tests.support.models import model_config, write_models
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.servers import ServerProcess
 
-TOKEN = "shadow-secret"
 pytestmark = pytest.mark.triton
 LOGGING = (
     "logging_config { sampling_config { sampling_rate: 1.0 } "
@@ -34,37 +31,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
     root = tmp_path_factory.mktemp("shadow")
     base = root / "models" / "hpt"
     write_models(("half_plus_two", base / "1", {}), ("half_plus_three", base / "2", {}))
-    config = root / "models.config"
-    config.write_text(model_config(("hpt", base), extra=LOGGING))
-    admin_port = free_port()
-    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
-    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
-    with start_server(root / "home", args, model="hpt", env=env) as server:
-        yield server, f"http://127.0.0.1:{admin_port}"
-
-
-def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    response = httpx.request(method, url, json=json, headers=headers, timeout=60)
-    assert response.is_success, response.text
-    return response
-
-
-def cli(admin_url: str, *argv: str) -> str:
-    env = {**os.environ, "TFSGATE_ADMIN_TOKEN": TOKEN, "TFSGATE_ADMIN_URL": admin_url}
-    done = subprocess.run(
-        [sys.executable, "-m", "tfsgate.cli", *argv], env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    with serve_with_admin(root, model_config(("hpt", base), extra=LOGGING), "hpt") as served:
+        yield served
 
 
 def test_shadow_never_changes_answers_and_shows_the_difference(
     served: tuple[ServerProcess, str],
 ) -> None:
-    server, admin_url = served
-    assert "hpt: 1=100" in cli(admin_url, "traffic", "hpt", "1=100")
-    assert "shadow version 2 at 100 %" in cli(admin_url, "shadow", "hpt", "2", "--percent", "100")
+    server, api = served
+    assert "hpt: 1=100" in admin_cli(api, "traffic", "hpt", "1=100")
+    assert "shadow version 2 at 100 %" in admin_cli(api, "shadow", "hpt", "2", "--percent", "100")
     url = f"{server.rest_url}/v1/models/hpt:predict"
     with httpx.Client(timeout=30) as client:
         for x in range(50):
@@ -74,7 +50,7 @@ def test_shadow_never_changes_answers_and_shows_the_difference(
             assert response.headers["x-model-version"] == "1"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        comparisons = admin("GET", f"{admin_url}/v1/admin/models/hpt/shadow").json()["comparisons"]
+        comparisons = admin("GET", f"{api}/models/hpt/shadow").json()["comparisons"]
         if comparisons and comparisons[0]["requests"] >= 50:
             break
         time.sleep(0.2)
@@ -83,11 +59,11 @@ def test_shadow_never_changes_answers_and_shows_the_difference(
     assert summary["requests"] == 50 and summary["errors"] == 0
     assert summary["max_abs_diff"] == pytest.approx(1.0)
     assert summary["share_rows_beyond_tolerance"] == 1.0
-    shown = cli(admin_url, "shadow", "hpt")
+    shown = admin_cli(api, "shadow", "hpt")
     assert "1->2" in shown and "50" in shown
     metrics = httpx.get(f"{server.rest_url}/monitoring/prometheus/metrics").text
     assert 'tfsgate_shadow_max_abs_diff{model="hpt",version="2"} 1.0' in metrics
-    assert "no shadow" in cli(admin_url, "shadow", "hpt", "--off")
+    assert "no shadow" in admin_cli(api, "shadow", "hpt", "--off")
 
 
 def test_prediction_logs_read_back_with_tensorflow(served: tuple[ServerProcess, str]) -> None:

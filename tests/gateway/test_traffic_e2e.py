@@ -12,11 +12,11 @@ import grpc
 import httpx
 import pytest
 
+from tests.support.admin_http import admin, serve_with_admin
 from tests.support.models import model_config, write_models
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.servers import ServerProcess
 from tfsgate.core import protos
 
-TOKEN = "traffic-secret"
 pytestmark = pytest.mark.triton
 
 
@@ -29,20 +29,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         ("half_plus_two", base / "1", {}),
         ("half_plus_three", base / "2", {}),
     )
-    config = root / "models.config"
-    config.write_text(model_config(("hpt", base)))
-    admin_port = free_port()
-    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
-    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
-    with start_server(root / "home", args, model="hpt", env=env) as server:
-        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
-
-
-def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    response = httpx.request(method, url, json=json, headers=headers, timeout=60)
-    assert response.is_success, response.text
-    return response
+    with serve_with_admin(root, model_config(("hpt", base)), "hpt") as (server, api):
+        yield server, api
 
 
 async def _predict_many(

@@ -12,12 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.admin_http import admin, admin_call, serve_with_admin
 from tests.support.models import write_model
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 
-TOKEN = "batching-secret"
 BATCHING = """
 max_batch_size { value: 32 }
 batch_timeout_micros { value: 20000 }
@@ -35,8 +35,7 @@ def batching_server(
     write_model("write_half_plus_two", root / "cached" / "1")
     write_model("write_half_plus_two", root / "tfhpt" / "1")
     write_model("write_unbatched", root / "unbatched" / "1")
-    config = root / "models.config"
-    config.write_text(
+    config = (
         "model_config_list {\n"
         + "\n".join(
             f'  config {{ name: "{n}" base_path: "{root / n}" model_platform: "tensorflow" }}'
@@ -51,10 +50,7 @@ def batching_server(
             {"models": {"cached": {"response_cache": True}, "tfhpt": {"runner": "tensorflow"}}}
         )
     )
-    admin_port = free_port()
-    args = [
-        f"--model_config_file={config}",
-        f"--admin_port={admin_port}",
+    flags = [
         "--enable_batching",
         f"--batching_parameters_file={root / 'batching.txt'}",
         f"--model_settings_file={settings}",
@@ -62,15 +58,12 @@ def batching_server(
         "--tensorflow_inter_op_parallelism=2",
         "--onnx_intra_op_threads=2",
     ]
-    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
-    with start_server(root / "home", args, model="hpt", env=env) as server:
-        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
+    with serve_with_admin(root, config, "hpt", flags) as served:
+        yield served
 
 
 def stats(api: str, model: str) -> dict[str, dict[str, int]]:
-    response = httpx.get(
-        f"{api}/models/{model}/stats", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-    )
+    response = admin_call("GET", f"{api}/models/{model}/stats")
     assert response.status_code == 200, response.text
     (version,) = response.json()["versions"]
     return dict(version["signatures"])
@@ -133,9 +126,7 @@ def test_task_larger_than_max_batch_size_is_refused_as_tf_serving_does(
 
 def test_response_cache_hits_are_counted(batching_server: tuple[ServerProcess, str]) -> None:
     server, api = batching_server
-    models = httpx.get(
-        f"{api}/models/cached", headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
-    ).json()
+    models = admin("GET", f"{api}/models/cached").json()
     assert models["response_cache"] is True
     for _ in range(3):
         assert predict(server, "cached", [7.0]).json() == {"predictions": [5.5]}

@@ -13,12 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.admin_http import admin_call, serve_with_admin
 from tests.support.models import write_model
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.triton  # starts tritonserver
-
-TOKEN = "engine-secret"
 
 
 def tree(pid: int) -> list[int]:
@@ -77,23 +76,13 @@ def engine_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Se
         f'  config {{ name: "{name}" base_path: "{root / name}" model_platform: "tensorflow" }}'
         for name in (*models, "warm", "badwarm")
     ]
-    config = root / "models.config"
-    config.write_text("model_config_list {\n" + "\n".join(lines) + "\n}\n")
-    admin_port = free_port()
-    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
-    with start_server(
-        root / "home", args, model="hpt", env={"TFSGATE_ADMIN_TOKEN": TOKEN}
-    ) as server:
-        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
-
-
-def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    return httpx.request(method, url, json=json, headers=headers, timeout=120)
+    config = "model_config_list {\n" + "\n".join(lines) + "\n}\n"
+    with serve_with_admin(root, config, "hpt") as served:
+        yield served
 
 
 def signatures(api: str, model: str) -> dict[str, dict[str, object]]:
-    response = admin("GET", f"{api}/models/{model}")
+    response = admin_call("GET", f"{api}/models/{model}")
     assert response.status_code == 200, response.text
     (version,) = response.json()["versions"]
     return {s["name"]: s for s in version["signatures"]}
@@ -152,20 +141,20 @@ def test_forcing_onnxruntime_is_refused_with_the_figures(
     engine_server: tuple[ServerProcess, str],
 ) -> None:
     _, api = engine_server
-    response = admin("PATCH", f"{api}/models/unbatched", {"runner": "onnxruntime"})
+    response = admin_call("PATCH", f"{api}/models/unbatched", {"runner": "onnxruntime"})
     assert response.status_code == 400 or response.status_code == 409, response.text
     assert "version 1 signature 'scalar': parity check failed" in response.json()["error"]
-    assert admin("GET", f"{api}/models/unbatched").json()["runner"] == "auto"
+    assert admin_call("GET", f"{api}/models/unbatched").json()["runner"] == "auto"
 
 
 def test_runner_setting_converts_again(engine_server: tuple[ServerProcess, str]) -> None:
     server, api = engine_server
-    response = admin("PATCH", f"{api}/models/hpt", {"runner": "tensorflow"})
+    response = admin_call("PATCH", f"{api}/models/hpt", {"runner": "tensorflow"})
     assert response.status_code == 200, response.text
     assert response.json()["runner"] == "tensorflow"
     assert {s["runner"] for s in signatures(api, "hpt").values()} == {"tensorflow"}
     assert post(server, "hpt:predict", {"instances": [4.0]}).json() == {"predictions": [4.0]}
-    assert admin("PATCH", f"{api}/models/hpt", {"runner": "auto"}).status_code == 200
+    assert admin_call("PATCH", f"{api}/models/hpt", {"runner": "auto"}).status_code == 200
     assert {s["runner"] for s in signatures(api, "hpt").values()} == {"onnxruntime"}
     assert post(server, "hpt:predict", {"instances": [6.0]}).json() == {"predictions": [5.0]}
 
@@ -208,11 +197,11 @@ def test_half_plus_two_alone_runs_without_tensorflow(server: ServerProcess) -> N
 
 def test_warmup_is_replayed_before_available(engine_server: tuple[ServerProcess, str]) -> None:
     server, api = engine_server
-    (version,) = admin("GET", f"{api}/models/warm").json()["versions"]
+    (version,) = admin_call("GET", f"{api}/models/warm").json()["versions"]
     assert version["state"] == "AVAILABLE"
     assert version["warmup"]["records"] == 4  # predict, classify, regress, multi_inference
     assert version["warmup"]["seconds"] > 0
-    events = admin("GET", f"{api}/events?model=warm").json()["events"]
+    events = admin_call("GET", f"{api}/events?model=warm").json()["events"]
     actions = [(e["action"], (e.get("after") or {}).get("state")) for e in events]
     warmed = actions.index(("set_model_version_warmup", "LOADING"))
     available = actions.index(("set_model_version_state", "AVAILABLE"))
@@ -222,6 +211,6 @@ def test_warmup_is_replayed_before_available(engine_server: tuple[ServerProcess,
 
 def test_failing_warmup_fails_the_version(engine_server: tuple[ServerProcess, str]) -> None:
     _, api = engine_server
-    (version,) = admin("GET", f"{api}/models/badwarm").json()["versions"]
+    (version,) = admin_call("GET", f"{api}/models/badwarm").json()["versions"]
     assert version["state"] == "FAILED"
     assert "no_such_signature" in version["state_reason"]

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.admin_http import admin, serve_with_admin
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 
-TOKEN = "testdata-secret"
 MODELS = {
     "three": "saved_model_half_plus_three",
     "cpu": "saved_model_half_plus_two_cpu",
@@ -35,13 +35,9 @@ def testdata_server(
         'model_platform: "tensorflow" model_version_policy { all {} } }'
         for name, directory in MODELS.items()
     ]
-    config = home / "models.config"
-    config.write_text("model_config_list {\n" + "\n".join(entries) + "\n}\n")
-    admin_port = free_port()
-    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
-    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
-    with start_server(home / "home", args, model="three", env=env) as server:
-        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
+    config = "model_config_list {\n" + "\n".join(entries) + "\n}\n"
+    with serve_with_admin(home, config, "three") as served:
+        yield served
 
 
 def post(server: ServerProcess, path: str, body: object) -> dict[str, object]:
@@ -52,9 +48,8 @@ def post(server: ServerProcess, path: str, body: object) -> dict[str, object]:
 
 def test_every_model_is_available(testdata_server: tuple[ServerProcess, str]) -> None:
     server, api = testdata_server
-    headers = {"Authorization": f"Bearer {TOKEN}"}
     for name in MODELS:
-        model = httpx.get(f"{api}/models/{name}", headers=headers, timeout=30).json()
+        model = admin("GET", f"{api}/models/{name}").json()
         for version in model["versions"]:
             assert version["state"] == "AVAILABLE", (name, version)
             runners = {s["name"]: s["runner"] for s in version["signatures"]}

@@ -11,11 +11,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.admin_http import ADMIN_TOKEN, admin_call, serve_with_admin
+from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 
-TOKEN = "e2e-secret"
 WRITE = (
     "import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n"
     "from tfsgate.examples import write_half_plus_two\n"
@@ -29,17 +29,12 @@ def admin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ser
     base = root / "models" / "hpt"
     for version, b in ((1, 2.0), (2, 3.0)):  # version 1 answers 0.5x + 2, version 2 0.5x + 3
         subprocess.run([sys.executable, "-c", WRITE, str(base / str(version)), str(b)], check=True)
-    config = root / "models.config"
-    config.write_text(
+    config = (
         f'model_config_list {{ config {{ name: "hpt" base_path: "{base}" '
         'model_platform: "tensorflow" model_version_policy { all {} } } }\n'
     )
-    admin_port = free_port()
-    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
-    with start_server(
-        root / "home", args, model="hpt", env={"TFSGATE_ADMIN_TOKEN": TOKEN}
-    ) as server:
-        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
+    with serve_with_admin(root, config, "hpt") as served:
+        yield served
 
 
 def answer(server: ServerProcess, path: str = "hpt") -> float:
@@ -50,21 +45,16 @@ def answer(server: ServerProcess, path: str = "hpt") -> float:
     return float(response.json()["predictions"][0])
 
 
-def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    return httpx.request(method, url, json=json, headers=headers, timeout=60)
-
-
 def test_promote_then_rollback_answer_from_the_right_versions(
     admin_server: tuple[ServerProcess, str],
 ) -> None:
     server, api = admin_server
     assert answer(server) == 4.0  # latest (2) by default
-    assert admin("POST", f"{api}/models/hpt/promote", {"version": 1}).status_code == 200
+    assert admin_call("POST", f"{api}/models/hpt/promote", {"version": 1}).status_code == 200
     assert answer(server, "hpt/labels/stable") == 3.0
-    assert admin("POST", f"{api}/models/hpt/promote", {"version": 2}).status_code == 200
+    assert admin_call("POST", f"{api}/models/hpt/promote", {"version": 2}).status_code == 200
     assert answer(server, "hpt/labels/stable") == 4.0
-    assert admin("POST", f"{api}/models/hpt/rollback").status_code == 200
+    assert admin_call("POST", f"{api}/models/hpt/rollback").status_code == 200
     assert answer(server, "hpt/labels/stable") == 3.0
     events = httpx.get(f"{api}/events", params={"model": "hpt"}, timeout=10).json()["events"]
     actions = [e["action"] for e in events if e["action"] in ("promote", "rollback")]
@@ -73,10 +63,10 @@ def test_promote_then_rollback_answer_from_the_right_versions(
 
 def test_canary_split_moves_unversioned_traffic(admin_server: tuple[ServerProcess, str]) -> None:
     server, api = admin_server
-    response = admin("PUT", f"{api}/models/hpt/traffic", {"weights": {"1": 100, "2": 0}})
+    response = admin_call("PUT", f"{api}/models/hpt/traffic", {"weights": {"1": 100, "2": 0}})
     assert response.status_code == 200, response.text
     assert {answer(server) for _ in range(10)} == {3.0}
-    assert admin("PUT", f"{api}/models/hpt/traffic", {"weights": {}}).status_code == 200
+    assert admin_call("PUT", f"{api}/models/hpt/traffic", {"weights": {}}).status_code == 200
     assert answer(server) == 4.0
 
 
@@ -93,7 +83,7 @@ def test_mutation_without_token_changes_nothing(admin_server: tuple[ServerProces
 def test_cli_verbs_against_the_live_server(admin_server: tuple[ServerProcess, str]) -> None:
     _, api = admin_server
     admin_url = api.removesuffix("/v1/admin")
-    env = {"TFSGATE_ADMIN_TOKEN": TOKEN, "PATH": str(Path(sys.executable).parent)}
+    env = {"TFSGATE_ADMIN_TOKEN": ADMIN_TOKEN, "PATH": str(Path(sys.executable).parent)}
     run = [sys.executable, "-m", "tfsgate.cli"]
     listed = subprocess.run(
         [*run, "versions", "hpt", f"--admin_url={admin_url}"],

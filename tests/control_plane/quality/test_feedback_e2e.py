@@ -6,9 +6,6 @@ and feedback on one request id scores both."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +15,10 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from tests.support.admin_http import admin, admin_cli, serve_with_admin
 from tests.support.models import model_config, write_models
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.servers import ServerProcess
 
-TOKEN = "feedback-secret"
 pytestmark = pytest.mark.triton
 WEIGHTS = {1: (4.0, 0.0), 2: (1.0, 0.8)}  # version 2 is biased: worse accuracy
 
@@ -36,20 +33,8 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
             for v, (w, b) in WEIGHTS.items()
         )
     )
-    config = root / "models.config"
-    config.write_text(model_config(("clf", base)))
-    admin_port = free_port()
-    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
-    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
-    with start_server(root / "home", args, model="clf", env=env) as server:
-        yield server, f"http://127.0.0.1:{admin_port}/v1/admin"
-
-
-def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    response = httpx.request(method, url, json=json, headers=headers, timeout=60)
-    assert response.is_success, response.text
-    return response
+    with serve_with_admin(root, model_config(("clf", base)), "clf") as (server, api):
+        yield server, api
 
 
 def test_each_version_gets_its_own_accuracy_and_auc(
@@ -91,7 +76,7 @@ def test_each_version_gets_its_own_accuracy_and_auc(
     ]
     jsonl = tmp_path / "feedback.jsonl"
     jsonl.write_text("\n".join(lines) + "\n")
-    shown = _cli(api, "feedback", "clf", str(jsonl))
+    shown = admin_cli(api, "feedback", "clf", str(jsonl))
     assert f"{len(ids) - half} matched, 0 unmatched" in shown
 
     quality = admin("GET", f"{api}/models/clf/quality", None).json()["versions"]
@@ -121,16 +106,3 @@ def _wait_for_shadows(api: str, count: int) -> None:
             return
         time.sleep(0.2)
     pytest.fail("shadow copies did not all finish")
-
-
-def _cli(api: str, *argv: str) -> str:
-    env = {
-        **os.environ,
-        "TFSGATE_ADMIN_TOKEN": TOKEN,
-        "TFSGATE_ADMIN_URL": api.removesuffix("/v1/admin"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "tfsgate.cli", *argv], env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout

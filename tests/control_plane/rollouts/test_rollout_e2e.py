@@ -4,9 +4,6 @@ healthy canary walks its steps and is promoted."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -15,10 +12,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from tests.support.admin_http import admin, admin_cli, serve_with_admin
 from tests.support.models import model_config, write_models
-from tests.support.servers import ServerProcess, free_port, start_server
+from tests.support.servers import ServerProcess
 
-TOKEN = "rollout-secret"
 pytestmark = pytest.mark.triton
 THRESHOLDS = {
     "window_seconds": 30,
@@ -40,23 +37,10 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         ("slow", base / "3", {"sleep_seconds": 0.3}),
         ("half_plus_two", base / "4", {}),  # a healthy candidate
     )
-    config = root / "models.config"
-    config.write_text(model_config(("ro", base)))
-    admin_port = free_port()
-    args = [f"--model_config_file={config}", f"--admin_port={admin_port}"]
-    env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
-    with start_server(root / "home", args, model="ro", env=env) as server:
-        api = f"http://127.0.0.1:{admin_port}/v1/admin"
+    with serve_with_admin(root, model_config(("ro", base)), "ro") as (server, api):
         admin("POST", f"{api}/models/ro/promote", {"version": 1})
         admin("PUT", f"{api}/models/ro/thresholds", THRESHOLDS)
         yield server, api
-
-
-def admin(method: str, url: str, json: object | None = None) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    response = httpx.request(method, url, json=json, headers=headers, timeout=60)
-    assert response.is_success, response.text
-    return response
 
 
 class Load:
@@ -143,7 +127,7 @@ def test_healthy_canary_walks_its_steps_and_is_promoted(served: tuple[ServerProc
     assert labels["stable"] == 4 and labels["previous_stable"] == 1
     assert [e["after"]["weight"] for e in events(api, "rollout_step")][-1] == 100  # type: ignore[index]
     assert events(api, "rollout_complete")
-    shown = _cli(api, "rollout", "status", "ro")
+    shown = admin_cli(api, "rollout", "status", "ro")
     assert "completed" in shown and "candidate" in shown
 
 
@@ -163,16 +147,3 @@ def test_20_promote_rollback_cycles_with_8_clients_fail_nothing(
     codes = Counter(code for (_, code), n in load.outcomes.items() for _ in range(n))
     assert set(codes) == {200}, codes
     assert sum(codes.values()) > 100
-
-
-def _cli(api: str, *argv: str) -> str:
-    env = {
-        **os.environ,
-        "TFSGATE_ADMIN_TOKEN": TOKEN,
-        "TFSGATE_ADMIN_URL": api.removesuffix("/v1/admin"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-m", "tfsgate.cli", *argv], env=env, capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
