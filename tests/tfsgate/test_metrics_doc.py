@@ -91,12 +91,12 @@ def dashboard_series() -> list[DashboardSeries]:
 
 def defined(registry: CollectorRegistry) -> dict[str, tuple[str, tuple[str, ...]]]:
     """Exposed name -> (type, labels) of every prometheus_client metric in ``registry``."""
-    found = {}
+    found: dict[str, tuple[str, tuple[str, ...]]] = {}
     # prometheus_client keeps no public list of a registry's metrics with their label names.
     collectors: Any = registry._collector_to_names  # noqa: SLF001
     for collector in collectors:
-        name, kind = getattr(collector, "_name", None), getattr(collector, "_type", None)
-        if name is None or not name.startswith("tfsgate_"):
+        name, kind = getattr(collector, "_name", ""), str(getattr(collector, "_type", ""))
+        if not name.startswith("tfsgate_"):
             continue  # prometheus_client's process and platform collectors
         exposed = f"{name}_total" if kind == "counter" else name
         found[exposed] = (kind, tuple(collector._labelnames))  # noqa: SLF001
@@ -117,7 +117,8 @@ def test_every_defined_metric_is_in_the_table_with_its_labels() -> None:
     rows = table()
     gateway_side = defined(REGISTRY)
     for stored, shown in gateway_metrics._TF_NAMES.items():  # noqa: SLF001
-        kind, labels = gateway_side.pop(f"{stored}_total", None) or gateway_side.pop(stored)
+        counter = gateway_side.pop(f"{stored}_total", None)
+        kind, labels = counter or gateway_side.pop(stored)
         gateway_side[shown] = (kind, labels)
     sides = {
         "tfsgate-gateway": gateway_side,

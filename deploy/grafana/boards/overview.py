@@ -29,7 +29,11 @@ def overview() -> db.Dashboard:
                 f"sum({sel('tfsgate_model_versions', AVAILABLE)})",
             )
         )
-        .with_panel(p.stat("Tritons READY", f"sum({sel('tfsgate_triton_ready')})"))
+        # Every gateway and the control plane report each instance: one count per instance,
+        # READY when all of them see it so.
+        .with_panel(
+            p.stat("Tritons READY", f"sum(min by (triton) ({sel('tfsgate_triton_ready')}))")
+        )
         .with_panel(p.stat("Control planes leading", f"sum({sel('tfsgate_control_plane_leader')})"))
         .with_panel(
             p.graph(
