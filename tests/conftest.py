@@ -40,16 +40,23 @@ def sqlite_catalog_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-# Fixtures that start TensorFlow; a test using one is marked ``tensorflow`` here, so no test can
-# forget the marker ``make test-fast`` leaves out.
-TENSORFLOW_FIXTURES = frozenset({"tf", "saved_models"})
+# What the shared fixtures start, as markers: a test using one is marked here, so none can
+# forget a marker ``make test-fast`` leaves out. (Modules' own server fixtures mark their module.)
+FIXTURE_MARKERS = {
+    "tf": "tensorflow",
+    "saved_models": "tensorflow",
+    "server": "triton",
+    "tf2_server": "triton",
+    "tfserving_server": "triton",
+}
 
 
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if TENSORFLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
-            item.add_marker(pytest.mark.tensorflow)
+        for fixture in getattr(item, "fixturenames", ()):
+            if fixture in FIXTURE_MARKERS:
+                item.add_marker(FIXTURE_MARKERS[fixture])
 
 
 @pytest.fixture(scope="session")

@@ -43,12 +43,33 @@ async def test_retries_with_growing_delays_until_a_pass_succeeds() -> None:
     assert gaps[2] > gaps[0] + 0.2
 
 
+class HealthyReconciler(FlakyReconciler):
+    """Never needs a retry; counts the loop's looks at ``needs_retry`` (one per decision)."""
+
+    def __init__(self) -> None:
+        super().__init__(failures=0)
+        self.looks = 0
+
+    @property  # type: ignore[override]
+    def needs_retry(self) -> bool:
+        self.looks += 1
+        return False
+
+    @needs_retry.setter
+    def needs_retry(self, value: bool) -> None:
+        pass
+
+
 async def test_a_healthy_reconciler_is_left_alone() -> None:
-    reconciler = FlakyReconciler(failures=0)
-    reconciler.needs_retry = False
+    reconciler = HealthyReconciler()
     stopping = asyncio.Event()
     task = asyncio.ensure_future(retry_failed_passes(reconciler, stopping, min_delay=0.01))
-    await asyncio.sleep(0.1)
+
+    async def decided_five_times() -> None:
+        while reconciler.looks < 10:  # two looks per round: the wait, then the decision
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(decided_five_times(), 10)
     stopping.set()
     await asyncio.wait_for(task, 2)
     assert reconciler.calls == []
