@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from tfsgate.core.example_input import serialized_examples
+
 WARMUP_FILE = "assets.extra/tf_serving_warmup_requests"
 MANIFEST = "warmup.json"
 MAX_RECORDS = 1000  # WarmupConsts::kMaxNumRecords
@@ -114,17 +116,10 @@ def load(directory: Path) -> Warmup | None:
 
 
 def _examples(input_proto: Any) -> np.ndarray:
-    """TF Serving's serialized examples for an ``Input``: a context is merged into each example
-    (protobuf merging is concatenation of the serialized messages)."""
-    kind = input_proto.WhichOneof("kind")
-    if kind == "example_list":
-        rows = [e.SerializeToString() for e in input_proto.example_list.examples]
-    elif kind == "example_list_with_context":
-        listed = input_proto.example_list_with_context
-        context = listed.context.SerializeToString()
-        rows = [context + e.SerializeToString() for e in listed.examples]
-    else:
-        raise WarmupError(f"Input with kind {kind} not supported.")
+    """TF Serving's serialized examples for an ``Input`` (tfsgate/core/example_input.py)."""
+    rows = serialized_examples(input_proto)
+    if rows is None:
+        raise WarmupError(f"Input with kind {input_proto.WhichOneof('kind')} not supported.")
     out = np.empty(len(rows), dtype=object)
     out[:] = rows
     return out

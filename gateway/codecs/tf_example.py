@@ -18,6 +18,7 @@ import numpy as np
 
 from gateway.codecs.json_tensors import b64decode, is_b64, lossy_error
 from gateway.codecs.jsontext import FLT_MAX, json_type_string
+from tfsgate.core.example_input import serialized_examples
 from tfsgate.core.protos import example_pb2, feature_pb2, input_pb2
 from tfsgate.core.status import invalid_argument
 
@@ -32,17 +33,8 @@ def examples_from_json(
 
 def examples_from_input(model_input: input_pb2.Input) -> np.ndarray:
     """gRPC: an ``Input`` (``example_list`` or ``example_list_with_context``) as serialized
-    examples."""
-    kind = model_input.WhichOneof("kind")
-    if kind == "example_list":
-        serialized = [e.SerializeToString() for e in model_input.example_list.examples]
-    elif kind == "example_list_with_context":
-        with_context = model_input.example_list_with_context
-        context = with_context.context.SerializeToString()
-        serialized = [context + e.SerializeToString() for e in with_context.examples]
-    else:
-        serialized = []
-    return _serialized(serialized)
+    examples (tfsgate/core/example_input.py); any other kind is an empty input."""
+    return _serialized(serialized_examples(model_input) or [])
 
 
 def _serialized(serialized: list[bytes]) -> np.ndarray:
