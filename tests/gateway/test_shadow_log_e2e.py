@@ -129,8 +129,8 @@ def test_multi_inference_is_shadowed_and_logged(served: tuple[ServerProcess, str
 
     from tfsgate.core import protos
 
-    server, admin_url = served
-    api = f"{admin_url}/v1/admin/models/hpt"
+    server, admin_api = served
+    api = f"{admin_api}/models/hpt"
     admin("PUT", f"{api}/traffic", {"weights": {"1": 100}})
     before = {
         (c["primary_version"], c["shadow_version"]): c["requests"]
