@@ -63,10 +63,12 @@ from tfsgate.settings import ServeSettings
 from tfsgate.startup import (
     StartupError,
     check_flags,
+    custom_op_libraries,
     front_door_options,
     read_config_files,
     report_failure,
     report_no_effect,
+    tf_session_config,
 )
 
 log = logging.getLogger("tfsgate")
@@ -105,7 +107,7 @@ def initial_model_set(settings: ServeSettings) -> ModelSetConfig:
         if not model.base_path.is_dir():
             message = missing_base_path_message(model.name, model.base_path)
             raise StartupError(message, Code.NOT_FOUND)
-        if not discover_versions(model.base_path):
+        if not discover_versions(model.base_path, tflite=settings.prefer_tflite_model):
             raise StartupError(no_versions_message(model.name, model.base_path), Code.NOT_FOUND)
     return config
 
@@ -130,8 +132,11 @@ def engine_options(s: ServeSettings) -> tuple[EngineOptions, ExportOptions]:
         raise StartupError(str(exc), Code.INVALID_ARGUMENT) from None
     for note in batching.notes:
         log.warning("--batching_parameters_file: %s", note)
+    libraries = custom_op_libraries(s.custom_op_libraries)
     # TF Serving: session_parallelism sizes both pools unless they are given one by one.
     engine = EngineOptions(
+        custom_op_libraries=libraries,
+        tf_session_config=tf_session_config(s),
         batching=batching,
         onnx_intra_op_threads=s.onnx_intra_op_threads,
         onnx_inter_op_threads=s.onnx_inter_op_threads,
@@ -143,6 +148,7 @@ def engine_options(s: ServeSettings) -> tuple[EngineOptions, ExportOptions]:
         atol=s.parity_atol,
         rtol=s.parity_rtol,
         max_batch=batching.max_batch_size,
+        custom_op_libraries=libraries,
     )
     return engine, export
 
@@ -223,7 +229,12 @@ class TfsgateServer:
         name = s.triton_url or "embedded"
         self.repository = TritonRepositoryClient(grpc_url, name=name)
         self.upstream = TritonInferenceClient(grpc_url, name=name)
-        self.converter = SavedModelConverter(s.repository_path, self.export, flavor=s.triton_flavor)
+        self.converter = SavedModelConverter(
+            s.repository_path,
+            self.export,
+            flavor=s.triton_flavor,
+            prefer_tflite=s.prefer_tflite_model,
+        )
         self.reconciler = Reconciler(
             self.store,
             self.converter,

@@ -103,8 +103,8 @@ class ServeSettings(BaseSettings):
     )
     tensorflow_session_config_file: str = flag(
         "",
-        "not honoured yet: the runners keep TensorFlow's own session settings",
-        treatment=NO_EFFECT,
+        "text ConfigProto for the TensorFlow runner's sessions; the thread flags and"
+        " --per_process_gpu_memory_fraction override its fields as in TF Serving",
     )
     tensorflow_intra_op_parallelism: int = flag(0, "the TensorFlow runner's intra-op threads")
     tensorflow_inter_op_parallelism: int = flag(0, "the TensorFlow runner's inter-op threads")
@@ -118,7 +118,9 @@ class ServeSettings(BaseSettings):
         "", "PlatformConfigMap is not read: TensorFlow is the one platform", treatment=NO_EFFECT
     )
     per_process_gpu_memory_fraction: float = flag(
-        0.0, "the embedded Triton runs models on CPU", treatment=NO_EFFECT
+        0.0,
+        "gpu_options.per_process_gpu_memory_fraction of the TensorFlow runner's sessions (it"
+        " matters where the worker sees a GPU: the embedded Triton runs models on CPU)",
     )
     saved_model_tags: str = flag("serve", "the MetaGraph loaded, converted and served")
     grpc_channel_arguments: str = flag(
@@ -152,17 +154,22 @@ class ServeSettings(BaseSettings):
     )
     prefer_tflite_model: bool = flag(
         False,
-        "not honoured yet: model.tflite is not served, saved_model.pb is",
-        treatment=NO_EFFECT,
+        "a version directory's model.tflite is served instead of its SavedModel (LiteRT inside"
+        " Triton; a directory holding only model.tflite is a version), signatures from the model's"
+        " signature_defs_metadata, else its signature runners, else TF Serving's generated"
+        " serving_default (docs/engine.md)",
     )
     num_tflite_pools: int = flag(
         0,
-        "TFLite interpreters are pooled by Triton instances",
+        "each Triton instance of a TFLite signature holds one interpreter; instances follow"
+        " num_batch_threads as for the other runners",
         treatment=NO_EFFECT,
         tf_default="CPUs",
     )
     num_tflite_interpreters_per_pool: int = flag(
-        1, "TFLite interpreters are pooled by Triton instances", treatment=NO_EFFECT
+        1,
+        "one interpreter per Triton instance; Triton's dynamic batching merges requests instead",
+        treatment=NO_EFFECT,
     )
     enable_signature_method_name_check: bool = flag(
         False, "Classify/Regress/MultiInference need the signature's classify/regress method_name"
@@ -182,7 +189,13 @@ class ServeSettings(BaseSettings):
     thread_pool_factory_config_file: str = flag(
         "", "ThreadPoolConfig is not read", treatment=NO_EFFECT
     )
-    mixed_precision: str = flag("", "no automatic mixed precision", treatment=NO_EFFECT)
+    mixed_precision: str = flag(
+        "",
+        "bfloat16: oneDNN bfloat16 auto mixed precision in the TensorFlow runner's sessions (ONNX"
+        " Runtime and LiteRT serve their signatures unchanged); other values are logged as"
+        " unsupported, as by TF Serving",
+        treatment=PARTLY,
+    )
     skip_initialize_tpu: bool = flag(
         False, "tfsgate runs on CPUs (and GPUs through Triton), never on TPUs", treatment=NO_EFFECT
     )
@@ -238,6 +251,14 @@ class ServeSettings(BaseSettings):
         "",
         'JSON {"models": {name: {"runner": ..., "response_cache": true}}}: per-model settings'
         " of ours for the models of the config file; re-read when it changes",
+    )
+    custom_op_libraries: str = own_flag(
+        "",
+        "custom op libraries the TensorFlow runner loads before a SavedModel (repeatable, or"
+        " comma-separated): a path to a .so (tf.load_op_library) or a Python package imported for"
+        " its ops (tensorflow_text); a SavedModel needing an op none registers fails with the"
+        " op's name",
+        repeatable=True,
     )
     response_cache_bytes: int = own_flag(
         64 << 20, "size of the embedded Triton's response cache (models opt in); 0 disables it"

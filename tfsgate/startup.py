@@ -8,6 +8,8 @@ preceded, on standard error, by protobuf's "Error parsing text-format <type>: ..
 
 from __future__ import annotations
 
+import base64
+import importlib.util
 import logging
 import os
 import sys
@@ -113,6 +115,55 @@ def _readable(path: str) -> None:
         config_protos.read_file(path)
     except config_protos.ConfigFileError as exc:
         raise StartupError(exc.message, exc.code) from None
+
+
+def tf_session_config(s: ServeSettings) -> str:
+    """The TensorFlow runner's session ConfigProto as ``Server::BuildAndStart`` builds it, base64 of
+    its bytes ("" when no flag asks for more than the thread pools, which the worker sizes itself):
+    --tensorflow_session_config_file, then --per_process_gpu_memory_fraction, then the thread
+    flags over the file's (session_parallelism when the two are 0), and --mixed_precision=bfloat16
+    as the oneDNN bfloat16 rewrite (``saved_model_bundle_factory.cc``)."""
+    if not (
+        s.tensorflow_session_config_file or s.per_process_gpu_memory_fraction or s.mixed_precision
+    ):
+        return ""
+    config = protos.config_pb2.ConfigProto()
+    if s.tensorflow_session_config_file:
+        config = _config_file(s.tensorflow_session_config_file, protos.config_pb2.ConfigProto)
+    config.gpu_options.per_process_gpu_memory_fraction = s.per_process_gpu_memory_fraction
+    if s.tensorflow_intra_op_parallelism > 0 or s.tensorflow_inter_op_parallelism > 0:
+        config.intra_op_parallelism_threads = s.tensorflow_intra_op_parallelism
+        config.inter_op_parallelism_threads = s.tensorflow_inter_op_parallelism
+    else:
+        config.intra_op_parallelism_threads = s.tensorflow_session_parallelism
+        config.inter_op_parallelism_threads = s.tensorflow_session_parallelism
+    if s.mixed_precision == "bfloat16":
+        rewrite = config.graph_options.rewrite_options
+        rewrite.auto_mixed_precision_onednn_bfloat16 = rewrite.ON
+    elif s.mixed_precision:
+        log.warning(
+            "%s auto mixed precision is not supported. Valid option: bfloat16", s.mixed_precision
+        )
+    return base64.b64encode(config.SerializeToString()).decode()
+
+
+def custom_op_libraries(text: str) -> tuple[str, ...]:
+    """``--custom_op_libraries``: each a .so path that exists or an importable package name (the
+    TensorFlow runner loads them; a wrong one is refused here rather than at every load)."""
+    found = []
+    for entry in (e.strip() for e in text.split(",")):
+        if not entry:
+            continue
+        if entry.endswith(".so") or os.sep in entry:
+            path = Path(entry).resolve()
+            if not path.is_file():
+                raise StartupError(f"--custom_op_libraries: no such file {entry}", Code.NOT_FOUND)
+            found.append(str(path))
+        elif importlib.util.find_spec(entry.split(".")[0]) is None:
+            raise StartupError(f"--custom_op_libraries: no package named {entry}", Code.NOT_FOUND)
+        else:
+            found.append(entry)
+    return tuple(found)
 
 
 # -- the front doors' options --------------------------------------------------------------------

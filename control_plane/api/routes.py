@@ -166,7 +166,7 @@ def _check_onnxruntime_possible(ctx: AdminContext, model: str) -> None:
         if version.state not in live:
             continue
         for name, data in sorted((version.runners.get("signatures") or {}).items()):
-            if data.get("runner") == "onnxruntime":
+            if data.get("runner") in ("onnxruntime", "tflite"):  # tflite: the setting is moot
                 continue
             error = data.get("max_abs_error")
             figures = "" if error is None else f" (max_abs_error {error:g})"

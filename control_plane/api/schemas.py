@@ -33,8 +33,9 @@ class Strict(BaseModel):
 
 class SignatureRunnerOut(BaseModel):
     name: str
-    runner: Literal["onnxruntime", "tensorflow"] = Field(
-        description="the engine serving this signature"
+    runner: Literal["onnxruntime", "tensorflow", "tflite"] = Field(
+        description="the engine serving this signature (tflite: the version's model.tflite,"
+        " served with --prefer_tflite_model)"
     )
     max_abs_error: float | None = Field(
         description="worst |ONNX - TensorFlow| of the parity check (floats); null if not run"
@@ -48,12 +49,15 @@ class WarmupOut(BaseModel):
     seconds: float
 
 
+_RUNNERS = ("onnxruntime", "tflite")
+
+
 def _signature_runners(runners: dict[str, Any]) -> list[SignatureRunnerOut]:
     found = runners.get("signatures") or {}
     return [
         SignatureRunnerOut(
             name=name,
-            runner="onnxruntime" if data.get("runner") == "onnxruntime" else "tensorflow",
+            runner=data["runner"] if data.get("runner") in _RUNNERS else "tensorflow",
             max_abs_error=data.get("max_abs_error"),
             fallback_reason=str(data.get("fallback_reason", "")),
             parity_cases=int(data.get("parity_cases") or 0),

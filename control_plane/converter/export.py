@@ -251,6 +251,10 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     source = Path(args.saved_model)
     tags = [t for t in args.tags.split(",") if t]
+    if args.custom_op_libraries:
+        from tfsgate.runtime.tf_worker import load_custom_op_libraries
+
+        load_custom_op_libraries(args.custom_op_libraries.split(","))
     large = _variables_bytes(source) > args.large_model_bytes
     refuse = "" if args.no_convert else _refusal(source, large)
     verdicts: dict[str, Any] = {}
@@ -313,6 +317,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no_convert", action="store_true", help="only translate the warm-up requests"
+    )
+    parser.add_argument(
+        "--custom_op_libraries", default="", help="comma-separated .so paths or packages"
     )
     return parser
 

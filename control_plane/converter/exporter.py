@@ -42,6 +42,8 @@ class ExportOptions:
     # Variables above this make the ONNX model keep its weights in external data files
     # (protobuf messages, the ONNX model and TensorFlow's GraphDef among them, stop at 2 GB).
     large_model_bytes: int = 1536 << 20
+    # --custom_op_libraries: registered in the export child before it loads the SavedModel.
+    custom_op_libraries: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ def _arguments(source: Path, out: Path, options: ExportOptions, convert: bool = 
         str(options.opset),
         "--large_model_bytes",
         str(options.large_model_bytes),
+        "--custom_op_libraries",
+        ",".join(options.custom_op_libraries),
     ]
 
 

@@ -40,6 +40,8 @@ class EngineOptions:
     tf_intra_op_threads: int = 0
     tf_inter_op_threads: int = 0
     instances: int = 1
+    custom_op_libraries: tuple[str, ...] = ()  # loaded by the TensorFlow worker (runner_model.py)
+    tf_session_config: str = ""  # base64 ConfigProto for the worker's sessions ("" = its default)
 
 
 class UnsupportedSignature(ValueError):
@@ -107,6 +109,10 @@ def build_model_config(
         ("tf_inter_op_threads", engine.tf_inter_op_threads),
     ):
         config.parameters[name].string_value = str(value)
+    if engine.custom_op_libraries:
+        config.parameters["custom_op_libraries"].string_value = ",".join(engine.custom_op_libraries)
+    if engine.tf_session_config:
+        config.parameters["tf_session_config"].string_value = engine.tf_session_config
     config.version_policy.specific.versions.extend(sorted(versions))
     config.parameters["tf_model"].string_value = model
     config.parameters["signature"].string_value = signature.name

@@ -13,7 +13,10 @@ ONNX conversion passed the parity check, else TensorFlow. Layout::
     TensorFlow:
     <repo>/<model>__<signature>/<version>/model.py       (tfsgate/runtime/runner_model.py)
     <repo>/<model>__<signature>/<version>/tf_worker.py   (tfsgate/runtime/tf_worker.py)
-    both:
+    TFLite (--prefer_tflite_model and a model.tflite in the version directory, see tflite.py):
+    <repo>/<model>__<signature>/<version>/model.py       (tfsgate/runtime/tflite_runner.py)
+    <repo>/<model>__<signature>/<version>/model.tflite
+    all:
     <repo>/<model>__<signature>/<version>/runner.json    (what the runner needs + the evidence)
 
 The stubs of all signatures of one version share one TensorFlow worker process, found by the
@@ -33,6 +36,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
@@ -46,13 +50,27 @@ from control_plane.converter.exporter import (
     SignatureRunner,
     tensorflow_only,
 )
-from control_plane.converter.savedmodel import read_signatures
+from control_plane.converter.savedmodel import SavedModelError, read_signatures
+from control_plane.converter.tflite import TFLITE, TFLITE_FILE, has_tflite, read_tflite
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.signatures import SignatureSpec
 
 log = logging.getLogger(__name__)
 WORKER_FILE = "tf_worker.py"
 RUNNER_FILE = "runner.json"
+
+
+MISSING_OP = "Op type not registered"
+LIBRARY_FAILED = "cannot load custom op library"  # tf_worker.load_custom_op_libraries
+
+
+def missing_op_reason(error: str) -> str:
+    """TensorFlow's "Op type not registered 'X' in binary ..." sentence, naming the op, and how
+    to load it here; or why a --custom_op_libraries entry failed to load."""
+    if MISSING_OP not in error:
+        return error[error.find(LIBRARY_FAILED) :]
+    sentence = error[error.find(MISSING_OP) :].split(". ", 1)[0]
+    return f"{sentence}. Load the library that registers it with --custom_op_libraries."
 
 
 class ConversionRefused(ValueError):
@@ -143,6 +161,12 @@ def onnx_runner_json(evidence: SignatureRunner, parse_only: bool = False) -> str
     )
 
 
+def tflite_runner_json(plan: dict[str, Any], evidence: SignatureRunner) -> str:
+    return json.dumps(
+        {"runner": TFLITE, "tflite": TFLITE_FILE, **plan, "evidence": evidence.to_json()}
+    )
+
+
 def read_runner(version_dir: Path) -> SignatureRunner | None:
     """The evidence written with a converted signature version (None: not converted by us)."""
     try:
@@ -187,11 +211,17 @@ class SavedModelConverter:
         export: ExportOptions | None = None,
         exporter: Exporter | None = None,
         flavor: str = "cpu",
+        prefer_tflite: bool = False,
     ) -> None:
         self.repository = repository.resolve()
         self.export = export or ExportOptions()
         self.exporter = exporter or Exporter()
         self.flavor = flavor  # "gpu": also the composing models of gpu.py's ensembles
+        self.prefer_tflite = prefer_tflite  # --prefer_tflite_model
+
+    def serves_tflite(self, source: Path) -> bool:
+        """TF Serving's choice: the version's model.tflite when preferred and present."""
+        return self.prefer_tflite and has_tflite(source)
 
     def convert(
         self,
@@ -203,8 +233,11 @@ class SavedModelConverter:
         """Write one Triton model per signature of the SavedModel at ``source``.
 
         ``runner``: auto (ONNX Runtime where the conversion passes its parity check), tensorflow
-        (no conversion), onnxruntime (every signature must pass, else ``ConversionRefused``)."""
+        (no conversion), onnxruntime (every signature must pass, else ``ConversionRefused``).
+        A TFLite version (``serves_tflite``) is served by LiteRT whatever the setting."""
         source = source.resolve()
+        if self.serves_tflite(source):
+            return self._convert_tflite(model, version, source)
         signatures = read_signatures(source, self.export.tags)
         names = {sig: triton_model_name(model, sig) for sig in signatures}
         for sig_name, triton_name in names.items():
@@ -237,6 +270,24 @@ class SavedModelConverter:
             shutil.rmtree(exported, ignore_errors=True)
         return ConvertedVersion(model, version, source, signatures, names, runners)
 
+    def _convert_tflite(self, model: str, version: int, source: Path) -> ConvertedVersion:
+        signatures, plans = read_tflite(source)
+        names = {sig: triton_model_name(model, sig) for sig in signatures}
+        for sig_name, triton_name in names.items():
+            triton_config.build_model_config(triton_name, model, signatures[sig_name], [version])
+        staging = _staging_dir(self.repository)
+        shutil.rmtree(self.warmup_dir(model, version), ignore_errors=True)  # none for TFLite
+        evidence = SignatureRunner(TFLITE)
+        for sig_name, triton_name in names.items():
+            staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
+            shutil.copyfile(runtime_file("tflite_runner.py"), staged / "model.py")
+            shutil.copyfile(source / TFLITE_FILE, staged / TFLITE_FILE)
+            text = tflite_runner_json(plans[sig_name].to_json(), evidence)
+            (staged / RUNNER_FILE).write_text(text)
+            _replace_dir(staged, self.repository / triton_name / str(version))
+        runners = {sig: evidence for sig in signatures}
+        return ConvertedVersion(model, version, source, signatures, names, runners)
+
     def _runners(
         self, signatures: dict[str, SignatureSpec], source: Path, out: Path, runner: str
     ) -> dict[str, SignatureRunner]:
@@ -252,6 +303,9 @@ class SavedModelConverter:
         try:
             found = self.exporter.export_version(source, out, self.export)
         except ExportError as exc:
+            if MISSING_OP in str(exc) or LIBRARY_FAILED in str(exc):
+                # TensorFlow itself could not load it: neither would the worker.
+                raise SavedModelError(missing_op_reason(str(exc))) from None
             # Our converter failed, not the model: TensorFlow serves it, without warm-up.
             log.warning("%s: %s; TensorFlow serves every signature, no warm-up", source, exc)
             return {s: tensorflow_only(str(exc)) for s in signatures}
@@ -317,12 +371,17 @@ class SavedModelConverter:
         """Stop the export child now rather than when it turns idle."""
         self.exporter.close()
 
-    def is_converted(self, model: str, version: int, signatures: Iterable[str]) -> bool:
-        """Whether every signature of the version has its runner and evidence in the repository."""
-        return all(
-            read_runner(self.repository / triton_model_name(model, sig) / str(version)) is not None
-            for sig in signatures
-        )
+    def is_converted(
+        self, model: str, version: int, signatures: Iterable[str], source: Path | None = None
+    ) -> bool:
+        """Whether every signature of the version has its runner and evidence in the repository
+        (and, given the version's ``source``, from the file --prefer_tflite_model chooses)."""
+        tflite = self.serves_tflite(source) if source is not None else None
+        for sig in signatures:
+            found = read_runner(self.repository / triton_model_name(model, sig) / str(version))
+            if found is None or (tflite is not None and (found.runner == TFLITE) != tflite):
+                return False
+        return True
 
     def write_config(self, config: mc.ModelConfig) -> None:
         """Keep config.pbtxt equal to what the reconciler last pushed as the load override."""

@@ -145,7 +145,9 @@ class Reconciler:
         """
         registered = await asyncio.to_thread(self._register_model, spec)
         try:
-            discovered = await asyncio.to_thread(discover_versions, spec.base_path)
+            discovered = await asyncio.to_thread(
+                discover_versions, spec.base_path, tflite=self.converter.prefer_tflite
+            )
         except SourceError as exc:
             log.warning("%s", exc)
             discovered = {}
@@ -188,17 +190,21 @@ class Reconciler:
         models must reload even though the same version numbers are READY)."""
         known = await asyncio.to_thread(self._find_version, model, version)
         converted_under = (known.runners.get("setting") if known else None) or None
+        libraries = list(self.converter.export.custom_op_libraries)
         if (
             known is not None
             and known.state == VersionState.FAILED
             and converted_under in (None, runner)
+            and known.runners.get("custom_op_libraries", []) == libraries
         ):
-            return False  # retried when its files change (a new directory = a new version)
+            # Retried when its files change (a new directory = a new version), or when
+            # --custom_op_libraries changes (the op it lacked may be there now).
+            return False
         if (
             known is not None
             and converted_under == runner
             and await asyncio.to_thread(
-                self.converter.is_converted, model, version, known.signatures
+                self.converter.is_converted, model, version, known.signatures, source
             )
         ):
             return False
@@ -231,6 +237,8 @@ class Reconciler:
         """Write the Triton models of one version: (checksum, signatures JSON, failure reason,
         runner evidence as the catalog keeps it)."""
         evidence: dict[str, Any] = {"setting": runner, "signatures": {}}
+        if self.converter.export.custom_op_libraries:
+            evidence["custom_op_libraries"] = list(self.converter.export.custom_op_libraries)
         started = time.perf_counter()
         try:
             digest = await asyncio.to_thread(checksum, source)

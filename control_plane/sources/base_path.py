@@ -8,8 +8,9 @@ whitespace, an optional ``-``, decimal digits, within int64; anything else (``tm
 are ignored here.
 
 tfsgate adds a readiness rule TF Serving lacks: a version counts only once it holds
-``saved_model.pb`` (or ``saved_model.pbtxt``), so a directory still being copied is not offered
-for loading (TF Serving would aspire it and fail the load).
+``saved_model.pb`` (or ``saved_model.pbtxt``; with ``--prefer_tflite_model`` also ``model.tflite``),
+so a directory still being copied is not offered for loading (TF Serving would aspire it and fail
+the load).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 logger = logging.getLogger(__name__)
 
 SAVED_MODEL_FILENAMES = ("saved_model.pb", "saved_model.pbtxt")
+TFLITE_FILENAME = "model.tflite"
 
 _INT64_MAX = 2**63 - 1
 # C isspace() in the "C" locale, which safe_strto64 skips on both sides.
@@ -43,12 +45,16 @@ def parse_version(name: str) -> int | None:
     return value
 
 
-def is_ready_version_dir(path: Path) -> bool:
-    """True when ``path`` is a directory holding a SavedModel graph file."""
-    return path.is_dir() and any((path / name).is_file() for name in SAVED_MODEL_FILENAMES)
+def is_ready_version_dir(path: Path, tflite: bool = False) -> bool:
+    """True when ``path`` is a directory holding a SavedModel graph file (or, ``tflite``, a
+    TFLite model)."""
+    names = (*SAVED_MODEL_FILENAMES, TFLITE_FILENAME) if tflite else SAVED_MODEL_FILENAMES
+    return path.is_dir() and any((path / name).is_file() for name in names)
 
 
-def discover_versions(base_path: Path, *, model_name: str | None = None) -> dict[int, Path]:
+def discover_versions(
+    base_path: Path, *, model_name: str | None = None, tflite: bool = False
+) -> dict[int, Path]:
     """Return ready versions under ``base_path``, number to version directory.
 
     Raises :class:`SourceError` when the base path does not exist or cannot be listed; TF
@@ -61,7 +67,7 @@ def discover_versions(base_path: Path, *, model_name: str | None = None) -> dict
     found: dict[int, Path] = {}
     for child in sorted(children, key=lambda p: p.name):
         version = parse_version(child.name)
-        if version is None or not is_ready_version_dir(child):
+        if version is None or not is_ready_version_dir(child, tflite):
             continue
         if version in found:
             logger.warning(

@@ -3,19 +3,22 @@ the generated docs table; start-up checks with TF Serving's texts and exit statu
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tfsgate import flagdoc
 from tfsgate.cli import main, serve_parser, settings_from_args
+from tfsgate.core import protos
 from tfsgate.flags import Treatment, meta
 from tfsgate.settings import ServeSettings
-from tfsgate.startup import report_no_effect
+from tfsgate.startup import report_no_effect, tf_session_config
 
 # tensorflow_serving/model_servers/main.cc's flag_list with Server::Options' defaults (server.h).
 # None: a default that depends on the machine (4 x CPUs, CPUs) or one tfsgate sets on purpose.
@@ -286,3 +289,31 @@ def test_missing_flag_file_fails_the_start(half_plus_two: Path, tmp_path: Path) 
         255,
         f"Failed to start server. Error: NOT_FOUND: {missing}; No such file or directory\n",
     )
+
+
+def session_config(*argv: str) -> Any:
+    text = tf_session_config(parse("--model_base_path=/m", *argv))
+    return protos.config_pb2.ConfigProto.FromString(base64.b64decode(text)) if text else None
+
+
+def test_session_flags_build_tf_servings_session_config(tmp_path: Path) -> None:
+    """Server::BuildAndStart: the file, then the GPU fraction, then the thread flags over the
+    file's (session_parallelism for both when the pair is 0); --mixed_precision=bfloat16."""
+    path = tmp_path / "session.txt"
+    path.write_text("intra_op_parallelism_threads: 7\nallow_soft_placement: true\n")
+    assert session_config() is None  # nothing beyond the pools, which the worker sizes
+    config = session_config(
+        f"--tensorflow_session_config_file={path}",
+        "--per_process_gpu_memory_fraction=0.25",
+        "--tensorflow_intra_op_parallelism=2",
+        "--mixed_precision=bfloat16",
+    )
+    assert config.allow_soft_placement
+    assert config.gpu_options.per_process_gpu_memory_fraction == 0.25
+    assert (config.intra_op_parallelism_threads, config.inter_op_parallelism_threads) == (2, 0)
+    rewrite = config.graph_options.rewrite_options
+    assert rewrite.auto_mixed_precision_onednn_bfloat16 == rewrite.ON
+    shared = session_config(
+        f"--tensorflow_session_config_file={path}", "--tensorflow_session_parallelism=3"
+    )
+    assert (shared.intra_op_parallelism_threads, shared.inter_op_parallelism_threads) == (3, 3)

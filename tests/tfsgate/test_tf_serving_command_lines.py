@@ -139,8 +139,9 @@ def test_flags_without_effect_are_named_once(tf_serving_style: tuple[ServerProce
     lines = [line for line in server.log().splitlines() if "no effect in tfsgate" in line]
     assert len(lines) == 1
     named = set(lines[0].rsplit(": ", 1)[1].split(", "))
-    assert {"--num_load_threads", "--per_process_gpu_memory_fraction", "--mixed_precision"} <= named
+    assert {"--num_load_threads", "--xla_cpu_compilation_enabled"} <= named
     honoured = {"--grpc_channel_arguments", "--monitoring_config_file", "--rest_api_num_threads"}
+    honoured |= {"--per_process_gpu_memory_fraction", "--mixed_precision"}
     assert not named & (honoured | {"--grpc_max_threads", "--grpc_socket_path", "--model_name"})
 
 

@@ -93,6 +93,9 @@ class TritonPythonModel:
             python=shutil.which("python3") or sys.executable,
             tags=runner.get("tags") or ["serve"],
             threads=threads,
+            # --custom_op_libraries: loaded by the worker before the SavedModel.
+            custom_op_libraries=list(filter(None, parameter("custom_op_libraries", "").split(","))),
+            session_config=parameter("tf_session_config", ""),
         )
         try:
             self._client.connect()

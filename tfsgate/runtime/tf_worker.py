@@ -41,9 +41,11 @@ copied and put on the stub's path instead.
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fcntl
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -357,6 +359,8 @@ class WorkerClient:
         load_timeout: float = 600.0,
         tags: list[str] | None = None,
         threads: tuple[int, int] = (0, 0),
+        custom_op_libraries: list[str] | None = None,
+        session_config: str = "",
     ) -> None:
         self.saved_model = os.path.realpath(saved_model)
         self.signature = signature
@@ -368,6 +372,8 @@ class WorkerClient:
         self.idle_seconds = idle_seconds
         self.load_timeout = load_timeout
         self.threads = threads  # (intra, inter); 0 lets TensorFlow choose
+        self.custom_op_libraries = list(custom_op_libraries or [])
+        self.session_config = session_config  # base64 ConfigProto; "" = the worker's default
         self.key = worker_key(self.owner_pid)
         self.socket_path, self.lock_path = socket_paths(self.key, directory)
         self.outputs: list[str] = []
@@ -403,6 +409,8 @@ class WorkerClient:
             "fingerprint": self.fingerprint,
             "tags": self.tags,
             "signature": self.signature,
+            "custom_op_libraries": self.custom_op_libraries,
+            "session_config": self.session_config,
         }
         send_message(sock, hello)
         header, _ = recv_message(sock)
@@ -546,12 +554,39 @@ def _import_tensorflow() -> Any:
         return tensorflow
 
 
+_LIBRARIES: set[str] = set()
+
+
+def load_custom_op_libraries(libraries: list[str]) -> None:
+    """Register the ops of ``--custom_op_libraries`` in this process before a SavedModel that
+    needs them loads: a path (``.so``) through ``tf.load_op_library``, as TF Serving users link
+    theirs in; anything else is a Python package imported for its ops (``tensorflow_text``).
+    Raises ``RuntimeError`` naming the library that fails; each loads once per process."""
+    tf = _import_tensorflow()
+    for library in libraries:
+        with _IMPORT_LOCK:
+            if library in _LIBRARIES:
+                continue
+            try:
+                if library.endswith(".so") or os.sep in library:
+                    tf.load_op_library(library)
+                else:
+                    importlib.import_module(library)
+            except Exception as exc:  # noqa: BLE001 - NotFoundError, ImportError, OSError...
+                message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+                raise RuntimeError(f"cannot load custom op library {library}: {message}") from None
+            _LIBRARIES.add(library)
+
+
 class LoadedVersion:
     """One SavedModel version in a TF1 session, as TF Serving's loader holds it."""
 
-    def __init__(self, saved_model: str, tags: list[str]) -> None:
+    def __init__(
+        self, saved_model: str, tags: list[str], libraries: list[str] | None = None
+    ) -> None:
         self.saved_model = saved_model
         self.tags = tags
+        self.libraries = list(libraries or [])
         self.loaded = threading.Event()
         self.error = ""
         self.session: Any = None
@@ -565,6 +600,7 @@ class LoadedVersion:
         started = time.monotonic()
         try:
             tf = _import_tensorflow()
+            load_custom_op_libraries(self.libraries)
             tf1 = tf.compat.v1
             graph = tf.Graph()
             session = tf1.Session(graph=graph, config=config)
@@ -639,11 +675,14 @@ class SignatureServer:
         self._clients = 0
         self._idle_since = time.monotonic()
 
-    def _config(self) -> Any:
+    def _config(self, session_config: str = "") -> Any:
+        """The version's session config: the stub's (TF Serving's session flags, base64) or the
+        worker's thread sizes. The first session creates TensorFlow's process-wide pools."""
         _import_tensorflow()
         from tensorflow.core.protobuf import config_pb2
 
-        # The first session creates TensorFlow's process-wide pools with these sizes.
+        if session_config:
+            return config_pb2.ConfigProto.FromString(base64.b64decode(session_config))
         return config_pb2.ConfigProto(
             intra_op_parallelism_threads=self.intra_op_threads,
             inter_op_parallelism_threads=self.inter_op_threads,
@@ -662,17 +701,24 @@ class SignatureServer:
         with self._lock:
             return sorted(v.saved_model for v in self._versions.values() if v.session is not None)
 
-    def _version(self, saved_model: str, fingerprint: str, tags: list[str]) -> LoadedVersion:
+    def _version(
+        self,
+        saved_model: str,
+        fingerprint: str,
+        tags: list[str],
+        libraries: list[str],
+        session_config: str = "",
+    ) -> LoadedVersion:
         """The version, attached to the calling stub; the first stub to ask starts its load."""
         key = (os.path.realpath(saved_model), fingerprint, tuple(sorted(tags)))
         with self._lock:
             version = self._versions.get(key)
             start = version is None
             if version is None:
-                version = self._versions[key] = LoadedVersion(key[0], list(tags))
+                version = self._versions[key] = LoadedVersion(key[0], list(tags), libraries)
             version.clients += 1
         if start:
-            version.load(self._config())
+            version.load(self._config(session_config))
         version.loaded.wait()
         return version
 
@@ -736,7 +782,14 @@ class SignatureServer:
         if not isinstance(saved_model, str) or not isinstance(name, str):
             send_message(conn, {"ok": False, "code": "INTERNAL", "error": "bad hello"})
             return None, ""
-        version = self._version(saved_model, str(header.get("fingerprint", "")), list(tags))
+        libraries = [str(name) for name in header.get("custom_op_libraries") or []]
+        version = self._version(
+            saved_model,
+            str(header.get("fingerprint", "")),
+            list(tags),
+            libraries,
+            str(header.get("session_config") or ""),
+        )
         if version.error:
             send_message(conn, {"ok": False, "code": "UNAVAILABLE", "error": version.error})
             return version, ""

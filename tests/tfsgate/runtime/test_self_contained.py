@@ -13,7 +13,15 @@ import tfsgate.runtime
 
 RUNTIME = Path(tfsgate.runtime.__file__).parent
 # google: protobuf, which onnxruntime and tensorflow both require (tf_example.py parses with it).
-ENGINES = {"numpy", "tensorflow", "onnxruntime", "triton_python_backend_utils", "google"}
+# ai_edge_litert: LiteRT, the TFLite runner's engine.
+ENGINES = {
+    "numpy",
+    "tensorflow",
+    "onnxruntime",
+    "ai_edge_litert",
+    "triton_python_backend_utils",
+    "google",
+}
 
 
 def imported_roots(source: str) -> list[tuple[int, str]]:
