@@ -137,6 +137,7 @@ def engine_options(s: ServeSettings) -> tuple[EngineOptions, ExportOptions]:
     engine = EngineOptions(
         custom_op_libraries=libraries,
         tf_session_config=tf_session_config(s),
+        tflite_instances=max(s.num_tflite_pools, 0),
         batching=batching,
         onnx_intra_op_threads=s.onnx_intra_op_threads,
         onnx_inter_op_threads=s.onnx_inter_op_threads,

@@ -161,9 +161,8 @@ class ServeSettings(BaseSettings):
     )
     num_tflite_pools: int = flag(
         0,
-        "each Triton instance of a TFLite signature holds one interpreter; instances follow"
-        " num_batch_threads as for the other runners",
-        treatment=NO_EFFECT,
+        "Triton instances of each TFLite signature, one interpreter each (0: as the other"
+        " runners, num_batch_threads or 1)",
         tf_default="CPUs",
     )
     num_tflite_interpreters_per_pool: int = flag(

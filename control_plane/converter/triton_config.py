@@ -42,6 +42,7 @@ class EngineOptions:
     instances: int = 1
     custom_op_libraries: tuple[str, ...] = ()  # loaded by the TensorFlow worker (runner_model.py)
     tf_session_config: str = ""  # base64 ConfigProto for the worker's sessions ("" = its default)
+    tflite_instances: int = 0  # --num_tflite_pools: instances of TFLite signatures (0: instances)
 
 
 class UnsupportedSignature(ValueError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.converter import gpu
+from control_plane.converter.tflite import TFLITE
 from control_plane.converter.triton_config import build_model_config
 from control_plane.converter.writer import SavedModelConverter, read_runner
 from control_plane.reconciler.settings import ReconcilerSettings
@@ -35,9 +36,17 @@ def signature_configs(
         engine=settings.engine,
         response_cache=response_cache,
     )
+    runners = [read_runner(converter.repository / name / str(v)) for v in versions]
+    if (
+        settings.engine.tflite_instances > 0
+        and runners
+        and all(r is not None and r.runner == TFLITE for r in runners)
+    ):
+        # --num_tflite_pools: TF Serving's interpreters that run in parallel; here each Triton
+        # instance of a TFLite signature is one interpreter.
+        python.instance_group[0].count = settings.engine.tflite_instances
     if settings.flavor != "gpu" or not versions:
         return [python]
-    runners = [read_runner(converter.repository / name / str(v)) for v in versions]
     if any(r is None or r.runner != "onnxruntime" for r in runners):
         return [python]
     repository = str(converter.repository)

@@ -185,12 +185,14 @@ def test_version(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_no_effect_flags_are_reported_once(caplog: pytest.LogCaptureFixture) -> None:
-    settings = parse("--xla_cpu_compilation_enabled", "--num_tflite_pools=2", "--port=9000")
+    settings = parse(
+        "--xla_cpu_compilation_enabled", "--num_tflite_interpreters_per_pool=2", "--port=9000"
+    )
     with caplog.at_level(logging.WARNING, logger="tfsgate"):
         report_no_effect(settings)
     lines = [r.getMessage() for r in caplog.records if "no effect" in r.getMessage()]
     assert len(lines) == 1
-    assert lines[0].endswith(": --num_tflite_pools, --xla_cpu_compilation_enabled")
+    assert lines[0].endswith(": --num_tflite_interpreters_per_pool, --xla_cpu_compilation_enabled")
 
 
 def _serve(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:

@@ -64,6 +64,7 @@ def lite_server(
         f"--model_config_file={config_file(root, served)}",
         f"--admin_port={admin_port}",
         "--prefer_tflite_model=true",
+        "--num_tflite_pools=2",
     ]
     env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
     with start_server(root / "home", args, model="both", env=env) as server:
@@ -172,6 +173,17 @@ def test_admin_api_and_versions_command_report_the_tflite_runner(
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()]
     assert ["serving_default", "tflite"] in [row[:2] for row in rows], listed.stdout
+
+
+def test_num_tflite_pools_is_the_instances_of_tflite_signatures(
+    lite_server: tuple[ServerProcess, str],
+) -> None:
+    """The config Triton was given (the reconciler keeps config.pbtxt equal to it)."""
+    server, _ = lite_server
+    config = (
+        server.home / "model_repository" / "both__serving_default" / "config.pbtxt"
+    ).read_text()
+    assert "count: 2" in config and "KIND_CPU" in config
 
 
 def test_without_the_flag_the_saved_model_is_served(
