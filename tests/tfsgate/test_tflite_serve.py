@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import grpc
@@ -110,6 +111,24 @@ def test_the_tflite_model_is_served_over_grpc(lite_server: tuple[ServerProcess, 
     server, _ = lite_server
     assert grpc_predict(server, "both", {"x": [1.0, 2.0, 3.0]}, ["y"]) == {"y": [2.5, 3.0, 3.5]}
     assert grpc_predict(server, "lite_only", {"x": [1.0]}, []) == {"y": [2.5], "z": [3.0]}
+
+
+def test_concurrent_requests_each_get_their_own_rows(
+    lite_server: tuple[ServerProcess, str],
+) -> None:
+    """Triton merges concurrent requests into one invoke; the runner splits the rows back."""
+    server, _ = lite_server
+
+    def ask(i: int) -> tuple[int, object]:
+        rows = [[float(i)]] * (1 + i % 3)
+        answer = rest(server, "both:predict", {"inputs": {"x": rows}})
+        return i, answer.json()
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        answers = dict(pool.map(ask, range(48)))
+    for i, answer in answers.items():
+        n = 1 + i % 3
+        assert answer == {"outputs": {"y": [[0.5 * i + 2.0]] * n, "z": [[3.0 * i]] * n}}, i
 
 
 def test_signatures_come_from_the_signature_runner(lite_server: tuple[ServerProcess, str]) -> None:
