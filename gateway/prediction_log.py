@@ -158,6 +158,7 @@ class PredictionLogger:
         self._files: dict[str, _ModelFile] = {}
         self._pending: list[PredictionRecord] = []
         self._sequence = 0
+        self._flushed_at = 0.0
         self._thread: threading.Thread | None = None
         self._idle = threading.Event()
         self._idle.set()
@@ -209,7 +210,9 @@ class PredictionLogger:
                 self._handle(entry)
             except Exception:  # noqa: BLE001 - a bad record must not stop logging
                 log.exception("could not log a %s record for %s", entry.kind, entry.spec.name)
-            if self._queue.empty():
+            # Records go to the sink in batches, one transaction per ``flush_seconds`` at most:
+            # a transaction per record would take the GIL from the requests being served.
+            if time.monotonic() - self._flushed_at >= self.flush_seconds:
                 self._flush()
 
     def _handle(self, entry: LogEntry) -> None:
@@ -227,6 +230,7 @@ class PredictionLogger:
                 self._pending.append(record)
 
     def _flush(self) -> None:
+        self._flushed_at = time.monotonic()
         for model_file in self._files.values():
             model_file.stream.flush()
         if self._pending and self.sink is not None:

@@ -1,9 +1,9 @@
 """Shadow traffic: a share of a model's requests also goes to a candidate version, off the path.
 
-The primary answers the caller as if no shadow existed: the copy is started only after the
-primary's answer is in hand, as a background task, and the caller never waits for it. Tasks in
-flight are bounded; past the bound a copy is dropped and counted. Each shadow answer is compared
-with the primary's (``gateway.shadow_compare``) and the result goes to Prometheus and to a
+The primary answers the caller as if no shadow existed: the copy is made only after the primary's
+answer is in hand, queued for a few background workers, and never waited for. The queue is
+bounded; past the bound a copy is dropped and counted. Each shadow answer is compared with the
+primary's (``gateway.shadow_compare``) and the result goes to Prometheus and to a
 per-(model, primary version, shadow version) summary the admin API shows. When predictions are
 recorded for feedback, both answers are recorded under the request's id, so feedback scores the
 shadow version on exactly the primary's traffic.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
@@ -108,12 +109,28 @@ class Copy:
 
 
 class ShadowRunner:
+    """Copies wait in a bounded queue; at most ``workers`` tasks take them one at a time.
+
+    So shadow traffic never adds more than ``workers`` concurrent calls next to the primaries
+    (a burst of copies does not become a burst of Triton calls competing with the requests
+    being answered), and each worker yields to the ready request callbacks before every copy.
+    A copy that finds the queue full is dropped and counted. Workers end when the queue is
+    empty: nothing runs while no model is shadowed.
+    """
+
     def __init__(
-        self, infer: Infer, logger: PredictionLogger | None = None, max_in_flight: int = 64
+        self,
+        infer: Infer,
+        logger: PredictionLogger | None = None,
+        *,
+        workers: int = 2,
+        max_queued: int = 64,
     ) -> None:
         self._infer = infer
         self.logger = logger
-        self.max_in_flight = max_in_flight
+        self.workers = workers
+        self.max_queued = max_queued
+        self._queue: deque[Copy] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self.summaries: dict[tuple[str, int, int], ShadowSummary] = {}
         self._series: dict[tuple[str, str], _Series] = {}
@@ -139,6 +156,7 @@ class ShadowRunner:
         self._changed.update((r.model, r.primary_version, r.shadow_version) for r in reports)
 
     def _summary(self, copy: Copy) -> ShadowSummary:
+        """The pair's totals, marked changed (call it when they change)."""
         key = (copy.route.name, copy.primary.version.version, copy.shadow.version)
         self._changed.add(key)
         found = self.summaries.get(key)
@@ -147,23 +165,33 @@ class ShadowRunner:
         return found
 
     def send(self, copy: Copy) -> None:
+        """Queue a copy (the request path: an append, and a task only when a worker is free)."""
         if copy.shadow.version == copy.primary.version.version:
             return  # the primary already is the shadow version: nothing to compare
-        if len(self._tasks) >= self.max_in_flight:
+        if len(self._queue) >= self.max_queued:
             self._summary(copy).dropped += 1
             SHADOW_DROPPED.labels(copy.route.name).inc()
             return
-        task = asyncio.get_running_loop().create_task(self._run(copy))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._queue.append(copy)
+        if len(self._tasks) < self.workers:
+            task = asyncio.get_running_loop().create_task(self._work())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _work(self) -> None:
+        while self._queue:
+            await asyncio.sleep(0)  # the requests ready to run go first
+            if self._queue:
+                await self._run(self._queue.popleft())
 
     async def drain(self, timeout: float = 5.0) -> None:
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
+        """Wait until every queued copy is done (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while self._tasks and time.monotonic() < deadline:
+            await asyncio.wait(set(self._tasks), timeout=deadline - time.monotonic())
 
     async def _run(self, copy: Copy) -> None:
         model, version = copy.route.name, str(copy.shadow.version)
-        summary = self._summary(copy)
         started = time.perf_counter()
         try:
             answers = []
@@ -175,12 +203,12 @@ class ShadowRunner:
                     )
                 )
         except ServingError as exc:
-            summary.add_error(exc.code.name)
+            self._summary(copy).add_error(exc.code.name)
             SHADOW_REQUESTS.labels(model, version, exc.code.name).inc()
             return
         except Exception:  # noqa: BLE001 - a shadow must never take anything else down
             log.exception("shadow copy to %s version %s failed", model, version)
-            summary.add_error("INTERNAL")
+            self._summary(copy).add_error("INTERNAL")
             SHADOW_REQUESTS.labels(model, version, "INTERNAL").inc()
             return
         seconds = time.perf_counter() - started
@@ -189,6 +217,7 @@ class ShadowRunner:
             _joined(answers, copy.calls),
             copy.shadow.tolerance,
         )
+        summary = self._summary(copy)
         summary.add(comparison, copy.primary_seconds, seconds)
         series = self._series.get((model, version))
         if series is None:  # labelled children looked up once per (model, version)

@@ -3,6 +3,7 @@ totals again after a failed report."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -99,3 +100,30 @@ async def test_shadow_totals_are_reported_when_changed_and_again_after_a_failure
     assert report.summary.requests == 1 and report.summary.max_abs_diff == 1.0
     await reporter.report_once()  # nothing changed: nothing sent
     assert len(working.reports) == 1
+
+
+async def test_shadow_copies_queue_for_a_bounded_number_of_workers() -> None:
+    """A burst of copies: at most ``workers`` shadow calls at once, the rest queued up to the
+    bound, the excess dropped and counted."""
+    running, most = 0, 0
+
+    async def slow(target: Target, inputs: Tensors, *_args: Any) -> Tensors:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        return {"y": inputs["x"]}
+
+    shadows = ShadowRunner(slow, workers=2, max_queued=3)
+    route = ModelRoute("m", {1: _version(1), 2: _version(2)}, shadow=ShadowRoute(2, 100.0, 0.5))
+    primary = Target("m", route.versions[1], SIGNATURE, "m__serving_default", False)
+    x = np.array([[1.0]], dtype=np.float32)
+    assert route.shadow is not None
+    for i in range(10):
+        call = Call(primary, {"x": x}, (), {"y": x})
+        shadows.send(Copy(route, route.shadow, (call,), 0.001, f"r{i}"))
+    await shadows.drain()
+    (summary,) = shadows.summary("m")
+    assert (summary["requests"], summary["dropped"], summary["max_abs_diff"]) == (3, 7, 0.0)
+    assert most == 2
