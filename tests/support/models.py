@@ -1,10 +1,10 @@
-"""Factory SavedModels (``tfsgate/examples.py``) for tests, written by TensorFlow in a child process
+"""Factory SavedModels (``tfsgate/examples/``) for tests, written by TensorFlow in a child process
 (TensorFlow stays out of pytest).
 
 Writing one costs a TensorFlow start (seconds of CPU), so the session's shared models go through
-``cached_model``: kept in pytest's cache directory, keyed by the factory's source and the TensorFlow
-and Keras versions, and copied from there on later runs, so the fast loop does not start
-TensorFlow again for models it already has.
+``cached_model``: kept in pytest's cache directory, keyed by the factory package's source and
+the TensorFlow and Keras versions, and copied from there on later runs, so the fast loop does not
+start TensorFlow again for models it already has.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ def write_model(kind: str, target: Path) -> Path:
 
 
 def _key(kind: str) -> str:
-    digest = hashlib.sha256(Path(tfsgate.examples.__file__).read_bytes())
+    digest = hashlib.sha256()
+    for source in sorted(Path(tfsgate.examples.__file__).parent.glob("*.py")):
+        digest.update(source.read_bytes())
     for package in ("tensorflow", "keras"):
         digest.update(importlib.metadata.version(package).encode())
     return f"{kind}-{digest.hexdigest()[:16]}"
