@@ -235,6 +235,7 @@ class TfsgateServer:
             self.export,
             flavor=s.triton_flavor,
             prefer_tflite=s.prefer_tflite_model,
+            per_model_batching=s.enable_batching and s.enable_per_model_batching_parameters,
         )
         self.reconciler = Reconciler(
             self.store,
@@ -259,6 +260,7 @@ class TfsgateServer:
                 ),
                 warmup=s.enable_model_warmup,
                 warmup_iterations=max(s.num_request_iterations_for_warmup, 1),
+                per_model_batching=s.enable_per_model_batching_parameters,
             ),
         )
         await self.reconciler.set_desired(config)

@@ -57,7 +57,10 @@ class ServeSettings(BaseSettings):
         " num_batch_threads -> instances (max_enqueued_batches has no effect: docs/engine.md)",
     )
     enable_per_model_batching_parameters: bool = flag(
-        False, "batching_params.pbtxt in SavedModels is not read", treatment=NO_EFFECT
+        False,
+        "with --enable_batching, a version's batching_params.pbtxt replaces the server's"
+        " BatchingParameters for its model (the newest version's, one Triton config serving them"
+        " all), and a model without one is not batched, as in TF Serving",
     )
     model_config_file: str = flag(
         "", "ModelServerConfig file (text, or the same message as JSON); wins over --model_name"

@@ -34,6 +34,7 @@ so the runner's ``execution_batch_size`` is what bounds one engine call.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
@@ -59,6 +60,18 @@ def parse_batching_parameters(text: str, source: str = "<text>") -> Any:
         return config_protos.parse_text(text, BatchingParameters(), source)
     except config_protos.ConfigFileError as exc:
         raise BatchingConfigError(f"{exc.parse_error}\n{exc.message}".strip()) from None
+
+
+PER_MODEL_FILE = "batching_params.pbtxt"  # TF Serving's kBatchingParamsFilename
+
+
+def read_per_model(version_dir: Path) -> BatchingConfig | None:
+    """A version's own ``batching_params.pbtxt`` (None without one); BatchingConfigError with TF
+    Serving's parse error when it is not a valid BatchingParameters."""
+    path = version_dir / PER_MODEL_FILE
+    if not path.is_file():
+        return None
+    return BatchingConfig.from_message(parse_batching_parameters(path.read_text(), str(path)))
 
 
 @dataclass(frozen=True)

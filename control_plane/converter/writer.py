@@ -41,6 +41,7 @@ from typing import Any
 from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.converter import triton_config, warmup
+from control_plane.converter.batching import PER_MODEL_FILE, BatchingConfigError, read_per_model
 from control_plane.converter.exporter import (
     ONNXRUNTIME,
     TENSORFLOW,
@@ -212,12 +213,16 @@ class SavedModelConverter:
         exporter: Exporter | None = None,
         flavor: str = "cpu",
         prefer_tflite: bool = False,
+        per_model_batching: bool = False,
     ) -> None:
         self.repository = repository.resolve()
         self.export = export or ExportOptions()
         self.exporter = exporter or Exporter()
         self.flavor = flavor  # "gpu": also the composing models of gpu.py's ensembles
         self.prefer_tflite = prefer_tflite  # --prefer_tflite_model
+        # --enable_per_model_batching_parameters with --enable_batching: a version's
+        # batching_params.pbtxt must parse, as TF Serving's load requires then.
+        self.per_model_batching = per_model_batching
 
     def serves_tflite(self, source: Path) -> bool:
         """TF Serving's choice: the version's model.tflite when preferred and present."""
@@ -239,6 +244,7 @@ class SavedModelConverter:
         if self.serves_tflite(source):
             return self._convert_tflite(model, version, source)
         signatures = read_signatures(source, self.export.tags)
+        self._check_batching_params(source)
         names = {sig: triton_model_name(model, sig) for sig in signatures}
         for sig_name, triton_name in names.items():
             # Validate before touching the repository: unsupported dtypes raise here.
@@ -253,6 +259,7 @@ class SavedModelConverter:
             fingerprint = files_fingerprint(source)
             for sig_name, triton_name in names.items():
                 staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
+                self._copy_batching_params(source, staged)
                 evidence = runners[sig_name]
                 if evidence.runner == ONNXRUNTIME and evidence.onnx_dir:
                     self._stage_onnx(staged, exported / evidence.onnx_dir, evidence)
@@ -270,6 +277,22 @@ class SavedModelConverter:
             shutil.rmtree(exported, ignore_errors=True)
         return ConvertedVersion(model, version, source, signatures, names, runners)
 
+    def _check_batching_params(self, source: Path) -> None:
+        """A version's batching_params.pbtxt must parse when it is used (TF Serving fails the
+        load otherwise)."""
+        if not self.per_model_batching:
+            return
+        try:
+            read_per_model(source)
+        except BatchingConfigError as exc:
+            raise SavedModelError(str(exc)) from None
+
+    @staticmethod
+    def _copy_batching_params(source: Path, staged: Path) -> None:
+        """Kept beside the runner for --enable_per_model_batching_parameters (reconciler/configs)."""
+        if (source / PER_MODEL_FILE).is_file():
+            shutil.copyfile(source / PER_MODEL_FILE, staged / PER_MODEL_FILE)
+
     def _convert_tflite(self, model: str, version: int, source: Path) -> ConvertedVersion:
         signatures, plans = read_tflite(source)
         names = {sig: triton_model_name(model, sig) for sig in signatures}
@@ -278,8 +301,10 @@ class SavedModelConverter:
         staging = _staging_dir(self.repository)
         shutil.rmtree(self.warmup_dir(model, version), ignore_errors=True)  # none for TFLite
         evidence = SignatureRunner(TFLITE)
+        self._check_batching_params(source)
         for sig_name, triton_name in names.items():
             staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
+            self._copy_batching_params(source, staged)
             shutil.copyfile(runtime_file("tflite_runner.py"), staged / "model.py")
             shutil.copyfile(source / TFLITE_FILE, staged / TFLITE_FILE)
             text = tflite_runner_json(plans[sig_name].to_json(), evidence)

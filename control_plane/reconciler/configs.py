@@ -8,14 +8,20 @@ ONNX Runtime serves, or an ensemble (parse step + ONNX graph) for ParseExample s
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
+
 from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.converter import gpu
+from control_plane.converter.batching import BatchingConfig, BatchingConfigError, read_per_model
 from control_plane.converter.tflite import TFLITE
 from control_plane.converter.triton_config import build_model_config
 from control_plane.converter.writer import SavedModelConverter, read_runner
 from control_plane.reconciler.settings import ReconcilerSettings
 from tfsgate.core.signatures import SignatureSpec
+
+log = logging.getLogger(__name__)
 
 
 def signature_configs(
@@ -27,13 +33,24 @@ def signature_configs(
     versions: set[int],
     response_cache: bool,
 ) -> list[mc.ModelConfig]:
+    engine, max_batch_size = settings.engine, settings.max_batch_size
+    if settings.per_model_batching and engine.batching.enabled and versions:
+        # The newest version's own parameters (one Triton config serves every version).
+        try:
+            own = read_per_model(converter.repository / name / str(max(versions)))
+        except BatchingConfigError as exc:  # converted before the flag: checked only with it
+            log.warning("%s: batching_params.pbtxt not used: %s", name, exc)
+            own = None
+        batching = own or BatchingConfig()
+        engine = replace(engine, batching=batching)
+        max_batch_size = batching.max_batch_size
     python = build_model_config(
         name,
         model,
         spec,
         versions,
-        settings.max_batch_size,
-        engine=settings.engine,
+        max_batch_size,
+        engine=engine,
         response_cache=response_cache,
     )
     runners = [read_runner(converter.repository / name / str(v)) for v in versions]
@@ -50,7 +67,7 @@ def signature_configs(
     if any(r is None or r.runner != "onnxruntime" for r in runners):
         return [python]
     repository = str(converter.repository)
-    engine, options = settings.engine, settings.gpu_options
+    options = settings.gpu_options
     if all(r is not None and not r.parse for r in runners):
         if not gpu.can_run_on_gpu(spec, python.max_batch_size > 0):
             return [python]

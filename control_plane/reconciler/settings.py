@@ -34,3 +34,7 @@ class ReconcilerSettings:
     # --enable_model_warmup and --num_request_iterations_for_warmup (0 = once, as TF Serving).
     warmup: bool = True
     warmup_iterations: int = 1
+    # --enable_per_model_batching_parameters (with --enable_batching): a version's own
+    # batching_params.pbtxt replaces the server's parameters, and a model without one is not
+    # batched (bundle_factory_util.cc: GetPerModelBatchingParams).
+    per_model_batching: bool = False

@@ -125,3 +125,36 @@ def test_bad_files_say_why(text: str, message: str) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(BatchingConfigError, match="missing.txt; No such file or directory"):
         BatchingConfig.from_flags(True, str(tmp_path / "missing.txt"))
+
+
+def test_per_model_batching_params_replace_the_servers(tmp_path: Path) -> None:
+    """--enable_per_model_batching_parameters: the newest version's batching_params.pbtxt (kept
+    beside its runner by the converter) is the model's batching; a model without one is not
+    batched (TF Serving's GetPerModelBatchingParams)."""
+    from control_plane.converter.writer import SavedModelConverter
+    from control_plane.reconciler.configs import signature_configs
+    from control_plane.reconciler.settings import ReconcilerSettings
+
+    server = BatchingConfig.from_message(
+        parse_batching_parameters("max_batch_size { value: 64 } batch_timeout_micros { value: 9 }")
+    )
+    settings = ReconcilerSettings(
+        max_batch_size=64, engine=EngineOptions(batching=server), per_model_batching=True
+    )
+    converter = SavedModelConverter(tmp_path / "repository")
+    for version in (1, 2):
+        (converter.repository / "m__serving_default" / str(version)).mkdir(parents=True)
+    own = "max_batch_size { value: 8 } batch_timeout_micros { value: 700 }"
+    (converter.repository / "m__serving_default" / "2" / "batching_params.pbtxt").write_text(own)
+
+    def batcher(versions: set[int], per_model: bool = True) -> tuple[list[int], int]:
+        chosen = settings if per_model else ReconcilerSettings(engine=settings.engine)
+        (config,) = signature_configs(
+            chosen, converter, "m__serving_default", "m", SIGNATURE, versions, False
+        )
+        dynamic = config.dynamic_batching
+        return list(dynamic.preferred_batch_size), dynamic.max_queue_delay_microseconds
+
+    assert batcher({1, 2}) == ([8], 700)
+    assert batcher({1}) == ([128], 0)  # no file: TF Serving does not batch this model
+    assert batcher({1, 2}, per_model=False) == ([64], 9)
