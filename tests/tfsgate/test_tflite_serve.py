@@ -38,7 +38,10 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> Path:
         ("tflite", root / "both" / "1", {}),
         ("tflite", root / "lite_only" / "1", {"with_saved_model": False}),
         ("tflite", root / "tf1" / "1", {"with_saved_model": False, "tf1": True}),
+        ("tflite", root / "own_batching" / "1", {"with_saved_model": False}),
     )
+    own = "max_batch_size { value: 8 } batch_timeout_micros { value: 700 }\n"
+    (root / "own_batching" / "1" / "batching_params.pbtxt").write_text(own)
     return root
 
 
@@ -57,7 +60,7 @@ def lite_server(
     models: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, str]]:
     root = tmp_path_factory.mktemp("tflite-serve")
-    served = {name: models / name for name in ("both", "lite_only", "tf1")}
+    served = {name: models / name for name in ("both", "lite_only", "tf1", "own_batching")}
     shared = Path(__file__).resolve().parents[2] / "../shared/testdata/tfserving"
     served.update({n: shared / d for n, d in SHARED.items() if (shared / d).is_dir()})
     admin_port = free_port()
@@ -66,6 +69,8 @@ def lite_server(
         f"--admin_port={admin_port}",
         "--prefer_tflite_model=true",
         "--num_tflite_pools=2",
+        "--enable_batching",
+        "--enable_per_model_batching_parameters",
     ]
     env = {"TFSGATE_ADMIN_TOKEN": TOKEN}
     with start_server(root / "home", args, model="both", env=env) as server:
@@ -203,6 +208,19 @@ def test_num_tflite_pools_is_the_instances_of_tflite_signatures(
         server.home / "model_repository" / "both__serving_default" / "config.pbtxt"
     ).read_text()
     assert "count: 2" in config and "KIND_CPU" in config
+
+
+def test_per_model_batching_parameters(lite_server: tuple[ServerProcess, str]) -> None:
+    """--enable_per_model_batching_parameters: a version's batching_params.pbtxt is its model's
+    batching; a model without one is not batched (no queue delay), as in TF Serving."""
+    server, _ = lite_server
+    repository = server.home / "model_repository"
+    own = (repository / "own_batching__serving_default" / "config.pbtxt").read_text()
+    assert "preferred_batch_size: 8" in own and "max_queue_delay_microseconds: 700" in own
+    other = (repository / "both__serving_default" / "config.pbtxt").read_text()
+    assert "max_queue_delay_microseconds" not in other  # 0: proto3 text omits it
+    answer = rest(server, "own_batching:predict", {"instances": [[2.0]]})
+    assert answer.json() == {"predictions": [{"y": [3.0], "z": [6.0]}]}
 
 
 def test_without_the_flag_the_saved_model_is_served(
