@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
 
 TASKS = ("regression", "binary", "multiclass", "multilabel")
 METRICS = {
@@ -90,6 +89,8 @@ def _scalar(value: float | list[float]) -> float:
 
 
 def _regression(pairs: Sequence[Pair]) -> dict[str, float | None]:
+    from sklearn import metrics as skm  # 1 s to import: only when feedback is scored
+
     y = np.array([float(p.truth) for p in pairs])
     pred = np.array([_scalar(p.prediction) for p in pairs])
     return {
@@ -115,6 +116,8 @@ def expected_calibration_error(
 
 
 def _binary(pairs: Sequence[Pair]) -> dict[str, float | None]:
+    from sklearn import metrics as skm  # 1 s to import: only when feedback is scored
+
     y = np.array([int(p.truth) for p in pairs])
     prob = np.clip(np.array([_scalar(p.prediction) for p in pairs]), 0.0, 1.0)
     label = (prob >= 0.5).astype(int)
@@ -138,6 +141,8 @@ def _class_index(pair: Pair, truth: Any) -> int:
 
 
 def _multiclass(pairs: Sequence[Pair]) -> dict[str, float | None]:
+    from sklearn import metrics as skm  # 1 s to import: only when feedback is scored
+
     scores = np.array([p.prediction for p in pairs], dtype=np.float64)
     y = np.array([_class_index(p, p.truth) for p in pairs])
     classes = np.arange(scores.shape[1])
@@ -153,6 +158,8 @@ def _multiclass(pairs: Sequence[Pair]) -> dict[str, float | None]:
 
 
 def _multilabel(pairs: Sequence[Pair]) -> dict[str, float | None]:
+    from sklearn import metrics as skm  # 1 s to import: only when feedback is scored
+
     scores = np.array([p.prediction for p in pairs], dtype=np.float64)
     truth = np.zeros_like(scores, dtype=int)
     for row, pair in enumerate(pairs):
