@@ -384,7 +384,7 @@ class DataPlane:
 
     # -- status / metadata ---------------------------------------------------------------------
     def get_model_status(self, ref: ModelRef) -> list[VersionStatus]:
-        route = self.router.table.models.get(ref.name)
+        route = self.router.serving_table().models.get(ref.name)
         if route is None or not route.versions:
             raise ServingError(Code.NOT_FOUND, f"Could not find any versions of model {ref.name}")
         wanted = named_version(route, ref)

@@ -277,19 +277,28 @@ class GrpcServer:
         else:
             self._server.add_secure_port(address, credentials)
 
-    async def start(self) -> None:
+    async def start(self, serving: bool = True) -> None:
         s = self.settings
         if s.port:  # 0: only the Unix socket (TF Serving requires one of the two)
             self._listen(f"{s.host}:{s.port}")
         if s.grpc_socket_path:
             self._listen(f"unix:{s.grpc_socket_path}")
         await self._server.start()
-        serving = health_pb2.HealthCheckResponse.SERVING
+        await self.set_serving(serving)
+
+    async def set_serving(self, serving: bool) -> None:
+        """grpc.health.v1: SERVING, or NOT_SERVING while a gateway cannot answer (no routing
+        table yet, no Triton instance ready)."""
+        status = (
+            health_pb2.HealthCheckResponse.SERVING
+            if serving
+            else health_pb2.HealthCheckResponse.NOT_SERVING
+        )
         names = ["", "tensorflow.serving.PredictionService"]
         if self.options.tf_health_names:  # the names TF Serving's health service reports
             names += ["ModelService", "PredictionService"]
         for name in names:
-            await self._health.set(name, serving)
+            await self._health.set(name, status)
 
     async def stop(self, grace: float = 5.0) -> None:
         await self._health.enter_graceful_shutdown()

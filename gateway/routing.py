@@ -103,29 +103,52 @@ class Router:
 
     Each resolution is counted (``gateway.metrics.routed``) with the rule that decided it and
     the label the request went through: the one it named, or for a weighted split the label of
-    the picked version (``split_labels``)."""
+    the picked version (``split_labels``).
 
-    def __init__(self, table: RoutingTable | None = None) -> None:
-        self.publish(table or RoutingTable())
+    A gateway in its own process starts with ``waiting`` set (no table has arrived from the
+    catalog yet): every request is then UNAVAILABLE with that reason, not NOT_FOUND, until the
+    first ``publish``.
+    """
+
+    def __init__(self, table: RoutingTable | None = None, waiting: str = "") -> None:
+        initial = table or RoutingTable()
+        splits = traffic_splits(initial)
+        self._state = (initial, splits, split_labels(initial, splits), waiting)
 
     @property
     def table(self) -> RoutingTable:
         return self._state[0]
 
+    @property
+    def waiting(self) -> str:
+        """Why nothing is served yet; empty once a table has been published."""
+        return self._state[3]
+
     def publish(self, table: RoutingTable) -> None:
         splits = traffic_splits(table)
-        self._state = (table, splits, split_labels(table, splits))
+        self._state = (table, splits, split_labels(table, splits), "")
         metrics.applied(table)
 
+    def serving_table(self) -> RoutingTable:
+        """The table requests are answered from (UNAVAILABLE while waiting for the first)."""
+        table, _, _, waiting = self._state
+        if waiting:
+            raise ServingError(Code.UNAVAILABLE, waiting)
+        return table
+
     def resolve_version(self, ref: ModelRef) -> tuple[VersionRoute, ModelRoute]:
-        table, splits, labels = self._state
+        table, splits, labels, waiting = self._state
+        if waiting:
+            raise ServingError(Code.UNAVAILABLE, waiting)
         version = resolve_version(table, ref, splits)
         _count(ref, version.version, labels)
         return version, table.models[ref.name]
 
     def resolve(self, ref: ModelRef) -> tuple[Target, ModelRoute]:
         """The target of a request and its model's route (shadow, logging, guard flags)."""
-        table, splits, labels = self._state
+        table, splits, labels, waiting = self._state
+        if waiting:
+            raise ServingError(Code.UNAVAILABLE, waiting)
         target = resolve(table, ref, splits)
         _count(ref, target.version.version, labels)
         return target, table.models[ref.name]

@@ -79,22 +79,29 @@ class TritonInferenceClient:
     """One pooled gRPC channel to Triton per gateway process."""
 
     def __init__(self, grpc_url: str, default_timeout: float | None = None, name: str = "") -> None:
+        """An empty ``grpc_url``: no Triton known yet (a gateway waiting for the routing feed);
+        calls are UNAVAILABLE until ``repoint``."""
         self.url = grpc_url
         # The instance's label in metrics: stable across repoints (a restarted embedded Triton
         # listens elsewhere but is the same instance).
         self.name = name or grpc_url
         self.default_timeout = default_timeout
-        self._channel, self._stub = _connect(grpc_url)
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: service_pb2_grpc.GRPCInferenceServiceStub | None = None
+        if grpc_url:
+            self._channel, self._stub = _connect(grpc_url)
 
     async def close(self) -> None:
-        await self._channel.close()
+        if self._channel is not None:
+            await self._channel.close()
 
     async def repoint(self, grpc_url: str) -> None:
         """Switch to a restarted Triton; requests in flight finish on the old channel."""
         old = self._channel
         self._channel, self._stub = _connect(grpc_url)
         self.url = grpc_url
-        await old.close(grace=5.0)
+        if old is not None:
+            await old.close(grace=5.0)
 
     async def infer(
         self,
@@ -106,6 +113,8 @@ class TritonInferenceClient:
     ) -> Tensors:
         """Run one inference; ``outputs`` names the tensors wanted (all of them when empty)."""
         request = encode_request(model, version, inputs, outputs)
+        if self._stub is None:
+            raise ServingError(Code.UNAVAILABLE, "no Triton instance known yet")
         started = time.perf_counter()
         try:
             response = await self._stub.ModelInfer(

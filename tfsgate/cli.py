@@ -1,4 +1,5 @@
-"""``tfsgate``: ``serve`` with tensorflow_model_server's flags, plus ``db`` and admin verbs."""
+"""``tfsgate``: ``serve`` with tensorflow_model_server's flags, the production roles ``gateway``
+and ``control-plane`` (each with the flags of its part), plus ``db`` and admin verbs."""
 
 from __future__ import annotations
 
@@ -19,17 +20,84 @@ SERVE_DESCRIPTION = (
 )
 
 
+# The front doors' flags: what `tfsgate gateway` takes (with the catalog and Triton to follow).
+FRONT_DOOR_FLAGS = (
+    "port",
+    "grpc_socket_path",
+    "rest_api_port",
+    "rest_api_num_threads",
+    "rest_api_timeout_in_ms",
+    "rest_api_enable_cors_support",
+    "use_alts_credentials",
+    "ssl_config_file",
+    "grpc_channel_arguments",
+    "grpc_max_threads",
+    "monitoring_config_file",
+    "enable_grpc_healthcheck_service",
+    "enable_serialization_as_tensor_content",
+    "enable_profiler",
+    "enable_signature_method_name_check",
+)
+GATEWAY_FLAGS = (
+    *FRONT_DOOR_FLAGS,
+    "enable_batching",  # the coalescer's rows per Triton call
+    "batching_parameters_file",
+    "triton_url",
+    "database_url",
+    "home",
+    "host",
+    "log_level",
+    "version",
+)
+# `tfsgate control-plane`: every flag but the front doors'.
+CONTROL_PLANE_FLAGS = tuple(n for n in ServeSettings.model_fields if n not in FRONT_DOOR_FLAGS)
+
+ROLES = {
+    "serve": (
+        "serve TF-Serving REST and gRPC over Triton, all in one process",
+        tuple(ServeSettings.model_fields),
+    ),
+    "gateway": (
+        "production role: the REST and gRPC front doors, following the control plane's catalog",
+        GATEWAY_FLAGS,
+    ),
+    "control-plane": (
+        "production role: sources, reconciler and admin API (a second one waits as standby)",
+        CONTROL_PLANE_FLAGS,
+    ),
+}
+ROLE_DESCRIPTIONS = {
+    "serve": SERVE_DESCRIPTION,
+    "gateway": (
+        "Stateless TF Serving front doors: the routing table comes from the catalog"
+        " (--database_url / TFSGATE_DATABASE_URL), the models are served by --triton_url"
+        " (repeatable; default: the instances the control plane publishes). Until a table has"
+        " arrived every call is UNAVAILABLE."
+    ),
+    "control-plane": (
+        "Sources (--model_config_file or --model_name/--model_base_path), reconciler and admin"
+        " API over the catalog; Triton is --triton_url (repeatable) or embedded. One instance"
+        " leads; others wait as hot standbys (PostgreSQL advisory lock, or a lock file beside a"
+        " SQLite catalog) with nothing started."
+    ),
+}
+
+
 def add_serve_parser(subparsers: Any) -> None:
-    """``serve`` in the main parser's help; its flags are parsed by ``serve_parser``."""
-    subparsers.add_parser(
-        "serve", help="serve TF-Serving REST and gRPC over Triton", add_help=False
-    )
+    """The roles in the main parser's help; their flags are parsed by ``role_parser``."""
+    for role, (summary, _) in ROLES.items():
+        subparsers.add_parser(role, help=summary, add_help=False)
+
+
+def role_parser(role: str = "serve") -> argparse.ArgumentParser:
+    parser = flags.FlagParser(prog=f"tfsgate {role}", description=ROLE_DESCRIPTIONS[role])
+    names = ROLES[role][1]
+    flags.add_flags(parser, {n: ServeSettings.model_fields[n] for n in names})
+    return parser
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    parser = flags.FlagParser(prog="tfsgate serve", description=SERVE_DESCRIPTION)
-    flags.add_flags(parser, ServeSettings.model_fields)
-    return parser
+    return role_parser("serve")
 
 
 def settings_from_args(args: argparse.Namespace) -> ServeSettings:
@@ -52,8 +120,8 @@ def version_text() -> str:
     )
 
 
-def serve_main(argv: Sequence[str]) -> int:
-    settings = settings_from_args(serve_parser().parse_args(argv))
+def serve_main(argv: Sequence[str], role: str = "serve") -> int:
+    settings = settings_from_args(role_parser(role).parse_args(argv))
     if settings.version:
         print(version_text())
         return 0
@@ -61,6 +129,14 @@ def serve_main(argv: Sequence[str]) -> int:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if role == "gateway":
+        from tfsgate.gateway_server import serve_gateway
+
+        return serve_gateway(settings)
+    if role == "control-plane":
+        from tfsgate.control_plane_server import serve_control_plane
+
+        return serve_control_plane(settings)
     from tfsgate.server import serve
 
     return serve(settings)
@@ -71,8 +147,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from tfsgate.db_cli import add_db_parser, run_db
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["serve"]:
-        return serve_main(argv[1:])
+    if argv[:1] and argv[0] in ROLES:
+        return serve_main(argv[1:], argv[0])
     parser = argparse.ArgumentParser(prog="tfsgate", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_serve_parser(subparsers)

@@ -271,6 +271,11 @@ class ServeSettings(BaseSettings):
         return Path(self.home).resolve()
 
     @property
+    def triton_urls(self) -> tuple[str, ...]:
+        """The external Triton instances (``--triton_url`` repeated or comma-separated)."""
+        return tuple(u.strip() for u in self.triton_url.split(",") if u.strip())
+
+    @property
     def catalog_url(self) -> str:
         return self.database_url or default_database_url(self.home_path)
 

@@ -350,3 +350,18 @@ class GatewayShadowRow(Base):
     shadow_version: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     totals: Mapped[dict[str, Any]]
     updated_at: Mapped[datetime]
+
+
+# ---------------------------------------------------------------- routing feed (0006)
+
+
+class RoutingStateRow(Base):
+    """The routing feed's one row: read and written by ``tfsgate/core/routing_feed.py`` with
+    SQLAlchemy Core (gateways import no control-plane code); declared here for the schema."""
+
+    __tablename__ = "routing_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime]

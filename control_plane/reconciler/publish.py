@@ -1,22 +1,25 @@
-"""Publish: build the routing table from the catalog and hand it to the gateway.
+"""Publish: build the routing table from the catalog and hand it to the gateways.
 
 A new table after every change (a version's state, labels, traffic, shadow, a rollout); the table is
 the contract of ``tfsgate.core.routing_table``. Tables are built one at a time, so one built from an
 older catalog read never replaces a newer one (model passes publish concurrently, mid-pass, before
-retiring versions).
+retiring versions). Each goes to the gateway in this process (``sink``, when there is one) and to
+the routing feed in the catalog (``CatalogFeed``), which gateways in other processes follow.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from control_plane import metrics
+from control_plane.catalog.engine import BEGIN_MODE_OPTION, translate_errors
 from control_plane.catalog.entities import ModelVersion
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.sources.model_config import ModelSpecConfig
+from tfsgate.core import routing_feed
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.routing_table import (
     ModelRoute,
@@ -28,16 +31,36 @@ from tfsgate.core.routing_table import (
 from tfsgate.core.signatures import signatures_from_json
 
 
+class FeedWriter(Protocol):
+    def write(self, table: RoutingTable) -> int: ...
+
+
+class CatalogFeed:
+    """Writes every table to the routing feed with the Triton instances that serve it: one
+    transaction, version bumped, NOTIFY on PostgreSQL (``tfsgate/core/routing_feed.py``)."""
+
+    def __init__(self, store: CatalogStore, triton_urls: Callable[[], tuple[str, ...]]) -> None:
+        self.store = store
+        self.triton_urls = triton_urls  # read at each write: an embedded Triton's ports change
+        self._engine = store.engine.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
+
+    def write(self, table: RoutingTable) -> int:
+        with translate_errors(), self._engine.begin() as connection:
+            return routing_feed.write(connection, table, self.triton_urls())
+
+
 class Publisher:
     def __init__(
         self,
         store: CatalogStore,
-        sink: TablePublisher,
+        sink: TablePublisher | None,
         served: Callable[[], Mapping[str, ModelSpecConfig]],
         max_batch_size: int,
+        feed: FeedWriter | None = None,
     ) -> None:
         self.store = store
         self.sink = sink
+        self.feed = feed
         self.served = served  # the models to route, read when a table is built
         self.max_batch_size = max_batch_size
         self._generation = 0
@@ -49,8 +72,11 @@ class Publisher:
         async with self._lock:
             self._generation += 1
             table = await asyncio.to_thread(self.build, self._generation)
-            self.sink.publish(table)
+            if self.sink is not None:
+                self.sink.publish(table)
             metrics.published(table)
+            if self.feed is not None:
+                await asyncio.to_thread(self.feed.write, table)
             return table
 
     def build(self, generation: int) -> RoutingTable:

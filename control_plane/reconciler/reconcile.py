@@ -25,7 +25,7 @@ from control_plane.reconciler import desired
 from control_plane.reconciler.admin_import import record_import
 from control_plane.reconciler.converge import Converger, set_state, triton_models
 from control_plane.reconciler.load_retries import LoadRetries
-from control_plane.reconciler.publish import Publisher
+from control_plane.reconciler.publish import FeedWriter, Publisher
 from control_plane.reconciler.settings import ACTOR, ReconcilerSettings
 from control_plane.sources.base_path import SourceError, discover_versions, no_versions_message
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
@@ -47,8 +47,9 @@ class Reconciler:
         store: CatalogStore,
         converter: SavedModelConverter,
         repository: TritonRepositoryClient,
-        router: TablePublisher,
+        router: TablePublisher | None,
         settings: ReconcilerSettings | None = None,
+        feed: FeedWriter | None = None,
     ) -> None:
         self.store = store
         self.converter = converter
@@ -66,7 +67,7 @@ class Reconciler:
         self._served: set[str] = set()
         self._lock = asyncio.Lock()
         self._publisher = Publisher(
-            store, router, lambda: self.served_models(), self.settings.max_batch_size
+            store, router, lambda: self.served_models(), self.settings.max_batch_size, feed
         )
         self._converger = Converger(
             store, converter, repository, self.settings, self.retries, self.publish

@@ -15,7 +15,8 @@ from tests.support.catalog import fresh_sqlite_catalog
 
 CATALOG_TABLES = (
     "events, traffic, labels, model_versions, models, label_traffic, shadows, model_thresholds,"
-    " rollouts, predictions, feedback, gateway_version_seconds, gateway_shadow_totals"
+    " rollouts, predictions, feedback, gateway_version_seconds, gateway_shadow_totals,"
+    " routing_state"
 )
 
 

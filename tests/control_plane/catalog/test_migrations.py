@@ -30,6 +30,7 @@ TABLES = {
     "feedback",
     "gateway_version_seconds",
     "gateway_shadow_totals",
+    "routing_state",
 }
 
 

@@ -1,0 +1,139 @@
+"""``tfsgate gateway``: TF Serving's front doors alone, following the control plane's catalog.
+
+Stateless: the routing table comes from the routing feed (``tfsgate/core/routing_feed.py``), read
+by a thread that hands each new version to the router; requests never touch SQL. The Triton
+instances are ``--triton_url``, or, without it, the ones the control plane publishes with each
+table (an embedded Triton's ports change when it restarts).
+
+The gateway starts whatever the state of the catalog and Triton: until a table has arrived every
+request is UNAVAILABLE (503 with TF Serving's ``{"error": ...}``) and grpc.health.v1 reports
+NOT_SERVING; a catalog that becomes unreachable later leaves the last table serving (the data
+plane keeps working through a catalog outage); Triton's failures are UNAVAILABLE per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from control_plane.catalog.store import CatalogStore
+from control_plane.converter.batching import BatchingConfig, BatchingConfigError
+from control_plane.quality.feedback import FeedbackService
+from gateway.routing import Router
+from gateway.upstream import TritonInferenceClient
+from tfsgate import lifecycle
+from tfsgate.core.routing_feed import FeedFollower, FeedState
+from tfsgate.core.status import Code
+from tfsgate.front_doors import FrontDoors
+from tfsgate.preflight import check_front_door_ports
+from tfsgate.settings import ServeSettings
+from tfsgate.startup import StartupError, front_door_options, report_no_effect
+
+log = logging.getLogger("tfsgate")
+
+WAITING = "no routing table from the control plane yet"
+
+
+class GatewayServer:
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.router = Router(waiting=WAITING)
+        self.fixed_urls = settings.triton_urls  # --triton_url; empty: follow the feed's
+        self.upstream: TritonInferenceClient | None = None  # grpc.aio: made on the loop
+        self.doors: FrontDoors | None = None
+        self.store: CatalogStore | None = None
+        self.follower: FeedFollower | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._updates: asyncio.Queue[FeedState] = asyncio.Queue()
+        self._applier: asyncio.Task[None] | None = None
+
+    def preflight(self) -> int:
+        s = self.settings
+        if s.port == 0 and not s.grpc_socket_path:
+            raise StartupError(
+                "At least one of server_options.grpc_port or server_options.grpc_socket_path"
+                " must be set."
+            )
+        try:
+            batching = BatchingConfig.from_flags(s.enable_batching, s.batching_parameters_file)
+        except BatchingConfigError as exc:
+            raise StartupError(str(exc), Code.INVALID_ARGUMENT) from None
+        self.grpc_options, self.rest_options = front_door_options(s)
+        check_front_door_ports(s)
+        return batching.max_batch_size
+
+    async def start(self) -> None:
+        s = self.settings
+        max_batch_size = self.preflight()
+        self._loop = asyncio.get_running_loop()
+        self.upstream = TritonInferenceClient(self.fixed_urls[0] if self.fixed_urls else "")
+        # The catalog is only connected to when a prediction is recorded, feedback arrives or a
+        # guarded model's observations are reported.
+        self.store = CatalogStore.from_url(s.catalog_url)
+        self.doors = doors = FrontDoors(
+            s,
+            self.router,
+            self.upstream,
+            max_batch_size,
+            self.grpc_options,
+            self.rest_options,
+            self.store.rollouts,
+            self.store.observations,
+        )
+        feedback = FeedbackService(self.store, doors.flush)
+        await doors.start(None, feedback, serving=False)
+        self._applier = asyncio.ensure_future(self._apply_updates())
+        self.follower = FeedFollower(s.catalog_url, self._on_state)
+        self.follower.start()
+
+    def _on_state(self, state: FeedState) -> None:
+        """From the follower's thread: the table at once (one reference swap), the rest (Triton
+        URLs, health) on the event loop."""
+        self.router.publish(state.table)
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._updates.put_nowait, state)
+
+    async def _apply_updates(self) -> None:
+        while True:
+            state = await self._updates.get()
+            urls = self.fixed_urls or state.triton_urls
+            assert self.upstream is not None
+            if urls and urls[0] != self.upstream.url:
+                log.info("Triton at %s", ", ".join(urls))
+                await self.upstream.repoint(urls[0])
+            assert self.doors is not None
+            await self.doors.set_serving(bool(self.upstream.url))
+
+    async def stop(self) -> None:
+        if self.follower is not None:
+            await asyncio.to_thread(self.follower.stop)
+        if self._applier is not None:
+            self._applier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._applier
+        if self.doors is not None:
+            await self.doors.stop()
+        if self.upstream is not None:
+            await self.upstream.close()
+        if self.store is not None:
+            self.store.close()
+
+    async def run_until_signalled(self) -> int:
+        loop = asyncio.get_running_loop()
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await self.start()
+            await stop.wait()
+            log.info("stopping")
+        finally:
+            await self.stop()
+        return 0
+
+
+def serve_gateway(settings: ServeSettings) -> int:
+    report_no_effect(settings)
+    return lifecycle.run(GatewayServer(settings).run_until_signalled)
