@@ -114,6 +114,7 @@ class Router:
         initial = table or RoutingTable()
         splits = traffic_splits(initial)
         self._state = (initial, splits, split_labels(initial, splits), waiting)
+        metrics.applied(initial)
 
     @property
     def table(self) -> RoutingTable:
