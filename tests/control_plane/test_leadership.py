@@ -4,7 +4,7 @@ advisory lock (lost with its connection)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +12,6 @@ from sqlalchemy import create_engine, text
 
 from control_plane import leadership
 from control_plane.leadership import FileLeadership, PostgresLeadership, leadership_for
-from tests.support.roles import postgres_database
 
 
 def test_sqlite_catalog_leads_by_a_lock_file_beside_it(tmp_path: Path) -> None:
@@ -45,16 +44,9 @@ def test_standby_waits_until_the_leader_releases(tmp_path: Path) -> None:
     standby.release()
 
 
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with postgres_database() as url:
-        if url is None:
-            pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
-        yield url
-
-
 @pytest.mark.postgres
-def test_postgres_advisory_lock_and_its_loss(pg_url: str) -> None:
+def test_postgres_advisory_lock_and_its_loss(make_pg_database: Callable[[], str]) -> None:
+    pg_url = make_pg_database()
     first, second = leadership_for(pg_url), leadership_for(pg_url)
     assert isinstance(first, PostgresLeadership) and isinstance(second, PostgresLeadership)
     try:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,14 +16,8 @@ from pathlib import Path
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from sqlalchemy import create_engine, text
 
 from tests.support.servers import free_port
-
-PG_ADMIN_URLS = (
-    "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
-    "postgresql+psycopg2://root@127.0.0.1:5432/test",
-)
 
 
 @dataclass
@@ -135,38 +128,3 @@ def health_status(target: str, service: str = "") -> str:
         stub = health_pb2_grpc.HealthStub(channel)
         response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
-
-
-# -- PostgreSQL: a throwaway database per test ---------------------------------------------------
-
-
-def _admin_url() -> str | None:
-    for url in PG_ADMIN_URLS:
-        engine = create_engine(url, connect_args={"connect_timeout": 2})
-        try:
-            with engine.connect():
-                return url
-        except Exception:
-            continue
-        finally:
-            engine.dispose()
-    return None
-
-
-@contextlib.contextmanager
-def postgres_database() -> Iterator[str | None]:
-    """The URL of a new empty database on 127.0.0.1:5432 (None when unreachable), dropped after."""
-    admin = _admin_url()
-    if admin is None:
-        yield None
-        return
-    engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-    name = f"tfsgate_roles_{uuid.uuid4().hex[:12]}"
-    with engine.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield engine.url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with engine.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -19,7 +19,6 @@ from tests.support.roles import (
     admin_answers,
     health_status,
     launch,
-    postgres_database,
     predict_status,
     running,
     stop,
@@ -120,14 +119,6 @@ def test_gateway_started_before_its_control_plane(half_plus_two: Path, tmp_path:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
-    with postgres_database() as url:
-        if url is None:
-            pytest.skip("PostgreSQL at 127.0.0.1:5432 is unreachable")
-        yield url
-
-
-@pytest.fixture
 def triton(tmp_path: Path) -> Iterator[EmbeddedTriton]:
     """A tritonserver of its own, as in compose's triton container: control planes load into
     its repository, gateways infer on it."""
@@ -144,9 +135,13 @@ def triton(tmp_path: Path) -> Iterator[EmbeddedTriton]:
 @pytest.mark.process
 @pytest.mark.postgres
 def test_postgres_topology_with_a_hot_standby(
-    half_plus_two: Path, tmp_path: Path, postgres_url: str, triton: EmbeddedTriton
+    half_plus_two: Path,
+    tmp_path: Path,
+    make_pg_database: Callable[[], str],
+    triton: EmbeddedTriton,
 ) -> None:
     assert triton.endpoints is not None
+    postgres_url = make_pg_database()
     shared = [
         f"--database_url={postgres_url}",
         f"--triton_url={triton.endpoints.grpc_url}",
