@@ -92,7 +92,9 @@ def test_follower_waits_for_a_catalog_that_does_not_exist_yet(
         assert "no catalog" in received.troubles[0]
         assert not path.exists()  # the follower never creates the control plane's database
         path.parent.mkdir()
-        path.write_bytes(sqlite_catalog_template.read_bytes())
+        staged = path.with_suffix(".staged")  # appears whole, as a migrated catalog would
+        staged.write_bytes(sqlite_catalog_template.read_bytes())
+        staged.rename(path)
         assert wait_until(lambda: len(received.troubles) >= 2, 5)
         assert "no routing table" in received.troubles[-1]
         store = CatalogStore.from_url(url)
