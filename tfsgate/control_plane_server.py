@@ -142,7 +142,10 @@ class ControlPlane:
         name = s.triton_url or "embedded"
         self._repository = TritonRepositoryClient(self.triton_urls[0], name=name)
         self._converter = SavedModelConverter(
-            s.repository_path, self.export, flavor=s.triton_flavor
+            s.repository_path,
+            self.export,
+            flavor=s.triton_flavor,
+            prefer_tflite=s.prefer_tflite_model,
         )
         self._reconciler = Reconciler(
             self.store,
