@@ -146,6 +146,7 @@ class ControlPlane:
             self.export,
             flavor=s.triton_flavor,
             prefer_tflite=s.prefer_tflite_model,
+            per_model_batching=s.enable_batching and s.enable_per_model_batching_parameters,
         )
         self._reconciler = Reconciler(
             self.store,
@@ -176,6 +177,7 @@ class ControlPlane:
             ),
             warmup=s.enable_model_warmup,
             warmup_iterations=max(s.num_request_iterations_for_warmup, 1),
+            per_model_batching=s.enable_per_model_batching_parameters,
         )
 
     def on_triton_restart(self, callback: TritonRestarted) -> None:
