@@ -8,9 +8,6 @@ same type, labels and job. The scrape test checks the same rows against running 
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prometheus_client import REGISTRY, CollectorRegistry
@@ -20,73 +17,9 @@ import gateway.prediction_log
 import gateway.shadow
 from control_plane import metrics as control_metrics
 from gateway import metrics as gateway_metrics
+from tests.support.metrics_pages import dashboard_series, table
 
-ROOT = Path(__file__).resolve().parents[2]
-DOC = ROOT / "docs" / "metrics.md"
-SERIES = ROOT / "deploy" / "grafana" / "series.txt"
 _DEFINERS = (control_plane.quality.feedback, gateway.prediction_log, gateway.shadow)
-
-
-@dataclass(frozen=True)
-class Row:
-    name: str
-    kind: str
-    labels: tuple[str, ...]
-    jobs: frozenset[str]
-    meaning: str
-    unit: str
-
-
-def _cells(line: str) -> list[str]:
-    return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-
-def table() -> dict[str, Row]:
-    """The rows of the table in docs/metrics.md, by series name."""
-    rows: dict[str, Row] = {}
-    lines = DOC.read_text().splitlines()
-    start = lines.index("| series | type | labels | exposed by | meaning | unit |")
-    for line in lines[start + 2 :]:
-        if not line.startswith("|"):
-            break
-        name, kind, labels, jobs, meaning, unit = _cells(line)
-        row = Row(
-            name.strip("`"),
-            kind,
-            tuple(re.findall(r"`([^`]+)`", labels)),
-            frozenset(j.strip() for j in jobs.split(",")),
-            meaning,
-            unit,
-        )
-        assert row.name not in rows, f"{row.name} twice in the table"
-        rows[row.name] = row
-    return rows
-
-
-@dataclass(frozen=True)
-class DashboardSeries:
-    name: str  # as the table spells it: a histogram without _bucket
-    kind: str
-    jobs: frozenset[str]
-    gpu_only: bool
-
-    @property
-    def sample(self) -> str:
-        """The sample name the dashboards query."""
-        return f"{self.name}_bucket" if self.kind == "histogram" else self.name
-
-
-def dashboard_series() -> list[DashboardSeries]:
-    """Each line of series.txt."""
-    found = []
-    for line in SERIES.read_text().splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, jobs, kind, gpu, _meaning = line.split("\t")
-        if kind == "histogram":
-            name = name.removesuffix("_bucket")
-        found.append(DashboardSeries(name, kind, frozenset(jobs.split(",")), gpu == "gpu"))
-    return found
 
 
 def defined(registry: CollectorRegistry) -> dict[str, tuple[str, tuple[str, ...]]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import shutil
 import subprocess
 import time
@@ -25,11 +24,10 @@ from typing import Any
 import grpc
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.metrics_pages import Page, dashboard_series, scrape, table
 from tests.support.models import model_config
 from tests.support.servers import ServerProcess, free_port, start_server
-from tests.tfsgate.test_metrics_doc import dashboard_series, table
 
 pytestmark = pytest.mark.triton  # starts tfsgate serve with its tritonserver
 
@@ -40,25 +38,6 @@ PATH = "/monitoring/prometheus/tfs_metrics"
 MONITORING = f'prometheus_config {{ enable: true path: "{PATH}" }}\n'
 LABELS = 'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }'
 JOBS = ("tfsgate-gateway", "tfsgate-control-plane", "triton")
-
-Key = tuple[str, frozenset[tuple[str, str]]]
-
-
-@dataclass
-class Page:
-    text: str
-    values: dict[Key, float]
-
-    def get(self, name: str, **labels: str) -> float:
-        return self.values.get((name, frozenset(labels.items())), 0.0)
-
-    def total(self, name: str, **labels: str) -> float:
-        """Sum over every series of ``name`` whose labels include ``labels``."""
-        wanted = set(labels.items())
-        return sum(v for (n, ls), v in self.values.items() if n == name and wanted <= ls)
-
-    def label_sets(self, name: str) -> list[set[str]]:
-        return [{k for k, _ in ls} - {"le"} for n, ls in self.values if n == name]
 
 
 @dataclass
@@ -73,28 +52,6 @@ class Serve:
             "tfsgate-control-plane": scrape(f"{self.admin_url}/metrics"),
             "triton": scrape(self.triton_metrics_url),
         }
-
-
-SAMPLE = re.compile(r"([^{\s]+)(?:\{(.*)\})?\s+(\S+)")
-LABEL = re.compile(r'([A-Za-z_]\w*)="((?:[^"\\]|\\.)*)"')
-
-
-def scrape(url: str) -> Page:
-    """A page's samples by the names on the wire (prometheus_client's parser would rename TF's
-    counters to ``..._total``); the page must also parse as Prometheus' text format."""
-    response = httpx.get(url, timeout=30)
-    assert response.status_code == 200, url
-    assert response.headers["content-type"].startswith("text/plain"), url
-    assert list(text_string_to_metric_families(response.text))
-    values = {}
-    for line in response.text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        match = SAMPLE.fullmatch(line)
-        assert match, line
-        name, labels, value = match.groups()
-        values[name, frozenset(LABEL.findall(labels or ""))] = float(value)
-    return Page(response.text, values)
 
 
 @pytest.fixture(scope="module")
