@@ -103,7 +103,7 @@ async def test_shadow_totals_are_reported_when_changed_and_again_after_a_failure
 
 
 async def test_shadow_copies_queue_for_a_bounded_number_of_workers() -> None:
-    """A burst of copies: at most ``workers`` shadow calls at once, the rest queued up to the
+    """A burst of copies: sent in rounds of at most ``round_size``, the rest queued up to the
     bound, the excess dropped and counted."""
     running, most = 0, 0
 
@@ -115,7 +115,7 @@ async def test_shadow_copies_queue_for_a_bounded_number_of_workers() -> None:
         running -= 1
         return {"y": inputs["x"]}
 
-    shadows = ShadowRunner(slow, workers=2, max_queued=3)
+    shadows = ShadowRunner(slow, round_seconds=0.001, round_size=2, max_queued=3)
     route = ModelRoute("m", {1: _version(1), 2: _version(2)}, shadow=ShadowRoute(2, 100.0, 0.5))
     primary = Target("m", route.versions[1], SIGNATURE, "m__serving_default", False)
     x = np.array([[1.0]], dtype=np.float32)
