@@ -147,3 +147,31 @@ def test_20_promote_rollback_cycles_with_8_clients_fail_nothing(
     codes = Counter(code for (_, code), n in load.outcomes.items() for _ in range(n))
     assert set(codes) == {200}, codes
     assert sum(codes.values()) > 100
+
+
+def test_requests_in_flight_finish_on_the_version_they_started_on(
+    served: tuple[ServerProcess, str],
+) -> None:
+    """Requests to the slow version (0.3 s each) are in flight when the split moves to version
+    1: they answer 200 from version 3, and the next requests go to version 1."""
+    server, api = served
+    admin("PUT", f"{api}/models/ro/traffic", {"weights": {"3": 100}})
+    url = f"{server.rest_url}/v1/models/ro:predict"
+    answers: list[httpx.Response] = []
+
+    def send() -> None:
+        answers.append(httpx.post(url, json={"instances": [1.0]}, timeout=30))
+
+    threads = [threading.Thread(target=send) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.15)  # they are waiting on version 3 (a slow thread start may miss it)
+    admin("PUT", f"{api}/models/ro/traffic", {"weights": {"1": 100}})
+    after = httpx.post(url, json={"instances": [1.0]}, timeout=30)
+    for thread in threads:
+        thread.join()
+    admin("PUT", f"{api}/models/ro/traffic", {"weights": {"stable": 100}})
+    assert {a.status_code for a in answers} == {200}
+    # The ones in flight at the change answered from the version they were sent to.
+    assert "3" in {a.headers["x-model-version"] for a in answers}
+    assert (after.status_code, after.headers["x-model-version"]) == (200, "1")
