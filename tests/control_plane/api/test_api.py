@@ -31,7 +31,19 @@ def test_openapi_lists_the_endpoints(sqlite_admin: AdminEnv) -> None:
         (prefix + "/{model}/promote", "post"),
         (prefix + "/{model}/rollback", "post"),
         (prefix + "/{model}/traffic", "put"),
+        (prefix + "/{model}/traffic", "get"),
         ("/v1/admin/events", "get"),
+        # Rollouts and quality (issue 9).
+        (prefix + "/{model}/shadow", "get"),
+        (prefix + "/{model}/shadow", "put"),
+        (prefix + "/{model}/shadow", "delete"),
+        (prefix + "/{model}/thresholds", "get"),
+        (prefix + "/{model}/thresholds", "put"),
+        (prefix + "/{model}/rollout", "post"),
+        (prefix + "/{model}/rollout", "get"),
+        (prefix + "/{model}/rollout/abort", "post"),
+        (prefix + "/{model}/feedback", "post"),
+        (prefix + "/{model}/quality", "get"),
     } <= paths
     assert "HTTPBearer" in spec["components"]["securitySchemes"]
 
