@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -130,6 +132,61 @@ def compare(load: Load, admin: httpx.Client, api: str, args: argparse.Namespace)
         print(f"p99 shadow {percent:g} % on / off: {on_p99 / off_p99:.2f}x")
 
 
+def triton_direct(
+    grpc_port: int, clients: int, seconds: float, switch_every: float | None
+) -> loadgen.LoadResult:
+    """Triton alone, ``clients`` threads on hpt's serving_default: all on version 1, or all
+    moving between versions 1 and 2 every ``switch_every`` seconds (what promote/rollback does
+    to Triton): the engine's own cost of a version switch, no tfsgate in the path."""
+    import numpy as np
+    import tritonclient.grpc as triton
+
+    x = np.array([[1.0], [2.0], [5.0]], dtype=np.float32)
+    version, latencies, stop = ["1"], [], threading.Event()
+
+    def client() -> None:
+        with triton.InferenceServerClient(f"127.0.0.1:{grpc_port}") as connection:
+            while not stop.is_set():
+                tensor = triton.InferInput("x", list(x.shape), "FP32")
+                tensor.set_data_from_numpy(x)
+                began = time.perf_counter()
+                connection.infer("hpt__serving_default", [tensor], model_version=version[0])
+                latencies.append((time.perf_counter() - began) * 1000)
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        time.sleep(switch_every or 0.1)
+        if switch_every:
+            version[0] = "2" if version[0] == "1" else "1"
+    stop.set()
+    for thread in threads:
+        thread.join()
+    latencies.sort()
+    return loadgen.LoadResult(
+        requests=len(latencies),
+        seconds=seconds,
+        errors=0,
+        p50_ms=loadgen.percentile(latencies, 0.5),
+        p95_ms=loadgen.percentile(latencies, 0.95),
+        p99_ms=loadgen.percentile(latencies, 0.99),
+    )
+
+
+def compare_triton_direct(grpc_port: int, args: argparse.Namespace) -> None:
+    switch_every = (args.seconds - 1.5) / args.cycles / 2  # as often as the swaps above
+    print(f"-- Triton direct (tritonclient gRPC), {args.clients} clients")
+    steady, during = [], []
+    for _ in range(args.repeats):
+        steady.append(triton_direct(grpc_port, args.clients, args.seconds, None))
+        during.append(triton_direct(grpc_port, args.clients, args.seconds, switch_every))
+    base_p99 = show("version 1 only", steady)
+    swap_p99 = show(f"versions 1<->2 every {switch_every:.2f} s", during)
+    print(f"Triton direct p99 switching / steady: {swap_p99 / base_p99:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--clients", type=int, default=8)
@@ -175,6 +232,9 @@ def main() -> None:
             compare(Load(url, body, args.clients, args.seconds, rate), admin, api, args)
         for comparison in admin.get(f"{api}/shadow").json()["comparisons"]:
             print("shadow summary:", json.dumps(comparison))
+        started = re.search(r"started tritonserver pid \d+ \(grpc (\d+)\)", server.log())
+        if started:
+            compare_triton_direct(int(started.group(1)), args)
 
 
 if __name__ == "__main__":
