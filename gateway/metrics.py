@@ -26,6 +26,7 @@ in prometheus_client metrics under private names so that with several worker pro
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from contextvars import ContextVar
@@ -229,6 +230,12 @@ def triton_call(triton_model: str, version: int, triton: str, seconds: float) ->
 
 def triton_ready(triton: str, ready: bool) -> None:
     TRITON_READY.labels(triton).set(1 if ready else 0)
+
+
+def forget_triton(triton: str) -> None:
+    """An instance this gateway no longer calls: its readiness series goes."""
+    with contextlib.suppress(KeyError):
+        TRITON_READY.remove(triton)
 
 
 # -- exposition ----------------------------------------------------------------------------------

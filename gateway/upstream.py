@@ -82,9 +82,10 @@ class TritonInferenceClient:
         """An empty ``grpc_url``: no Triton known yet (a gateway waiting for the routing feed);
         calls are UNAVAILABLE until ``repoint``."""
         self.url = grpc_url
-        # The instance's label in metrics: stable across repoints (a restarted embedded Triton
-        # listens elsewhere but is the same instance).
+        # The instance's label in metrics: a given name stays across repoints (a restarted
+        # embedded Triton listens elsewhere but is the same instance); without one, the URL.
         self.name = name or grpc_url
+        self._named = bool(name)
         self.default_timeout = default_timeout
         self._channel: grpc.aio.Channel | None = None
         self._stub: service_pb2_grpc.GRPCInferenceServiceStub | None = None
@@ -100,8 +101,22 @@ class TritonInferenceClient:
         old = self._channel
         self._channel, self._stub = _connect(grpc_url)
         self.url = grpc_url
+        if not self._named:
+            metrics.forget_triton(self.name)  # no stale readiness for an address gone
+            self.name = grpc_url
         if old is not None:
             await old.close(grace=5.0)
+
+    async def ready(self) -> bool:
+        """Whether the instance answers READY (Triton's ServerReady); False when none is known
+        yet or it does not answer."""
+        if self._stub is None:
+            return False
+        try:
+            answer = await self._stub.ServerReady(service_pb2.ServerReadyRequest(), timeout=2.0)
+        except grpc.aio.AioRpcError:
+            return False
+        return bool(answer.ready)
 
     async def infer(
         self,

@@ -42,6 +42,7 @@ from control_plane.triton.supervisor import supervise
 from gateway import metrics as gateway_metrics
 from tfsgate import lifecycle
 from tfsgate.core.routing_table import TablePublisher
+from tfsgate.core.shared_metrics import TRITON_PROBE_SECONDS
 from tfsgate.core.status import ServingError, invalid_argument
 from tfsgate.preflight import check_port_free, engine_options, initial_model_set
 from tfsgate.settings import ServeSettings
@@ -51,7 +52,6 @@ log = logging.getLogger("tfsgate")
 PREDICTION_RETENTION = timedelta(days=7)
 PRUNE_SECONDS = 3600.0
 QUALITY_REFRESH_SECONDS = 30.0  # tfsgate_quality gauges follow feedback this often
-TRITON_PROBE_SECONDS = 2.0
 
 TritonRestarted = Callable[[str], Awaitable[None]]
 

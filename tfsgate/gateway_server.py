@@ -21,10 +21,12 @@ import signal
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.batching import BatchingConfig, BatchingConfigError
 from control_plane.quality.feedback import FeedbackService
+from gateway import metrics
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
 from tfsgate import lifecycle
 from tfsgate.core.routing_feed import FeedFollower, FeedState
+from tfsgate.core.shared_metrics import TRITON_PROBE_SECONDS
 from tfsgate.core.status import Code
 from tfsgate.front_doors import FrontDoors
 from tfsgate.preflight import check_front_door_ports
@@ -48,6 +50,7 @@ class GatewayServer:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._updates: asyncio.Queue[FeedState] = asyncio.Queue()
         self._applier: asyncio.Task[None] | None = None
+        self._prober: asyncio.Task[None] | None = None
 
     def preflight(self) -> int:
         s = self.settings
@@ -85,6 +88,7 @@ class GatewayServer:
         feedback = FeedbackService(self.store, doors.flush)
         await doors.start(None, feedback, serving=False)
         self._applier = asyncio.ensure_future(self._apply_updates())
+        self._prober = asyncio.ensure_future(self._probe_triton())
         self.follower = FeedFollower(s.catalog_url, self._on_state)
         self.follower.start()
 
@@ -106,13 +110,26 @@ class GatewayServer:
             assert self.doors is not None
             await self.doors.set_serving(bool(self.upstream.url))
 
+    async def _probe_triton(self) -> None:
+        """tfsgate_triton_ready of the instance this gateway calls."""
+        assert self.upstream is not None
+        upstream = self.upstream
+        while True:
+            try:
+                if upstream.url:
+                    metrics.triton_ready(upstream.name, await upstream.ready())
+            except Exception:  # noqa: BLE001 - a failed probe is logged; the next one retries
+                log.exception("Triton readiness probe failed")
+            await asyncio.sleep(TRITON_PROBE_SECONDS)
+
     async def stop(self) -> None:
         if self.follower is not None:
             await asyncio.to_thread(self.follower.stop)
-        if self._applier is not None:
-            self._applier.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._applier
+        for task in (self._applier, self._prober):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self.doors is not None:
             await self.doors.stop()
         if self.upstream is not None:
