@@ -113,12 +113,12 @@ class ShadowRunner:
 
     Every ``round_seconds`` the task takes the queued copies (up to ``round_size``) and sends
     them together: copies for one batching model coalesce into one Triton call
-    (``gateway/coalescer.py``), as the primaries do, instead of one call each (10 % shadow sent
-    copy by copy cost a third of the throughput). Shadow traffic is thus at most one round of
-    calls per ``round_seconds`` next to the primaries' however bursty the load, it waits while requests are served (a
-    shadow answer is not waited for by anyone), and a copy that finds the queue full is
-    dropped and counted. The task ends when the queue is empty: nothing runs while no model is
-    shadowed.
+    (``gateway/coalescer.py``) as the primaries do, instead of one call each (10 % shadow sent
+    copy by copy cost a third of the throughput). So shadow traffic is at most one round of
+    calls per ``round_seconds`` beside the primaries however bursty the load, the rounds wait
+    while requests are served (no one waits for a shadow answer), and a copy that finds the
+    queue full is dropped and counted. The task ends when the queue is empty: nothing runs
+    while no model is shadowed.
     """
 
     def __init__(
