@@ -1,7 +1,7 @@
 """TF Serving's gRPC services (PredictionService, ModelService) over the data plane.
 
-Servicers translate messages and make one data-plane call; errors are mapped once, by an
-interceptor, from ``ServingError`` to the gRPC status with the same TF code.
+Servicers translate messages and make one data-plane call; errors are mapped once, by the
+wrapper every method is registered with (``guarded``), from ``ServingError`` to the gRPC status with the same TF code.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from google.protobuf import message_factory
+from grpc_health.v1 import health, health_pb2
 
 from gateway import grpc_convert as convert
 from gateway import metrics
@@ -54,7 +55,7 @@ _METHOD_NAMES = {
 }
 
 
-# (request id, route key) of the call being served; set by the interceptor, read by servicers.
+# (request id, route key) of the call being served; set by guarded(), read by servicers.
 _CALL: ContextVar[tuple[str, str]] = ContextVar("tfsgate_grpc_call", default=("", ""))
 
 
@@ -73,51 +74,67 @@ def _routed(ref: ModelRef) -> ModelRef:
     return replace(ref, route_key=route_key) if route_key else ref
 
 
-class ErrorInterceptor(grpc.aio.ServerInterceptor):
-    """Every unary method: ``ServingError`` -> its gRPC code; anything else -> INTERNAL.
+Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]]
+
+
+def guarded(method_path: str, inner: Handler) -> Handler:
+    """One unary method: ``ServingError`` -> its gRPC code; anything else -> INTERNAL.
 
     It also gives every call a request id (the client's ``x-request-id`` metadata, or a new one),
-    sent back in trailing metadata on success and error alike.
+    sent back in trailing metadata on success and error alike. Built once per method at
+    registration (not per call, as a server interceptor would): the grpc.aio server then finds
+    the handler in C and calls it with no Python lookup or wrapper objects per call.
     """
+    method = _METHOD_NAMES.get(method_path.rsplit("/", 1)[-1], "other")
 
-    async def intercept_service(
-        self,
-        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
-        handler_call_details: grpc.HandlerCallDetails,
-    ) -> grpc.RpcMethodHandler:
-        handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
-            return handler
-        inner = handler.unary_unary
-        method = _METHOD_NAMES.get(handler_call_details.method.rsplit("/", 1)[-1], "other")
+    async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        spec = getattr(request, "model_spec", None)
+        model = spec.name if spec is not None else ""
+        code = Code.OK
+        headers = _call_headers(context.invocation_metadata())
+        _CALL.set(headers)
+        context.set_trailing_metadata((("x-request-id", headers[0]),))
+        try:
+            return await inner(request, context)
+        except ServingError as exc:
+            code = exc.code
+            await context.abort(exc.grpc_status, exc.message)
+        except Exception as exc:  # noqa: BLE001 - never leak a traceback as UNKNOWN
+            log.exception("gRPC %s failed", method_path)
+            code = Code.INTERNAL
+            await context.abort(grpc.StatusCode.INTERNAL, str(exc))
+        finally:
+            metrics.observe("grpc", method, model, code, time.perf_counter() - started)
 
-        metadata = handler_call_details.invocation_metadata
+    return call
 
-        async def guarded(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            started = time.perf_counter()
-            spec = getattr(request, "model_spec", None)
-            model = spec.name if spec is not None else ""
-            code = Code.OK
-            call = _call_headers(metadata)
-            _CALL.set(call)
-            context.set_trailing_metadata((("x-request-id", call[0]),))
-            try:
-                return await inner(request, context)
-            except ServingError as exc:
-                code = exc.code
-                await context.abort(exc.grpc_status, exc.message)
-            except Exception as exc:  # noqa: BLE001 - never leak a traceback as UNKNOWN
-                log.exception("gRPC %s failed", handler_call_details.method)
-                code = Code.INTERNAL
-                await context.abort(grpc.StatusCode.INTERNAL, str(exc))
-            finally:
-                metrics.observe("grpc", method, model, code, time.perf_counter() - started)
 
-        return grpc.unary_unary_rpc_method_handler(
-            guarded,
-            request_deserializer=handler.request_deserializer,
-            response_serializer=handler.response_serializer,
-        )
+def add_guarded_service(server: grpc.aio.Server, service: Any, servicer: Any) -> None:
+    """Register ``servicer``'s methods of ``service`` (a protobuf ServiceDescriptor), each unary
+    one wrapped by ``guarded``, as registered methods (matched by the C core)."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in service.methods:
+        request_class = message_factory.GetMessageClass(method.input_type)
+        response_class = message_factory.GetMessageClass(method.output_type)
+        implementation = getattr(servicer, method.name)
+        path = f"/{service.full_name}/{method.name}"
+        kwargs: dict[str, Any] = {
+            "request_deserializer": request_class.FromString,
+            "response_serializer": response_class.SerializeToString,
+        }
+        if method.client_streaming:
+            continue  # none in TF Serving's or the health API
+        if method.server_streaming:  # health Watch: no error mapping needed
+            handlers[method.name] = grpc.unary_stream_rpc_method_handler(implementation, **kwargs)
+        else:
+            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+                guarded(path, implementation), **kwargs
+            )
+    server.add_generic_rpc_handlers(
+        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
+    )
+    server.add_registered_method_handlers(service.full_name, handlers)
 
 
 class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -211,15 +228,19 @@ PROFILER_UNAVAILABLE = (
 
 
 async def _profiler_unimplemented(request: bytes, context: grpc.aio.ServicerContext) -> bytes:
-    raise ServingError(Code.UNIMPLEMENTED, PROFILER_UNAVAILABLE)  # mapped by ErrorInterceptor
+    raise ServingError(Code.UNIMPLEMENTED, PROFILER_UNAVAILABLE)  # mapped by guarded()
 
 
 def profiler_handler() -> grpc.GenericRpcHandler:
     """TF Serving registers tensorflow.ProfilerService (--enable_profiler, on by default); here
     each of its methods answers UNIMPLEMENTED with the reason instead of gRPC's bare "Method not
     found"."""
-    handler = grpc.unary_unary_rpc_method_handler(_profiler_unimplemented)
-    methods = {name: handler for name in ("Profile", "Terminate", "Monitor")}
+    methods = {
+        name: grpc.unary_unary_rpc_method_handler(
+            guarded(f"/{PROFILER_SERVICE}/{name}", _profiler_unimplemented)
+        )
+        for name in ("Profile", "Terminate", "Monitor")
+    }
     return grpc.method_handlers_generic_handler(PROFILER_SERVICE, methods)
 
 
@@ -254,19 +275,23 @@ class GrpcServer:
         self.options = options or GrpcOptions()
         args = {**_DEFAULT_ARGS, **dict(self.options.channel_args)}  # the flag's values win
         self._server = grpc.aio.server(
-            interceptors=[ErrorInterceptor()],
             options=list(args.items()),
             maximum_concurrent_rpcs=self.options.max_concurrent_rpcs,
         )
-        protos.prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionService(dataplane, settings.enable_serialization_as_tensor_content),
+        add_guarded_service(
             self._server,
+            protos.prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"],
+            PredictionService(dataplane, settings.enable_serialization_as_tensor_content),
         )
-        protos.model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelService(dataplane, reloader), self._server
+        add_guarded_service(
+            self._server,
+            protos.model_service_pb2.DESCRIPTOR.services_by_name["ModelService"],
+            ModelService(dataplane, reloader),
         )
         self._health = health.aio.HealthServicer()
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
+        add_guarded_service(
+            self._server, health_pb2.DESCRIPTOR.services_by_name["Health"], self._health
+        )
         if self.options.profiler:
             self._server.add_generic_rpc_handlers((profiler_handler(),))
 

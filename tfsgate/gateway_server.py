@@ -24,7 +24,7 @@ from control_plane.quality.feedback import FeedbackService
 from gateway import metrics
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
-from tfsgate import lifecycle
+from tfsgate import lifecycle, runloop
 from tfsgate.core.routing_feed import FeedFollower, FeedState
 from tfsgate.core.shared_metrics import TRITON_PROBE_SECONDS
 from tfsgate.core.status import Code
@@ -144,6 +144,7 @@ class GatewayServer:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
+            runloop.settle_heap()
             await stop.wait()
             log.info("stopping")
         finally:

@@ -16,7 +16,7 @@ import signal
 from control_plane.sources.model_config import ModelSetConfig
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
-from tfsgate import lifecycle
+from tfsgate import lifecycle, runloop
 from tfsgate.control_plane_server import ConfigReloader, ControlPlane
 from tfsgate.front_doors import FrontDoors
 from tfsgate.preflight import (
@@ -87,6 +87,7 @@ class TfsgateServer:
             loop.add_signal_handler(sig, stop.set)
         try:
             await self.start()
+            runloop.settle_heap()
             await stop.wait()
             log.info("stopping")
         finally:
