@@ -3,8 +3,8 @@
 Every series and label is listed in ``docs/metrics.md`` (a test keeps that table, the dashboards'
 ``deploy/grafana/series.txt`` and these definitions in step). Recording points, each once:
 
-- the front doors (the REST app, the gRPC interceptor) call ``observe`` once per request, where
-  each protocol maps its errors, so every outcome is counted;
+- the front doors (the REST app, the gRPC door's ``guarded`` wrapper) call ``observe`` once per
+  request, where each protocol maps its errors, so every outcome is counted;
 - the resolver (``gateway/routing.py``) calls ``routed`` once per resolution and ``applied`` per
   routing table; ``routed`` also leaves (version, label) in a context variable for ``observe``
   (REST and gRPC handle each request in a task of its own, so the value is the request's);
