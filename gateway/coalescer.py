@@ -81,10 +81,13 @@ class Coalescer:
                 self._next(key, lane)
         future: asyncio.Future[Tensors] = asyncio.get_running_loop().create_future()
         lane.queue.append(_Pending(inputs, outputs, rows, future))
+        # The future itself is awaited (no wait_for task, no shield): a deadline or a caller's
+        # cancellation cancels it, and a cancelled future is skipped by ``_take`` and never
+        # answered by ``_run_batch``.
         try:
-            return await asyncio.wait_for(asyncio.shield(future), timeout)
+            async with asyncio.timeout(timeout):
+                return await future
         except TimeoutError:
-            future.cancel()
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded") from None
 
     def _next(self, key: tuple[str, int], lane: _Lane) -> None:
