@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from bench import diagnosis
 from bench.targets import TARGETS, Results, protocol_name, ratio
 
 
@@ -231,6 +232,17 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         f"at the end; {_other_range(results)}."
     )
     out += ["", "## Targets", "", targets_table(results, baseline), ""]
+    missed = diagnosis.notes(results)
+    if missed:
+        out += [
+            "### Missed targets: why, and what would close them",
+            "",
+            "Arithmetic on this run's own figures (`bench/diagnosis.py`): the library floors "
+            "and the profile are further down.",
+            "",
+            *[f"- {note}" for note in missed],
+            "",
+        ]
     out += [
         "For scale, the added latency other serving layers put in front of a model server "
         "(as issue 11 quotes them): KServe's queue-proxy 2-3 ms, Seldon v1's orchestrator up to "

@@ -658,7 +658,12 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--plots", default=None, help="plot directory (default: next to --out)")
     parser.add_argument("--title", default="Benchmarks")
-    parser.add_argument("--baseline", default=None, help="an earlier results JSON to compare")
+    before = ROOT / "docs" / "benchmarks-before.json"
+    parser.add_argument(
+        "--baseline",
+        default=str(before) if before.exists() else None,
+        help="an earlier results JSON to compare (default: docs/benchmarks-before.json)",
+    )
     parser.add_argument(
         "--sections",
         default=",".join(SECTIONS),

@@ -1,0 +1,147 @@
+"""Why a target is missed and what would close it, from the figures of the same run.
+
+Each note is arithmetic on the results JSON, never a figure typed in by hand:
+
+- CPU per request against the library floors (``bench/floors.py``): a do-nothing server of the
+  front door's own library under the same load; the gateway cannot cost less than its floor plus
+  the upstream gRPC client.
+- Throughput against the CPU ceiling: on a CPU-bound host, tfsgate's share of Triton's rate is at
+  most Triton's CPU per request direct over (Triton's CPU per request behind tfsgate + the
+  gateway's); the load generator and the other users of the machine come on top of both.
+- The profile's heaviest packages, for what the gateway's own time is made of.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bench.targets import TARGETS, Results, protocol_name, sweep_point
+
+# floors.py's servers for each front door (tfsgate's REST door is uvicorn+httptools on asyncio,
+# its gRPC door grpc.aio).
+_FLOOR_KIND = {"rest": "rest", "grpc": "grpc-aio"}
+
+
+def _floor(results: Results, kind: str, clients: int) -> float | None:
+    for row in results.get("floors", []):
+        if row["kind"] == _FLOOR_KIND[kind] and row["clients"] == clients:
+            return float(row["server_cpu_us"])
+    return None
+
+
+def _profile_top(results: Results, kind: str) -> str:
+    prof = results.get("profile", {}).get(kind)
+    if not prof:
+        return ""
+    top = ", ".join(f"`{name}` {share:.0%}" for name, share in prof["by_package"][:4])
+    return f" Profile ({protocol_name(kind)}, 16 clients), self time by package: {top}."
+
+
+def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | None:
+    point = sweep_point(results, kind, clients)
+    if point is None:
+        return None
+    cpu = float(point["tfsgate"]["gateway_cpu_us"])
+    floor = _floor(results, kind, min(clients, 16))
+    who = "1 client" if clients == 1 else f"{clients} clients"
+    text = f"{protocol_name(kind)} at {who}: {cpu:.0f} us against {limit:.0f} us."
+    if floor is not None:
+        text += (
+            f" The do-nothing `{_FLOOR_KIND[kind]}` server costs {floor:.0f} us per request under"
+            f" the same load ({floor / limit:.1f}x the target by itself); the rest"
+            f" ({max(0.0, cpu - floor):.0f} us) is the gateway's decode/route/encode and its"
+            " grpc.aio client to Triton."
+        )
+        if floor >= limit:
+            text += (
+                " Closing it needs a cheaper front door than this library (a compiled server"
+                " that calls into Python once per request), not more trimming of tfsgate's"
+                " code."
+            )
+    return text + _profile_top(results, kind) if clients == 16 else text
+
+
+def ceiling(point: dict[str, Any]) -> float | None:
+    """The rate ratio two CPU-bound servers could reach from their CPU per request alone."""
+    direct = float(point["triton"]["triton_cpu_us"])
+    behind = float(point["tfsgate"]["triton_cpu_us"]) + float(point["tfsgate"]["gateway_cpu_us"])
+    return direct / behind if behind else None
+
+
+def throughput_note(results: Results, kind: str, clients: int) -> str | None:
+    point = sweep_point(results, kind, clients)
+    if point is None:
+        return None
+    most = ceiling(point)
+    if most is None:
+        return None
+    rps = point["tfsgate"]["rps"] / point["triton"]["rps"]
+    return (
+        f"{protocol_name(kind)} at {clients} clients: {rps:.2f}x. Triton used"
+        f" {point['triton']['triton_cpu_us']:.0f} us of CPU per request direct; behind tfsgate"
+        f" Triton {point['tfsgate']['triton_cpu_us']:.0f} us + gateway"
+        f" {point['tfsgate']['gateway_cpu_us']:.0f} us: were both bound by the same cores, CPU"
+        f" alone would put the ratio near {most:.2f}x. 0.8x needs the gateway's CPU per request"
+        " at most about a quarter of Triton's own, which is the CPU target above."
+    )
+
+
+def notes(results: Results) -> list[str]:
+    """One line per missed target of the sweep, in the targets table's order."""
+    out: list[str] = []
+    for target in TARGETS:
+        value = target.value(results)
+        if value is None or target.verdict(value) == "met":
+            continue
+        name = target.name
+        kind = "rest" if "REST" in name else "grpc"
+        text: str | None = None
+        if name.startswith("gateway CPU per request,") and "clients" in name:
+            text = cpu_note(results, kind, 16, target.limit)
+        elif name.startswith("gateway CPU per request,"):
+            text = cpu_note(results, kind, 1, target.limit)
+        elif name.startswith("throughput,"):
+            clients = 16 if "16 clients" in name else 64
+            text = throughput_note(results, kind, clients)
+        elif name.startswith("added p50"):
+            text = (
+                f"{name}: {value:.2f} ms. At one client the added time is the gateway's CPU per"
+                " request plus its wake-ups (HTTP/gRPC in, gRPC out to Triton, back): it falls"
+                " with the 1-client CPU figure above."
+            )
+        elif name.startswith("p99 at 64"):
+            text = (
+                f"{name}: {value:.2f}x. At 64 clients requests queue for the gateway's one"
+                " event loop; a shorter tail needs less CPU per request (above) or more"
+                " gateway processes on spare cores."
+            )
+        elif "naive" in name:
+            mlp = results["mlp"]
+            text = (
+                f"{name}: {value:.2f}x. tfsgate REST used {mlp['rest']['tfsgate']['gateway_cpu_us']:.0f}"
+                f" us (gateway) + {mlp['rest']['tfsgate']['triton_cpu_us']:.0f} us (Triton) per"
+                f" request, the naive server {mlp['naive'].get('server_cpu_us', 0):.0f} us in one"
+                " process: 5x needs the two hops to cost a fifth of one in-process call."
+            )
+        elif name.startswith("MLP"):
+            text = (
+                f"{name}: {value:.2f}x. The same CPU arithmetic as the throughput rows applies"
+                " (see the MLP table's CPU columns)."
+            )
+        elif "RSS" in name:
+            text = (
+                f"{name}: {value:.0f} MB. `tfsgate serve` is the gateway and the control plane in"
+                " one process (SQLAlchemy, the catalog, the converter's modules, protobuf"
+                " descriptors); a gateway alone (the `tfsgate gateway` role) would leave those"
+                " out (not measured here)."
+            )
+        elif name.startswith("cold start"):
+            text = (
+                f"{name}: {value:.2f} s. This is tritonserver's start, the model loads"
+                " (python-backend stubs, ONNX Runtime sessions) and, on a fresh home, the"
+                " SavedModel -> ONNX conversion: not the gateway's hot path (not issue 11's"
+                " phase 2 work; not profiled here)."
+            )
+        if text:
+            out.append(text)
+    return out
