@@ -253,6 +253,7 @@ class GrpcOptions:
     max_concurrent_rpcs: int | None = None  # --grpc_max_threads
     tf_health_names: bool = False  # --enable_grpc_healthcheck_service
     profiler: bool = True  # --enable_profiler
+    reuse_port: bool = False  # one of several gateway processes on this port (--gateway_workers)
 
 
 # TF Serving's SetMaxMessageSize(INT_MAX) and one listener per port.
@@ -274,6 +275,8 @@ class GrpcServer:
         self.settings = settings
         self.options = options or GrpcOptions()
         args = {**_DEFAULT_ARGS, **dict(self.options.channel_args)}  # the flag's values win
+        if self.options.reuse_port:
+            args["grpc.so_reuseport"] = 1
         self._server = grpc.aio.server(
             options=list(args.items()),
             maximum_concurrent_rpcs=self.options.max_concurrent_rpcs,

@@ -11,6 +11,7 @@ import asyncio
 import gzip
 import logging
 import re
+import socket
 import ssl
 import time
 import zlib
@@ -200,6 +201,7 @@ class RestOptions:
     tls: RestTls | None = None
     max_concurrent: int | None = None  # --rest_api_num_threads
     metrics_path: str | None = metrics.METRICS_PATH  # --monitoring_config_file; None: off
+    reuse_port: bool = False  # one of several gateway processes on this port (--gateway_workers)
 
 
 class RestApp:
@@ -338,10 +340,23 @@ class RestServer:
             **tls,
         )
         self._server = _EmbeddedUvicorn(config)
+        self._reuse_port = options.reuse_port
+        self._address = (settings.host, settings.rest_api_port)
+
+    def _reuse_port_socket(self) -> socket.socket:
+        """The listening socket, bound with SO_REUSEPORT: the kernel spreads connections over
+        every gateway process bound to the port."""
+        family = socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(self._address)
+        return sock
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        self._task = asyncio.ensure_future(self._server.serve())
+        sockets = [self._reuse_port_socket()] if self._reuse_port else None
+        self._task = asyncio.ensure_future(self._server.serve(sockets=sockets))
         while not self._server.started:
             if self._task.done():
                 self._task.result()  # re-raise why it failed to bind

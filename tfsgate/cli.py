@@ -44,13 +44,20 @@ GATEWAY_FLAGS = (
     "batching_parameters_file",
     "triton_url",
     "database_url",
+    "gateway_workers",
+    "reuse_port",
     "home",
     "host",
     "log_level",
     "version",
 )
 # `tfsgate control-plane`: every flag but the front doors'.
-CONTROL_PLANE_FLAGS = tuple(n for n in ServeSettings.model_fields if n not in FRONT_DOOR_FLAGS)
+GATEWAY_ONLY_FLAGS = ("gateway_workers", "reuse_port")
+CONTROL_PLANE_FLAGS = tuple(
+    n
+    for n in ServeSettings.model_fields
+    if n not in FRONT_DOOR_FLAGS and n not in GATEWAY_ONLY_FLAGS
+)
 
 ROLES = {
     "serve": (
@@ -132,7 +139,7 @@ def serve_main(argv: Sequence[str], role: str = "serve") -> int:
     if role == "gateway":
         from tfsgate.gateway_server import serve_gateway
 
-        return serve_gateway(settings)
+        return serve_gateway(settings, argv)
     if role == "control-plane":
         from tfsgate.control_plane_server import serve_control_plane
 

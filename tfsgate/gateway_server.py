@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Sequence
 
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.batching import BatchingConfig, BatchingConfigError
@@ -24,7 +25,7 @@ from control_plane.quality.feedback import FeedbackService
 from gateway import metrics
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
-from tfsgate import lifecycle, runloop
+from tfsgate import gateway_workers, lifecycle, runloop
 from tfsgate.core.routing_feed import FeedFollower, FeedState
 from tfsgate.core.shared_metrics import TRITON_PROBE_SECONDS
 from tfsgate.core.status import Code
@@ -64,7 +65,8 @@ class GatewayServer:
         except BatchingConfigError as exc:
             raise StartupError(str(exc), Code.INVALID_ARGUMENT) from None
         self.grpc_options, self.rest_options = front_door_options(s)
-        check_front_door_ports(s)
+        if not s.reuse_port:  # beside its sibling workers the ports are taken on purpose
+            check_front_door_ports(s)
         return batching.max_batch_size
 
     async def start(self) -> None:
@@ -152,6 +154,10 @@ class GatewayServer:
         return 0
 
 
-def serve_gateway(settings: ServeSettings) -> int:
+def serve_gateway(settings: ServeSettings, argv: Sequence[str] = ()) -> int:
+    """One gateway, or with ``--gateway_workers`` N > 1 a supervisor of N (``argv``: the role's
+    flags, given to each worker)."""
+    if settings.gateway_workers > 1:
+        return gateway_workers.supervise(settings, argv)
     report_no_effect(settings)
     return lifecycle.run(GatewayServer(settings).run_until_signalled)

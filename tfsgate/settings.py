@@ -219,6 +219,16 @@ class ServeSettings(BaseSettings):
         repeatable=True,
     )
     database_url: str = own_flag("", "catalog URL; default SQLite under home")
+    gateway_workers: int = own_flag(
+        1,
+        "tfsgate gateway: processes serving the same ports (SO_REUSEPORT), each following the"
+        " routing feed with its own routing table; 1 = this process alone",
+    )
+    reuse_port: bool = own_flag(
+        False,
+        "bind the gRPC and REST ports with SO_REUSEPORT, beside other gateway processes (set"
+        " for each of --gateway_workers' processes)",
+    )
     admin_port: int = own_flag(DEFAULT_ADMIN_PORT, "admin REST API port; 0 disables it")
     model_repository: str = own_flag("model_repository", "generated Triton repository")
     home: str = own_flag(

@@ -279,11 +279,13 @@ def front_door_options(s: ServeSettings) -> tuple[GrpcOptions, RestOptions]:
         max_concurrent_rpcs=s.grpc_max_threads if s.grpc_max_threads > 0 else None,
         tf_health_names=s.enable_grpc_healthcheck_service,
         profiler=s.enable_profiler,
+        reuse_port=s.reuse_port,
     )
     rest_options = RestOptions(
         tls=rest_tls(s),
         max_concurrent=s.rest_api_num_threads if s.rest_api_num_threads > 0 else None,
         metrics_path=metrics_path(s),
+        reuse_port=s.reuse_port,
     )
     return grpc_options, rest_options
 
