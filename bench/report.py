@@ -351,6 +351,18 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "",
         ]
     out += ["## Memory and start-up", "", _memory_table(results), ""]
+    if results.get("workers"):
+        out += [
+            "## Gateway workers: `tfsgate gateway --gateway_workers` 1 vs 2",
+            "",
+            "A `tfsgate gateway` beside the main `tfsgate serve` (its catalog, its Triton through "
+            "the routing feed), half_plus_two; CPU is the gateway's process tree (supervisor and "
+            "workers). Two workers share the ports through SO_REUSEPORT; on a 2-core machine "
+            "that also runs Triton and the load generator they compete for the same cores.",
+            "",
+            _workers_table(results["workers"]),
+            "",
+        ]
     if results.get("floors"):
         out += [
             "## Library floors: do-nothing servers under the same load",
@@ -388,6 +400,27 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         "",
     ]
     return "\n".join(out)
+
+
+def _workers_table(rows: list[dict[str, Any]]) -> str:
+    one = {(r["kind"], r["clients"]): r["rps"] for r in rows if r["workers"] == 1}
+    return table(
+        ["workers", "protocol", "clients", "req/s", "vs 1 worker", "p50 / p95 / p99 ms"]
+        + ["gateway CPU us/req", "errors"],
+        [
+            [
+                str(row["workers"]),
+                protocol_name(row["kind"]),
+                str(row["clients"]),
+                f"{row['rps']:.0f}",
+                f"{ratio(row['rps'], one.get((row['kind'], row['clients']), 0.0)):.2f}x",
+                _latencies(row),
+                f"{row['gateway_cpu_us']:.0f}",
+                str(row["errors"]),
+            ]
+            for row in rows
+        ],
+    )
 
 
 def _floors_table(rows: list[dict[str, Any]]) -> str:

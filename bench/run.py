@@ -61,6 +61,7 @@ from bench.procs import (
     spawn,
     spawn_serve,
     stop,
+    tree_cpu_seconds,
     wait_http,
     wait_port,
     wait_predict,
@@ -516,6 +517,52 @@ class Bench:
             self.say(f"profile {kind}: {parsed.samples} samples; {top}")
         self.results["profile"] = profiles
 
+    def workers(self) -> None:
+        """``tfsgate gateway --gateway_workers`` 1 vs 2 beside the main serve (its catalog, its
+        Triton through the routing feed), half_plus_two; CPU of the gateway's process tree."""
+        assert self.serve is not None
+        case = Case("half_plus_two", "half_plus_two__serving_default", 2, "x", "y", HALF_PLUS_TWO_X)
+        bodies = write_bodies(case, self.bodies_dir)
+        script = loadgen.write_wrk_script(bodies.rest, bodies.rest.with_suffix(".lua"))
+        log_file = self.work / "h2load.log"
+        seconds = self.plan.seconds
+        catalog = f"sqlite:///{self.serve.home / 'catalog.db'}"
+        rows: list[dict[str, Any]] = []
+        for count in (1, 2):
+            grpc_port, rest_port = free_port(), free_port()
+            command = [sys.executable, "-m", "tfsgate.cli", "gateway", "--host=127.0.0.1"]
+            command += [f"--port={grpc_port}", f"--rest_api_port={rest_port}"]
+            command += [f"--home={self.work / 'gateway-home'}", f"--database_url={catalog}"]
+            command += [f"--gateway_workers={count}"]
+            with open(self.work / "gateway.log", "ab") as out:
+                process = spawn(command, out)
+            self.results["commands"].setdefault(f"gateway, {count} workers", shown(command))
+            rest_url = f"http://127.0.0.1:{rest_port}/v1/models/half_plus_two:predict"
+            grpc_url = f"http://127.0.0.1:{grpc_port}{PREDICT_PATH}"
+            try:
+                wait_http(rest_url, method="POST", body={"instances": HALF_PLUS_TWO_X.tolist()})
+                for kind in ("rest", "grpc"):
+                    for clients in (16, 64):
+                        url, body = (
+                            (rest_url, script) if kind == "rest" else (grpc_url, bodies.predict)
+                        )
+                        _load(kind, url, body, clients, self.plan.warmup, log_file)
+                        used = tree_cpu_seconds(process.pid)
+                        result = _load(kind, url, body, clients, seconds, log_file)
+                        used = tree_cpu_seconds(process.pid) - used
+                        row: dict[str, Any] = {"workers": count, "kind": kind, "clients": clients}
+                        row.update(result.as_dict())
+                        row["gateway_cpu_us"] = used / max(1, result.requests) * 1e6
+                        rows.append(row)
+                        self.say(
+                            f"gateway x{count} {kind:4} {clients:2} clients: {result.rps:6.0f}"
+                            f" req/s, p99 {result.p99_ms:.2f} ms,"
+                            f" {row['gateway_cpu_us']:.0f} us/req, errors {result.errors}"
+                        )
+            finally:
+                stop(process)
+        self.results["workers"] = rows
+
     def floors(self) -> None:
         """Do-nothing servers of the libraries the front doors use, under the same load."""
         case = Case("half_plus_two", "half_plus_two__serving_default", 2, "x", "y", HALF_PLUS_TWO_X)
@@ -636,6 +683,15 @@ class Bench:
         }
 
 
+def _load(
+    kind: str, url: str, body: Path, clients: int, seconds: float, log_file: Path
+) -> loadgen.LoadResult:
+    """wrk (``body``: its Lua script) or h2load (``body``: the framed request)."""
+    if kind == "rest":
+        return loadgen.run_wrk(url, body, clients, seconds)
+    return loadgen.run_h2load(url, body, clients, seconds, log_file)
+
+
 def _first_line(command: list[str]) -> str:
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     return ((done.stdout or done.stderr).strip().splitlines() or ["?"])[0]
@@ -648,7 +704,7 @@ def _os_name() -> str:
     return platform.system()
 
 
-SECTIONS = ("cold_start", "sweep", "mlp", "payload", "rollout", "profile", "floors")
+SECTIONS = ("cold_start", "sweep", "mlp", "payload", "rollout", "profile", "workers", "floors")
 
 
 def main() -> None:
@@ -703,6 +759,11 @@ def main() -> None:
             bench.rollout()
         if "profile" in sections:
             bench.profile()
+        if "workers" in sections:
+            try:
+                bench.workers()
+            except Exception as exc:  # noqa: BLE001 - the runs before it are kept and reported
+                bench.say(f"workers section failed: {exc!r}")
         if "floors" in sections:
             bench.floors()
         bench.results["memory_end"] = memory_mb(serve.process.pid)
