@@ -37,7 +37,8 @@ from control_plane.sources.base_path import missing_base_path_message
 from control_plane.sources.model_config import ModelConfigError, ModelSetConfig, config_from_proto
 from control_plane.sources.polling import every, poll_base_paths, poll_config_file
 from control_plane.triton.embedded import EmbeddedTriton
-from control_plane.triton.repository import TritonRepositoryClient
+from control_plane.triton.fleet import TritonFleet
+from control_plane.triton.repository import Repository, TritonRepositoryClient
 from control_plane.triton.supervisor import supervise
 from gateway import metrics as gateway_metrics
 from tfsgate import lifecycle
@@ -101,7 +102,8 @@ class ControlPlane:
         self.triton: EmbeddedTriton | None = None
         self.triton_urls: tuple[str, ...] = settings.triton_urls
         self._store: CatalogStore | None = None
-        self._repository: TritonRepositoryClient | None = None
+        self._repository: Repository | None = None
+        self._instances: list[TritonRepositoryClient] = []
         self._gateway_metrics = False
         self._converter: SavedModelConverter | None = None
         self._reconciler: Reconciler | None = None
@@ -116,7 +118,7 @@ class ControlPlane:
         return self._store
 
     @property
-    def repository(self) -> TritonRepositoryClient:
+    def repository(self) -> Repository:
         assert self._repository is not None, "open() first"
         return self._repository
 
@@ -137,10 +139,20 @@ class ControlPlane:
             endpoints = self.triton.start()
             await self.triton.wait_ready()
             self.triton_urls = (endpoints.grpc_url,)
-        # Metrics name the instance by its flag, the embedded one "embedded" (its ports change
+        key = s.triton_repository_key
+        push = s.repository_path if s.triton_push_model_files else None
+        # Metrics name an instance by its URL, the embedded one "embedded" (its ports change
         # when it is restarted).
-        name = s.triton_url or "embedded"
-        self._repository = TritonRepositoryClient(self.triton_urls[0], name=name)
+        self._instances = [
+            TritonRepositoryClient(
+                url, name=url if s.triton_url else "embedded", key=key, push_from=push
+            )
+            for url in self.triton_urls
+        ]
+        if len(self._instances) == 1:
+            self._repository = self._instances[0]
+        else:
+            self._repository = TritonFleet(self._instances)
         self._converter = SavedModelConverter(
             s.repository_path,
             self.export,
@@ -206,6 +218,8 @@ class ControlPlane:
         self._gateway_metrics = gateway_metrics
         await self._probe_triton()
         self._spawn(every(TRITON_PROBE_SECONDS, self._probe_triton, self._stopping))
+        if isinstance(self._repository, TritonFleet):
+            self._spawn(self._repository.run_sync(self._stopping))
         stopping = self._stopping
         self._spawn(poll_base_paths(reconciler, s.file_system_poll_wait_seconds, stopping))
         self._spawn(retry_failed_passes(reconciler, stopping))
@@ -231,10 +245,11 @@ class ControlPlane:
 
     async def _probe_triton(self) -> None:
         """tfsgate_triton_ready in the control plane's metrics (and the gateway's, in serve)."""
-        ready = await self.repository.ready()
-        control_metrics.triton_ready(self.repository.name, ready)
-        if self._gateway_metrics:
-            gateway_metrics.triton_ready(self.repository.name, ready)
+        for instance in self._instances:
+            ready = await instance.ready()
+            control_metrics.triton_ready(instance.name, ready)
+            if self._gateway_metrics:
+                gateway_metrics.triton_ready(instance.name, ready)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(coroutine))
@@ -242,9 +257,8 @@ class ControlPlane:
     async def _triton_restarted(self, grpc_url: str) -> None:
         """A restarted Triton listens on new ports and has nothing loaded: repoint the clients
         (the feed carries the new URL to gateways), then let the reconciler load every model."""
-        assert self._repository is not None
         self.triton_urls = (grpc_url,)
-        await self._repository.repoint(grpc_url)
+        await self._instances[0].repoint(grpc_url)  # the embedded Triton is the one instance
         for callback in self._on_triton_restart:
             await callback(grpc_url)
         await self.reconciler.reconcile()

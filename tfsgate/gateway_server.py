@@ -8,7 +8,9 @@ table (an embedded Triton's ports change when it restarts).
 The gateway starts whatever the state of the catalog and Triton: until a table has arrived every
 request is UNAVAILABLE (503 with TF Serving's ``{"error": ...}``) and grpc.health.v1 reports
 NOT_SERVING; a catalog that becomes unreachable later leaves the last table serving (the data
-plane keeps working through a catalog outage); Triton's failures are UNAVAILABLE per request.
+plane keeps working through a catalog outage). Several Triton instances are probed every half
+second and calls spread over the READY ones (``gateway/upstream.py``); health is SERVING while a
+table is held and at least one instance is READY.
 """
 
 from __future__ import annotations
@@ -22,12 +24,10 @@ from collections.abc import Sequence
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.batching import BatchingConfig, BatchingConfigError
 from control_plane.quality.feedback import FeedbackService
-from gateway import metrics
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
 from tfsgate import gateway_workers, lifecycle, runloop
 from tfsgate.core.routing_feed import FeedFollower, FeedState
-from tfsgate.core.shared_metrics import TRITON_PROBE_SECONDS
 from tfsgate.core.status import Code
 from tfsgate.front_doors import FrontDoors
 from tfsgate.preflight import check_front_door_ports
@@ -37,6 +37,7 @@ from tfsgate.startup import StartupError, front_door_options, report_no_effect
 log = logging.getLogger("tfsgate")
 
 WAITING = "no routing table from the control plane yet"
+HEALTH_SECONDS = 0.5
 
 
 class GatewayServer:
@@ -50,8 +51,9 @@ class GatewayServer:
         self.follower: FeedFollower | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._updates: asyncio.Queue[FeedState] = asyncio.Queue()
-        self._applier: asyncio.Task[None] | None = None
-        self._prober: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._serving = False
 
     def preflight(self) -> int:
         s = self.settings
@@ -73,7 +75,7 @@ class GatewayServer:
         s = self.settings
         max_batch_size = self.preflight()
         self._loop = asyncio.get_running_loop()
-        self.upstream = TritonInferenceClient(self.fixed_urls[0] if self.fixed_urls else "")
+        self.upstream = TritonInferenceClient(self.fixed_urls)
         # The catalog is only connected to when a prediction is recorded, feedback arrives or a
         # guarded model's observations are reported.
         self.store = CatalogStore.from_url(s.catalog_url)
@@ -89,8 +91,9 @@ class GatewayServer:
         )
         feedback = FeedbackService(self.store, doors.flush)
         await doors.start(None, feedback, serving=False)
-        self._applier = asyncio.ensure_future(self._apply_updates())
-        self._prober = asyncio.ensure_future(self._probe_triton())
+        self._tasks.append(asyncio.ensure_future(self._apply_updates()))
+        self._tasks.append(asyncio.ensure_future(self.upstream.run_probes(self._stopping)))
+        self._tasks.append(asyncio.ensure_future(self._follow_health()))
         self.follower = FeedFollower(s.catalog_url, self._on_state)
         self.follower.start()
 
@@ -106,32 +109,34 @@ class GatewayServer:
             state = await self._updates.get()
             urls = self.fixed_urls or state.triton_urls
             assert self.upstream is not None
-            if urls and urls[0] != self.upstream.url:
+            if urls and urls != self.upstream.urls:
                 log.info("Triton at %s", ", ".join(urls))
-                await self.upstream.repoint(urls[0])
-            assert self.doors is not None
-            await self.doors.set_serving(bool(self.upstream.url))
+                await self.upstream.set_urls(urls)
+                await self.upstream.probe()
+            await self._set_health()
 
-    async def _probe_triton(self) -> None:
-        """tfsgate_triton_ready of the instance this gateway calls."""
-        assert self.upstream is not None
-        upstream = self.upstream
-        while True:
-            try:
-                if upstream.url:
-                    metrics.triton_ready(upstream.name, await upstream.ready())
-            except Exception:  # noqa: BLE001 - a failed probe is logged; the next one retries
-                log.exception("Triton readiness probe failed")
-            await asyncio.sleep(TRITON_PROBE_SECONDS)
+    async def _follow_health(self) -> None:
+        while not self._stopping.is_set():
+            await self._set_health()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), HEALTH_SECONDS)
+
+    async def _set_health(self) -> None:
+        assert self.upstream is not None and self.doors is not None
+        serving = not self.router.waiting and self.upstream.any_ready()
+        if serving != self._serving:
+            self._serving = serving
+            await self.doors.set_serving(serving)
 
     async def stop(self) -> None:
         if self.follower is not None:
             await asyncio.to_thread(self.follower.stop)
-        for task in (self._applier, self._prober):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        self._stopping.set()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self.doors is not None:
             await self.doors.stop()
         if self.upstream is not None:

@@ -218,6 +218,17 @@ class ServeSettings(BaseSettings):
         "external Triton gRPC host:port (repeatable, or comma-separated); empty = embedded",
         repeatable=True,
     )
+    triton_repository_key: str = own_flag(
+        "",
+        "the key of Triton's restricted repository protocol"
+        " (--grpc-restricted-protocol=model-repository:tfsgate-repository-key=KEY), sent with every"
+        " repository call; also $TFSGATE_TRITON_REPOSITORY_KEY",
+    )
+    triton_push_model_files: bool = own_flag(
+        False,
+        "send each model's files with its load request (Triton's file overrides), for Triton"
+        " instances that share no volume with --model_repository",
+    )
     database_url: str = own_flag("", "catalog URL; default SQLite under home")
     gateway_workers: int = own_flag(
         1,

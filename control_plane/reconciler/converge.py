@@ -23,7 +23,7 @@ from control_plane.reconciler.configs import composing_models, signature_configs
 from control_plane.reconciler.load_retries import LoadRetries
 from control_plane.reconciler.settings import ACTOR, ReconcilerSettings
 from control_plane.reconciler.warmup_replay import warm_up
-from control_plane.triton.repository import IndexEntry, RepositoryError, TritonRepositoryClient
+from control_plane.triton.repository import IndexEntry, Repository, RepositoryError
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.signatures import SignatureSpec, signatures_from_json
 
@@ -48,7 +48,7 @@ class Converger:
         self,
         store: CatalogStore,
         converter: SavedModelConverter,
-        repository: TritonRepositoryClient,
+        repository: Repository,
         settings: ReconcilerSettings,
         retries: LoadRetries,
         publish: Callable[[], Awaitable[Any]],

@@ -32,8 +32,8 @@ from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
 from control_plane.triton.repository import (
     IndexEntry,
     ModelStatistics,
+    Repository,
     RepositoryError,
-    TritonRepositoryClient,
 )
 from tfsgate.core.routing_table import RoutingTable, TablePublisher
 from tfsgate.core.signatures import signatures_to_json
@@ -46,7 +46,7 @@ class Reconciler:
         self,
         store: CatalogStore,
         converter: SavedModelConverter,
-        repository: TritonRepositoryClient,
+        repository: Repository,
         router: TablePublisher | None,
         settings: ReconcilerSettings | None = None,
         feed: FeedWriter | None = None,

@@ -18,7 +18,7 @@ from control_plane.catalog.store import CatalogStore
 from control_plane.converter import warmup
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler.settings import ACTOR, ReconcilerSettings
-from control_plane.triton.repository import RepositoryError, TritonRepositoryClient
+from control_plane.triton.repository import Repository, RepositoryError
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.signatures import SignatureSpec, signatures_from_json
 
@@ -29,7 +29,7 @@ async def warm_up(
     settings: ReconcilerSettings,
     store: CatalogStore,
     converter: SavedModelConverter,
-    repository: TritonRepositoryClient,
+    repository: Repository,
     model: str,
     version: ModelVersion,
 ) -> str:

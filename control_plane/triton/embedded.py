@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -94,12 +95,22 @@ class EmbeddedTriton:
     """Starts, watches and stops one tritonserver child process."""
 
     def __init__(
-        self, model_repository: Path, home: Path, log_verbose: int = 0, cache_bytes: int = 0
+        self,
+        model_repository: Path,
+        home: Path,
+        log_verbose: int = 0,
+        cache_bytes: int = 0,
+        ports: tuple[int, int, int] | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
+        """``ports`` (gRPC, HTTP, metrics): fixed, kept across restarts (a Triton standing in for
+        another host); default fresh ones at each start. ``extra_args`` go to tritonserver."""
         self.model_repository = model_repository.resolve()
         self.home = home.resolve()
         self.log_verbose = log_verbose
         self.cache_bytes = cache_bytes
+        self.ports = ports
+        self.extra_args = tuple(extra_args)
         self._process: subprocess.Popen[bytes] | None = None
         self.endpoints: TritonEndpoints | None = None
 
@@ -130,6 +141,7 @@ class EmbeddedTriton:
             "--exit-timeout-secs=10",
             f"--log-verbose={self.log_verbose}",
             *self._cache_arguments(),
+            *self.extra_args,
         ]
 
     def _cache_arguments(self) -> list[str]:
@@ -155,7 +167,7 @@ class EmbeddedTriton:
         self.model_repository.mkdir(parents=True, exist_ok=True)
         logs = self.home / "logs"
         logs.mkdir(parents=True, exist_ok=True)
-        grpc_port, http_port, metrics_port = free_port(), free_port(), free_port()
+        grpc_port, http_port, metrics_port = self.ports or (free_port(), free_port(), free_port())
         with open(logs / "triton.log", "ab") as log_file:
             self._process = subprocess.Popen(
                 self._command(grpc_port, http_port, metrics_port),

@@ -18,3 +18,13 @@ DEFAULT_ADMIN_PORT = 8502
 def default_database_url(home: Path | str) -> str:
     """The catalog under a state directory: a SQLite file, the embedded default."""
     return f"sqlite:///{Path(home) / CATALOG_FILE}"
+
+
+# gRPC channels to Triton (the gateway's inference channels, the control plane's repository
+# clients). gRPC's default reconnect backoff grows to 120 s: a Triton that restarted would be
+# ignored for up to two minutes. One second keeps reconnection prompt without spinning.
+TRITON_CHANNEL_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.initial_reconnect_backoff_ms", 500),
+    ("grpc.min_reconnect_backoff_ms", 500),
+    ("grpc.max_reconnect_backoff_ms", 1000),
+)
