@@ -64,21 +64,3 @@ def compare_outputs(
         top_class_changed=top_changed,
         mismatched=mismatched or bool(extra),
     )
-
-
-def compare_classes(
-    primary: list[list[tuple[str, float]]], shadow: list[list[tuple[str, float]]], tolerance: float
-) -> Comparison:
-    """Classify answers: (label, score) rows; scores compared by label, top class by score."""
-    if len(primary) != len(shadow):
-        return Comparison(len(primary), 0.0, 0, 0, 0, mismatched=True)
-    max_diff, beyond, changed = 0.0, 0, 0
-    for first, second in zip(primary, shadow, strict=True):
-        scores = dict(second)
-        diffs = [abs(s - scores[c]) for c, s in first if c in scores]
-        row_max = max(diffs, default=0.0)
-        max_diff = max(max_diff, row_max)
-        beyond += int(row_max > tolerance or len(diffs) != len(first))
-        if first and second:
-            changed += int(max(first, key=lambda p: p[1])[0] != max(second, key=lambda p: p[1])[0])
-    return Comparison(len(primary), max_diff, beyond, len(primary), changed)

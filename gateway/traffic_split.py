@@ -68,9 +68,3 @@ class TrafficSplit:
             if score < best_score:
                 best, best_score = version, score
         return best
-
-    def without(self, versions: set[int]) -> TrafficSplit:
-        """The split over the remaining versions (those not serving are skipped, not failed)."""
-        return TrafficSplit(
-            {v: w for v, w in zip(self._versions, self._weights, strict=True) if v not in versions}
-        )

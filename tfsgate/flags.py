@@ -87,10 +87,6 @@ def meta(field: FieldInfo) -> FlagMeta:
     )
 
 
-def is_tf_flag(field: FieldInfo) -> bool:
-    return meta(field).treatment is not Treatment.OWN
-
-
 def flag_kind(field: FieldInfo) -> type:
     annotation = field.annotation
     if annotation in (bool, int, float):

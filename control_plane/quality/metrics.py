@@ -1,6 +1,6 @@
 """Quality metrics of one version over (prediction, ground truth) pairs, with scikit-learn.
 
-The task decides the metrics (names as in ``METRICS``):
+The task decides the metrics (keyed in ``compute``'s answer as below, e.g. ``auc_roc``):
 
 - regression: MAE, RMSE, MAPE, R2;
 - binary classification (a score in [0, 1] per row, truth 0/1): accuracy, precision, recall and
@@ -27,21 +27,6 @@ from typing import Any
 import numpy as np
 
 TASKS = ("regression", "binary", "multiclass", "multilabel")
-METRICS = {
-    "regression": ("mae", "rmse", "mape", "r2"),
-    "binary": (
-        "accuracy",
-        "precision",
-        "recall",
-        "f1",
-        "auc_roc",
-        "auc_pr",
-        "log_loss",
-        "calibration_error",
-    ),
-    "multiclass": ("top1_accuracy", "top3_accuracy", "top5_accuracy", "macro_f1", "micro_f1"),
-    "multilabel": ("top1_accuracy", "top3_accuracy", "macro_f1", "micro_f1"),
-}
 # Metrics where lower is better (the rollout guard compares in the right direction).
 LOWER_IS_BETTER = frozenset({"mae", "rmse", "mape", "log_loss", "calibration_error"})
 CALIBRATION_BINS = 10

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gateway.shadow_compare import compare_classes, compare_outputs
+from gateway.shadow_compare import compare_outputs
 from tfsgate.core.observations import ShadowSummary
 
 
@@ -35,14 +35,6 @@ def test_top_class_changes_are_counted() -> None:
 def test_shape_or_name_mismatch_is_flagged() -> None:
     assert compare_outputs({"y": np.zeros(2)}, {"y": np.zeros(3)}).mismatched
     assert compare_outputs({"y": np.zeros(2)}, {"z": np.zeros(2)}).mismatched
-
-
-def test_classify_results_compare_by_label() -> None:
-    first = [[("a", 0.9), ("b", 0.1)], [("a", 0.3), ("b", 0.7)]]
-    second = [[("b", 0.2), ("a", 0.8)], [("a", 0.6), ("b", 0.4)]]
-    result = compare_classes(first, second, tolerance=0.05)
-    assert result.max_abs_diff == pytest.approx(0.3)
-    assert (result.rows_beyond_tolerance, result.top_class_changed) == (2, 1)
 
 
 def test_summary_rates() -> None:

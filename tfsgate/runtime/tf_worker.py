@@ -697,10 +697,6 @@ class SignatureServer:
         with self._lock:
             self._clients += 1
 
-    def loaded_versions(self) -> list[str]:
-        with self._lock:
-            return sorted(v.saved_model for v in self._versions.values() if v.session is not None)
-
     def _version(
         self,
         saved_model: str,
