@@ -134,7 +134,7 @@ _tf_serving = False
 _known: frozenset[str] = frozenset()  # models of the applied routing table
 _triton_models: dict[str, str] = {}  # Triton model name -> TF model name
 _request_children: dict[tuple[Any, ...], tuple[Any, Any]] = {}
-_decision_children: dict[tuple[Any, ...], Any] = {}
+_decision_children: dict[tuple[Any, ...], tuple[Any, tuple[str, str]]] = {}
 _triton_children: dict[tuple[Any, ...], Any] = {}
 _tf_children: dict[tuple[Any, ...], Any] = {}
 
@@ -161,12 +161,13 @@ def applied(table: RoutingTable) -> None:
 def routed(model: str, version: int, label: str, rule: str) -> None:
     """One routing decision; ``label`` is the one the request went through ("" when none)."""
     key = (model, version, label, rule)
-    child = _decision_children.get(key)
-    if child is None:
-        child = _decision_children[key] = DECISIONS.labels(model, str(version), label, rule)
-    child.inc()
+    entry = _decision_children.get(key)
+    if entry is None:
+        shown = (str(version), label)
+        entry = _decision_children[key] = (DECISIONS.labels(model, *shown, rule), shown)
+    entry[0].inc()
     if rule != "shadow":
-        ROUTED.set((str(version), label))
+        ROUTED.set(entry[1])
 
 
 def observe(protocol: str, method: str, model: str, code: Code, seconds: float) -> None:
