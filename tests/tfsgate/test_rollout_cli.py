@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tfsgate.admin_cli import AdminCallError, format_rollout_status, parse_duration, parse_weights
+from tfsgate.admin_client import AdminCallError
+from tfsgate.rollout_cli import format_rollout_status, parse_duration, parse_weights
 
 
 def test_weights_over_versions_and_labels() -> None:
