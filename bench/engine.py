@@ -33,7 +33,8 @@ import numpy as np
 
 from bench import loadgen
 from bench.bodies import MODEL_INFER_PATH, PREDICT_PATH, Case, write_bodies
-from bench.procs import ROOT, free_port, spawn_serve, stop, wait_http
+from bench.procs import ROOT, spawn_serve, stop, wait_http
+from tfsgate.core.ports import free_port
 
 MODEL_WRITE = (
     "import os, sys; os.environ['TF_CPP_MIN_LOG_LEVEL'] = '2'\n"

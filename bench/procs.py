@@ -21,15 +21,11 @@ from typing import IO, Any
 
 import httpx
 
+from tfsgate.core.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PR_SET_PDEATHSIG = 1
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # -- /proc -------------------------------------------------------------------------------------

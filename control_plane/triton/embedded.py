@@ -20,13 +20,14 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from tfsgate.core.ports import free_port
 
 log = logging.getLogger(__name__)
 
@@ -69,12 +70,6 @@ def prepare_backend_dir(target: Path) -> Path:
             link.unlink()
         link.symlink_to(source)
     return target
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _die_with_parent() -> None:

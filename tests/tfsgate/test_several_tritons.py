@@ -18,8 +18,9 @@ import pytest
 import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
-from control_plane.triton.embedded import EmbeddedTriton, free_port
+from control_plane.triton.embedded import EmbeddedTriton
 from tests.support.roles import health_status, predict_status, running, wait_for
+from tfsgate.core.ports import free_port
 
 MODEL = "half_plus_two"
 TRITON_MODEL = "half_plus_two__serving_default"
