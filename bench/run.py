@@ -540,7 +540,7 @@ class Bench:
             rest_url = f"http://127.0.0.1:{rest_port}/v1/models/half_plus_two:predict"
             grpc_url = f"http://127.0.0.1:{grpc_port}{PREDICT_PATH}"
             try:
-                wait_http(rest_url, method="POST", body={"instances": HALF_PLUS_TWO_X.tolist()})
+                _wait_workers(rest_url, count)
                 for kind in ("rest", "grpc"):
                     for clients in (16, 64):
                         url, body = (
@@ -690,6 +690,23 @@ def _load(
     if kind == "rest":
         return loadgen.run_wrk(url, body, clients, seconds)
     return loadgen.run_h2load(url, body, clients, seconds, log_file)
+
+
+def _wait_workers(url: str, count: int, timeout: float = 120) -> None:
+    """Until ``count`` gateway processes answer (request ids carry a per-process prefix; each new
+    connection goes to one of them), so no worker is still starting while measured."""
+    body = {"instances": HALF_PLUS_TWO_X.tolist()}
+    wait_http(url, method="POST", body=body)
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    while len(seen) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{len(seen)} of {count} gateway workers answered at {url}")
+        with contextlib.suppress(httpx.HTTPError):
+            answer = httpx.post(url, json=body, timeout=5)
+            if answer.status_code == 200:
+                seen.add(answer.headers.get("x-request-id", "").split("-")[0])
+        time.sleep(0.05)
 
 
 def _first_line(command: list[str]) -> str:
