@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from google.protobuf import text_format
 
 from control_plane.catalog.entities import Action, VersionState
 from control_plane.catalog.store import CatalogStore
+from tests.support.load import Failed, Load
 from tests.support.models import write_models
 from tests.support.servers import ServerProcess, start_server, stop_server
 from tests.support.waiting import wait_for
@@ -144,40 +144,20 @@ def catalog_creates(url: str) -> list[tuple[str, int | None]]:
     return [(e.model, e.version) for e in events if e.action == Action.CREATE_MODEL_VERSION]
 
 
-@dataclass
-class Hammer:
+class Hammer(Load):
     """A client thread predicting ``path`` in a loop; records every answer and failure."""
 
-    server: ServerProcess
-    path: str
-    answers: list[tuple[float, float]] = field(default_factory=list)  # (monotonic time, y)
-    failures: list[str] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
+    def __init__(self, server: ServerProcess, path: str) -> None:
+        self.answers: list[tuple[float, float]] = []  # (monotonic time, y)
+        url = f"{server.rest_url}/v1/models/{path}:predict"
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as client:
-            url = f"{self.server.rest_url}/v1/models/{self.path}:predict"
-            while not self._stop.is_set():
-                try:
-                    response = client.post(url, json={"instances": [1.0]})
-                except httpx.HTTPError as exc:
-                    self.failures.append(f"{type(exc).__name__}: {exc}")
-                    continue
-                if response.status_code != 200:
-                    self.failures.append(f"{response.status_code}: {response.text}")
-                    continue
-                self.answers.append((time.monotonic(), float(response.json()["predictions"][0])))
+        def predict(client: httpx.Client, _: int) -> None:
+            response = client.post(url, json={"instances": [1.0]})
+            if response.status_code != 200:
+                raise Failed(f"{response.status_code}: {response.text}")
+            self.answers.append((time.monotonic(), float(response.json()["predictions"][0])))
 
-    def __enter__(self) -> Hammer:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join(timeout=60)
+        super().__init__(predict)
 
     def first_answer(self, y: float) -> float | None:
         return next((t for t, got in self.answers if got == y), None)

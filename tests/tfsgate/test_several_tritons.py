@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ import tritonclient.grpc as triton_grpc
 from tritonclient.utils import InferenceServerException
 
 from control_plane.triton.embedded import EmbeddedTriton
+from tests.support.load import Failed, Load
 from tests.support.roles import health_status, predict_status, running, wait_for
 from tfsgate.core.ports import free_port
 
@@ -85,43 +85,15 @@ def tritons(tmp_path: Path) -> Iterator[list[EmbeddedTriton]]:
             server.stop()
 
 
-class Clients:
+def clients(url: str) -> Load:
     """Threads predicting through the gateway until stopped; every answer is checked."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.ok = 0
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run) for _ in range(CLIENTS)]
+    def predict(client: httpx.Client, _: int) -> None:
+        answer = client.post(url, json={"instances": [1.0, 2.0]})
+        if answer.status_code != 200 or answer.json() != {"predictions": [2.5, 3.0]}:
+            raise Failed(f"{answer.status_code} {answer.text}")
 
-    def _run(self) -> None:
-        with httpx.Client(timeout=30) as client:
-            while not self._stop.is_set():
-                try:
-                    answer = client.post(self.url, json={"instances": [1.0, 2.0]})
-                    good = answer.status_code == 200 and answer.json() == {
-                        "predictions": [2.5, 3.0]
-                    }
-                    failure = "" if good else f"{answer.status_code} {answer.text}"
-                except httpx.HTTPError as exc:
-                    failure = repr(exc)
-                with self._lock:
-                    if failure:
-                        self.failures.append(failure)
-                    else:
-                        self.ok += 1
-
-    def __enter__(self) -> Clients:
-        for thread in self._threads:
-            thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
+    return Load(predict, threads=CLIENTS)
 
 
 @pytest.mark.triton
@@ -157,9 +129,9 @@ def test_two_tritons_one_killed_and_restarted_without_failed_requests(
         bare.close()
 
         url = f"{gateway.rest_url}/v1/models/{MODEL}:predict"
-        with Clients(url) as clients:
+        with clients(url) as load:
             time.sleep(3)
-            before_kill = clients.ok
+            before_kill = load.ok
             assert inferences(first) > 0 and inferences(second) > 0  # both serve
             kill(first)
             killed = time.monotonic()
@@ -173,12 +145,12 @@ def test_two_tritons_one_killed_and_restarted_without_failed_requests(
             wait_for(gateway, lambda: inferences(first) > served_by_first, "traffic back", 30)
             time.sleep(2)
         print(
-            f"\ntwo Tritons, {CLIENTS} clients: {clients.ok} predictions, "
-            f"{len(clients.failures)} failed; {before_kill} before the kill; killed one Triton "
+            f"\ntwo Tritons, {CLIENTS} clients: {load.ok} predictions, "
+            f"{len(load.failures)} failed; {before_kill} before the kill; killed one Triton "
             f"for {restarted - killed:.1f} s, reloaded {reloaded - restarted:.1f} s after it "
             "was back"
         )
-        assert clients.failures == []
-        assert clients.ok > before_kill
+        assert load.failures == []
+        assert load.ok > before_kill
         assert health_status(gateway.grpc_target) == "SERVING"
         assert control.alive()

@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from tests.support.admin_http import admin, admin_cli, serve_with_admin
+from tests.support.load import Load
 from tests.support.models import model_config, write_models
 from tests.support.servers import ServerProcess
 
@@ -43,34 +44,21 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerPro
         yield server, api
 
 
-class Load:
+class Outcomes(Load):
     """Clients predicting continuously: unnamed requests (the split) and ``stable`` ones."""
 
     def __init__(self, server: ServerProcess, clients: int = 4) -> None:
-        self.server = server
         self.outcomes: Counter[tuple[str, int]] = Counter()
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._run, args=(i,)) for i in range(clients)]
 
-    def __enter__(self) -> Load:
-        for thread in self._threads:
-            thread.start()
-        return self
+        def predict(client: httpx.Client, index: int) -> None:
+            path = "ro/labels/stable" if index == 0 else "ro"
+            kind = "stable" if index == 0 else "split"
+            response = client.post(
+                f"{server.rest_url}/v1/models/{path}:predict", json={"instances": [1.0]}
+            )
+            self.outcomes[(kind, response.status_code)] += 1
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join()
-
-    def _run(self, index: int) -> None:
-        path = "ro/labels/stable" if index == 0 else "ro"
-        kind = "stable" if index == 0 else "split"
-        with httpx.Client(timeout=30) as client:
-            while not self._stop.is_set():
-                response = client.post(
-                    f"{self.server.rest_url}/v1/models/{path}:predict", json={"instances": [1.0]}
-                )
-                self.outcomes[(kind, response.status_code)] += 1
+        super().__init__(predict, threads=clients)
 
 
 def wait_for_state(api: str, wanted: str, timeout: float = 60.0) -> dict[str, object]:
@@ -96,7 +84,7 @@ def test_bad_canary_is_rolled_back_while_stable_serves(
 ) -> None:
     server, api = served
     before = len(events(api, "rollout_rollback"))
-    with Load(server) as load:
+    with Outcomes(server) as load:
         time.sleep(2)  # the baseline builds a window first
         body = {"version": candidate, "steps": [20, 50, 100], "interval_seconds": 30}
         admin("POST", f"{api}/models/ro/rollout", body)
@@ -118,7 +106,7 @@ def test_bad_canary_is_rolled_back_while_stable_serves(
 
 def test_healthy_canary_walks_its_steps_and_is_promoted(served: tuple[ServerProcess, str]) -> None:
     server, api = served
-    with Load(server) as load:
+    with Outcomes(server) as load:
         body = {"version": 4, "steps": [50, 100], "interval_seconds": 2}
         admin("POST", f"{api}/models/ro/rollout", body)
         wait_for_state(api, "completed", timeout=90)
@@ -136,7 +124,7 @@ def test_20_promote_rollback_cycles_with_8_clients_fail_nothing(
 ) -> None:
     server, api = served
     admin("PUT", f"{api}/models/ro/traffic", {"weights": {"stable": 100}})
-    with Load(server, clients=8) as load:
+    with Outcomes(server, clients=8) as load:
         time.sleep(1)
         for _ in range(20):
             stable = admin("GET", f"{api}/models/ro/labels").json()["labels"]["stable"]
