@@ -17,7 +17,8 @@ ONNX conversion passed the parity check, else TensorFlow. Layout::
     <repo>/<model>__<signature>/<version>/model.py       (tfsgate/runtime/tflite_runner.py)
     <repo>/<model>__<signature>/<version>/model.tflite
     all:
-    <repo>/<model>__<signature>/<version>/runner.json    (what the runner needs + the evidence)
+    <repo>/<model>__<signature>/<version>/runner.json    (what the runner needs + the evidence,
+                                                          runner_files.py)
 
 The stubs of all signatures of one version share one TensorFlow worker process, found by the
 SavedModel's real path and the ``fingerprint`` in runner.json (see tfsgate/runtime/tf_worker.py).
@@ -26,9 +27,6 @@ The runtime files are copied, never imported here: they run inside Triton.
 
 from __future__ import annotations
 
-import hashlib
-import importlib.resources
-import json
 import logging
 import os
 import shutil
@@ -36,7 +34,6 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from tritonclient.grpc import model_config_pb2 as mc
 
@@ -51,16 +48,22 @@ from control_plane.converter.exporter import (
     SignatureRunner,
     tensorflow_only,
 )
+from control_plane.converter.runner_files import (
+    RUNNER_FILE,
+    WORKER_FILE,
+    files_fingerprint,
+    onnx_runner_json,
+    read_runner,
+    runner_json,
+    runtime_file,
+    tflite_runner_json,
+)
 from control_plane.converter.savedmodel import SavedModelError, read_signatures
 from control_plane.converter.tflite import TFLITE, TFLITE_FILE, has_tflite, read_tflite
 from tfsgate.core.naming import triton_model_name
 from tfsgate.core.signatures import SignatureSpec
 
 log = logging.getLogger(__name__)
-WORKER_FILE = "tf_worker.py"
-RUNNER_FILE = "runner.json"
-
-
 MISSING_OP = "Op type not registered"
 LIBRARY_FAILED = "cannot load custom op library"  # tf_worker.load_custom_op_libraries
 
@@ -77,11 +80,6 @@ def missing_op_reason(error: str) -> str:
 class ConversionRefused(ValueError):
     """The model's runner setting cannot be honoured (e.g. onnxruntime on a signature that failed
     its parity check); the message carries the figures."""
-
-
-def runtime_file(name: str) -> Path:
-    """A file of the ``tfsgate.runtime`` package, the code that runs inside Triton."""
-    return Path(str(importlib.resources.files("tfsgate.runtime").joinpath(name)))
 
 
 @dataclass(frozen=True)
@@ -112,74 +110,6 @@ def _replace_dir(staged: Path, target: Path) -> None:
         shutil.rmtree(trash, ignore_errors=True)
     else:
         os.replace(staged, target)
-
-
-def files_fingerprint(version_dir: Path) -> str:
-    """sha256 over relative paths, sizes and mtimes: cheap (no reads), and different whenever the
-    SavedModel is rewritten in place, so stubs never reach a worker holding the old files."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in version_dir.rglob("*") if p.is_file()):
-        info = path.stat()
-        digest.update(
-            f"{path.relative_to(version_dir)}\0{info.st_size}\0{info.st_mtime_ns}\0".encode()
-        )
-    return digest.hexdigest()
-
-
-def runner_json(
-    source: Path,
-    signature: str,
-    model: str,
-    fingerprint: str,
-    evidence: SignatureRunner,
-    tags: tuple[str, ...] = ("serve",),
-) -> str:
-    """What a TensorFlow stub needs; the signatures of one version share ``saved_model``,
-    ``fingerprint`` and ``tags`` and therefore one session in the worker."""
-    runner = {
-        "runner": TENSORFLOW,
-        "saved_model": str(source),
-        "signature": signature,
-        "model": model,
-        "worker": WORKER_FILE,
-        "fingerprint": fingerprint,
-        "tags": list(tags),
-        "evidence": evidence.to_json(),
-    }
-    return json.dumps(runner)
-
-
-def onnx_runner_json(evidence: SignatureRunner, parse_only: bool = False) -> str:
-    return json.dumps(
-        {
-            "runner": ONNXRUNTIME,
-            "onnx": "model.onnx",
-            "parse": evidence.parse,
-            "parse_only": parse_only,
-            "onnx_inputs": list(evidence.onnx_inputs),
-            "evidence": evidence.to_json(),
-        }
-    )
-
-
-def tflite_runner_json(plan: dict[str, Any], evidence: SignatureRunner) -> str:
-    return json.dumps(
-        {"runner": TFLITE, "tflite": TFLITE_FILE, **plan, "evidence": evidence.to_json()}
-    )
-
-
-def read_runner(version_dir: Path) -> SignatureRunner | None:
-    """The evidence written with a converted signature version (None: not converted by us)."""
-    try:
-        data = json.loads((version_dir / RUNNER_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    if not (version_dir / "model.py").exists():
-        return None
-    evidence = data.get("evidence") or {"runner": data.get("runner", TENSORFLOW)}
-    return SignatureRunner.from_json(
-        {**evidence, "parse": data.get("parse"), "onnx_inputs": data.get("onnx_inputs")}
-    )
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -15,9 +15,10 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.converter import gpu
 from control_plane.converter.batching import BatchingConfig, BatchingConfigError, read_per_model
+from control_plane.converter.runner_files import read_runner
 from control_plane.converter.tflite import TFLITE
 from control_plane.converter.triton_config import build_model_config
-from control_plane.converter.writer import SavedModelConverter, read_runner
+from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler.settings import ReconcilerSettings
 from tfsgate.core.signatures import SignatureSpec
 

@@ -17,8 +17,9 @@ from tritonclient.grpc import model_config_pb2 as mc
 
 from control_plane.converter import gpu
 from control_plane.converter.batching import BatchingConfig
+from control_plane.converter.runner_files import read_runner
 from control_plane.converter.triton_config import EngineOptions
-from control_plane.converter.writer import ConvertedVersion, SavedModelConverter, read_runner
+from control_plane.converter.writer import ConvertedVersion, SavedModelConverter
 from control_plane.triton.embedded import EmbeddedTriton
 from control_plane.triton.repository import TritonRepositoryClient
 from tests.support.tf_example import example

@@ -15,7 +15,8 @@ from tritonclient.utils import InferenceServerException
 
 from control_plane.converter import triton_config
 from control_plane.converter.exporter import ExportOptions
-from control_plane.converter.writer import ConversionRefused, SavedModelConverter, read_runner
+from control_plane.converter.runner_files import read_runner
+from control_plane.converter.writer import ConversionRefused, SavedModelConverter
 from control_plane.triton.embedded import EmbeddedTriton
 from control_plane.triton.repository import TritonRepositoryClient
 from tests.support.procs import stubs_of
