@@ -2,217 +2,33 @@
 
 Every table is built from the results alone, so a report can be rebuilt without rerunning:
 ``python -m bench.report docs/benchmarks.json [--baseline docs/benchmarks-before.json]``. The
-targets of issue 11 (item 4) are judged here, each beside the figure it is judged on.
+targets of issue 11 (item 4) are judged here, each beside the figure it is judged on. The tables
+are built in ``bench/report_tables.py``; this module lays out the prose, tables and plots.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 from pathlib import Path
 from typing import Any
 
 from bench import diagnosis
-from bench.targets import TARGETS, Results, protocol_name, ratio
-
-
-# -- markdown --------------------------------------------------------------------------------
-def table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def targets_table(results: Results, baseline: Results | None) -> str:
-    header = ["target (issue 11, item 4)", "goal", "measured", "verdict"]
-    if baseline is not None:
-        header[2:2] = ["before"]
-    rows = []
-    for target in TARGETS:
-        value = target.value(results)
-        row = [target.name, target.goal, target.show(value), target.verdict(value)]
-        if baseline is not None:
-            row[2:2] = [target.show(target.value(baseline))]
-        rows.append(row)
-    return table(header, rows)
-
-
-def _other_loads(tree: Any) -> list[float]:
-    if isinstance(tree, dict):
-        own = [float(tree["other_load"])] if "other_load" in tree else []
-        return own + [x for v in tree.values() for x in _other_loads(v)]
-    if isinstance(tree, list):
-        return [x for v in tree for x in _other_loads(v)]
-    return []
-
-
-def _other_range(results: Results) -> str:
-    loads = sorted(_other_loads(results))
-    if not loads:
-        return "no measure of other jobs' load"
-    median = loads[len(loads) // 2]
-    return (
-        f"processes outside the benchmark used {loads[0]:.0%} to {loads[-1]:.0%} of the machine "
-        f'during the measured runs (median {median:.0%}; see "other load")'
-    )
-
-
-def _cancelled(tree: Any) -> float:
-    if isinstance(tree, dict):
-        return float(tree.get("cancelled", 0)) + sum(_cancelled(v) for v in tree.values())
-    if isinstance(tree, list):
-        return sum(_cancelled(v) for v in tree)
-    return 0.0
-
-
-def _errors(point: dict[str, Any]) -> int:
-    return int(point.get("errors", 0) + point.get("server_errors", 0))
-
-
-def sweep_table(results: Results, kind: str) -> str:
-    header = [
-        "clients",
-        "tfsgate req/s",
-        "Triton req/s",
-        "ratio",
-        "tfsgate p50 / p95 / p99 ms",
-        "Triton p50 / p95 / p99 ms",
-        "gateway CPU us/req",
-        "Triton CPU us/req",
-        "errors",
-        "other load",
-    ]
-    rows = []
-    for point in results.get("sweep", {}).get(kind, []):
-        ours, theirs = point["tfsgate"], point["triton"]
-        rows.append(
-            [
-                str(point["clients"]),
-                f"{ours['rps']:.0f}",
-                f"{theirs['rps']:.0f}",
-                f"{ratio(ours['rps'], theirs['rps']):.2f}x",
-                _latencies(ours),
-                _latencies(theirs),
-                f"{ours['gateway_cpu_us']:.0f}",
-                f"{theirs['triton_cpu_us']:.0f}",
-                str(_errors(ours) + _errors(theirs)),
-                _other(ours, theirs),
-            ]
-        )
-    return table(header, rows)
-
-
-def _other(*points: dict[str, Any]) -> str:
-    """The other jobs' share of the machine during these runs (noise gauge)."""
-    shares = [p["other_load"] for p in points if "other_load" in p]
-    return f"{max(shares):.0%}" if shares else "?"
-
-
-def _latencies(point: dict[str, Any]) -> str:
-    return f"{point['p50_ms']:.2f} / {point['p95_ms']:.2f} / {point['p99_ms']:.2f}"
-
-
-def mlp_table(results: Results) -> str:
-    mlp = results["mlp"]
-    rows = []
-    for batching, section in (("on", mlp), ("off", mlp.get("batching_off", {}))):
-        for kind in ("rest", "grpc"):
-            if kind not in section:
-                continue
-            pair = section[kind]
-            for target, label in (("tfsgate", "tfsgate"), ("triton", "Triton direct")):
-                point = pair[target]
-                rows.append(
-                    [
-                        f"{label} {protocol_name(kind)}",
-                        batching,
-                        f"{point['rps']:.0f}",
-                        _latencies(point),
-                        f"{point['gateway_cpu_us']:.0f}" if target == "tfsgate" else "",
-                        f"{point['triton_cpu_us']:.0f}",
-                        str(_errors(point)),
-                        _other(point),
-                    ]
-                )
-    naive = mlp.get("naive")
-    if naive:
-        rows.append(
-            [
-                "naive FastAPI + TF REST",
-                "n/a",
-                f"{naive['rps']:.0f}",
-                _latencies(naive),
-                f"{naive.get('server_cpu_us', math.nan):.0f} (its process)",
-                "",
-                str(_errors(naive)),
-                _other(naive),
-            ]
-        )
-    header = [
-        "path",
-        "Triton dynamic batching",
-        "req/s",
-        "p50 / p95 / p99 ms",
-        "gateway CPU us/req",
-        "Triton CPU us/req",
-        "errors",
-        "other load",
-    ]
-    return table(header, rows)
-
-
-def _size(n: float) -> str:
-    for unit, scale in (("MB", 1 << 20), ("KB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.0f} {unit}"
-    return f"{n:.0f} B"
-
-
-def payload_table(results: Results) -> str:
-    rows = []
-    for row in results.get("payload", []):
-        for kind in ("rest", "grpc"):
-            pair = row[kind]
-            ours, theirs = pair["tfsgate"], pair["triton"]
-            wire = _size(row["json_bytes"]) + " JSON" if kind == "rest" else "raw bytes"
-            rows.append(
-                [
-                    f"{row['floats']} ({_size(row['bytes'])})",
-                    f"{protocol_name(kind)} ({wire})",
-                    f"{ours['rps']:.0f}",
-                    f"{theirs['rps']:.0f}",
-                    f"{ratio(ours['rps'], theirs['rps']):.2f}x",
-                    f"{ours['p50_ms']:.2f} / {theirs['p50_ms']:.2f}",
-                    f"{ours['gateway_cpu_us']:.0f}",
-                    str(_errors(ours) + _errors(theirs)),
-                    _other(ours, theirs),
-                ]
-            )
-    header = [
-        "floats (tensor)",
-        "protocol (request body)",
-        "tfsgate req/s",
-        "Triton req/s",
-        "ratio",
-        "p50 ms tfsgate / Triton",
-        "gateway CPU us/req",
-        "errors",
-        "other load",
-    ]
-    return table(header, rows)
-
-
-def rollout_table(results: Results) -> str:
-    r = results["rollout"]
-    rows = [
-        [name, f"{p['rps']:.0f}", _latencies(p), str(p["errors"])]
-        for name, p in (
-            ("steady", r["steady"]),
-            (f"{r['cycles']} promote/rollback cycles", r["during"]),
-        )
-    ]
-    return table(["period", "req/s", "p50 / p95 / p99 ms", "failed requests"], rows)
+from bench.report_tables import (
+    cancelled,
+    floors_table,
+    memory_table,
+    mlp_table,
+    other_range,
+    payload_table,
+    rollout_table,
+    share_table,
+    sweep_table,
+    table,
+    targets_table,
+    workers_table,
+)
+from bench.targets import Results, protocol_name
 
 
 def render(results: Results, plots: dict[str, str], title: str, baseline: Results | None) -> str:
@@ -229,7 +45,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         f"{machine.get('cores', '?')} cores, so absolute figures drift between runs; every ratio "
         "below compares two runs made back to back in this one session. Load average "
         f"{_load(results.get('load_before'))} at the start, {_load(results.get('load_after'))} "
-        f"at the end; {_other_range(results)}."
+        f"at the end; {other_range(results)}."
     )
     out += ["", "## Targets", "", targets_table(results, baseline), ""]
     missed = diagnosis.notes(results)
@@ -282,7 +98,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         "for every run by the servers' own counters (`tfsgate_requests_total` by code, Triton's "
         "`nv_inference_request_failure`): the error columns add those to the load generator's "
         "non-2xx and socket errors; requests a load generator abandons when its time is up "
-        f'are cancelled, not errors ({_cancelled(results):.0f} in this run). "Other load" is '
+        f'are cancelled, not errors ({cancelled(results):.0f} in this run). "Other load" is '
         "the share of the machine's CPU that processes outside the benchmark used during a run "
         "(`/proc/stat` less the benchmark's own processes; the larger of the pair): the noise "
         "gauge for that row (it includes kernel time not charged to any process, such as "
@@ -350,7 +166,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             rollout_table(results),
             "",
         ]
-    out += ["## Memory and start-up", "", _memory_table(results), ""]
+    out += ["## Memory and start-up", "", memory_table(results), ""]
     if results.get("workers"):
         out += [
             "## Gateway workers: `tfsgate gateway --gateway_workers` 1 vs 2",
@@ -360,7 +176,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "workers). Two workers share the ports through SO_REUSEPORT; on a 2-core machine "
             "that also runs Triton and the load generator they compete for the same cores.",
             "",
-            _workers_table(results["workers"]),
+            workers_table(results["workers"]),
             "",
         ]
     if results.get("floors"):
@@ -371,7 +187,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "answer with no work at all, loaded by the same h2load/wrk commands; CPU is the "
             "server process's. A gateway built on that library cannot cost less per request.",
             "",
-            _floors_table(results["floors"]),
+            floors_table(results["floors"]),
             "",
         ]
     if results.get("profile"):
@@ -391,86 +207,15 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
                 f"### {protocol_name(kind)}: {prof['samples']} samples at {prof['rps']:.0f} req/s",
                 "",
             ]
-            out += [_share_table("package (self)", prof["by_package"][:10]), ""]
-            out += [_share_table("function (self)", prof["by_function"][:12]), ""]
-            out += [_share_table("tfsgate function (inclusive)", prof["inclusive"][:12]), ""]
+            out += [share_table("package (self)", prof["by_package"][:10]), ""]
+            out += [share_table("function (self)", prof["by_function"][:12]), ""]
+            out += [share_table("tfsgate function (inclusive)", prof["inclusive"][:12]), ""]
     out += [
         "Raw figures: the JSON next to this file. Rebuild this page from it with "
         "`python -m bench.report <that json>`.",
         "",
     ]
     return "\n".join(out)
-
-
-def _workers_table(rows: list[dict[str, Any]]) -> str:
-    one = {(r["kind"], r["clients"]): r["rps"] for r in rows if r["workers"] == 1}
-    return table(
-        ["workers", "protocol", "clients", "req/s", "vs 1 worker", "p50 / p95 / p99 ms"]
-        + ["gateway CPU us/req", "errors"],
-        [
-            [
-                str(row["workers"]),
-                protocol_name(row["kind"]),
-                str(row["clients"]),
-                f"{row['rps']:.0f}",
-                f"{ratio(row['rps'], one.get((row['kind'], row['clients']), 0.0)):.2f}x",
-                _latencies(row),
-                f"{row['gateway_cpu_us']:.0f}",
-                str(row["errors"]),
-            ]
-            for row in rows
-        ],
-    )
-
-
-def _floors_table(rows: list[dict[str, Any]]) -> str:
-    return table(
-        ["server", "clients", "req/s", "p50 / p95 / p99 ms", "server CPU us/req", "errors"],
-        [
-            [
-                f"`{row['kind']}`",
-                str(row["clients"]),
-                f"{row['rps']:.0f}",
-                _latencies(row),
-                f"{row['server_cpu_us']:.0f}",
-                str(row["errors"]),
-            ]
-            for row in rows
-        ],
-    )
-
-
-def _share_table(what: str, rows: list[Any]) -> str:
-    return table([what, "share"], [[f"`{name}`", f"{share:.1%}"] for name, share in rows])
-
-
-def _memory_table(results: Results) -> str:
-    rows = []
-    cold = results.get("cold_start", {})
-    if cold:
-        rows.append(
-            [
-                "spawn -> first REST prediction, fresh home (conversion included)",
-                f"{cold['fresh_s']:.2f} s",
-            ]
-        )
-        rows.append(
-            [
-                "spawn -> first REST prediction, restart on the same home",
-                f"{cold['restart_s']:.2f} s",
-            ]
-        )
-    for key, label in (
-        ("memory_idle", "idle, half_plus_two only"),
-        ("memory_loaded", "after the sweeps"),
-        ("memory_end", "after all runs"),
-    ):
-        if key in results:
-            m = results[key]
-            rows.append(
-                [f"gateway RSS, {label}", f"{m['rss_mb']:.0f} MB (peak {m['peak_rss_mb']:.0f} MB)"]
-            )
-    return table(["what", "value"], rows)
 
 
 def _load(value: Any) -> str:
