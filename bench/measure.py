@@ -1,0 +1,311 @@
+"""What every section of ``make bench`` measures with: the ``Plan`` (how long, how many clients) and
+``Bench`` (the example models, the main ``tfsgate serve``, one measured point with the CPU of the
+gateway and of Triton around it, tfsgate against Triton direct back to back). The sections are in
+``bench/sections/``; ``bench/run.py`` runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+import numpy as np
+from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+from bench import loadgen
+from bench.bodies import (
+    MODEL_INFER_PATH,
+    PREDICT_PATH,
+    Bodies,
+    Case,
+    unframe,
+)
+from bench.procs import (
+    ROOT,
+    Serve,
+    children_cpu_seconds,
+    cpu_seconds,
+    group_cpu_seconds,
+    machine_busy_seconds,
+    prometheus_sum,
+    shown,
+    spawn_serve,
+    wait_http,
+    wait_predict,
+)
+from tfsgate.core import protos
+
+HALF_PLUS_TWO_X = np.array([[1.0], [2.0], [5.0]], np.float32)
+HALF_PLUS_TWO_Y = [2.5, 3.0, 4.5]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How long and how much: the full run fits ~15 min on 2 cores, ``quick`` about 3."""
+
+    quick: bool
+    seconds: float  # one measured sweep point
+    warmup: float
+    clients: tuple[int, ...]
+    mlp_clients: int
+    mlp_seconds: float
+    payload_floats: tuple[int, ...]
+    payload_clients: int
+    payload_seconds: float
+    rollout_cycles: int
+    rollout_clients: int
+    rollout_seconds: float
+
+    @classmethod
+    def make(cls, quick: bool) -> Plan:
+        if quick:
+            return cls(True, 2, 1, (1, 16, 64), 32, 2, (1, 16384), 4, 2, 4, 8, 4)
+        return cls(
+            False,
+            seconds=8,
+            warmup=1,
+            clients=(1, 4, 16, 32, 64),
+            mlp_clients=32,
+            mlp_seconds=8,
+            payload_floats=(1, 256, 16384, 65536, 262144),
+            payload_clients=4,
+            payload_seconds=5,
+            rollout_cycles=20,
+            rollout_clients=8,
+            rollout_seconds=20,
+        )
+
+
+class Bench:
+    def __init__(self, plan: Plan, work: Path) -> None:
+        self.plan = plan
+        self.work = work
+        self.bodies_dir = work / "bodies"
+        self.results: dict[str, Any] = {"commands": {}}
+        self.serve: Serve | None = None
+        self.log_lines: list[str] = []
+
+    def say(self, text: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')}] {text}"
+        self.log_lines.append(line)
+        print(line, flush=True)
+
+    # ---- models
+    def models(self) -> dict[str, Path]:
+        base = self.work / "models"
+        wanted = {
+            ("half_plus_two", 1): "half_plus_two",
+            ("half_plus_two", 2): "half_plus_two",
+            ("mlp", 1): "mlp",
+            ("scale", 1): "scale",
+        }
+        for (name, version), kind in wanted.items():
+            if not (base / name / str(version) / "saved_model.pb").exists():
+                self.say(f"writing example model {name}/{version}")
+                subprocess.run(
+                    [sys.executable, "-m", "tfsgate.examples", str(base / name)]
+                    + ["--version", str(version), "--kind", kind],
+                    check=True,
+                    capture_output=True,
+                    cwd=ROOT,
+                )
+        return {name: base / name for name in ("half_plus_two", "mlp", "scale")}
+
+    def model_config(self, models: dict[str, Path]) -> Path:
+        """All versions of half_plus_two (promote/rollback needs two AVAILABLE)."""
+        entries = []
+        for name, path in models.items():
+            policy = " model_version_policy { all {} }" if name == "half_plus_two" else ""
+            entries.append(
+                f'  config {{ name: "{name}" base_path: "{path}" model_platform: "tensorflow"'
+                f"{policy} }}"
+            )
+        config = self.work / "models.config"
+        config.write_text("model_config_list {\n" + "\n".join(entries) + "\n}\n")
+        return config
+
+    # ---- the main server
+    def start_main(self, config: Path) -> Serve:
+        serve = spawn_serve(self.work / "home", [f"--model_config_file={config}"], admin=True)
+        self.serve = serve
+        wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()})
+        serve.endpoints = json.loads((serve.home / "triton" / "endpoints.json").read_text())
+        for model in ("mlp", "scale"):
+            wait_http(f"{serve.rest_url}/v1/models/{model}")
+        self.say(f"tfsgate serve up (pid {serve.process.pid}); Triton {serve.endpoints}")
+        return serve
+
+    # ---- one measured point
+    def _counters(self) -> dict[str, float]:
+        assert self.serve is not None
+        serve = self.serve
+        gateway = httpx.get(f"{serve.rest_url}/monitoring/prometheus/metrics", timeout=10).text
+        triton = httpx.get(serve.endpoints["metrics_url"], timeout=10).text
+        # A client that stops with requests in flight (h2load at the end of -D) cancels them:
+        # counted apart, not as errors. Triton labels failures by reason since 24.x.
+        return {
+            "gateway_not_ok": prometheus_sum(
+                gateway,
+                "tfsgate_requests_total",
+                lambda labels: labels.get("code") not in ("OK", "CANCELLED"),
+            ),
+            "gateway_ok": prometheus_sum(
+                gateway, "tfsgate_requests_total", lambda labels: labels.get("code") == "OK"
+            ),
+            "cancelled": prometheus_sum(
+                gateway, "tfsgate_requests_total", lambda labels: labels.get("code") == "CANCELLED"
+            )
+            + prometheus_sum(
+                triton,
+                "nv_inference_request_failure",
+                lambda labels: labels.get("reason") == "CANCELED",
+            ),
+            "triton_failed": prometheus_sum(
+                triton,
+                "nv_inference_request_failure",
+                lambda labels: labels.get("reason") != "CANCELED",
+            ),
+        }
+
+    def _settled_counters(self) -> dict[str, float]:
+        """Counters once requests the load generator abandoned have finished (at most 10 s)."""
+        last = self._counters()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            time.sleep(0.2)
+            current = self._counters()
+            if current == last:
+                break
+            last = current
+        return last
+
+    def measure(
+        self,
+        kind: str,
+        target: str,
+        url: str,
+        body: Path,
+        clients: int,
+        seconds: float,
+        server_pid: int | None = None,
+    ) -> dict[str, Any]:
+        """Warm up, then one measured run; CPU of the gateway and of Triton's group around it.
+
+        ``kind`` is rest or grpc; ``target`` tfsgate, triton or naive (``server_pid``: its CPU
+        is recorded as ``server_cpu_us``).
+        """
+        assert self.serve is not None
+        plan = self.plan
+        log_file = self.work / "h2load.log"
+        if kind == "rest":
+            script = loadgen.write_wrk_script(body, body.with_suffix(".lua"))
+
+            def load(duration: float) -> loadgen.LoadResult:
+                return loadgen.run_wrk(url, script, clients, duration)
+
+            command = loadgen.wrk_command(url, script, clients, seconds)
+        else:
+
+            def load(duration: float) -> loadgen.LoadResult:
+                return loadgen.run_h2load(url, body, clients, duration, log_file)
+
+            command = loadgen.h2load_command(url, body, clients, seconds, log_file)
+        self.results["commands"].setdefault(f"{kind} {target}", shown(command))
+        load(plan.warmup)
+        before = self._settled_counters()
+        pid = self.serve.process.pid
+        gateway_cpu = cpu_seconds(pid)
+        triton_cpu = group_cpu_seconds(self.serve.triton_pgid)
+        server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
+        busy, mine, began = machine_busy_seconds(), children_cpu_seconds(), time.monotonic()
+        result = load(seconds)
+        gateway_cpu = cpu_seconds(pid) - gateway_cpu
+        triton_cpu = group_cpu_seconds(self.serve.triton_pgid) - triton_cpu
+        server_cpu = cpu_seconds(server_pid) - server_cpu if server_pid else 0.0
+        busy = machine_busy_seconds() - busy
+        mine = children_cpu_seconds() - mine + gateway_cpu + triton_cpu + server_cpu
+        capacity = (time.monotonic() - began) * (os.cpu_count() or 1)
+        after = self._settled_counters()
+        point: dict[str, Any] = result.as_dict()
+        requests = max(1, result.requests)
+        point["gateway_cpu_us"] = gateway_cpu / requests * 1e6
+        point["triton_cpu_us"] = triton_cpu / requests * 1e6
+        if server_pid:
+            point["server_cpu_us"] = server_cpu / requests * 1e6
+        point["server_errors"] = (after["gateway_not_ok"] - before["gateway_not_ok"]) + (
+            after["triton_failed"] - before["triton_failed"]
+        )
+        point["cancelled"] = after["cancelled"] - before["cancelled"]
+        # What the rest of the machine took meanwhile (other users' jobs): the noise gauge.
+        point["other_load"] = max(0.0, busy - mine) / capacity
+        if target == "tfsgate":
+            point["gateway_ok"] = after["gateway_ok"] - before["gateway_ok"]
+        cpu = {"tfsgate": point["gateway_cpu_us"], "triton": point["triton_cpu_us"]}.get(
+            target, point.get("server_cpu_us", 0.0)
+        )
+        self.say(
+            f"{kind:4} {target:8} {clients:3} clients: {result.rps:8.0f} req/s, p50 "
+            f"{result.p50_ms:.2f} p99 {result.p99_ms:.2f} ms, {target} CPU {cpu:.0f} us/req, "
+            f"errors {result.errors}+{point['server_errors']:.0f}, other load "
+            f"{point['other_load']:.0%}"
+        )
+        return point
+
+    # ---- checks with the Python clients
+    def check_grpc(self, bodies: Bodies, expect: list[float] | None) -> None:
+        """One sample of each gRPC body through the official clients: grpc-status 0, and values."""
+        assert self.serve is not None
+        with grpc.insecure_channel(f"127.0.0.1:{self.serve.grpc_port}") as channel:
+            stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            request = protos.predict_pb2.PredictRequest.FromString(
+                unframe(bodies.predict.read_bytes())
+            )
+            answer = stub.Predict(request, timeout=30)
+            values = list(next(iter(answer.outputs.values())).float_val)
+            if expect is not None and values != expect:
+                raise RuntimeError(f"tfsgate Predict answered {values}, expected {expect}")
+        with grpc.insecure_channel(self.serve.endpoints["grpc_url"]) as channel:
+            triton = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+            infer = service_pb2.ModelInferRequest.FromString(
+                unframe(bodies.model_infer.read_bytes())
+            )
+            reply = triton.ModelInfer(infer, timeout=30)
+            values = np.frombuffer(reply.raw_output_contents[0], np.float32).tolist()
+            if expect is not None and values != expect:
+                raise RuntimeError(f"Triton ModelInfer answered {values}, expected {expect}")
+
+    # ---- urls
+    def urls(self, case: Case) -> dict[str, str]:
+        assert self.serve is not None
+        triton_http = self.serve.endpoints["http_url"]
+        return {
+            "rest tfsgate": f"{self.serve.rest_url}/v1/models/{case.model}:predict",
+            "rest triton": f"{triton_http}/v2/models/{case.triton_model}/versions/"
+            f"{case.version}/infer",
+            "grpc tfsgate": f"http://127.0.0.1:{self.serve.grpc_port}{PREDICT_PATH}",
+            "grpc triton": f"http://{self.serve.endpoints['grpc_url']}{MODEL_INFER_PATH}",
+        }
+
+    def pair(
+        self, case: Case, bodies: Bodies, kind: str, clients: int, seconds: float
+    ) -> dict[str, Any]:
+        """Triton direct, then tfsgate, same protocol and tensor, back to back."""
+        urls = self.urls(case)
+        triton_body = bodies.triton_json if kind == "rest" else bodies.model_infer
+        gateway_body = bodies.rest if kind == "rest" else bodies.predict
+        return {
+            "clients": clients,
+            "triton": self.measure(
+                kind, "triton", urls[f"{kind} triton"], triton_body, clients, seconds
+            ),
+            "tfsgate": self.measure(
+                kind, "tfsgate", urls[f"{kind} tfsgate"], gateway_body, clients, seconds
+            ),
+        }
