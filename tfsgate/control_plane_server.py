@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -301,10 +300,7 @@ class ControlPlaneServer:
 
     async def run_until_signalled(self) -> int:
         """0 after SIGTERM/SIGINT; 1 when leadership was lost (stop acting, be restarted)."""
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        stop = lifecycle.stop_requested()
         config = self.preflight()
         lock = leadership.leadership_for(self.settings.catalog_url)
         control_metrics.leading(False)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from collections.abc import Sequence
 
 from control_plane.catalog.store import CatalogStore
@@ -26,7 +25,7 @@ from control_plane.converter.batching import BatchingConfig, BatchingConfigError
 from control_plane.quality.feedback import FeedbackService
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
-from tfsgate import gateway_workers, lifecycle, runloop
+from tfsgate import gateway_workers, lifecycle
 from tfsgate.core.routing_feed import FeedFollower, FeedState
 from tfsgate.core.status import Code
 from tfsgate.front_doors import FrontDoors
@@ -145,18 +144,7 @@ class GatewayServer:
             self.store.close()
 
     async def run_until_signalled(self) -> int:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await self.start()
-            runloop.settle_heap()
-            await stop.wait()
-            log.info("stopping")
-        finally:
-            await self.stop()
-        return 0
+        return await lifecycle.until_signalled(self.start, self.stop)
 
 
 def serve_gateway(settings: ServeSettings, argv: Sequence[str] = ()) -> int:

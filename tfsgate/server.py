@@ -9,14 +9,10 @@ other processes (``tfsgate gateway``) can follow this server's catalog.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import signal
-
 from control_plane.sources.model_config import ModelSetConfig
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
-from tfsgate import lifecycle, runloop
+from tfsgate import lifecycle
 from tfsgate.control_plane_server import ConfigReloader, ControlPlane
 from tfsgate.front_doors import FrontDoors
 from tfsgate.preflight import (
@@ -27,8 +23,6 @@ from tfsgate.preflight import (
 )
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import check_flags, front_door_options, read_config_files, report_no_effect
-
-log = logging.getLogger("tfsgate")
 
 
 class TfsgateServer:
@@ -81,18 +75,7 @@ class TfsgateServer:
             await self.control.stop()
 
     async def run_until_signalled(self) -> int:
-        loop = asyncio.get_running_loop()
-        stop = asyncio.Event()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await self.start()
-            runloop.settle_heap()
-            await stop.wait()
-            log.info("stopping")
-        finally:
-            await self.stop()
-        return 0
+        return await lifecycle.until_signalled(self.start, self.stop)
 
 
 def serve(settings: ServeSettings) -> int:
