@@ -81,10 +81,12 @@ def test_control_plane_migrates_then_runs_against_postgres_and_triton() -> None:
     assert script.index("tfsgate db upgrade") < script.index("tfsgate control-plane")
     args = control["command"]
     assert "--triton_url=triton:8001" in args
-    assert any(
-        a.startswith("--database_url=postgresql+psycopg2://") and "@postgres:5432/" in a
-        for a in args
-    )
+    assert "--model_config_file=/models/models.config" in args
+    # The catalog's URL (with its password) in the environment, not on the command line.
+    assert not [a for a in args if a.startswith("--database_url")]
+    url = control["environment"]["TFSGATE_DATABASE_URL"]
+    assert url.startswith("postgresql+psycopg2://") and "@postgres:5432/" in url
+    assert control["environment"]["TFSGATE_TRITON_FLAVOR"] == "gpu"
     assert control["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert control["environment"]["TFSGATE_ADMIN_TOKEN"] == SECRETS["TFSGATE_ADMIN_TOKEN"]
     # The admin API is published on the host's loopback only.
@@ -93,12 +95,23 @@ def test_control_plane_migrates_then_runs_against_postgres_and_triton() -> None:
     )
 
 
-def test_gateway_serves_tf_serving_ports() -> None:
-    gateway = config(GPU)["services"]["gateway"]
-    assert flags(gateway)[:2] == ["tfsgate", "gateway"]
-    assert "--triton_url=triton:8001" in gateway["command"]
-    published = yaml.safe_dump(gateway["ports"])
-    assert "8500" in published and "8501" in published
+def test_two_gateway_replicas_serve_tf_serving_ports_and_metrics() -> None:
+    services = config(GPU)["services"]
+    published = []
+    for name in ("gateway", "gateway-2"):
+        gateway = services[name]
+        assert flags(gateway)[:2] == ["tfsgate", "gateway"]
+        assert "--triton_url=triton:8001" in gateway["command"]
+        assert "--monitoring_config_file=/etc/tfsgate/monitoring.config" in gateway["command"]
+        assert f"{REPO}/deploy/monitoring.config" in yaml.safe_dump(gateway["volumes"])
+        published.append(yaml.safe_dump(gateway["ports"]))
+        assert "TFSGATE_DATABASE_URL" in gateway["environment"]
+    assert "8500" in published[0] and "8501" in published[0]
+    assert "8510" in published[1] and "8511" in published[1]
+    # Prometheus' DNS discovery of "gateway" finds both replicas.
+    assert services["gateway-2"]["networks"]["default"]["aliases"] == ["gateway"]
+    monitoring = (REPO / "deploy" / "monitoring.config").read_text()
+    assert "enable: true" in monitoring and '"/monitoring/prometheus/metrics"' in monitoring
 
 
 def test_prometheus_and_grafana_mount_the_checked_in_configs() -> None:
@@ -124,4 +137,5 @@ def test_cpu_variant_switches_triton_to_tfsgates_image() -> None:
     assert "deploy" not in cpu
     assert cpu["networks"]["default"]["aliases"] == ["triton"]
     assert "--model-control-mode=explicit" in cpu["command"]
+    assert services["control-plane"]["environment"]["TFSGATE_TRITON_FLAVOR"] == "cpu"
     assert Path(REPO / "docker" / "tritonserver.sh").exists()

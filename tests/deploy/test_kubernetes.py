@@ -207,3 +207,25 @@ def test_secrets_are_referenced_never_committed(manifests: list[Doc]) -> None:
                 if ref:
                     referenced.setdefault(ref["name"], set()).add(ref["key"])
     assert referenced == SECRETS  # the Secrets docs/deploy.md tells operators to create
+
+
+def test_gateways_serve_tf_servings_metrics_and_control_plane_knows_the_triton_flavor(
+    manifests: list[Doc],
+) -> None:
+    gateway = named(manifests, "Deployment", "tfsgate-gateway")["spec"]["template"]["spec"]
+    (container,) = gateway["containers"]
+    (flag,) = [a for a in container["args"] if a.startswith("--monitoring_config_file=")]
+    directory, file = flag.split("=", 1)[1].rsplit("/", 1)
+    (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+    (volume,) = [v for v in gateway["volumes"] if v["name"] == mount["name"]]
+    config = named(manifests, "ConfigMap", volume["configMap"]["name"])["data"][file]
+    assert "enable: true" in config and 'path: "/monitoring/prometheus/metrics"' in config
+    triton = named(manifests, "StatefulSet", "triton")["spec"]["template"]["spec"]["containers"]
+    control = named(manifests, "Deployment", "tfsgate-control-plane")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in control["containers"][0]["env"]}
+    on_gpu = triton[0]["image"].startswith("nvcr.io/")
+    assert env["TFSGATE_TRITON_FLAVOR"] == ("gpu" if on_gpu else "cpu")
+    # Triton replicas have an emptyDir repository: model files are pushed with each load.
+    pod = named(manifests, "StatefulSet", "triton")["spec"]["template"]["spec"]
+    assert not [v for v in pod["volumes"] if "persistentVolumeClaim" in v]
+    assert "--triton_push_model_files" in control["containers"][0]["args"]
