@@ -28,4 +28,15 @@ def docker_engine() -> None:
 
 @pytest.fixture(scope="session")
 def tfsgate_image(docker_engine: None) -> docker.BuiltImage:
-    return docker.build_image(IMAGE_TAG, base=docker.default_base())
+    image = docker.build_image(IMAGE_TAG, base=docker.default_base())
+    docker.measured(
+        "docker build of tfsgate's image (layers the engine has cached are reused)", image.seconds
+    )
+    return image
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if docker.MEASURED:
+        terminalreporter.section("deployment timings")
+        for what, seconds in docker.MEASURED:
+            terminalreporter.write_line(f"{seconds:8.2f} s  {what}")

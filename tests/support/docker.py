@@ -25,6 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 LOCAL_BASE = "local/debian:bookworm"
 IMAGE_CERT_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 REQUIRE_ENV = "TFSGATE_REQUIRE_DOCKER"
+# What the container tests measured (what, seconds), printed at the end of the session
+# (tests/deploy/conftest.py): build and start-up times, a change's delay, Triton's recovery.
+MEASURED: list[tuple[str, float]] = []
+
+
+def measured(what: str, seconds: float) -> None:
+    MEASURED.append((what, seconds))
 
 
 def docker(

@@ -25,6 +25,7 @@ import grpc
 import httpx
 import pytest
 
+from tests.support.dashboards import gpu_only, panel_queries
 from tests.support.metrics_pages import Page, dashboard_series, scrape, table
 from tests.support.models import model_config
 from tests.support.servers import ServerProcess, free_port, start_server
@@ -33,7 +34,6 @@ pytestmark = pytest.mark.triton  # starts tfsgate serve with its tritonserver
 
 MODEL = "hpt"
 TRITON_MODEL = f"{MODEL}__serving_default"
-ROOT = Path(__file__).resolve().parents[2]
 PATH = "/monitoring/prometheus/tfs_metrics"
 MONITORING = f'prometheus_config {{ enable: true path: "{PATH}" }}\n'
 LABELS = 'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }'
@@ -308,35 +308,6 @@ def test_only_get_serves_metrics(serve: Serve) -> None:
 
 # -- the dashboards against these series, through a real Prometheus -------------------------------
 
-# Template variables as a user picks them: the model, every version and label, the two arms.
-VARIABLES = {
-    "${model}": MODEL,
-    "$model": MODEL,
-    "$version": ".*",
-    "$label": ".*",
-    "$baseline": "stable",
-    "$candidate": "canary",
-    "$__rate_interval": "15s",
-}
-GPU_ONLY = ("nv_gpu_",)
-
-
-def dashboard_queries() -> list[tuple[str, str, str]]:
-    """(dashboard, panel, PromQL) of every panel target, variables filled in."""
-    queries = []
-    for path in sorted((ROOT / "deploy" / "grafana" / "dashboards").glob("*.json")):
-        stack = list(json.loads(path.read_text()).get("panels") or [])
-        while stack:
-            panel = stack.pop()
-            stack.extend(panel.get("panels") or [])
-            for target in panel.get("targets", []):
-                expr = target["expr"]
-                for variable, value in VARIABLES.items():
-                    expr = expr.replace(variable, value)
-                assert "$" not in expr, expr
-                queries.append((path.stem, panel["title"], expr))
-    return queries
-
 
 @contextlib.contextmanager
 def prometheus(serve: Serve, home: Path) -> Iterator[str]:
@@ -414,7 +385,7 @@ def test_every_dashboard_query_returns_series(
         time.sleep(8)
         empty = [
             (board, title, expr)
-            for board, title, expr in dashboard_queries()
-            if not any(prefix in expr for prefix in GPU_ONLY) and not query(url, expr)
+            for board, title, expr in panel_queries(MODEL, rate_interval="15s")
+            if not gpu_only(expr) and not query(url, expr)
         ]
         assert not empty, "\n".join(f"{b} / {t}: {e}" for b, t, e in empty)
