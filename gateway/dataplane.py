@@ -6,24 +6,25 @@ protobuf or HTTP.
 
 Rollout duties hang off the resolved model route and cost nothing when off: a sampled request is
 handed to the prediction logger, a shadowed one to the shadow runner (both after the answer is
-in hand, never awaited), and a model under a rollout has its per-version outcomes counted.
+in hand, never awaited: ``gateway/after_answer.py``), and a model under a rollout has its
+per-version outcomes counted.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from gateway import example_methods, metrics
+from gateway.after_answer import AfterAnswer
 from gateway.coalescer import Coalescer
 from gateway.codecs.tensor_proto import check_input_names
-from gateway.prediction_log import LogEntry, PredictionLogger
+from gateway.prediction_log import PredictionLogger
 from gateway.routing import Router, named_version
-from gateway.shadow import Call, Copy, ShadowRunner
+from gateway.shadow import Call, ShadowRunner
 from gateway.shapes import fit_to_signature, unfit_output
 from gateway.types import (
     ClassifyResult,
@@ -64,9 +65,9 @@ class DataPlane:
         # --enable_signature_method_name_check: Classify/Regress need a classify/regress
         # signature; off by default, as TF2 saves every signature as predict.
         self.check_method_names = check_method_names
-        self.logger = logger
         self.stats = stats if stats is not None else VersionStats()
         self.shadows = ShadowRunner(self._infer, logger)
+        self.after = AfterAnswer(logger, self.shadows)
 
     # -- predict -------------------------------------------------------------------------------
     async def predict(
@@ -86,7 +87,7 @@ class DataPlane:
         metrics.runtime(route.name, "Predict", seconds)
         result = PredictResult(self._spec(target), outputs, target.signature)
         if route.logging is not None or route.shadow is not None:
-            self._after(
+            self.after.single(
                 route, target, "predict", tensors, output_filter, result, seconds, request_id
             )
         return result
@@ -112,45 +113,6 @@ class DataPlane:
             raise
         self.stats.record(route.name, target.version.version, time.perf_counter() - started, False)
         return outputs
-
-    def _after(
-        self,
-        route: ModelRoute,
-        target: Target,
-        kind: str,
-        inputs: Tensors,
-        output_filter: Sequence[str],
-        result: PredictResult | ClassifyResult | RegressResult,
-        seconds: float,
-        request_id: str,
-        raw: Tensors | None = None,
-    ) -> None:
-        """Sampled logging and shadow copies, off the request path."""
-        policy = route.logging
-        if (
-            policy is not None
-            and self.logger is not None
-            and random.random() < policy.sampling_rate
-        ):
-            logged = inputs if kind == "predict" else next(iter(inputs.values()))
-            self.logger.submit(
-                LogEntry(
-                    kind,
-                    result.spec,
-                    request_id,
-                    policy,
-                    logged,
-                    result,
-                    tuple(output_filter),
-                    time.time(),
-                )
-            )
-        shadow = route.shadow
-        if shadow is not None and random.random() * 100 < shadow.percent:
-            metrics.routed(route.name, shadow.version, "", "shadow")
-            outputs = raw if raw is not None else getattr(result, "outputs", {})
-            call = Call(target, inputs, tuple(output_filter), outputs)
-            self.shadows.send(Copy(route, shadow, (call,), seconds, request_id))
 
     async def _infer(
         self,
@@ -262,7 +224,7 @@ class DataPlane:
         result = ClassifyResult(self._spec(target), results)
         if route.logging is not None or route.shadow is not None:
             inputs = {keys[0]: batch}
-            self._after(
+            self.after.single(
                 route, target, "classify", inputs, keys[1], result, seconds, request_id, outputs
             )
         return result
@@ -288,7 +250,7 @@ class DataPlane:
         )
         if route.logging is not None or route.shadow is not None:
             inputs = {keys[0]: batch}
-            self._after(
+            self.after.single(
                 route, target, "regress", inputs, keys[1], result, seconds, request_id, outputs
             )
         return result
@@ -348,39 +310,8 @@ class DataPlane:
                 Call(target, {keys[0]: batch}, tuple(keys[1]), outputs)
                 for (target, _, keys), outputs in zip(planned, runs, strict=True)
             )
-            self._after_multi(route, batch, results, calls, seconds, request_id)
+            self.after.multi(route, batch, results, calls, seconds, request_id)
         return results
-
-    def _after_multi(
-        self,
-        route: ModelRoute,
-        batch: np.ndarray,
-        results: list[ClassifyResult | RegressResult],
-        calls: tuple[Call, ...],
-        seconds: float,
-        request_id: str,
-    ) -> None:
-        """MultiInference's logging (one ``multi_inference_log``) and shadow copy (every task)."""
-        policy = route.logging
-        if (
-            policy is not None
-            and self.logger is not None
-            and random.random() < policy.sampling_rate
-        ):
-            entry = LogEntry(
-                "multi_inference",
-                results[0].spec,
-                request_id,
-                policy,
-                batch,
-                results,
-                (),
-                time.time(),
-            )
-            self.logger.submit(entry)
-        shadow = route.shadow
-        if shadow is not None and random.random() * 100 < shadow.percent:
-            self.shadows.send(Copy(route, shadow, calls, seconds, request_id))
 
     # -- status / metadata ---------------------------------------------------------------------
     def get_model_status(self, ref: ModelRef) -> list[VersionStatus]:
