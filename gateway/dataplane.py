@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -46,6 +47,9 @@ from tfsgate.core.status import Code, ServingError, invalid_argument
 # Serialized tf.Examples, or how to make them once the signature checks have passed (TF Serving
 # reports a bad signature before an empty input).
 Examples = np.ndarray | Callable[[], np.ndarray]
+ExampleResult = TypeVar("ExampleResult", ClassifyResult, RegressResult)
+# A method's name in the runtime metric and in prediction logs.
+METHOD_NAMES = {CLASSIFY_METHOD: ("Classify", "classify"), REGRESS_METHOD: ("Regress", "regress")}
 
 
 class DataPlane:
@@ -213,21 +217,9 @@ class DataPlane:
         request_id: str = "",
     ) -> ClassifyResult:
         """TF Serving's RunClassify: signature checks, then the examples, then the run."""
-        target, route = self._example_target(ref, version, "No signature was found with the name: ")
-        keys = self._check(target, CLASSIFY_METHOD)
-        batch = examples() if callable(examples) else examples
-        started = time.perf_counter()
-        outputs = await self._run_examples(route, target, keys, batch, timeout)
-        seconds = time.perf_counter() - started
-        metrics.runtime(route.name, "Classify", seconds)
-        results = example_methods.classification_results(len(batch), outputs)
-        result = ClassifyResult(self._spec(target), results)
-        if route.logging is not None or route.shadow is not None:
-            inputs = {keys[0]: batch}
-            self.after.single(
-                route, target, "classify", inputs, keys[1], result, seconds, request_id, outputs
-            )
-        return result
+        return await self._run_method(
+            ref, examples, timeout, version, request_id, CLASSIFY_METHOD, self._classified
+        )
 
     async def regress(
         self,
@@ -238,22 +230,44 @@ class DataPlane:
         request_id: str = "",
     ) -> RegressResult:
         """TF Serving's RunRegress."""
+        return await self._run_method(
+            ref, examples, timeout, version, request_id, REGRESS_METHOD, self._regressed
+        )
+
+    async def _run_method(
+        self,
+        ref: ModelRef,
+        examples: Examples,
+        timeout: float | None,
+        version: VersionRoute | None,
+        request_id: str,
+        method: str,
+        make: Callable[[Target, int, Tensors], ExampleResult],
+    ) -> ExampleResult:
+        """Classify or Regress: signature checks, then the examples, then the run."""
         target, route = self._example_target(ref, version, "No signature was found with the name: ")
-        keys = self._check(target, REGRESS_METHOD)
+        keys = self._check(target, method)
         batch = examples() if callable(examples) else examples
         started = time.perf_counter()
         outputs = await self._run_examples(route, target, keys, batch, timeout)
         seconds = time.perf_counter() - started
-        metrics.runtime(route.name, "Regress", seconds)
-        result = RegressResult(
-            self._spec(target), example_methods.regression_results(len(batch), outputs)
-        )
+        label, kind = METHOD_NAMES[method]
+        metrics.runtime(route.name, label, seconds)
+        result = make(target, len(batch), outputs)
         if route.logging is not None or route.shadow is not None:
             inputs = {keys[0]: batch}
             self.after.single(
-                route, target, "regress", inputs, keys[1], result, seconds, request_id, outputs
+                route, target, kind, inputs, keys[1], result, seconds, request_id, outputs
             )
         return result
+
+    def _classified(self, target: Target, count: int, outputs: Tensors) -> ClassifyResult:
+        classes = example_methods.classification_results(count, outputs)
+        return ClassifyResult(self._spec(target), classes)
+
+    def _regressed(self, target: Target, count: int, outputs: Tensors) -> RegressResult:
+        values = example_methods.regression_results(count, outputs)
+        return RegressResult(self._spec(target), values)
 
     async def multi_inference(
         self,
@@ -298,12 +312,8 @@ class DataPlane:
         )
         results: list[ClassifyResult | RegressResult] = []
         for (target, method, _), outputs in zip(planned, runs, strict=True):
-            if method == CLASSIFY_METHOD:
-                classes = example_methods.classification_results(len(batch), outputs)
-                results.append(ClassifyResult(self._spec(target), classes))
-            else:
-                values = example_methods.regression_results(len(batch), outputs)
-                results.append(RegressResult(self._spec(target), values))
+            make = self._classified if method == CLASSIFY_METHOD else self._regressed
+            results.append(make(target, len(batch), outputs))
         if route.logging is not None or route.shadow is not None:
             seconds = time.perf_counter() - started
             calls = tuple(
