@@ -6,6 +6,7 @@ wherever compose is installed. The topology running for real is the container e2
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 from pathlib import Path
@@ -36,10 +37,16 @@ def resolve(files: list[str], env: dict[str, str]) -> subprocess.CompletedProces
     )
 
 
-def config(files: list[str]) -> dict[str, Any]:
-    result = resolve(files, SECRETS)
+@functools.cache
+def _config_text(files: tuple[str, ...]) -> str:
+    """One ``config`` run per file set (each takes about a second); parsed afresh per test."""
+    result = resolve(list(files), SECRETS)
     assert result.returncode == 0, result.stderr
-    return yaml.safe_load(result.stdout)
+    return result.stdout
+
+
+def config(files: list[str]) -> dict[str, Any]:
+    return yaml.safe_load(_config_text(tuple(files)))
 
 
 def size_in_bytes(size: str | int) -> int:
