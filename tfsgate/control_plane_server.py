@@ -148,10 +148,12 @@ class ControlPlane:
             )
             for url in self.triton_urls
         ]
-        if len(self._instances) == 1:
-            self._repository = self._instances[0]
-        else:
+        if s.triton_url:
+            # External Tritons restart on their own (a container's restart policy), empty in
+            # explicit model control: the fleet's sync loads the served versions back.
             self._repository = TritonFleet(self._instances)
+        else:
+            self._repository = self._instances[0]  # the supervisor reloads a restarted one
         self._converter = SavedModelConverter(
             s.repository_path,
             self.export,

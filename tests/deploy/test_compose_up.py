@@ -6,7 +6,8 @@ the control plane (migrations as its start step), a separate Triton container (t
 repository API restricted by key), two gateway replicas and Prometheus with the checked-in
 scrape configuration. Through them: TF Serving's curl and the official gRPC client on each
 gateway, promote and rollback through the admin API reaching both gateways, every Prometheus
-target up, every dashboard panel's query answering. The times are printed at the end of the session (tests/deploy/conftest.py).
+target up, every dashboard panel's query answering, and the Triton container killed and
+recovered. The times are printed at the end of the session (tests/deploy/conftest.py).
 
 Only published ports on the host's loopback are used from here; the containers talk on
 compose's network.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -322,3 +324,40 @@ def test_every_dashboard_query_returns_series(topology: Topology) -> None:
         empty = [(b, t, e) for b, t, e in empty if not topology.promql(e)]
     assert not empty, "no series:\n" + "\n".join(f"{b} / {t}: {e}" for b, t, e in empty)
     print(f"GPU-only panels not checked on a CPU Triton: {sorted(set(skipped))}")
+
+
+def test_triton_killed_and_recovered(topology: Topology) -> None:
+    """Triton's process dies (SIGKILL from the host): Docker's restart policy brings the
+    container back, empty (explicit model control); the gateways answer 503 UNAVAILABLE
+    meanwhile and the control plane loads the versions again, until both gateways predict."""
+    project = topology.project
+    for gateway in topology.gateways:
+        assert answered_version(gateway, "/versions/1") == 1
+    container = project.container("triton-cpu")
+    restarts = int(docker.docker("inspect", "--format", "{{.RestartCount}}", container).stdout)
+    pid = int(docker.docker("inspect", "--format", "{{.State.Pid}}", container).stdout)
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    codes: dict[str, set[int]] = {g.service: set() for g in topology.gateways}
+    recovered: dict[str, float] = {}
+    while len(recovered) < len(topology.gateways) and time.monotonic() - killed < 300:
+        for gateway in topology.gateways:
+            if gateway.service in recovered:
+                continue
+            with contextlib.suppress(httpx.HTTPError):
+                answer = predict(gateway, "/versions/1", timeout=5)
+                codes[gateway.service].add(answer.status_code)
+                if answer.status_code == 200 and 503 in codes[gateway.service]:
+                    recovered[gateway.service] = time.monotonic() - killed
+                elif answer.status_code not in (200, 503):
+                    pytest.fail(f"{gateway.service}: {answer.status_code} {answer.text}")
+        time.sleep(0.05)
+    assert len(recovered) == len(topology.gateways), (codes, topology.logs("control-plane"))
+    after = int(docker.docker("inspect", "--format", "{{.RestartCount}}", container).stdout)
+    assert after == restarts + 1  # the same container, restarted by its policy
+    for gateway in topology.gateways:
+        assert answered_version(gateway, "/versions/2") == 2
+    docker.measured(
+        "Triton killed until both gateways predict again (restart + reload)",
+        max(recovered.values()),
+    )
