@@ -26,7 +26,7 @@ MODELS = {
 
 
 @pytest.fixture(scope="module")
-def testdata_server(
+def shared_models_server(
     shared_testdata: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServerProcess, str]]:
     home = tmp_path_factory.mktemp("testdata-engine")
@@ -46,8 +46,8 @@ def post(server: ServerProcess, path: str, body: object) -> dict[str, object]:
     return dict(response.json())
 
 
-def test_every_model_is_available(testdata_server: tuple[ServerProcess, str]) -> None:
-    server, api = testdata_server
+def test_every_model_is_available(shared_models_server: tuple[ServerProcess, str]) -> None:
+    server, api = shared_models_server
     for name in MODELS:
         model = admin("GET", f"{api}/models/{name}").json()
         for version in model["versions"]:
@@ -56,16 +56,18 @@ def test_every_model_is_available(testdata_server: tuple[ServerProcess, str]) ->
             assert set(runners.values()) == {"onnxruntime"}, (name, runners)
 
 
-def test_half_plus_three(testdata_server: tuple[ServerProcess, str]) -> None:
-    server, _ = testdata_server
+def test_half_plus_three(shared_models_server: tuple[ServerProcess, str]) -> None:
+    server, _ = shared_models_server
     assert post(server, "three:predict", {"instances": [1.0, 2.0]}) == {"predictions": [3.5, 4.0]}
     body = {"signature_name": "tensorflow/serving/regress", "examples": [{"x": 1.0}, {"x": 4.0}]}
     assert post(server, "three:regress", body) == {"results": [3.5, 5.0]}
 
 
 @pytest.mark.parametrize("model", ["cpu", "mkl", "two/versions/123", "two/versions/124"])
-def test_half_plus_two_variants(testdata_server: tuple[ServerProcess, str], model: str) -> None:
-    server, _ = testdata_server
+def test_half_plus_two_variants(
+    shared_models_server: tuple[ServerProcess, str], model: str
+) -> None:
+    server, _ = shared_models_server
     assert post(server, f"{model}:predict", {"instances": [[1.0], [4.0]]}) == {
         "predictions": [[2.5], [4.0]]
     }
@@ -75,9 +77,9 @@ def test_half_plus_two_variants(testdata_server: tuple[ServerProcess, str], mode
     assert post(server, f"{model}:regress", body) == {"results": [3.0, 5.0]}
 
 
-def test_tf2_saved_model(testdata_server: tuple[ServerProcess, str]) -> None:
+def test_tf2_saved_model(shared_models_server: tuple[ServerProcess, str]) -> None:
     """Saved with tf.saved_model.save: x is float[1], classify/regress are predict-named."""
-    server, _ = testdata_server
+    server, _ = shared_models_server
     assert post(server, "tf2:predict", {"inputs": {"x": [4.0]}}) == {"outputs": [4.0]}
     body = {"signature_name": "regress_x_to_y", "examples": [{"x": 2.0}]}
     assert post(server, "tf2:regress", body) == {"results": [3.0]}
