@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from bench.procs import (
     stop,
     wait_predict,
 )
+from tests.support.servers import serve_command
 
 
 def run(bench: Bench, half_plus_two: Path) -> None:
@@ -44,21 +44,7 @@ def run(bench: Bench, half_plus_two: Path) -> None:
 
 
 def _respawn(old: Serve, args: list[str]) -> Serve:
-    command_home = old.home
     grpc_port, rest_port = free_port(), free_port()
-    command = [
-        sys.executable,
-        "-m",
-        "tfsgate.cli",
-        "serve",
-        f"--port={grpc_port}",
-        f"--rest_api_port={rest_port}",
-        "--admin_port=0",
-        f"--home={command_home}",
-        f"--model_repository={command_home / 'model_repository'}",
-        "--host=127.0.0.1",
-        *args,
-    ]
     with open(old.log, "ab") as out:
-        process = spawn(command, out)
-    return Serve(process, command_home, grpc_port, rest_port, 0, old.log)
+        process = spawn(serve_command(old.home, args, grpc_port, rest_port), out)
+    return Serve(process, old.home, grpc_port, rest_port, 0, old.log)
