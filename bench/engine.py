@@ -34,6 +34,7 @@ import numpy as np
 from bench import loadgen
 from bench.bodies import MODEL_INFER_PATH, PREDICT_PATH, Case, write_bodies
 from bench.procs import ROOT, spawn_serve, stop, wait_http
+from tests.support.procs import tree
 from tfsgate.core.ports import free_port
 
 MODEL_WRITE = (
@@ -56,19 +57,6 @@ def write_model(kind: str, target: Path) -> Path:
 
 
 # -- process trees -------------------------------------------------------------------------------
-def tree(pid: int) -> list[int]:
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                stack += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                continue
-    return found
-
-
 def _smaps(pid: int) -> tuple[float, float]:
     rss = pss = 0.0
     try:

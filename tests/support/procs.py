@@ -12,6 +12,20 @@ from pathlib import Path
 STUB = "triton_python_backend_stub"
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants, from /proc."""
+    found, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                stack += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+    return found
+
+
 def pids_mentioning(text: str) -> set[int]:
     found = set()
     for entry in Path("/proc").iterdir():

@@ -15,23 +15,10 @@ import pytest
 
 from tests.support.admin_http import admin_call, serve_with_admin
 from tests.support.models import write_model
+from tests.support.procs import tree
 from tests.support.servers import ServerProcess
 
 pytestmark = pytest.mark.triton  # starts tritonserver
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and its descendants, from /proc."""
-    found, stack = [], [pid]
-    while stack:
-        current = stack.pop()
-        found.append(current)
-        for task in Path(f"/proc/{current}/task").glob("*"):
-            try:
-                stack += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                continue
-    return found
 
 
 def cmdline(pid: int) -> str:
