@@ -43,6 +43,7 @@ GATEWAY_FLAGS = (
     "enable_batching",  # the coalescer's rows per Triton call
     "batching_parameters_file",
     "triton_url",
+    "triton_http_url",
     "database_url",
     "gateway_workers",
     "reuse_port",

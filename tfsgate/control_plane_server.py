@@ -35,7 +35,7 @@ from control_plane.rollouts.service import RolloutService
 from control_plane.sources.base_path import missing_base_path_message
 from control_plane.sources.model_config import ModelConfigError, ModelSetConfig, config_from_proto
 from control_plane.sources.polling import every, poll_base_paths, poll_config_file
-from control_plane.triton.embedded import EmbeddedTriton
+from control_plane.triton.embedded import EmbeddedTriton, TritonEndpoints
 from control_plane.triton.fleet import TritonFleet
 from control_plane.triton.repository import Repository, TritonRepositoryClient
 from control_plane.triton.supervisor import supervise
@@ -99,7 +99,10 @@ class ControlPlane:
         self.export = export
         self.router = router
         self.triton: EmbeddedTriton | None = None
-        self.triton_urls: tuple[str, ...] = settings.triton_urls
+        self.triton_urls: tuple[str, ...] = settings.triton_urls  # gRPC: repository calls
+        # Where gateways send inferences (the routing feed carries them): the embedded Triton's
+        # HTTP endpoint, else --triton_http_url or --triton_url.
+        self.inference_urls: tuple[str, ...] = settings.triton_inference_urls
         self._store: CatalogStore | None = None
         self._repository: Repository | None = None
         self._instances: list[TritonRepositoryClient] = []
@@ -138,6 +141,7 @@ class ControlPlane:
             endpoints = self.triton.start()
             await self.triton.wait_ready()
             self.triton_urls = (endpoints.grpc_url,)
+            self.inference_urls = (endpoints.http_url,)
         key = s.triton_repository_key
         push = s.repository_path if s.triton_push_model_files else None
         # Metrics name an instance by its URL, the embedded one "embedded" (its ports change
@@ -167,7 +171,7 @@ class ControlPlane:
             self._repository,
             self.router,
             self._reconciler_settings(),
-            feed=CatalogFeed(self.store, lambda: self.triton_urls),
+            feed=CatalogFeed(self.store, lambda: self.inference_urls),
         )
 
     def _reconciler_settings(self) -> ReconcilerSettings:
@@ -194,7 +198,7 @@ class ControlPlane:
         )
 
     def on_triton_restart(self, callback: TritonRestarted) -> None:
-        """Also call ``callback`` with a restarted embedded Triton's new gRPC URL."""
+        """Also call ``callback`` with a restarted embedded Triton's new inference URL (HTTP)."""
         self._on_triton_restart.append(callback)
 
     async def start_services(
@@ -255,13 +259,15 @@ class ControlPlane:
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         self._tasks.append(asyncio.ensure_future(coroutine))
 
-    async def _triton_restarted(self, grpc_url: str) -> None:
+    async def _triton_restarted(self, endpoints: TritonEndpoints) -> None:
         """A restarted Triton listens on new ports and has nothing loaded: repoint the clients
         (the feed carries the new URL to gateways), then let the reconciler load every model."""
-        self.triton_urls = (grpc_url,)
-        await self._instances[0].repoint(grpc_url)  # the embedded Triton is the one instance
+        self.triton_urls = (endpoints.grpc_url,)
+        self.inference_urls = (endpoints.http_url,)
+        # the embedded Triton is the one instance
+        await self._instances[0].repoint(endpoints.grpc_url)
         for callback in self._on_triton_restart:
-            await callback(grpc_url)
+            await callback(endpoints.http_url)
         await self.reconciler.reconcile()
 
     async def stop(self) -> None:

@@ -43,8 +43,9 @@ class GatewayServer:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.router = Router(waiting=WAITING)
-        self.fixed_urls = settings.triton_urls  # --triton_url; empty: follow the feed's
-        self.upstream: TritonInferenceClient | None = None  # grpc.aio: made on the loop
+        # --triton_http_url, else --triton_url; empty: follow the feed's
+        self.fixed_urls = settings.triton_inference_urls
+        self.upstream: TritonInferenceClient | None = None  # made on the loop
         self.doors: FrontDoors | None = None
         self.store: CatalogStore | None = None
         self.follower: FeedFollower | None = None

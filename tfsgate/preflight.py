@@ -76,6 +76,14 @@ def engine_options(s: ServeSettings) -> tuple[EngineOptions, ExportOptions]:
         raise StartupError(f"--runner must be one of {', '.join(RUNNERS)}, not {s.runner!r}")
     if s.triton_flavor not in ("cpu", "gpu"):
         raise StartupError(f"--triton_flavor must be cpu or gpu, not {s.triton_flavor!r}")
+    http_urls = [u for u in s.triton_http_url.split(",") if u.strip()]
+    if http_urls and len(http_urls) != len(s.triton_urls):
+        raise StartupError(
+            f"--triton_http_url names {len(http_urls)} Triton HTTP endpoints for"
+            f" {len(s.triton_urls)} --triton_url: give one per instance, in the same order"
+        )
+    if any(not u.strip().startswith("http://") for u in http_urls):
+        raise StartupError("--triton_http_url takes http://host:port URLs")
     if s.triton_flavor == "gpu" and not s.triton_url:
         raise StartupError(
             "--triton_flavor=gpu needs --triton_url: the embedded Triton is CPU-only"

@@ -49,8 +49,8 @@ class TfsgateServer:
         config = self.preflight()
         self.control = control = ControlPlane(s, self.engine, self.export, self.router)
         await control.open()
-        name = control.repository.name if len(control.triton_urls) == 1 else ""
-        self.upstream = upstream = TritonInferenceClient(control.triton_urls, name=name)
+        name = control.repository.name if len(control.inference_urls) == 1 else ""
+        self.upstream = upstream = TritonInferenceClient(control.inference_urls, name=name)
         control.on_triton_restart(upstream.repoint)
         await control.reconciler.set_desired(config)
         self.doors = doors = FrontDoors(

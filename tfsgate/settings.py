@@ -218,6 +218,13 @@ class ServeSettings(BaseSettings):
         "external Triton gRPC host:port (repeatable, or comma-separated); empty = embedded",
         repeatable=True,
     )
+    triton_http_url: str = own_flag(
+        "",
+        "the HTTP endpoint (http://host:8000) of each --triton_url, in the same order: gateways"
+        " then send inferences there (binary tensors over HTTP/1.1 cost a Python gateway a third"
+        " of the CPU of gRPC); empty = inferences over --triton_url's gRPC",
+        repeatable=True,
+    )
     triton_repository_key: str = own_flag(
         "",
         "the key of Triton's restricted repository protocol"
@@ -295,6 +302,13 @@ class ServeSettings(BaseSettings):
     def triton_urls(self) -> tuple[str, ...]:
         """The external Triton instances (``--triton_url`` repeated or comma-separated)."""
         return tuple(u.strip() for u in self.triton_url.split(",") if u.strip())
+
+    @property
+    def triton_inference_urls(self) -> tuple[str, ...]:
+        """Where gateways send inferences to the external Tritons: ``--triton_http_url`` when
+        given, else ``--triton_url`` (gRPC)."""
+        http = tuple(u.strip() for u in self.triton_http_url.split(",") if u.strip())
+        return http or self.triton_urls
 
     @property
     def catalog_url(self) -> str:

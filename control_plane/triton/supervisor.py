@@ -1,7 +1,7 @@
 """Keep the embedded Triton alive: when it dies (OOM, kill -9), start a new one.
 
-A restarted Triton listens on new ports and has no models loaded; ``on_restart`` gets its gRPC URL
-so the owner can repoint its clients and let the reconciler restore every model.
+A restarted Triton listens on new ports and has no models loaded; ``on_restart`` gets its new
+endpoints so the owner can repoint its clients and let the reconciler restore every model.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from control_plane.sources.polling import every
-from control_plane.triton.embedded import EmbeddedTriton
+from control_plane.triton.embedded import EmbeddedTriton, TritonEndpoints
 
 log = logging.getLogger(__name__)
 CHECK_SECONDS = 0.5
@@ -19,7 +19,7 @@ CHECK_SECONDS = 0.5
 
 async def supervise(
     triton: EmbeddedTriton,
-    on_restart: Callable[[str], Awaitable[None]],
+    on_restart: Callable[[TritonEndpoints], Awaitable[None]],
     stopping: asyncio.Event,
 ) -> None:
     """Check every half second until ``stopping`` is set; restart Triton when it has exited."""
@@ -31,6 +31,6 @@ async def supervise(
         triton.stop()
         endpoints = triton.start()
         await triton.wait_ready()
-        await on_restart(endpoints.grpc_url)
+        await on_restart(endpoints)
 
     await every(CHECK_SECONDS, check, stopping)

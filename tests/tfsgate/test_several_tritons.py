@@ -103,6 +103,9 @@ def test_two_tritons_one_killed_and_restarted_without_failed_requests(
 ) -> None:
     first, second = tritons
     urls = [t.endpoints.grpc_url for t in tritons if t.endpoints is not None]
+    # Inferences go to the HTTP endpoints (the gateways' cheaper path); the control plane's
+    # repository calls to the gRPC ones.
+    http_urls = [t.endpoints.http_url for t in tritons if t.endpoints is not None]
     home = tmp_path / "control"
     catalog = f"sqlite:///{home / 'catalog.db'}"
     control_args = [
@@ -114,7 +117,11 @@ def test_two_tritons_one_killed_and_restarted_without_failed_requests(
         f"--model_name={MODEL}",
         f"--model_base_path={half_plus_two}",
     ]
-    gateway_args = [f"--database_url={catalog}", *(f"--triton_url={u}" for u in urls)]
+    gateway_args = [
+        f"--database_url={catalog}",
+        *(f"--triton_url={u}" for u in urls),
+        *(f"--triton_http_url={u}" for u in http_urls),
+    ]
     with (
         running("control-plane", home, control_args) as control,
         running("gateway", tmp_path / "gateway", gateway_args) as gateway,

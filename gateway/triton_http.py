@@ -1,0 +1,300 @@
+"""Triton's HTTP inference endpoint, KServe v2 with binary tensor data, over pooled HTTP/1.1.
+
+Why this and not gRPC: the gateway is Python, and what it pays per upstream call is what limits
+it. grpc.aio's client measured 289-408 us of CPU per ModelInfer on this project's 2-core machine
+(its completion-queue thread and per-call objects); one POST on a kept-alive HTTP/1.1 connection
+with the tensors as raw bytes measured 80-123 us, the same tensors and model (bench: issue 11).
+
+The wire format is Triton's binary tensor data extension: a JSON header (its length in
+``Inference-Header-Content-Length``) followed by each input's raw bytes, little-endian and
+row-major, BYTES elements each prefixed by its 4-byte length; the answer has the same layout
+with ``binary_data_size`` per output. Triton answers errors as ``{"error": ...}`` with the HTTP
+status of its error code (http_server.cc ``HttpCodeFromError``): 400 invalid argument (and
+unknown, already exists, cancelled), 404 not found, 500 internal, 501 unsupported, 503
+unavailable.
+
+One request at a time per connection (Triton's HTTP server does not pipeline); idle connections
+are kept for the next call. A connection that fails before any answer byte after lying idle was
+closed by the server meanwhile: the call is made again on a new one. A deadline or a cancelled
+caller closes the connection (its answer would arrive later, out of turn).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from urllib.parse import urlsplit
+
+import httptools  # type: ignore[import-untyped]
+import numpy as np
+import orjson
+from tritonclient.utils import (
+    deserialize_bytes_tensor,
+    np_to_triton_dtype,
+    serialize_byte_tensor,
+    triton_to_np_dtype,
+)
+
+from gateway.types import Tensors
+from tfsgate.core.status import Code, ServingError
+
+KEEP_IDLE = 64  # connections kept open per instance beyond those in use
+_HEADER_LENGTH = b"inference-header-content-length"
+# Triton's HTTP status -> our code (the statuses http_server.cc answers; anything else is ours
+# to call internal). 404 means the model (version) is not loaded there: UNAVAILABLE to a client,
+# as the gRPC path says for NOT_FOUND.
+_CODES = {
+    400: Code.INVALID_ARGUMENT,
+    404: Code.UNAVAILABLE,
+    500: Code.INTERNAL,
+    501: Code.UNIMPLEMENTED,
+    503: Code.UNAVAILABLE,
+}
+# What an instance answers when it could not run the call: another instance may.
+ELSEWHERE_STATUSES = frozenset({404, 503})
+
+
+class InstanceUnavailable(ServingError):
+    """The instance could not take the call (unreachable, or the model not loaded there):
+    nothing ran, so another instance may be asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(Code.UNAVAILABLE, message)
+
+
+class _Answer:
+    __slots__ = ("status", "header_length", "body", "keep_alive")
+
+    def __init__(self, status: int, header_length: int, body: bytes, keep_alive: bool) -> None:
+        self.status = status
+        self.header_length = header_length
+        self.body = body
+        self.keep_alive = keep_alive
+
+
+class _Connection(asyncio.Protocol):
+    """One kept-alive connection; ``request`` sends a whole request and waits for the answer."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+        self.received = False  # any byte of the current answer
+        self._parser = httptools.HttpResponseParser(self)
+        self._waiter: asyncio.Future[_Answer] | None = None
+        self._chunks: list[bytes] = []
+        self._header_length = -1
+
+    # -- asyncio.Protocol -------------------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"malformed answer from Triton: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionError(str(exc) if exc else "Triton closed the connection"))
+
+    # -- httptools callbacks ----------------------------------------------------------------------
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == _HEADER_LENGTH:
+            self._header_length = int(value)
+
+    def on_body(self, body: bytes) -> None:
+        self._chunks.append(body)
+
+    def on_message_complete(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks = []
+        length, self._header_length = self._header_length, -1
+        if waiter is not None and not waiter.done():
+            status = self._parser.get_status_code()
+            waiter.set_result(_Answer(status, length, body, self._parser.should_keep_alive()))
+
+    # ---------------------------------------------------------------------------------------------
+    def _fail(self, exc: Exception) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def request(self, data: bytes) -> _Answer:
+        assert self.transport is not None and self._waiter is None
+        self.received = False
+        self._waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self._waiter
+
+
+def encode_infer(
+    host: bytes, model: str, version: int, inputs: Tensors, outputs: list[str]
+) -> bytes:
+    """The whole POST: request line, headers, JSON header, every input's raw bytes."""
+    described = []
+    payload: list[bytes | memoryview] = []
+    for name, array in inputs.items():
+        datatype = np_to_triton_dtype(array.dtype)
+        if datatype == "BYTES":
+            serialized = serialize_byte_tensor(array)
+            raw: bytes | memoryview = serialized.item() if serialized.size else b""
+        else:
+            raw = np.ascontiguousarray(array).data.cast("B")
+        described.append(
+            {
+                "name": name,
+                "shape": array.shape,
+                "datatype": datatype,
+                "parameters": {"binary_data_size": len(raw)},
+            }
+        )
+        payload.append(raw)
+    header: dict[str, object] = {"inputs": described}
+    if outputs:
+        header["outputs"] = [{"name": n, "parameters": {"binary_data": True}} for n in outputs]
+    else:
+        header["parameters"] = {"binary_data_output": True}
+    json_header = orjson.dumps(header)
+    length = len(json_header) + sum(len(p) for p in payload)
+    head = (
+        b"POST /v2/models/%s/versions/%d/infer HTTP/1.1\r\nHost: %s\r\n"
+        b"Content-Type: application/octet-stream\r\n"
+        b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n"
+        % (model.encode(), version, host, len(json_header), length)
+    )
+    return b"".join([head, json_header, *payload])
+
+
+def decode_infer(answer: _Answer) -> Tensors:
+    body = answer.body
+    length = answer.header_length if answer.header_length >= 0 else len(body)
+    header = orjson.loads(body[:length])
+    result: Tensors = {}
+    offset = length
+    for output in header.get("outputs", ()):
+        shape = tuple(output["shape"])
+        datatype = output["datatype"]
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is None:  # sent as JSON (only if Triton ignored binary_data)
+            dtype = np.object_ if datatype == "BYTES" else triton_to_np_dtype(datatype)
+            result[output["name"]] = np.array(output.get("data", []), dtype=dtype).reshape(shape)
+            continue
+        raw = body[offset : offset + size]
+        offset += size
+        if datatype == "BYTES":
+            array = deserialize_bytes_tensor(raw)
+        else:
+            array = np.frombuffer(raw, dtype=triton_to_np_dtype(datatype))
+        result[output["name"]] = array.reshape(shape)
+    return result
+
+
+def error_of(answer: _Answer) -> ServingError:
+    try:
+        message = str(orjson.loads(answer.body).get("error", ""))
+    except (orjson.JSONDecodeError, AttributeError):
+        message = answer.body[:1000].decode(errors="replace")
+    message = message or f"Triton answered HTTP {answer.status}"
+    if answer.status in ELSEWHERE_STATUSES:
+        return InstanceUnavailable(message)
+    return ServingError(_CODES.get(answer.status, Code.INTERNAL), message)
+
+
+class HttpTriton:
+    """The connections to one Triton's HTTP endpoint (``http://host:port``)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme != "http" or not parts.hostname:
+            raise ValueError(f"not a Triton HTTP URL (http://host:port): {url!r}")
+        self.url = url
+        self._host = parts.hostname
+        self._port = parts.port or 80
+        self._host_header = parts.netloc.encode()
+        self._idle: list[_Connection] = []
+        self._closed = False
+
+    async def _open(self) -> _Connection:
+        loop = asyncio.get_running_loop()
+        try:
+            _, connection = await loop.create_connection(_Connection, self._host, self._port)
+        except OSError as exc:
+            raise InstanceUnavailable(f"Triton at {self.url} unreachable: {exc}") from exc
+        return connection
+
+    def _release(self, connection: _Connection, answer: _Answer) -> None:
+        if (
+            answer.keep_alive
+            and not connection.closed
+            and not self._closed
+            and len(self._idle) < KEEP_IDLE
+        ):
+            self._idle.append(connection)
+        else:
+            connection.close()
+
+    async def _send(self, data: bytes, timeout: float | None) -> _Answer:
+        """Send on an idle connection (a new one if the idle one turns out closed)."""
+        while True:
+            reused = bool(self._idle)
+            connection = self._idle.pop() if reused else await self._open()
+            if connection.closed:
+                continue
+            try:
+                async with asyncio.timeout(timeout):
+                    answer = await connection.request(data)
+            except TimeoutError:
+                connection.close()
+                raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            except ConnectionError as exc:
+                connection.close()
+                if reused and not connection.received:
+                    continue  # closed by Triton while idle: nothing was read, send it again
+                raise InstanceUnavailable(f"Triton at {self.url}: {exc}") from exc
+            except BaseException:  # cancelled: the answer would arrive out of turn
+                connection.close()
+                raise
+            self._release(connection, answer)
+            return answer
+
+    async def infer(
+        self,
+        model: str,
+        version: int,
+        inputs: Tensors,
+        outputs: list[str],
+        timeout: float | None,
+    ) -> Tensors:
+        answer = await self._send(
+            encode_infer(self._host_header, model, version, inputs, outputs), timeout
+        )
+        if answer.status != 200:
+            raise error_of(answer)
+        return decode_infer(answer)
+
+    async def ready(self) -> bool:
+        """Triton's ``GET /v2/health/ready`` answered 200 within a second."""
+        request = b"GET /v2/health/ready HTTP/1.1\r\nHost: %s\r\n\r\n" % self._host_header
+        try:
+            answer = await self._send(request, 1.0)
+        except ServingError:
+            return False
+        return answer.status == 200
+
+    async def close(self) -> None:
+        """Close the idle connections now; those in use close when their call is answered."""
+        self._closed = True
+        idle, self._idle = self._idle, []
+        for connection in idle:
+            with contextlib.suppress(Exception):
+                connection.close()

@@ -1,0 +1,158 @@
+"""The HTTP connection pool against a scripted HTTP/1.1 server on loopback (a pure unit test of
+the protocol handling; the real Triton is in test_upstream_endpoints.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import numpy as np
+import orjson
+import pytest
+
+from gateway.triton_http import HttpTriton, InstanceUnavailable, decode_infer, encode_infer
+from tfsgate.core.status import Code, ServingError
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def answer_bytes(y: np.ndarray) -> bytes:
+    header = orjson.dumps(
+        {
+            "model_name": "m",
+            "outputs": [
+                {
+                    "name": "y",
+                    "datatype": "FP32",
+                    "shape": list(y.shape),
+                    "parameters": {"binary_data_size": y.nbytes},
+                }
+            ],
+        }
+    )
+    body = header + y.astype(np.float32).tobytes()
+    return (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+        b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n%s"
+        % (len(header), len(body), body)
+    )
+
+
+async def read_request(reader: asyncio.StreamReader) -> bytes:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+    return head + await reader.readexactly(length)
+
+
+async def with_server(handler: Handler, body: Callable[[str], Awaitable[None]]) -> None:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        await body(f"http://127.0.0.1:{port}")
+    finally:
+        server.close()
+
+
+def test_request_layout_and_answer_decoding() -> None:
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    s = np.array([[b"ab"], [b""], [b"c"]], dtype=object)
+    data = encode_infer(b"h:1", "m", 3, {"x": x, "s": s}, ["y"])
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"POST /v2/models/m/versions/3/infer HTTP/1.1\r\n")
+    assert b"\r\nContent-Length: %d" % len(body) in head
+    length = int(head.split(b"Inference-Header-Content-Length: ")[1].split(b"\r\n")[0])
+    header = orjson.loads(body[:length])
+    assert header["inputs"][0] == {
+        "name": "x",
+        "shape": [3, 2],
+        "datatype": "FP32",
+        "parameters": {"binary_data_size": 24},
+    }
+    assert header["inputs"][1]["datatype"] == "BYTES"
+    assert header["outputs"] == [{"name": "y", "parameters": {"binary_data": True}}]
+    raw = body[length:]
+    assert raw[:24] == x.tobytes()
+    assert raw[24:] == b"\x02\x00\x00\x00ab" + b"\x00\x00\x00\x00" + b"\x01\x00\x00\x00c"
+    # All outputs wanted: one flag for every output instead of a list.
+    everything = encode_infer(b"h:1", "m", 3, {"x": x}, [])
+    assert b'"binary_data_output":true' in everything
+
+
+def test_idle_connection_closed_by_the_server_is_replaced() -> None:
+    y = np.array([[1.5]], dtype=np.float32)
+    connections = 0
+
+    async def one_answer_then_close(
+        reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        nonlocal connections
+        connections += 1
+        await read_request(reader)
+        writer.write(answer_bytes(y))
+        await writer.drain()
+        await asyncio.sleep(0.05)
+        writer.close()  # as a server's keep-alive timeout does, between requests
+
+    async def body(url: str) -> None:
+        triton = HttpTriton(url)
+        x = {"x": np.zeros((1, 1), np.float32)}
+        for _ in range(3):
+            answer = await triton.infer("m", 1, x, [], 5.0)
+            np.testing.assert_array_equal(answer["y"], y)
+            await asyncio.sleep(0.2)
+        await triton.close()
+
+    asyncio.run(with_server(one_answer_then_close, body))
+    assert connections == 3
+
+
+def test_deadline_closes_the_connection_and_errors_map_to_codes() -> None:
+    async def slow_or_failing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                request = await read_request(reader)
+            except asyncio.IncompleteReadError:
+                return
+            if b"/models/slow/" in request:
+                await asyncio.sleep(2)
+                return
+            status = int(request.split(b"/models/")[1].split(b"/")[0])
+            body = orjson.dumps({"error": f"status {status}"})
+            writer.write(
+                b"HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n%s" % (status, len(body), body)
+            )
+            await writer.drain()
+
+    async def body(url: str) -> None:
+        triton = HttpTriton(url)
+        x = {"x": np.zeros((1, 1), np.float32)}
+        with pytest.raises(ServingError) as caught:
+            await triton.infer("slow", 1, x, [], 0.2)
+        assert caught.value.code == Code.DEADLINE_EXCEEDED
+        expected = {400: Code.INVALID_ARGUMENT, 500: Code.INTERNAL, 501: Code.UNIMPLEMENTED}
+        for status, code in expected.items():
+            with pytest.raises(ServingError) as caught:
+                await triton.infer(str(status), 1, x, [], 1.0)
+            assert (caught.value.code, caught.value.message) == (code, f"status {status}")
+            assert not isinstance(caught.value, InstanceUnavailable)
+        for status in (404, 503):
+            with pytest.raises(InstanceUnavailable):
+                await triton.infer(str(status), 1, x, [], 1.0)
+        await triton.close()
+
+    asyncio.run(with_server(slow_or_failing, body))
+
+
+def test_answer_without_binary_data_is_read_from_json() -> None:
+    class Answer:
+        status, keep_alive = 200, True
+        body = orjson.dumps(
+            {"outputs": [{"name": "y", "datatype": "INT64", "shape": [2], "data": [1, 2]}]}
+        )
+        header_length = len(body)
+
+    decoded = decode_infer(Answer())  # type: ignore[arg-type]
+    assert decoded["y"].dtype == np.int64 and decoded["y"].tolist() == [1, 2]

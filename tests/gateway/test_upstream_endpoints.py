@@ -1,0 +1,153 @@
+"""The gateway's two ways to Triton, over a real tritonserver: HTTP (binary tensors) and gRPC
+give the same answers and the same errors, and a call another instance could serve goes there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tritonclient.grpc as triton_grpc
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from control_plane.triton.embedded import EmbeddedTriton
+from gateway.triton_http import InstanceUnavailable
+from gateway.upstream import TritonInferenceClient, open_endpoint
+from tests.support.servers import free_port
+from tfsgate.core.status import Code, ServingError
+
+pytestmark = pytest.mark.triton  # starts tritonserver
+
+# numpy only: y = 2x, and the strings back with a suffix; a negative x is the model's own error.
+ECHO = """
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        out = []
+        for request in requests:
+            x = pb_utils.get_input_tensor_by_name(request, "x").as_numpy()
+            s = pb_utils.get_input_tensor_by_name(request, "s").as_numpy()
+            if (x < 0).any():
+                error = pb_utils.TritonError("negative x", pb_utils.TritonError.INVALID_ARG)
+                out.append(pb_utils.InferenceResponse(error=error))
+                continue
+            t = np.array([v + b"!" for v in s.reshape(-1)], dtype=object).reshape(s.shape)
+            out.append(pb_utils.InferenceResponse(
+                [pb_utils.Tensor("y", (x * 2).astype(np.float32)), pb_utils.Tensor("t", t)]
+            ))
+        return out
+"""
+
+
+def write_echo(repository: Path) -> None:
+    config = model_config_pb2.ModelConfig(name="echo", backend="python", max_batch_size=64)
+    config.input.add(name="x", data_type=model_config_pb2.TYPE_FP32, dims=[2])
+    config.input.add(name="s", data_type=model_config_pb2.TYPE_STRING, dims=[1])
+    config.output.add(name="y", data_type=model_config_pb2.TYPE_FP32, dims=[2])
+    config.output.add(name="t", data_type=model_config_pb2.TYPE_STRING, dims=[1])
+    config.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
+    (repository / "echo" / "1").mkdir(parents=True)
+    (repository / "echo" / "config.pbtxt").write_text(text_format.MessageToString(config))
+    (repository / "echo" / "1" / "model.py").write_text(ECHO)
+
+
+@pytest.fixture(scope="module")
+def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTriton]:
+    root = tmp_path_factory.mktemp("upstream")
+    write_echo(root / "repository")
+    server = EmbeddedTriton(root / "repository", root / "home")
+    endpoints = server.start()
+    try:
+        asyncio.run(server.wait_ready())
+        client = triton_grpc.InferenceServerClient(endpoints.grpc_url)
+        client.load_model("echo")
+        client.close()
+        yield server
+    finally:
+        server.stop()
+
+
+def url_of(triton: EmbeddedTriton, kind: str) -> str:
+    assert triton.endpoints is not None
+    return triton.endpoints.http_url if kind == "http" else triton.endpoints.grpc_url
+
+
+INPUTS = {
+    "x": np.array([[1.0, 2.0], [3.0, 0.5e-3]], dtype=np.float32),
+    "s": np.array([[b"a"], [b"\xff\x00z"]], dtype=object),
+}
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_answers_and_errors_are_the_same_both_ways(triton: EmbeddedTriton, kind: str) -> None:
+    async def scenario() -> None:
+        endpoint = open_endpoint(url_of(triton, kind))
+        try:
+            assert await endpoint.ready()
+            answer = await endpoint.infer("echo", 1, dict(INPUTS), [], None)
+            np.testing.assert_array_equal(answer["y"], INPUTS["x"] * 2)
+            assert answer["y"].dtype == np.float32 and answer["y"].shape == (2, 2)
+            assert answer["t"].reshape(-1).tolist() == [b"a!", b"\xff\x00z!"]
+            only_y = await endpoint.infer("echo", 1, dict(INPUTS), ["y"], None)
+            assert list(only_y) == ["y"]
+            # Many calls at once share the kept-alive connections (HTTP) or the channel.
+            answers = await asyncio.gather(
+                *(endpoint.infer("echo", 1, dict(INPUTS), ["t"], None) for _ in range(20))
+            )
+            assert all(a["t"].shape == (2, 1) for a in answers)
+
+            bad_shape = {"x": np.zeros((2, 3), np.float32), "s": INPUTS["s"]}
+            with pytest.raises(ServingError) as caught:
+                await endpoint.infer("echo", 1, bad_shape, [], None)
+            assert caught.value.code == Code.INVALID_ARGUMENT
+            assert "unexpected shape for input 'x'" in caught.value.message
+
+            negative = {"x": -np.ones((1, 2), np.float32), "s": INPUTS["s"][:1]}
+            with pytest.raises(ServingError) as caught:
+                await endpoint.infer("echo", 1, negative, [], None)
+            assert caught.value.code == Code.INVALID_ARGUMENT
+            assert "negative x" in caught.value.message
+
+            for model, version in (("nope", 1), ("echo", 9)):
+                with pytest.raises(InstanceUnavailable) as missing:
+                    await endpoint.infer(model, version, dict(INPUTS), [], None)
+                assert missing.value.code == Code.UNAVAILABLE
+            # The connection that carried the errors still serves.
+            again = await endpoint.infer("echo", 1, dict(INPUTS), ["y"], None)
+            np.testing.assert_array_equal(again["y"], INPUTS["x"] * 2)
+        finally:
+            await endpoint.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_a_call_nothing_ran_for_goes_to_the_next_instance(
+    triton: EmbeddedTriton, kind: str
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}" if kind == "http" else f"127.0.0.1:{free_port()}"
+
+    async def scenario() -> None:
+        client = TritonInferenceClient([dead, url_of(triton, kind)])
+        try:
+            for _ in range(4):  # whichever instance the round robin starts with
+                answer = await client.infer("echo", 1, dict(INPUTS), ["y"])
+                np.testing.assert_array_equal(answer["y"], INPUTS["x"] * 2)
+            await client.probe()
+            assert client.any_ready()
+            alone = TritonInferenceClient([dead])
+            with pytest.raises(ServingError) as caught:
+                await alone.infer("echo", 1, dict(INPUTS), ["y"])
+            assert caught.value.code == Code.UNAVAILABLE
+            assert not await alone.ready()
+            await alone.close()
+        finally:
+            await client.close()
+
+    asyncio.run(scenario())
