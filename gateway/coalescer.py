@@ -84,6 +84,8 @@ class Coalescer:
         # The future itself is awaited (no wait_for task, no shield): a deadline or a caller's
         # cancellation cancels it, and a cancelled future is skipped by ``_take`` and never
         # answered by ``_run_batch``.
+        if timeout is None:  # the caller's own deadline covers the wait
+            return await future
         try:
             async with asyncio.timeout(timeout):
                 return await future

@@ -251,8 +251,11 @@ class HttpTriton:
             if connection.closed:
                 continue
             try:
-                async with asyncio.timeout(timeout):
+                if timeout is None:  # the caller's own deadline (the REST door's) covers it
                     answer = await connection.request(data)
+                else:
+                    async with asyncio.timeout(timeout):
+                        answer = await connection.request(data)
             except TimeoutError:
                 connection.close()
                 raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None

@@ -25,6 +25,10 @@ class ModelRef:
     signature: str = ""
     route_key: str = ""  # X-Route-Key / x-route-key: keeps a caller on one version of a split
 
+    def with_signature(self, signature: str) -> ModelRef:
+        """This ref naming ``signature`` (dataclasses.replace, without its per-call cost)."""
+        return ModelRef(self.name, self.version, self.label, signature, self.route_key)
+
     def describe(self) -> str:
         """TF Serving's spelling of the request in "Servable not found" errors."""
         if self.version is not None:

@@ -19,6 +19,7 @@ import orjson
 
 from gateway.codecs.jsontext import (
     FLT_MAX,
+    SMALL,
     float_tokens,
     json_type_string,
     nest_tokens,
@@ -211,11 +212,20 @@ def _to_array(flat: list[Any], shape: list[int], tf_name: str) -> np.ndarray:
 
 
 def _decimals_to_array(flat: list[Any], tf_name: str, np_dtype: np.dtype) -> np.ndarray:
+    target = "float" if tf_name == "DT_FLOAT" else "double"
+    if len(flat) <= SMALL:  # the same checks one by one: cheaper than numpy's for a few values
+        limit = _MAX_INT[target]
+        for value in flat:
+            if type(value) is int:
+                if abs(value) > limit:
+                    raise _Slow
+            elif target == "float" and abs(value) > FLT_MAX and math.isfinite(value):
+                raise _Slow
+        return np.array(flat, dtype=np.float64).astype(np_dtype)
     try:
         wide = np.array(flat, dtype=np.float64)
     except OverflowError:
         raise _Slow from None
-    target = "float" if tf_name == "DT_FLOAT" else "double"
     magnitude = np.abs(wide)
     if target == "float" and bool((np.isfinite(wide) & (magnitude > FLT_MAX)).any()):
         raise _Slow

@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from gateway.codecs import json_requests as jr
+from gateway.codecs.jsontext import SMALL
 from tests.support.signatures import spec
 from tfsgate.core import dtypes
 from tfsgate.core.signatures import SignatureSpec
@@ -305,6 +306,30 @@ def test_large_row_request_is_bulk_decoded() -> None:
     body = orjson.dumps({"instances": rows.tolist()})
     array = jr.decode_predict_request(body, sig(x=spec("x", "DT_FLOAT", (-1, 64)))).tensors["x"]
     np.testing.assert_array_equal(array, rows)
+
+
+@pytest.mark.parametrize("dtype", ["DT_FLOAT", "DT_DOUBLE"])
+def test_small_and_large_tensors_decode_and_fail_alike(dtype: str) -> None:
+    """Up to SMALL values the checks run one by one in Python: same arrays, same errors."""
+    values: list[object] = [0.1, 1, -2.5e-45, 3.4028234e38, 16777215, -16777215, 1e-300, 7]
+    wide = values * (SMALL // len(values) + 1)
+    for listed in (values, wide):
+        shape = (-1, len(listed))
+        body = orjson.dumps({"inputs": [listed]})
+        array = jr.decode_predict_request(body, sig(x=spec("x", dtype, shape))).tensors["x"]
+        expected = np.array([[float(v) for v in listed]], dtype=np.float64)  # type: ignore[arg-type]
+        np.testing.assert_array_equal(array, expected.astype(array.dtype))
+    for bad in (16777217, 2**53 + 1, 3.5e38):
+        messages = set()
+        for listed in ([1.0, bad], [1.0, bad] * SMALL):
+            body = orjson.dumps({"inputs": [listed]})
+            try:
+                jr.decode_predict_request(body, sig(x=spec("x", dtype, (-1, len(listed)))))
+            except ServingError as exc:
+                messages.add(exc.message)
+            else:
+                messages.add("decoded")
+        assert len(messages) == 1, messages
 
 
 # --------------------------------------------------------------------------- predict encode

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gateway.codecs.jsontext import (
+    SMALL,
     float_tokens,
     format_float32,
     format_float64,
@@ -127,6 +128,43 @@ def test_vectorised_tokens_equal_the_scalar_formatter() -> None:
     assert float_tokens(values) == [format_float32(v) for v in values.tolist()]
     doubles = values.astype(np.float64) / 7.0
     assert float_tokens(doubles) == [format_float64(v) for v in doubles.tolist()]
+
+
+def test_small_tensors_format_like_large_ones() -> None:
+    """Up to SMALL elements the tokens are made one by one in Python: the same texts."""
+    rng = np.random.default_rng(11)
+    edges = [
+        0.0,
+        -0.0,
+        1.0,
+        0.1,
+        1 / 3,
+        16777216.0,
+        3.4028235e38,
+        -3.4028235e38,
+        3.40282e38,
+        1.17549435e-38,
+        1.4e-45,
+        123456.7,
+        1e-7,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+    ]
+    values = np.concatenate(
+        [
+            np.array(edges, dtype=np.float32),
+            (rng.standard_normal(2000) * 10.0 ** rng.integers(-40, 39, 2000)).astype(np.float32),
+            np.round(rng.standard_normal(300), 3).astype(np.float32),
+        ]
+    )
+    doubles = np.concatenate([values.astype(np.float64) / 7.0, [1e308, 5e-324, 0.1]])
+    for array in (values, doubles):
+        large = float_tokens(array)
+        small = []
+        for start in range(0, len(array), SMALL):
+            small += float_tokens(array[start : start + SMALL])
+        assert small == large
 
 
 @pytest.mark.parametrize("value", [v for v, _ in FLOAT32_TEXT if math.isfinite(v)])
