@@ -50,7 +50,7 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
             f" The do-nothing `{_FLOOR_KIND[kind]}` server costs {floor:.0f} us per request under"
             f" the same load ({floor / limit:.1f}x the target by itself); the rest"
             f" ({max(0.0, cpu - floor):.0f} us) is the gateway's decode/route/encode and its"
-            " grpc.aio client to Triton."
+            " HTTP client to Triton (one call per coalesced batch)."
         )
         if floor >= limit:
             text += (
@@ -106,7 +106,7 @@ def notes(results: Results) -> list[str]:
         elif name.startswith("added p50"):
             text = (
                 f"{name}: {value:.2f} ms. At one client the added time is the gateway's CPU per"
-                " request plus its wake-ups (HTTP/gRPC in, gRPC out to Triton, back): it falls"
+                " request plus its wake-ups (HTTP/gRPC in, HTTP out to Triton, back): it falls"
                 " with the 1-client CPU figure above."
             )
         elif name.startswith("p99 at 64"):
