@@ -22,11 +22,29 @@ from bench.targets import TARGETS, Results, protocol_name, sweep_point
 _FLOOR_KIND = {"rest": "rest", "grpc": "grpc-aio"}
 
 
+# The REST door's alternatives measured beside its own library (issue 11, item 2).
+_REST_ALTERNATIVES = {"rest-granian": "granian (ASGI)", "rest-bare": "a bare asyncio protocol"}
+
+
 def _floor(results: Results, kind: str, clients: int) -> float | None:
+    return _floor_of(results, _FLOOR_KIND[kind], clients)
+
+
+def _floor_of(results: Results, floor_kind: str, clients: int) -> float | None:
     for row in results.get("floors", []):
-        if row["kind"] == _FLOOR_KIND[kind] and row["clients"] == clients:
+        if row["kind"] == floor_kind and row["clients"] == clients:
             return float(row["server_cpu_us"])
     return None
+
+
+def _alternatives(results: Results, clients: int) -> str:
+    """What the REST door's alternatives cost doing nothing, for the same load."""
+    found = [
+        (label, _floor_of(results, floor_kind, clients))
+        for floor_kind, label in _REST_ALTERNATIVES.items()
+    ]
+    shown = [f"{label} {cost:.0f} us" for label, cost in found if cost is not None]
+    return f" Doing nothing under the same load: {', '.join(shown)}." if shown else ""
 
 
 def _profile_top(results: Results, kind: str) -> str:
@@ -58,6 +76,8 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
                 " that calls into Python once per request), not more trimming of tfsgate's"
                 " code."
             )
+        if kind == "rest":
+            text += _alternatives(results, min(clients, 16))
     return text + _profile_top(results, kind) if clients == 16 else text
 
 

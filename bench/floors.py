@@ -3,7 +3,9 @@
 A do-nothing server per library answers half_plus_two's fixed Predict answer: grpcio's asyncio
 server (as tfsgate's gRPC door), the same behind a pass-through interceptor, on uvloop, and
 grpcio's thread-pool server; uvicorn with httptools (as tfsgate's REST door) on asyncio and on
-uvloop. The benchmark loads each with the same h2load/wrk command as the gateway and divides
+uvloop; and the alternatives issue 11 names for the REST door: granian (Rust HTTP server, the
+same ASGI app, asyncio loop, one worker process) and a bare asyncio protocol with httptools'
+parser (no ASGI layer at all). The benchmark loads each with the same h2load/wrk command as the gateway and divides
 the server process's CPU by its requests: no target below these figures is reachable with that
 library on this machine. Run one by hand: ``python -m bench.floors grpc-aio 9000``.
 """
@@ -16,7 +18,16 @@ from collections.abc import Awaitable, Callable
 from concurrent import futures
 from typing import Any
 
-KINDS = ("grpc-aio", "grpc-aio-interceptor", "grpc-aio-uvloop", "grpc-sync", "rest", "rest-uvloop")
+KINDS = (
+    "grpc-aio",
+    "grpc-aio-interceptor",
+    "grpc-aio-uvloop",
+    "grpc-sync",
+    "rest",
+    "rest-uvloop",
+    "rest-granian",
+    "rest-bare",
+)
 _REST_BODY = b'{"predictions":[[2.5],[3.0],[4.5]]}'
 _REST_HEADERS = [(b"content-type", b"application/json")]
 
@@ -99,7 +110,7 @@ def _serve_grpc(kind: str, port: int) -> None:
         asyncio.run(main())
 
 
-async def _rest_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def rest_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     while (await receive()).get("more_body"):
@@ -112,7 +123,7 @@ def _serve_rest(kind: str, port: int) -> None:
     import uvicorn
 
     config = uvicorn.Config(
-        _rest_app,
+        rest_app,
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -138,12 +149,67 @@ def _serve_rest(kind: str, port: int) -> None:
         asyncio.run(main())
 
 
+def _serve_granian(port: int) -> None:
+    from granian.constants import Interfaces, Loops
+    from granian.server import Server
+
+    print("ready", flush=True)
+    Server(
+        "bench.floors:rest_app",
+        address="127.0.0.1",
+        port=port,
+        interface=Interfaces.ASGI,
+        workers=1,
+        loop=Loops.asyncio,
+        log_enabled=False,
+    ).serve()
+
+
+class _BareHttp(asyncio.Protocol):
+    """HTTP/1.1 keep-alive with httptools' parser and nothing else: every request answered with
+    the fixed body (what a hand-written door would cost before any work)."""
+
+    def __init__(self) -> None:
+        import httptools  # type: ignore[import-untyped]
+
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._answer = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s"
+            % (len(_REST_BODY), _REST_BODY)
+        )
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self._parser.feed_data(data)
+
+    def on_message_complete(self) -> None:
+        assert self._transport is not None
+        self._transport.write(self._answer)
+
+
+def _serve_bare(port: int) -> None:
+    async def main() -> None:
+        server = await asyncio.get_running_loop().create_server(_BareHttp, "127.0.0.1", port)
+        print("ready", flush=True)
+        await server.serve_forever()
+
+    asyncio.run(main())
+
+
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind not in KINDS:
         raise SystemExit(f"kind is one of {', '.join(KINDS)}")
     if kind.startswith("grpc"):
         _serve_grpc(kind, port)
+    elif kind == "rest-granian":
+        _serve_granian(port)
+    elif kind == "rest-bare":
+        _serve_bare(port)
     else:
         _serve_rest(kind, port)
 

@@ -9,11 +9,11 @@ from bench import floors, loadgen
 from bench.bodies import PREDICT_PATH, Case, write_bodies
 from bench.measure import HALF_PLUS_TWO_X, Bench
 from bench.procs import (
-    cpu_seconds,
     free_port,
     shown,
     spawn,
     stop,
+    tree_cpu_seconds,
     wait_port,
 )
 
@@ -45,9 +45,9 @@ def run(bench: Bench) -> None:
             wait_port(port)
             load(16, bench.plan.warmup)
             for clients in (1, 16):
-                used = cpu_seconds(process.pid)
+                used = tree_cpu_seconds(process.pid)
                 result = load(clients, seconds)
-                used = cpu_seconds(process.pid) - used
+                used = tree_cpu_seconds(process.pid) - used
                 row = {"kind": kind, "clients": clients, **result.as_dict()}
                 row["server_cpu_us"] = used / max(1, result.requests) * 1e6
                 rows.append(row)
