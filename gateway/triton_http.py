@@ -148,6 +148,8 @@ def encode_infer(
         if datatype == "BYTES":
             serialized = serialize_byte_tensor(array)
             raw: bytes | memoryview = serialized.item() if serialized.size else b""
+        elif array.size == 0:
+            raw = b""  # memoryview cannot cast a view with a zero in its shape
         else:
             raw = np.ascontiguousarray(array).data.cast("B")
         described.append(

@@ -76,6 +76,10 @@ def test_request_layout_and_answer_decoding() -> None:
     raw = body[length:]
     assert raw[:24] == x.tobytes()
     assert raw[24:] == b"\x02\x00\x00\x00ab" + b"\x00\x00\x00\x00" + b"\x01\x00\x00\x00c"
+    # An empty tensor (rows of zero) is sent as zero bytes.
+    empty = encode_infer(b"h:1", "m", 3, {"x": np.zeros((0, 2), np.float32)}, [])
+    assert empty.endswith(b'"parameters":{"binary_data_output":true}}')
+    assert b'"shape":[0,2]' in empty and b'"binary_data_size":0' in empty
     # All outputs wanted: one flag for every output instead of a list.
     everything = encode_infer(b"h:1", "m", 3, {"x": x}, [])
     assert b'"binary_data_output":true' in everything
