@@ -44,7 +44,13 @@ def test_two_gateway_workers_share_the_ports(half_plus_two: Path, tmp_path: Path
         wait_for(serve, lambda: admin_answers(serve), "admin API")
         args = [f"--database_url=sqlite:///{home / 'catalog.db'}", "--gateway_workers=2"]
         with running("gateway", tmp_path / "gateway", args) as gateway:
-            wait_for(gateway, lambda: predict_status(gateway) == 200, "serving")
+            # Every worker has its routing table: new connections (spread by the kernel over
+            # the workers) all answer.
+            wait_for(
+                gateway,
+                lambda: all(predict_status(gateway) == 200 for _ in range(10)),
+                "every worker serving",
+            )
             workers = children(gateway.process.pid)
             assert len(workers) == 2
             url = f"{gateway.rest_url}/v1/models/{MODEL}:predict"
