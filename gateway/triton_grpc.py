@@ -12,16 +12,9 @@ call (``gateway/triton_http.py``).
 from __future__ import annotations
 
 import grpc
-import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
-from tritonclient.utils import (
-    deserialize_bytes_tensor,
-    np_to_triton_dtype,
-    serialize_byte_tensor,
-    triton_to_np_dtype,
-)
 
-from gateway.triton_http import InstanceUnavailable
+from gateway.triton_http import InstanceUnavailable, tensor_bytes, tensor_from_bytes
 from gateway.types import Tensors
 from tfsgate.core.defaults import TRITON_CHANNEL_OPTIONS
 from tfsgate.core.status import Code, ServingError
@@ -52,13 +45,9 @@ def encode_request(
 ) -> service_pb2.ModelInferRequest:
     request = service_pb2.ModelInferRequest(model_name=model, model_version=str(version))
     for name, array in inputs.items():
-        datatype = np_to_triton_dtype(array.dtype)
+        datatype, raw = tensor_bytes(array)
         request.inputs.add(name=name, datatype=datatype, shape=array.shape)
-        if datatype == "BYTES":
-            serialized = serialize_byte_tensor(array)
-            request.raw_input_contents.append(serialized.item() if serialized.size else b"")
-        else:
-            request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
+        request.raw_input_contents.append(bytes(raw))
     for name in outputs:
         request.outputs.add(name=name)
     return request
@@ -68,12 +57,7 @@ def decode_response(response: service_pb2.ModelInferResponse) -> Tensors:
     result = {}
     for index, tensor in enumerate(response.outputs):
         raw = response.raw_output_contents[index]
-        shape = tuple(tensor.shape)
-        if tensor.datatype == "BYTES":
-            array = deserialize_bytes_tensor(raw)
-        else:
-            array = np.frombuffer(raw, dtype=triton_to_np_dtype(tensor.datatype))
-        result[tensor.name] = array.reshape(shape)
+        result[tensor.name] = tensor_from_bytes(raw, tensor.datatype, tuple(tensor.shape))
     return result
 
 

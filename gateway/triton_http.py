@@ -137,6 +137,27 @@ class _Connection(asyncio.Protocol):
         return await self._waiter
 
 
+def tensor_bytes(array: np.ndarray) -> tuple[str, bytes | memoryview]:
+    """Triton's datatype of ``array`` and its raw bytes (row-major; BYTES elements each behind
+    a 4-byte length), as both of Triton's inference protocols carry them."""
+    datatype = np_to_triton_dtype(array.dtype)
+    if datatype == "BYTES":
+        serialized = serialize_byte_tensor(array)
+        return datatype, serialized.item() if serialized.size else b""
+    if array.size == 0:
+        return datatype, b""  # memoryview cannot cast a view with a zero in its shape
+    return datatype, np.ascontiguousarray(array).data.cast("B")
+
+
+def tensor_from_bytes(raw: bytes, datatype: str, shape: tuple[int, ...]) -> np.ndarray:
+    """The inverse of ``tensor_bytes`` (numeric tensors are read in place, not copied)."""
+    if datatype == "BYTES":
+        array = deserialize_bytes_tensor(raw)
+    else:
+        array = np.frombuffer(raw, dtype=triton_to_np_dtype(datatype))
+    return array.reshape(shape)
+
+
 def encode_infer(
     host: bytes, model: str, version: int, inputs: Tensors, outputs: list[str]
 ) -> bytes:
@@ -144,14 +165,7 @@ def encode_infer(
     described = []
     payload: list[bytes | memoryview] = []
     for name, array in inputs.items():
-        datatype = np_to_triton_dtype(array.dtype)
-        if datatype == "BYTES":
-            serialized = serialize_byte_tensor(array)
-            raw: bytes | memoryview = serialized.item() if serialized.size else b""
-        elif array.size == 0:
-            raw = b""  # memoryview cannot cast a view with a zero in its shape
-        else:
-            raw = np.ascontiguousarray(array).data.cast("B")
+        datatype, raw = tensor_bytes(array)
         described.append(
             {
                 "name": name,
@@ -191,13 +205,8 @@ def decode_infer(answer: _Answer) -> Tensors:
             dtype = np.object_ if datatype == "BYTES" else triton_to_np_dtype(datatype)
             result[output["name"]] = np.array(output.get("data", []), dtype=dtype).reshape(shape)
             continue
-        raw = body[offset : offset + size]
+        result[output["name"]] = tensor_from_bytes(body[offset : offset + size], datatype, shape)
         offset += size
-        if datatype == "BYTES":
-            array = deserialize_bytes_tensor(raw)
-        else:
-            array = np.frombuffer(raw, dtype=triton_to_np_dtype(datatype))
-        result[output["name"]] = array.reshape(shape)
     return result
 
 
