@@ -17,9 +17,8 @@ import orjson
 
 from gateway.codecs.json_tensors import dense_to_array, is_named_object, tensor_fragment
 from gateway.codecs.jsontext import (
-    float_tokens,
+    float_json,
     format_float32,
-    nest_tokens,
     parse_json,
     value_to_string,
 )
@@ -312,4 +311,4 @@ def encode_regress_response(values: Sequence[float] | np.ndarray) -> bytes:
     flat = np.asarray(values, dtype=np.float32).ravel()
     if flat.size == 0:
         raise invalid_argument("Cannot convert empty RegressionResults to JSON")
-    return orjson.dumps({"results": orjson.Fragment(nest_tokens(float_tokens(flat), flat.shape))})
+    return orjson.dumps({"results": orjson.Fragment(float_json(flat))})

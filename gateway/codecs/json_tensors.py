@@ -20,9 +20,8 @@ import orjson
 from gateway.codecs.jsontext import (
     FLT_MAX,
     SMALL,
-    float_tokens,
+    float_json,
     json_type_string,
-    nest_tokens,
     value_to_string,
 )
 from tfsgate.core import dtypes
@@ -281,7 +280,7 @@ def tensor_fragment(array: np.ndarray | np.generic, name: str) -> orjson.Fragmen
     array = np.asarray(array)
     kind = array.dtype.kind
     if array.dtype == dtypes.BY_TF_NAME["DT_BFLOAT16"].numpy or kind == "f":
-        return orjson.Fragment(nest_tokens(float_tokens(array), array.shape))
+        return orjson.Fragment(float_json(array))
     if kind in "iub":
         if array.ndim == 0:
             return orjson.Fragment(orjson.dumps(array.item()))

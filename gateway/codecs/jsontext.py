@@ -172,6 +172,59 @@ def float_tokens(array: np.ndarray) -> list[str]:
     return tokens
 
 
+def float_json(array: np.ndarray) -> str | bytes:
+    """JSON text of a float tensor (nested lists, or a bare number for rank 0), numbers as
+    ``float_tokens`` writes them."""
+    if array.dtype != np.float64 and array.size > SMALL:
+        text = _float32_json_fixed(array)
+        if text is not None:
+            return text
+    return nest_tokens(float_tokens(array), array.shape)
+
+
+# 10**k exactly, k = 0..12: the powers the fixed-notation path scales by.
+_POW10 = np.array([float(10**k) for k in range(13)])
+
+
+def _float32_json_fixed(array: np.ndarray) -> bytes | None:
+    """``float_json`` for a float32 tensor whose numbers all print in fixed notation (0 or
+    1e-4 <= |x| < 1e6: online models' typical outputs), in a few numpy passes and one orjson call.
+
+    For each x we compute the decimal TF would print, D6 (``%.6g``) when it reads back as x else
+    D9 (``%.9g``), as the nearest double y. In this range the scaled values are exact products
+    (x has 24 bits, 10**k <= 10**12 has at most 28 more), so ``rint`` rounds half to even as
+    printf does; D has at most 9 digits, so y's shortest form (orjson, like Python's repr) is D's
+    digits, in fixed notation with ".0" after whole numbers: TF's ``WriteDecimal`` text. The few
+    numbers the doubles cannot settle (log10 one off next to a power of ten; D6 within 1e-6 of
+    half a float32 step from x) are formatted one by one. Other magnitudes and non-finite values
+    return None (the token path).
+    """
+    x = array.astype(np.float32, copy=False).ravel()
+    mag32 = np.abs(x)
+    mag = mag32.astype(np.float64)
+    zero = mag == 0
+    if not bool(np.all(((mag >= 1e-4) & (mag < 1e6)) | zero)):  # NaN fails here too
+        return None
+    exponent = np.floor(np.log10(np.where(zero, 1.0, mag))).astype(np.intp)
+    scale6 = _POW10[5 - exponent]
+    scale9 = _POW10[8 - exponent]
+    digits6 = np.rint(mag * scale6)
+    y6 = digits6 / scale6
+    y9 = np.rint(mag * scale9) / scale9
+    # y6 reads back as x when it lies within half the float32 step on its side of x.
+    below = mag - np.nextafter(mag32, np.float32(0)).astype(np.float64)
+    above = np.nextafter(mag32, np.float32(np.inf)).astype(np.float64) - mag
+    ratio = np.abs(y6 - mag) / np.where(y6 < mag, below, above + zero)
+    y = np.where(ratio < 0.5, y6, y9)
+    hard = (np.abs(ratio - 0.5) < 1e-6) | (((digits6 < 1e5) | (digits6 > 1e6)) & ~zero)
+    for index in np.flatnonzero(hard).tolist():
+        y[index] = float(format_float32(float(mag[index])))
+    y = np.copysign(y, x.astype(np.float64))
+    if array.ndim == 0:
+        return orjson.dumps(float(y[0]))
+    return orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY)
+
+
 def _small_float_tokens(values: list[float], double: bool) -> list[str]:
     """``float_tokens`` element by element (the same texts: tests/gateway/codecs)."""
     tokens = []

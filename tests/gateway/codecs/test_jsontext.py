@@ -9,6 +9,8 @@ import pytest
 
 from gateway.codecs.jsontext import (
     SMALL,
+    _float32_json_fixed,
+    float_json,
     float_tokens,
     format_float32,
     format_float64,
@@ -165,6 +167,44 @@ def test_small_tensors_format_like_large_ones() -> None:
         for start in range(0, len(array), SMALL):
             small += float_tokens(array[start : start + SMALL])
         assert small == large
+
+
+def _fixed_range_sweep(step: int, offset: int) -> np.ndarray:
+    """Every ``step``-th float32 between 1e-4 and 1e6 (bit patterns in order), half negated."""
+    low = int(np.array([1e-4], dtype=np.float32).view(np.uint32)[0]) + 1
+    high = int(np.array([1e6], dtype=np.float32).view(np.uint32)[0])
+    values = np.arange(low + offset, high, step, dtype=np.uint32).view(np.float32).copy()
+    values[1::2] *= -1
+    return values
+
+
+def test_fixed_notation_path_writes_the_token_path_texts() -> None:
+    """The numpy+orjson path for float32 in fixed notation writes exactly TF's texts: a sweep
+    over the whole range (every 1009th float32, ~180k numbers), the powers of ten and their
+    neighbours (where log10 can be one off), zeros and shapes."""
+    edges = np.array(
+        [10.0**k for k in range(-3, 6)] + [0.5, 0.25, 123456.5, 99999.95, 9.9999995, 0.99999994],
+        dtype=np.float32,
+    )
+    edges = np.concatenate(
+        [edges, np.nextafter(edges, np.float32(2e6)), np.nextafter(edges, np.float32(0))]
+        + [np.array([0.0, -0.0], dtype=np.float32)]
+    )
+    edges = np.concatenate([edges, -edges])
+    for values in (_fixed_range_sweep(1009, 0), _fixed_range_sweep(4093, 17), edges):
+        text = _float32_json_fixed(values)
+        assert text is not None
+        assert text.decode() == nest_tokens(float_tokens(values), values.shape)
+    grid = _fixed_range_sweep(1_000_003, 3)[:60].reshape(3, 4, 5)
+    assert float_json(grid) == nest_tokens(float_tokens(grid), grid.shape).encode()
+
+
+@pytest.mark.parametrize("value", [1e-5, 1e6, 3.0e7, float("nan"), float("inf"), np.float32(1e-4)])
+def test_fixed_notation_path_leaves_other_magnitudes_to_the_token_path(value: float) -> None:
+    values = np.full(SMALL + 1, 0.5, dtype=np.float32)
+    values[5] = value
+    assert _float32_json_fixed(values) is None  # float32(1e-4) is just below 1e-4
+    assert float_json(values) == nest_tokens(float_tokens(values), values.shape)
 
 
 @pytest.mark.parametrize("value", [v for v, _ in FLOAT32_TEXT if math.isfinite(v)])
