@@ -184,45 +184,63 @@ def float_json(array: np.ndarray) -> str | bytes:
 
 # 10**k exactly, k = 0..12: the powers the fixed-notation path scales by.
 _POW10 = np.array([float(10**k) for k in range(13)])
+_FEW_OTHERS = 64  # numbers outside fixed notation spliced into the fixed-notation text at most
+_MARKER = 1e300
+_MARKER_TEXT = b"1e+300"
 
 
 def _float32_json_fixed(array: np.ndarray) -> bytes | None:
-    """``float_json`` for a float32 tensor whose numbers all print in fixed notation (0 or
-    1e-4 <= |x| < 1e6: online models' typical outputs), in a few numpy passes and one orjson call.
+    """``float_json`` for a float32 tensor whose numbers print in fixed notation (0 or
+    1e-4 <= |x| < 1e6: online models' typical outputs), in a few numpy passes and one orjson call;
+    up to ``_FEW_OTHERS`` other numbers (NaN, 1e-7, ...) are spliced in formatted one by one.
 
     For each x we compute the decimal TF would print, D6 (``%.6g``) when it reads back as x else
     D9 (``%.9g``), as the nearest double y. In this range the scaled values are exact products
     (x has 24 bits, 10**k <= 10**12 has at most 28 more), so ``rint`` rounds half to even as
     printf does; D has at most 9 digits, so y's shortest form (orjson, like Python's repr) is D's
-    digits, in fixed notation with ".0" after whole numbers: TF's ``WriteDecimal`` text. The few
-    numbers the doubles cannot settle (log10 one off next to a power of ten; D6 within 1e-6 of
-    half a float32 step from x) are formatted one by one. Other magnitudes and non-finite values
-    return None (the token path).
+    digits, in fixed notation with ".0" after whole numbers: TF's ``WriteDecimal`` text. D6 reads
+    back as x when its double does, unless that double is exactly halfway between two float32s
+    (then D6 itself may not be); such numbers, and any whose log10 came out one off next to a
+    power of ten, are formatted one by one. None when more numbers are outside that range.
     """
     x = array.astype(np.float32, copy=False).ravel()
     mag32 = np.abs(x)
     mag = mag32.astype(np.float64)
     zero = mag == 0
-    if not bool(np.all(((mag >= 1e-4) & (mag < 1e6)) | zero)):  # NaN fails here too
-        return None
-    exponent = np.floor(np.log10(np.where(zero, 1.0, mag))).astype(np.intp)
+    exponent = np.floor(np.log10(mag + zero))  # zeros as 1.0: exponent 0
+    other = None
+    if not (exponent.min() >= -4 and exponent.max() <= 5):  # NaN fails both, infinity the second
+        other = ~((exponent >= -4) & (exponent <= 5))
+        if np.count_nonzero(other) > _FEW_OTHERS:
+            return None
+        exponent[other] = 0
+    exponent = exponent.astype(np.intp)
     scale6 = _POW10[5 - exponent]
     scale9 = _POW10[8 - exponent]
     digits6 = np.rint(mag * scale6)
     y6 = digits6 / scale6
     y9 = np.rint(mag * scale9) / scale9
-    # y6 reads back as x when it lies within half the float32 step on its side of x.
-    below = mag - np.nextafter(mag32, np.float32(0)).astype(np.float64)
-    above = np.nextafter(mag32, np.float32(np.inf)).astype(np.float64) - mag
-    ratio = np.abs(y6 - mag) / np.where(y6 < mag, below, above + zero)
-    y = np.where(ratio < 0.5, y6, y9)
-    hard = (np.abs(ratio - 0.5) < 1e-6) | (((digits6 < 1e5) | (digits6 > 1e6)) & ~zero)
-    for index in np.flatnonzero(hard).tolist():
-        y[index] = float(format_float32(float(mag[index])))
+    y = np.where(y6.astype(np.float32) == mag32, y6, y9)
+    halfway = (y6.view(np.uint64) & 0xFFFFFFF) == 0x8000000  # the 29 bits float32 drops: 1000..0
+    if digits6.max() > 1e6 or (digits6 + zero * 1e5).min() < 1e5 or halfway.any():
+        hard = halfway | ((digits6 < 1e5) & ~zero) | (digits6 > 1e6)
+        if other is not None:
+            hard &= ~other
+        for index in np.flatnonzero(hard).tolist():
+            y[index] = float(format_float32(float(mag[index])))
     y = np.copysign(y, x.astype(np.float64))
-    if array.ndim == 0:
-        return orjson.dumps(float(y[0]))
-    return orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY)
+    if other is None:
+        return orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY)
+    # The few numbers outside fixed notation go in by hand where a marker stands (no number in
+    # fixed notation contains an "e").
+    indexes = np.flatnonzero(other).tolist()
+    y[indexes] = _MARKER
+    parts = orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY).split(
+        _MARKER_TEXT
+    )
+    tokens = [format_float32(float(x[i])).encode() for i in indexes]
+    pairs = zip(parts[:-1], tokens, strict=True)
+    return b"".join([part for pair in pairs for part in pair] + [parts[-1]])
 
 
 def _small_float_tokens(values: list[float], double: bool) -> list[str]:

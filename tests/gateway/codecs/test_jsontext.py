@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from gateway.codecs.jsontext import (
+    _FEW_OTHERS,
     SMALL,
     _float32_json_fixed,
     float_json,
@@ -199,12 +200,39 @@ def test_fixed_notation_path_writes_the_token_path_texts() -> None:
     assert float_json(grid) == nest_tokens(float_tokens(grid), grid.shape).encode()
 
 
-@pytest.mark.parametrize("value", [1e-5, 1e6, 3.0e7, float("nan"), float("inf"), np.float32(1e-4)])
-def test_fixed_notation_path_leaves_other_magnitudes_to_the_token_path(value: float) -> None:
-    values = np.full(SMALL + 1, 0.5, dtype=np.float32)
-    values[5] = value
-    assert _float32_json_fixed(values) is None  # float32(1e-4) is just below 1e-4
-    assert float_json(values) == nest_tokens(float_tokens(values), values.shape)
+@pytest.mark.parametrize("value", [1e-5, -1e6, 3.0e7, 1e-45, math.nan, math.inf, -math.inf])
+def test_fixed_notation_path_splices_in_a_few_other_numbers(value: float) -> None:
+    """Numbers outside fixed notation (float32(1e-4) is just below 1e-4 too) are formatted one
+    by one and spliced in; past _FEW_OTHERS of them the token path writes the whole tensor."""
+    rng = np.random.default_rng(5)
+    values = rng.standard_normal((3, SMALL)).astype(np.float32)
+    values[0, 5] = values[2, 0] = values[2, -1] = value
+    values[1, 3] = np.float32(1e-4)
+    text = _float32_json_fixed(values)
+    assert text is not None
+    assert text.decode() == nest_tokens(float_tokens(values), values.shape)
+    many = np.full(_FEW_OTHERS + 1, value, dtype=np.float32)
+    assert _float32_json_fixed(np.concatenate([values.ravel(), many])) is None
+
+
+def test_fixed_notation_path_with_random_exotic_numbers() -> None:
+    rng = np.random.default_rng(3)
+    exotic = np.array(
+        [math.nan, math.inf, -math.inf, 1e-7, -3e-9, 1e6, -2.5e7, 1e-45, 3.4e38, 0.0, -0.0],
+        dtype=np.float32,
+    )
+    for trial in range(200):
+        count = int(rng.integers(SMALL + 1, 3000))
+        values = (rng.standard_normal(count) * 10.0 ** rng.integers(-3, 5, count)).astype(
+            np.float32
+        )
+        spots = rng.integers(0, count, int(rng.integers(0, 80)))
+        values[spots] = rng.choice(exotic, len(spots))
+        if trial % 2:
+            values = values.reshape(1, count)
+        text = float_json(values)
+        expected = nest_tokens(float_tokens(values), values.shape)
+        assert (text if isinstance(text, str) else text.decode()) == expected
 
 
 @pytest.mark.parametrize("value", [v for v, _ in FLOAT32_TEXT if math.isfinite(v)])
