@@ -37,6 +37,7 @@ from bench.procs import (
     prometheus_sum,
     shown,
     spawn_serve,
+    tree_cpu_seconds,
     wait_http,
     wait_predict,
 )
@@ -198,8 +199,8 @@ class Bench:
     ) -> dict[str, Any]:
         """Warm up, then one measured run; CPU of the gateway and of Triton's group around it.
 
-        ``kind`` is rest or grpc; ``target`` tfsgate, triton or naive (``server_pid``: its CPU
-        is recorded as ``server_cpu_us``).
+        ``kind`` is rest or grpc; ``target`` tfsgate, triton or another server (``server_pid``:
+        the CPU of its process and children is recorded as ``server_cpu_us``).
         """
         assert self.serve is not None
         plan = self.plan
@@ -223,12 +224,12 @@ class Bench:
         pid = self.serve.process.pid
         gateway_cpu = cpu_seconds(pid)
         triton_cpu = group_cpu_seconds(self.serve.triton_pgid)
-        server_cpu = cpu_seconds(server_pid) if server_pid else 0.0
+        server_cpu = tree_cpu_seconds(server_pid) if server_pid else 0.0
         busy, mine, began = machine_busy_seconds(), children_cpu_seconds(), time.monotonic()
         result = load(seconds)
         gateway_cpu = cpu_seconds(pid) - gateway_cpu
         triton_cpu = group_cpu_seconds(self.serve.triton_pgid) - triton_cpu
-        server_cpu = cpu_seconds(server_pid) - server_cpu if server_pid else 0.0
+        server_cpu = tree_cpu_seconds(server_pid) - server_cpu if server_pid else 0.0
         busy = machine_busy_seconds() - busy
         mine = children_cpu_seconds() - mine + gateway_cpu + triton_cpu + server_cpu
         capacity = (time.monotonic() - began) * (os.cpu_count() or 1)

@@ -126,6 +126,20 @@ def mlp_table(results: Results) -> str:
                         _other(point),
                     ]
                 )
+    two = mlp.get("rest_two_workers")
+    if two:
+        rows.append(
+            [
+                "tfsgate REST, `tfsgate gateway --gateway_workers=2`",
+                "on",
+                f"{two['rps']:.0f}",
+                _latencies(two),
+                f"{two.get('server_cpu_us', math.nan):.0f} (both workers)",
+                f"{two['triton_cpu_us']:.0f}",
+                str(_errors(two)),
+                _other(two),
+            ]
+        )
     naive = mlp.get("naive")
     if naive:
         rows.append(

@@ -22,6 +22,7 @@ from bench.procs import (
     stop,
     wait_http,
 )
+from bench.sections import workers
 
 
 def run(bench: Bench, model_path: Path) -> None:
@@ -36,6 +37,13 @@ def run(bench: Bench, model_path: Path) -> None:
     for kind in ("rest", "grpc"):
         section[kind] = bench.pair(case, bodies, kind, plan.mlp_clients, plan.mlp_seconds)
     section["naive"] = _naive(bench, model_path / "1", bodies)
+    # The gateway's own cores: one event loop saturates near 1 / (its CPU per request), so on a
+    # host with cores to spare TF Serving's users would run a gateway worker per core.
+    with workers.gateway(bench, 2) as (process, rest_port, _):
+        url = f"http://127.0.0.1:{rest_port}/v1/models/mlp:predict"
+        section["rest_two_workers"] = bench.measure(
+            "rest", "gateway x2", url, bodies.rest, plan.mlp_clients, plan.mlp_seconds, process.pid
+        )
     with _batching_off(bench, case.triton_model):
         section["batching_off"] = {
             kind: bench.pair(case, bodies, kind, plan.mlp_clients, plan.mlp_seconds)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +34,11 @@ def run(bench: Bench) -> None:
     script = loadgen.write_wrk_script(bodies.rest, bodies.rest.with_suffix(".lua"))
     log_file = bench.work / "h2load.log"
     seconds = bench.plan.seconds
-    catalog = f"sqlite:///{bench.serve.home / 'catalog.db'}"
     rows: list[dict[str, Any]] = []
     for count in (1, 2):
-        grpc_port, rest_port = free_port(), free_port()
-        command = [sys.executable, "-m", "tfsgate.cli", "gateway", "--host=127.0.0.1"]
-        command += [f"--port={grpc_port}", f"--rest_api_port={rest_port}"]
-        command += [f"--home={bench.work / 'gateway-home'}", f"--database_url={catalog}"]
-        command += [f"--gateway_workers={count}"]
-        with open(bench.work / "gateway.log", "ab") as out:
-            process = spawn(command, out)
-        bench.results["commands"].setdefault(f"gateway, {count} workers", shown(command))
-        rest_url = f"http://127.0.0.1:{rest_port}/v1/models/half_plus_two:predict"
-        grpc_url = f"http://127.0.0.1:{grpc_port}{PREDICT_PATH}"
-        try:
-            _wait_workers(rest_url, count)
+        with gateway(bench, count) as (process, rest_port, grpc_port):
+            rest_url = f"http://127.0.0.1:{rest_port}/v1/models/half_plus_two:predict"
+            grpc_url = f"http://127.0.0.1:{grpc_port}{PREDICT_PATH}"
             for kind in ("rest", "grpc"):
                 for clients in (16, 64):
                     url, body = (rest_url, script) if kind == "rest" else (grpc_url, bodies.predict)
@@ -63,9 +55,28 @@ def run(bench: Bench) -> None:
                         f" req/s, p99 {result.p99_ms:.2f} ms,"
                         f" {row['gateway_cpu_us']:.0f} us/req, errors {result.errors}"
                     )
-        finally:
-            stop(process)
     bench.results["workers"] = rows
+
+
+@contextlib.contextmanager
+def gateway(bench: Bench, count: int) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
+    """``tfsgate gateway --gateway_workers=count`` beside the main serve (its catalog, its Triton
+    through the routing feed), once every worker answers: (process, REST port, gRPC port)."""
+    assert bench.serve is not None
+    grpc_port, rest_port = free_port(), free_port()
+    catalog = f"sqlite:///{bench.serve.home / 'catalog.db'}"
+    command = [sys.executable, "-m", "tfsgate.cli", "gateway", "--host=127.0.0.1"]
+    command += [f"--port={grpc_port}", f"--rest_api_port={rest_port}"]
+    command += [f"--home={bench.work / 'gateway-home'}", f"--database_url={catalog}"]
+    command += [f"--gateway_workers={count}"]
+    with open(bench.work / "gateway.log", "ab") as out:
+        process = spawn(command, out)
+    bench.results["commands"].setdefault(f"gateway, {count} workers", shown(command))
+    try:
+        _wait_workers(f"http://127.0.0.1:{rest_port}/v1/models/half_plus_two:predict", count)
+        yield process, rest_port, grpc_port
+    finally:
+        stop(process)
 
 
 def _load(
