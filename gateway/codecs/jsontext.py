@@ -184,6 +184,7 @@ def float_json(array: np.ndarray) -> str | bytes:
 
 # 10**k exactly, k = 0..12: the powers the fixed-notation path scales by.
 _POW10 = np.array([float(10**k) for k in range(13)])
+_CHUNK = 16384
 _FEW_OTHERS = 64  # numbers outside fixed notation spliced into the fixed-notation text at most
 _MARKER = 1e300
 _MARKER_TEXT = b"1e+300"
@@ -204,6 +205,29 @@ def _float32_json_fixed(array: np.ndarray) -> bytes | None:
     power of ten, are formatted one by one. None when more numbers are outside that range.
     """
     x = array.astype(np.float32, copy=False).ravel()
+    y = np.empty(x.size)
+    others: list[int] = []
+    for start in range(0, x.size, _CHUNK):  # bounded temporaries for megabyte tensors
+        found = _fixed_decimals(x[start : start + _CHUNK], y[start : start + _CHUNK])
+        others += [start + index for index in found]
+        if len(others) > _FEW_OTHERS:
+            return None
+    if not others:
+        return orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY)
+    # The few numbers outside fixed notation go in by hand where a marker stands (no number in
+    # fixed notation contains an "e").
+    y[others] = _MARKER
+    parts = orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY).split(
+        _MARKER_TEXT
+    )
+    tokens = [format_float32(float(x[i])).encode() for i in others]
+    pairs = zip(parts[:-1], tokens, strict=True)
+    return b"".join([part for pair in pairs for part in pair] + [parts[-1]])
+
+
+def _fixed_decimals(x: np.ndarray, y: np.ndarray) -> list[int]:
+    """Fill ``y`` with the doubles of TF's decimals for float32 ``x``; the indexes of numbers
+    outside fixed notation are returned (their ``y`` is left to the caller)."""
     mag32 = np.abs(x)
     mag = mag32.astype(np.float64)
     zero = mag == 0
@@ -211,8 +235,6 @@ def _float32_json_fixed(array: np.ndarray) -> bytes | None:
     other = None
     if not (exponent.min() >= -4 and exponent.max() <= 5):  # NaN fails both, infinity the second
         other = ~((exponent >= -4) & (exponent <= 5))
-        if np.count_nonzero(other) > _FEW_OTHERS:
-            return None
         exponent[other] = 0
     exponent = exponent.astype(np.intp)
     scale6 = _POW10[5 - exponent]
@@ -220,27 +242,16 @@ def _float32_json_fixed(array: np.ndarray) -> bytes | None:
     digits6 = np.rint(mag * scale6)
     y6 = digits6 / scale6
     y9 = np.rint(mag * scale9) / scale9
-    y = np.where(y6.astype(np.float32) == mag32, y6, y9)
+    exact = np.where(y6.astype(np.float32) == mag32, y6, y9)
     halfway = (y6.view(np.uint64) & 0xFFFFFFF) == 0x8000000  # the 29 bits float32 drops: 1000..0
     if digits6.max() > 1e6 or (digits6 + zero * 1e5).min() < 1e5 or halfway.any():
         hard = halfway | ((digits6 < 1e5) & ~zero) | (digits6 > 1e6)
         if other is not None:
             hard &= ~other
         for index in np.flatnonzero(hard).tolist():
-            y[index] = float(format_float32(float(mag[index])))
-    y = np.copysign(y, x.astype(np.float64))
-    if other is None:
-        return orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY)
-    # The few numbers outside fixed notation go in by hand where a marker stands (no number in
-    # fixed notation contains an "e").
-    indexes = np.flatnonzero(other).tolist()
-    y[indexes] = _MARKER
-    parts = orjson.dumps(y.reshape(array.shape), option=orjson.OPT_SERIALIZE_NUMPY).split(
-        _MARKER_TEXT
-    )
-    tokens = [format_float32(float(x[i])).encode() for i in indexes]
-    pairs = zip(parts[:-1], tokens, strict=True)
-    return b"".join([part for pair in pairs for part in pair] + [parts[-1]])
+            exact[index] = float(format_float32(float(mag[index])))
+    np.copysign(exact, x.astype(np.float64), out=y)
+    return [] if other is None else np.flatnonzero(other).tolist()
 
 
 def _small_float_tokens(values: list[float], double: bool) -> list[str]:
