@@ -137,9 +137,15 @@ def notes(results: Results) -> list[str]:
             )
         elif "naive" in name:
             mlp = results["mlp"]
+            if "workers" in name:
+                point = mlp["rest_two_workers"]
+                gateway_us = point.get("server_cpu_us", 0.0)
+            else:
+                point = mlp["rest"]["tfsgate"]
+                gateway_us = point["gateway_cpu_us"]
             text = (
-                f"{name}: {value:.2f}x. tfsgate REST used {mlp['rest']['tfsgate']['gateway_cpu_us']:.0f}"
-                f" us (gateway) + {mlp['rest']['tfsgate']['triton_cpu_us']:.0f} us (Triton) per"
+                f"{name}: {value:.2f}x. tfsgate REST used {gateway_us:.0f}"
+                f" us (gateway) + {point['triton_cpu_us']:.0f} us (Triton) per"
                 f" request, the naive server {mlp['naive'].get('server_cpu_us', 0):.0f} us in one"
                 " process: 5x needs the two hops to cost a fifth of one in-process call."
             )
