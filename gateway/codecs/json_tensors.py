@@ -226,6 +226,8 @@ def _decimals_to_array(flat: list[Any], tf_name: str, np_dtype: np.dtype) -> np.
     except OverflowError:
         raise _Slow from None
     magnitude = np.abs(wide)
+    if magnitude.max() <= _MAX_INT[target]:  # the usual input: nothing to look at (NaN: False)
+        return wide.astype(np_dtype)
     if target == "float" and bool((np.isfinite(wide) & (magnitude > FLT_MAX)).any()):
         raise _Slow
     for index in np.flatnonzero(magnitude > _MAX_INT[target]).tolist():
