@@ -2,7 +2,8 @@
 
 Paths are parsed with TF Serving's own patterns; everything else is a 400 "Malformed request".
 Each request makes one data-plane call; ``ServingError`` becomes ``{"error": ...}`` with TF's
-status-to-HTTP table in one exception handler.
+status-to-HTTP table in one exception handler. ``RestApp`` is the handler of the door's HTTP
+server (``gateway/http_server.py``): a whole request in, a whole answer out.
 """
 
 from __future__ import annotations
@@ -11,24 +12,23 @@ import asyncio
 import gzip
 import logging
 import re
-import socket
 import ssl
 import time
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import unquote
 
 import numpy as np
 import orjson
-import uvicorn
-from starlette.middleware.cors import CORSMiddleware
 
 from gateway import metrics
 from gateway.codecs import json_model_info, json_requests, tf_example
 from gateway.dataplane import DataPlane
+from gateway.http_server import Answer as HttpAnswer
+from gateway.http_server import Headers, HttpServer
 from gateway.request_ids import accept_request_id
 from gateway.types import ModelRef, Tensors
 from tfsgate.core.signatures import SignatureSpec
@@ -46,6 +46,10 @@ _STATUS = re.compile(
     r"/v1/models(?:/([^/:]+))?(?:/versions/(\d+)|/labels/([^/:]+))?(?:/(metadata))?",
     re.IGNORECASE,
 )
+# http_server.cc: the REST dispatcher's paths (kHTTPRestApiHandlerPathRegex), and the Origin a CORS
+# preflight must carry.
+_REST_API = re.compile(r"/v1/.*", re.IGNORECASE | re.DOTALL)
+_ORIGIN = re.compile(r"https?://")
 
 
 class RestSettings(Protocol):
@@ -91,11 +95,6 @@ class FeedbackHandler(Protocol):
     """``POST /v1/models/{m}:feedback``: ground truth by request id; answers the JSON reply."""
 
     async def feedback(self, model: str, body: bytes) -> bytes: ...
-
-
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def error_reply(exc: ServingError) -> Reply:
@@ -185,6 +184,13 @@ class RestHandlers:
 
 
 _JSON_HEADERS = [(b"content-type", JSON.encode())]
+# http_rest_api_util.cc AddCORSHeaders, on every answer of the REST dispatcher when
+# --rest_api_enable_cors_support.
+_CORS_HEADERS = [
+    (b"access-control-allow-origin", b"*"),
+    (b"access-control-allow-methods", b"POST, GET"),
+    (b"access-control-allow-headers", b"Content-Type"),
+]
 
 
 @dataclass(frozen=True)
@@ -206,29 +212,33 @@ class RestOptions:
 
 
 class RestApp:
-    """A bare ASGI app: TF Serving's REST API has one route table of its own, so a framework's
-    router and middleware stack would only add per-request cost (measured ~10% of the gateway's
-    CPU under load with FastAPI). ``ServingError`` is mapped here, once."""
+    """The door's request handler: TF Serving's REST API has one route table of its own, so a
+    framework's router and middleware stack would only add per-request cost (measured ~10% of
+    the gateway's CPU under load with FastAPI). ``ServingError`` is mapped here, once."""
 
-    def __init__(self, handlers: RestHandlers, options: RestOptions | None = None) -> None:
+    def __init__(
+        self, handlers: RestHandlers, options: RestOptions | None = None, cors: bool = False
+    ) -> None:
         self.handlers = handlers
         options = options or RestOptions()
         self.metrics_path = options.metrics_path
+        self.cors = cors
         # --rest_api_num_threads: TF Serving handles that many requests at once, others queue.
         self._slots = asyncio.Semaphore(options.max_concurrent) if options.max_concurrent else None
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            return  # no lifespan or websockets
-        method = scope["method"]
-        # raw_path: model names and labels are URL-decoded after matching, as TF Serving does.
-        path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+    async def __call__(
+        self, method: str, raw_path: bytes, headers: Headers, body: bytes
+    ) -> HttpAnswer:
+        # The raw path: model names and labels are URL-decoded after matching, as TF Serving does.
+        path = raw_path.decode("latin-1")
         if method == "GET" and path == self.metrics_path:
-            await _send(send, 200, *metrics.exposition())
-            return
+            page, content_type = metrics.exposition()
+            return 200, [(b"content-type", content_type.encode())], page
+        if method == "OPTIONS" and _REST_API.fullmatch(path):
+            return self._preflight(headers)
         started = time.perf_counter()
         verb, model, code = "malformed", "", Code.OK
-        encoding, given_id, route_key = _request_headers(scope)
+        encoding, given_id, route_key = _scan_headers(headers)
         request_id = accept_request_id(given_id)
         version: int | None = None
         try:
@@ -236,7 +246,6 @@ class RestApp:
             if route_key:
                 parsed = ParsedPath(replace(parsed.ref, route_key=route_key), parsed.verb)
             verb, model = parsed.verb, parsed.ref.name
-            body = await _read_body(receive)
             if self._slots is None:
                 status, reply, version = await self.handlers.handle(
                     parsed, decompress(body, encoding), request_id
@@ -254,17 +263,26 @@ class RestApp:
             code = Code.INTERNAL
             status, reply = 500, orjson.dumps({"error": str(exc)})
         metrics.observe("rest", verb, model, code, time.perf_counter() - started)
-        headers = [*_JSON_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
+        answer_headers = [*_JSON_HEADERS, (b"x-request-id", request_id.encode("latin-1"))]
         if version is not None:
-            headers.append((b"x-model-version", str(version).encode()))
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": reply})
+            answer_headers.append((b"x-model-version", str(version).encode()))
+        if self.cors and _REST_API.fullmatch(path):
+            answer_headers += _CORS_HEADERS
+        return status, answer_headers, reply
+
+    def _preflight(self, headers: Headers) -> HttpAnswer:
+        """http_server.cc answers OPTIONS itself, with or without CORS support: 200 when the
+        Origin names an http(s) origin, else 400 (FAILED_PRECONDITION, "Origin header is missing
+        in CORS preflight", not written: the body is empty)."""
+        origin = next((value for name, value in headers if name == b"origin"), b"")
+        status = 200 if _ORIGIN.search(origin.decode("latin-1")) else 400
+        return status, list(_CORS_HEADERS) if self.cors else [], b""
 
 
-def _request_headers(scope: Scope) -> tuple[str, str, str]:
+def _scan_headers(headers: Headers) -> tuple[str, str, str]:
     """Content-Encoding, X-Request-Id and X-Route-Key in one pass over the headers."""
     encoding = request_id = route_key = ""
-    for key, value in scope["headers"]:
+    for key, value in headers:
         if key == b"x-request-id":
             request_id = value.decode("latin-1")
         elif key == b"x-route-key":
@@ -274,19 +292,9 @@ def _request_headers(scope: Scope) -> tuple[str, str, str]:
     return encoding, request_id, route_key
 
 
-async def _send(send: Send, status: int, body: bytes, content_type: str) -> None:
-    headers = _JSON_HEADERS if content_type == JSON else [(b"content-type", content_type.encode())]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            return b"".join(chunks)
+def _request_headers(scope: Mapping[str, Headers]) -> tuple[str, str, str]:
+    """The same scan given an ASGI-style scope: what bench/rollouts_micro.py times."""
+    return _scan_headers(scope["headers"])
 
 
 def create_rest_app(
@@ -294,26 +302,31 @@ def create_rest_app(
     settings: RestSettings,
     options: RestOptions | None = None,
     feedback: FeedbackHandler | None = None,
-) -> Any:
+) -> RestApp:
     timeout = (
         settings.rest_api_timeout_in_ms / 1000 if settings.rest_api_timeout_in_ms > 0 else None
     )
-    app: Any = RestApp(RestHandlers(dataplane, timeout, feedback), options)
-    if settings.rest_api_enable_cors_support:
-        app = CORSMiddleware(app, allow_origins=["*"], allow_methods=["*"], allow_headers=["*"])
-    return app
+    return RestApp(
+        RestHandlers(dataplane, timeout, feedback), options, settings.rest_api_enable_cors_support
+    )
 
 
-class _EmbeddedUvicorn(uvicorn.Server):
-    """uvicorn inside our event loop: signals belong to the composition root, not to uvicorn."""
-
-    def capture_signals(self) -> Any:
-        import contextlib
-
-        return contextlib.nullcontext()
+def ssl_context(tls: RestTls) -> ssl.SSLContext:
+    """The REST port's TLS, from the same files uvicorn was given: the server's certificate and
+    key, the CA client certificates are checked against, and client certificates required when
+    SSLConfig.client_verify. Python's default ciphers (uvicorn narrowed them to "TLSv1")."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls.certfile, tls.keyfile)
+    if tls.ca_certs is not None:
+        context.load_verify_locations(tls.ca_certs)
+    context.verify_mode = ssl.CERT_REQUIRED if tls.client_verify else ssl.CERT_NONE
+    context.set_alpn_protocols(["http/1.1"])
+    return context
 
 
 class RestServer:
+    """The REST door: ``RestApp`` behind the HTTP server, on --rest_api_port."""
+
     def __init__(
         self,
         dataplane: DataPlane,
@@ -322,51 +335,20 @@ class RestServer:
         feedback: FeedbackHandler | None = None,
     ) -> None:
         options = options or RestOptions()
-        tls: dict[str, Any] = {}
-        if options.tls is not None:
-            tls = {
-                "ssl_certfile": str(options.tls.certfile),
-                "ssl_keyfile": str(options.tls.keyfile),
-                "ssl_ca_certs": str(options.tls.ca_certs) if options.tls.ca_certs else None,
-                "ssl_cert_reqs": ssl.CERT_REQUIRED if options.tls.client_verify else ssl.CERT_NONE,
-            }
-        config = uvicorn.Config(
+        self._server = HttpServer(
             create_rest_app(dataplane, settings, options, feedback),
-            host=settings.host,
-            port=settings.rest_api_port,
-            log_level="warning",
-            access_log=False,
-            lifespan="off",
-            http="httptools",
-            **tls,
+            settings.host,
+            settings.rest_api_port,
+            ssl_context=ssl_context(options.tls) if options.tls is not None else None,
+            reuse_port=options.reuse_port,
         )
-        self._server = _EmbeddedUvicorn(config)
-        self._reuse_port = options.reuse_port
-        self._address = (settings.host, settings.rest_api_port)
 
-    def _reuse_port_socket(self) -> socket.socket:
-        """The listening socket, bound with SO_REUSEPORT: the kernel spreads connections over
-        every gateway process bound to the port."""
-        family = socket.AF_INET6 if ":" in self._address[0] else socket.AF_INET
-        # IPPROTO_TCP stated: asyncio sets TCP_NODELAY only on sockets whose proto says TCP (with
-        # proto 0, Nagle and delayed ACKs held every answer ~40 ms: bench, 2 workers, REST).
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        sock.bind(self._address)
-        return sock
-        self._task: asyncio.Task[None] | None = None
+    @property
+    def port(self) -> int:
+        return self._server.port
 
     async def start(self) -> None:
-        sockets = [self._reuse_port_socket()] if self._reuse_port else None
-        self._task = asyncio.ensure_future(self._server.serve(sockets=sockets))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()  # re-raise why it failed to bind
-                raise RuntimeError("REST server stopped during start-up")
-            await asyncio.sleep(0.01)
+        await self._server.start()
 
-    async def stop(self) -> None:
-        self._server.should_exit = True
-        if self._task is not None:
-            await self._task
+    async def stop(self, grace: float = 5.0) -> None:
+        await self._server.stop(grace)

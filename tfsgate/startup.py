@@ -226,7 +226,8 @@ def grpc_credentials(s: ServeSettings) -> grpc.ServerCredentials | None:
 
 def rest_tls(s: ServeSettings) -> RestTls | None:
     """The same SSLConfig on the REST port (tfsgate's addition: TF Serving's REST is plain).
-    uvicorn reads PEM files, so they are written under the home directory, readable by us only."""
+    ssl.SSLContext.load_cert_chain reads PEM files, so they are written under the home directory,
+    readable by us only."""
     if not s.ssl_config_file:
         return None
     config = ssl_config(s.ssl_config_file)

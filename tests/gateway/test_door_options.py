@@ -1,11 +1,16 @@
 """The front doors' TF Serving options in process, with a data plane that waits on demand:
 --grpc_max_threads bounds concurrent gRPC calls (RESOURCE_EXHAUSTED past it, as from TF Serving's
 exhausted thread quota), --rest_api_num_threads bounds concurrently handled REST requests (the
-rest wait, as in its thread pool), --grpc_channel_arguments parsing, --monitoring_config_file."""
+rest wait, as in its thread pool), --rest_api_enable_cors_support (TF Serving's CORS headers and
+OPTIONS preflight), --grpc_channel_arguments parsing, --monitoring_config_file. The REST door is
+served on a real socket."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +20,7 @@ import numpy as np
 import pytest
 
 from gateway.grpc_service import GrpcOptions, GrpcServer
-from gateway.rest import RestApp, RestHandlers, RestOptions
+from gateway.rest import RestOptions, RestServer
 from gateway.types import PredictResult, ServedSpec
 from tests.support.servers import free_port
 from tfsgate.core import protos
@@ -87,11 +92,31 @@ async def test_grpc_max_threads_refuses_past_the_limit() -> None:
         await server.stop(0)
 
 
+@dataclass
+class RestSettings:
+    host: str = "127.0.0.1"
+    rest_api_port: int = 0
+    rest_api_timeout_in_ms: int = 0
+    rest_api_enable_cors_support: bool = False
+
+
+@asynccontextmanager
+async def rest_door(
+    dataplane: GatedDataPlane, options: RestOptions, cors: bool = False
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = RestSettings(rest_api_enable_cors_support=cors)
+    server = RestServer(dataplane, settings, options)  # type: ignore[arg-type]
+    await server.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            yield client
+    finally:
+        await server.stop()
+
+
 async def test_rest_num_threads_queues_past_the_limit() -> None:
     dataplane = GatedDataPlane()
-    app = RestApp(RestHandlers(dataplane, None), RestOptions(max_concurrent=3))  # type: ignore[arg-type]
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+    async with rest_door(dataplane, RestOptions(max_concurrent=3)) as client:
         calls = [
             asyncio.ensure_future(client.post("/v1/models/m:predict", json={"instances": [1.0]}))
             for _ in range(8)
@@ -102,6 +127,51 @@ async def test_rest_num_threads_queues_past_the_limit() -> None:
         answers = await asyncio.gather(*calls)
     assert [a.status_code for a in answers] == [200] * 8
     assert dataplane.most == 3
+
+
+CORS = {
+    "access-control-allow-origin": "*",
+    "access-control-allow-methods": "POST, GET",
+    "access-control-allow-headers": "Content-Type",
+}
+
+
+def _cors(response: httpx.Response) -> dict[str, str]:
+    return {k: v for k, v in response.headers.items() if k.startswith("access-control-")}
+
+
+async def test_cors_headers_as_tf_serving_adds_them() -> None:
+    """http_server.cc adds AddCORSHeaders' three headers to every REST answer, errors too."""
+    dataplane = GatedDataPlane()
+    dataplane.gate.set()
+    async with rest_door(dataplane, RestOptions(), cors=True) as client:
+        origin = {"Origin": "http://example.test"}
+        answer = await client.post(
+            "/v1/models/m:predict", json={"instances": [1.0]}, headers=origin
+        )
+        assert answer.status_code == 200 and _cors(answer) == CORS
+        assert answer.headers["x-model-version"] == "1" and answer.headers["x-request-id"]
+        error = await client.get("/v1/models/m:predict", headers=origin)
+        assert error.status_code == 400 and _cors(error) == CORS
+        assert error.json() == {"error": "Malformed request: GET /v1/models/m:predict"}
+        page = await client.get("/monitoring/prometheus/metrics")  # not the REST dispatcher
+        assert page.status_code == 200 and _cors(page) == {}
+
+
+@pytest.mark.parametrize("cors", [True, False], ids=["cors", "no-cors"])
+async def test_options_preflight_as_tf_serving_answers_it(cors: bool) -> None:
+    """OPTIONS is answered by TF Serving's dispatcher itself, with or without CORS support: 200
+    when Origin names an http(s) origin, 400 (FAILED_PRECONDITION) otherwise; empty bodies."""
+    async with rest_door(GatedDataPlane(), RestOptions(), cors=cors) as client:
+        preflight = await client.options(
+            "/v1/models/m:predict",
+            headers={"Origin": "https://app.test", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.status_code == 200 and preflight.content == b""
+        assert _cors(preflight) == (CORS if cors else {})
+        missing = await client.options("/v1/models/m:predict")
+        assert missing.status_code == 400 and missing.content == b""
+        assert _cors(missing) == (CORS if cors else {})
 
 
 def test_channel_arguments_as_tf_serving_parses_them() -> None:
