@@ -106,6 +106,7 @@ class HttpServer:
         self.reuse_port = reuse_port
         self.keep_alive_timeout = keep_alive_timeout
         self.connections: set[_Connection] = set()
+        self.stopping = False
         self.date = _date_header()
         self.loop: asyncio.AbstractEventLoop
         self._server: asyncio.Server | None = None
@@ -114,6 +115,7 @@ class HttpServer:
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.stopping = False
         if self.reuse_port:
             sock = reuse_port_socket(self.host, self.port)
             self._server = await self.loop.create_server(
@@ -150,6 +152,7 @@ class HttpServer:
         if self._server is None:
             return
         self._server.close()
+        self.stopping = True
         if self._sweeper is not None:
             self._sweeper.cancel()
         self._emptied = self.loop.create_future()
@@ -201,6 +204,9 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
+        if self.server.stopping:  # accepted before stop, its TLS handshake done after
+            transport.close()
+            return
         sock = transport.get_extra_info("socket")
         # asyncio sets TCP_NODELAY only on sockets made with proto IPPROTO_TCP; stated here for
         # every socket (with Nagle and delayed ACKs a small answer waited ~40 ms).

@@ -8,6 +8,7 @@ import asyncio
 import contextvars
 import hashlib
 import shutil
+import ssl
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -338,4 +339,20 @@ async def test_stop_cuts_what_outlives_its_grace() -> None:
     started = time.monotonic()
     await server.stop(grace=0.3)
     assert time.monotonic() - started < 2
+    assert await closed(reader, 5)
+
+
+async def test_a_tls_handshake_finished_after_stop_is_not_served(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    tls = RestTls(certfile=pki.files["server_cert"], keyfile=pki.files["server_key"])
+    server = HttpServer(Echo(), "127.0.0.1", 0, ssl_context=ssl_context(tls))
+    await server.start()
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)  # accepted, no TLS
+    await asyncio.sleep(0.1)
+    await server.stop(grace=1)
+    try:
+        await writer.start_tls(client_context(pki, False), server_hostname="localhost")
+    except (ssl.SSLError, ConnectionError):
+        return  # refused during the handshake: not served either
+    writer.write(get("/late"))
     assert await closed(reader, 5)
