@@ -17,9 +17,9 @@ from typing import Any
 
 from bench.targets import TARGETS, Results, protocol_name, sweep_point
 
-# floors.py's servers for each front door (tfsgate's REST door is uvicorn+httptools on asyncio,
-# its gRPC door grpc.aio).
-_FLOOR_KIND = {"rest": "rest", "grpc": "grpc-aio"}
+# floors.py's servers for each front door (tfsgate's REST door is an asyncio protocol on
+# httptools' parser, gateway/http_server.py: the bare floor; its gRPC door grpc.aio).
+_FLOOR_KIND = {"rest": "rest-bare", "grpc": "grpc-aio"}
 
 
 # The REST door's alternatives measured beside its own library (issue 11, item 2).

@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gateway.request_ids import accept_request_id  # noqa: E402
-from gateway.rest import _request_headers  # noqa: E402
+from gateway.rest import _scan_headers  # noqa: E402
 from gateway.routing import Router  # noqa: E402
 from gateway.types import ModelRef  # noqa: E402
 from tfsgate.core.routing_table import ModelRoute, RoutingTable, VersionRoute  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
     rows = [
         ("new request id", lambda: accept_request_id("")),
         ("echoed request id", lambda: accept_request_id("client-id-42")),
-        ("header scan (4 headers)", lambda: _request_headers(scope)),
+        ("header scan (4 headers)", lambda: _scan_headers(scope["headers"])),
         ("resolve: latest", lambda: plain.resolve(ref)),
         ("resolve: 90/10 split, no key", lambda: split.resolve(ref)),
         ("resolve: 90/10 split, route key", lambda: split.resolve(keyed)),

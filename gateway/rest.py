@@ -15,7 +15,6 @@ import re
 import ssl
 import time
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
@@ -290,11 +289,6 @@ def _scan_headers(headers: Headers) -> tuple[str, str, str]:
         elif key == b"content-encoding":
             encoding = value.decode("latin-1")
     return encoding, request_id, route_key
-
-
-def _request_headers(scope: Mapping[str, Headers]) -> tuple[str, str, str]:
-    """The same scan given an ASGI-style scope: what bench/rollouts_micro.py times."""
-    return _scan_headers(scope["headers"])
 
 
 def create_rest_app(
