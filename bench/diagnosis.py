@@ -154,12 +154,19 @@ def notes(results: Results) -> list[str]:
                 f"{name}: {value:.2f}x. The same CPU arithmetic as the throughput rows applies"
                 " (see the MLP table's CPU columns)."
             )
+        elif "RSS" in name and "gateway` role" in name:
+            text = (
+                f"{name}: {value:.0f} MB. A `tfsgate gateway` process holds the front doors"
+                " (grpc's core, protobuf descriptors, numpy), the routing feed's SQLAlchemy"
+                " engine and its Triton client; measured after the workers section's runs"
+                " (half_plus_two at 16 and 64 clients)."
+            )
         elif "RSS" in name:
             text = (
                 f"{name}: {value:.0f} MB. `tfsgate serve` is the gateway and the control plane in"
-                " one process (SQLAlchemy, the catalog, the converter's modules, protobuf"
-                " descriptors); a gateway alone (the `tfsgate gateway` role) would leave those"
-                " out (not measured here)."
+                " one process (SQLAlchemy, Alembic, FastAPI for the admin API, the catalog, the"
+                " converter's modules, protobuf descriptors), after every section including the"
+                " 1 MB payloads; the gateway role alone is the row measured on `tfsgate gateway`."
             )
         elif name.startswith("cold start"):
             text = (

@@ -35,13 +35,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def children(pid: int) -> list[int]:
+    """The live children of a process (a gateway's workers)."""
+    with contextlib.suppress(OSError):
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
 def tree_cpu_seconds(pid: int) -> float:
     """utime + stime of a process and its live children (a gateway and its workers)."""
     total = cpu_seconds(pid)
-    with contextlib.suppress(OSError):
-        for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
-            with contextlib.suppress(OSError):
-                total += cpu_seconds(int(child))
+    for child in children(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(child)
     return total
 
 

@@ -288,4 +288,14 @@ def memory_table(results: Results) -> str:
             rows.append(
                 [f"gateway RSS, {label}", f"{m['rss_mb']:.0f} MB (peak {m['peak_rss_mb']:.0f} MB)"]
             )
+    for row in results.get("gateway_role_memory", []):
+        shown = ", ".join(
+            f"{m['rss_mb']:.0f} MB (peak {m['peak_rss_mb']:.0f} MB)" for m in row["serving"]
+        )
+        supervisor = row.get("supervisor")
+        if supervisor:
+            shown += f"; supervisor {supervisor['rss_mb']:.0f} MB"
+        rows.append(
+            [f"`tfsgate gateway --gateway_workers={row['workers']}`, each serving process", shown]
+        )
     return table(["what", "value"], rows)

@@ -89,6 +89,14 @@ def _mlp_vs_triton(kind: str) -> Callable[[Results], float]:
     return lambda r: ratio(r["mlp"][kind]["tfsgate"]["rps"], r["mlp"][kind]["triton"]["rps"])
 
 
+def _gateway_role_memory(results: Results, key: str) -> float | None:
+    """The largest of the gateway role's serving processes, over the 1- and 2-worker runs."""
+    rows = results.get("gateway_role_memory")
+    if not rows:
+        return None
+    return max(float(m[key]) for row in rows for m in row["serving"])
+
+
 def protocol_name(kind: str) -> str:
     return "REST" if kind == "rest" else "gRPC"
 
@@ -205,6 +213,22 @@ TARGETS: list[Target] = [
         True,
         150,
         lambda r: float(r["memory_end"]["peak_rss_mb"]),
+    ),
+    Target(
+        "gateway RSS per serving process (`tfsgate gateway` role, after its runs)",
+        "<= 150 MB",
+        "MB",
+        True,
+        150,
+        lambda r: _gateway_role_memory(r, "rss_mb"),
+    ),
+    Target(
+        "gateway peak RSS per serving process (VmHWM, `tfsgate gateway` role)",
+        "<= 150 MB",
+        "MB",
+        True,
+        150,
+        lambda r: _gateway_role_memory(r, "peak_rss_mb"),
     ),
     Target(
         "cold start: spawn -> first prediction, fresh home",

@@ -16,7 +16,9 @@ from bench import loadgen
 from bench.bodies import PREDICT_PATH, Case, write_bodies
 from bench.measure import HALF_PLUS_TWO_X, Bench
 from bench.procs import (
+    children,
     free_port,
+    memory_mb,
     shown,
     spawn,
     stop,
@@ -35,6 +37,7 @@ def run(bench: Bench) -> None:
     log_file = bench.work / "h2load.log"
     seconds = bench.plan.seconds
     rows: list[dict[str, Any]] = []
+    memory: list[dict[str, Any]] = []
     for count in (1, 2):
         with gateway(bench, count) as (process, rest_port, grpc_port):
             rest_url = f"http://127.0.0.1:{rest_port}/v1/models/half_plus_two:predict"
@@ -55,7 +58,20 @@ def run(bench: Bench) -> None:
                         f" req/s, p99 {result.p99_ms:.2f} ms,"
                         f" {row['gateway_cpu_us']:.0f} us/req, errors {result.errors}"
                     )
+            memory.append({"workers": count, **_worker_memory(process.pid)})
+            bench.say(f"gateway x{count} memory: {memory[-1]}")
     bench.results["workers"] = rows
+    bench.results["gateway_role_memory"] = memory
+
+
+def _worker_memory(pid: int) -> dict[str, Any]:
+    """RSS and peak RSS (MB) of each process serving requests, after its runs: the workers, or
+    the gateway itself when it has none; the supervisor's own figures beside them."""
+    workers = children(pid)
+    own = memory_mb(pid)
+    if not workers:
+        return {"serving": [own], "supervisor": None}
+    return {"serving": [memory_mb(w) for w in workers], "supervisor": own}
 
 
 @contextlib.contextmanager
