@@ -23,6 +23,7 @@ def run(bench: Bench) -> None:
     plan = bench.plan
     admin = f"http://127.0.0.1:{bench.serve.admin_port}/v1/admin/models/half_plus_two"
     url = f"{bench.serve.rest_url}/v1/models/half_plus_two/labels/stable:predict"
+    bench.bodies_dir.mkdir(parents=True, exist_ok=True)  # when this section runs alone
     body = bench.bodies_dir / "rollout.rest.json"
     body.write_text(json.dumps({"instances": HALF_PLUS_TWO_X.tolist()}))
     script = loadgen.write_wrk_script(body, body.with_suffix(".lua"))
