@@ -11,6 +11,7 @@ from importlib import metadata
 from typing import Any
 
 from tfsgate import flags
+from tfsgate.core.defaults import LOG_FORMAT
 from tfsgate.settings import ServeSettings
 
 SERVE_DESCRIPTION = (
@@ -135,7 +136,7 @@ def serve_main(argv: Sequence[str], role: str = "serve") -> int:
         return 0
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=LOG_FORMAT,
     )
     if role == "gateway":
         from tfsgate.gateway_server import serve_gateway

@@ -24,6 +24,8 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
+from tfsgate.core.defaults import LOG_FORMAT  # standard library only, like this module
+
 log = logging.getLogger("tfsgate")
 _STOP_GRACE_S = 30.0  # each worker's drain bound after SIGTERM; then SIGKILL
 
@@ -38,7 +40,8 @@ def supervise(count: int, command: Sequence[str]) -> int:
     workers: list[subprocess.Popen[bytes]] = []
     status = 0
     try:
-        workers = [subprocess.Popen(list(command)) for _ in range(count)]
+        for _ in range(count):  # one by one: a failed start still stops those already running
+            workers.append(subprocess.Popen(list(command)))
         log.info("gateway: %d workers (pids %s)", len(workers), [w.pid for w in workers])
         while not stopping:
             ended = [w for w in workers if w.poll() is not None]
@@ -74,9 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if args.count < 1 or not command:
         parser.error("--count >= 1 and a worker command after -- are required")
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT)
     try:
         return supervise(args.count, command)
     finally:

@@ -13,7 +13,8 @@ import pytest
 
 pytestmark = pytest.mark.process
 
-# A worker that records its pid, exits 0 on SIGTERM, and exits with $EXIT_WITH after a file appears.
+# A worker that records its pid and exits 0 on SIGTERM; once a file named exit appears, the
+# lowest-pid worker exits with the status written in it.
 WORKER = """
 import os, signal, sys, time
 from pathlib import Path

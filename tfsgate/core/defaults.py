@@ -14,6 +14,9 @@ CATALOG_FILE = "catalog.db"
 
 DEFAULT_ADMIN_PORT = 8502
 
+# Every tfsgate process's log lines (the CLI's roles and the gateway workers' supervisor).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
 
 def default_database_url(home: Path | str) -> str:
     """The catalog under a state directory: a SQLite file, the embedded default."""
