@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.metrics_pages import scrape
+from tests.support.metrics_pages import Page, scrape
 from tests.support.roles import admin_answers, predict_status, running, wait_for
 
 pytestmark = [pytest.mark.triton, pytest.mark.process]
@@ -47,7 +47,19 @@ def test_each_role_serves_its_own_series(half_plus_two: Path, tmp_path: Path) ->
                 "tfsgate_triton_ready on the gateway",
                 30,
             )
-            after, plane = scrape(gateway_page), scrape(control_page)
+            # The control plane may publish again after the gateway first served (a later
+            # reconcile pass); the gateway follows the feed every 250 ms. Read both pages until
+            # the gateway has caught up (the control plane's page first: its version only grows).
+            pages: dict[str, Page] = {}
+
+            def caught_up() -> bool:
+                pages["plane"] = scrape(control_page)
+                pages["after"] = scrape(gateway_page)
+                version = "tfsgate_routing_table_version"
+                return bool(pages["after"].get(version) == pages["plane"].get(version))
+
+            wait_for(gateway, caught_up, "the gateway's routing table catching up", 30)
+            after, plane = pages["after"], pages["plane"]
 
     def delta(name: str, **labels: str) -> float:
         return after.get(name, **labels) - before.get(name, **labels)
