@@ -142,13 +142,16 @@ def serve_main(argv: Sequence[str], role: str = "serve") -> int:
         from tfsgate.gateway_server import serve_gateway
 
         return serve_gateway(settings, argv)
+    from tfsgate.prewarm import started_exporter
+
+    exporter = started_exporter(settings)  # before the server's imports: they overlap
     if role == "control-plane":
         from tfsgate.control_plane_server import serve_control_plane
 
-        return serve_control_plane(settings)
+        return serve_control_plane(settings, exporter)
     from tfsgate.server import serve
 
-    return serve(settings)
+    return serve(settings, exporter)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,7 +24,7 @@ from control_plane.api import AdminServer, AdminSettings
 from control_plane.api.rollout_routes import RolloutParts
 from control_plane.catalog import migrate
 from control_plane.catalog.store import CatalogStore
-from control_plane.converter.exporter import ExportOptions
+from control_plane.converter.exporter import Exporter, ExportOptions
 from control_plane.converter.gpu import GpuOptions
 from control_plane.converter.triton_config import EngineOptions
 from control_plane.converter.writer import SavedModelConverter
@@ -93,11 +93,13 @@ class ControlPlane:
         engine: EngineOptions,
         export: ExportOptions,
         router: TablePublisher | None = None,
+        exporter: Exporter | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.export = export
         self.router = router
+        self.exporter = exporter  # the export child, when started ahead (tfsgate.prewarm)
         self.triton: EmbeddedTriton | None = None
         self.triton_urls: tuple[str, ...] = settings.triton_urls  # gRPC: repository calls
         # Where gateways send inferences (the routing feed carries them): the embedded Triton's
@@ -161,6 +163,7 @@ class ControlPlane:
         self._converter = SavedModelConverter(
             s.repository_path,
             self.export,
+            exporter=self.exporter,
             flavor=s.triton_flavor,
             prefer_tflite=s.prefer_tflite_model,
             per_model_batching=s.enable_batching and s.enable_per_model_batching_parameters,
@@ -294,8 +297,9 @@ class ControlPlane:
 class ControlPlaneServer:
     """``tfsgate control-plane``: the control plane, run while this process leads."""
 
-    def __init__(self, settings: ServeSettings) -> None:
+    def __init__(self, settings: ServeSettings, exporter: Exporter | None = None) -> None:
         self.settings = settings
+        self.exporter = exporter
         self.control: ControlPlane | None = None
 
     def preflight(self) -> ModelSetConfig:
@@ -332,7 +336,7 @@ class ControlPlaneServer:
     async def _start(self, config: ModelSetConfig) -> None:
         s = self.settings
         check_port_free("127.0.0.1", s.admin_port, "--admin_port")
-        self.control = ControlPlane(s, self.engine, self.export)
+        self.control = ControlPlane(s, self.engine, self.export, exporter=self.exporter)
         await self.control.open()
         await self.control.reconciler.set_desired(config)
         await self.control.start_services()
@@ -343,6 +347,6 @@ class ControlPlaneServer:
         )
 
 
-def serve_control_plane(settings: ServeSettings) -> int:
+def serve_control_plane(settings: ServeSettings, exporter: Exporter | None = None) -> int:
     report_no_effect(settings)
-    return lifecycle.run(ControlPlaneServer(settings).run_until_signalled)
+    return lifecycle.run(ControlPlaneServer(settings, exporter).run_until_signalled)

@@ -9,6 +9,7 @@ other processes (``tfsgate gateway``) can follow this server's catalog.
 
 from __future__ import annotations
 
+from control_plane.converter.exporter import Exporter
 from control_plane.sources.model_config import ModelSetConfig
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
@@ -26,8 +27,9 @@ from tfsgate.startup import check_flags, front_door_options, read_config_files, 
 
 
 class TfsgateServer:
-    def __init__(self, settings: ServeSettings) -> None:
+    def __init__(self, settings: ServeSettings, exporter: Exporter | None = None) -> None:
         self.settings = settings
+        self.exporter = exporter  # already started by tfsgate.prewarm, if any
         self.router = Router()
         self.control: ControlPlane | None = None
         self.upstream: TritonInferenceClient | None = None
@@ -47,7 +49,9 @@ class TfsgateServer:
     async def start(self) -> None:
         s = self.settings
         config = self.preflight()
-        self.control = control = ControlPlane(s, self.engine, self.export, self.router)
+        self.control = control = ControlPlane(
+            s, self.engine, self.export, self.router, self.exporter
+        )
         await control.open()
         name = control.repository.name if len(control.inference_urls) == 1 else ""
         self.upstream = upstream = TritonInferenceClient(control.inference_urls, name=name)
@@ -78,8 +82,8 @@ class TfsgateServer:
         return await lifecycle.until_signalled(self.start, self.stop)
 
 
-def serve(settings: ServeSettings) -> int:
+def serve(settings: ServeSettings, exporter: Exporter | None = None) -> int:
     """Run until SIGTERM/SIGINT; a start-up failure is TF Serving's "Failed to start server"
     line and exit status 255."""
     report_no_effect(settings)
-    return lifecycle.run(TfsgateServer(settings).run_until_signalled)
+    return lifecycle.run(TfsgateServer(settings, exporter).run_until_signalled)

@@ -335,6 +335,11 @@ def serve() -> int:
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")
+    # tf2onnx and ONNX Runtime are every job's first steps (after TensorFlow, as in a job):
+    # imported now, a child started ahead of its work (Exporter.start) has them ready.
+    import onnxruntime  # noqa: F401
+    import tf2onnx  # noqa: F401
+
     parser = _parser()
     for line in sys.stdin:
         try:
