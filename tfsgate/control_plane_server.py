@@ -57,9 +57,10 @@ TritonRestarted = Callable[[str], Awaitable[None]]
 
 
 def open_catalog(url: str) -> CatalogStore:
-    """A fresh database is created at head; an existing one behind head is refused."""
+    """A fresh database is created at head (Alembic in a child: it never enters a server); an
+    existing one behind head is refused."""
     if migrate.current(url) is None:
-        migrate.upgrade(url)
+        migrate.upgrade_in_child(url)
     migrate.ensure_at_head(url)
     return CatalogStore.from_url(url)
 

@@ -3,17 +3,23 @@
 Alembic is configured programmatically: the scripts are located through the `migrations`
 package's path (not the working directory), and the connection comes from create_engine_for so
 SQLite gets the catalog's pragmas.
+
+Alembic (and Mako with it) costs a process 12-15 MB resident for good once imported, so it is
+imported only to change a schema: a server reads its catalog's revision with one query and the
+head from the scripts themselves (`revision`/`down_revision`, read with `ast`), and creates a
+fresh catalog with `upgrade_in_child` (``python -m control_plane.catalog.migrate``).
 """
 
 from __future__ import annotations
 
+import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util.exc import CommandError
+from sqlalchemy import inspect, text
 from sqlalchemy.engine import URL
 
 import migrations
@@ -21,14 +27,25 @@ from control_plane.catalog.engine import create_engine_for, redact, translate_er
 from control_plane.catalog.errors import CatalogError
 from tfsgate.core.status import Code
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+VERSION_TABLE = "alembic_version"  # Alembic's default version table
+SCRIPTS = Path(migrations.__file__).parent / "versions"
+
 
 def _config() -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(Path(migrations.__file__).parent))
     return config
 
 
 def _run(url: str | URL, action: str, revision: str) -> None:
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     engine = create_engine_for(url)
     try:
         with translate_errors(), engine.begin() as connection:
@@ -54,6 +71,21 @@ def downgrade(url: str | URL, revision: str) -> None:
     _run(url, "downgrade", revision)
 
 
+def upgrade_in_child(url: str | URL) -> None:
+    """`upgrade` to head in a child process, so Alembic never enters the caller (a server).
+
+    The URL travels in the child's environment, not its command line (``ps`` shows that)."""
+    shown = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    env = {**os.environ, "TFSGATE_MIGRATE_URL": shown}
+    done = subprocess.run(
+        [sys.executable, "-m", __name__], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        raise CatalogError(Code.UNAVAILABLE, f"creating the catalog at {redact(url)}: {reason}")
+
+
 def current(url: str | URL) -> str | None:
     """The database's revision, or None for a database without the catalog schema.
 
@@ -62,17 +94,43 @@ def current(url: str | URL) -> str | None:
     engine = create_engine_for(url)
     try:
         with translate_errors(), engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            if not inspect(connection).has_table(VERSION_TABLE):
+                return None
+            found = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}"))
+            return next(iter(found.scalars()), None)
     finally:
         engine.dispose()
 
 
+def _revisions() -> dict[str, str | None]:
+    """Every shipped revision and the one it follows, read from the scripts' assignments."""
+    found: dict[str, str | None] = {}
+    for script in sorted(SCRIPTS.glob("*.py")):
+        values: dict[str, object] = {}
+        for node in ast.parse(script.read_text()).body:
+            target: ast.expr
+            value: ast.expr | None
+            if isinstance(node, ast.AnnAssign):
+                target, value = node.target, node.value
+            elif isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target, value = node.targets[0], node.value
+            else:
+                continue
+            if isinstance(target, ast.Name) and isinstance(value, ast.Constant):
+                values[target.id] = value.value
+        if isinstance(values.get("revision"), str):
+            down = values.get("down_revision")
+            found[str(values["revision"])] = down if isinstance(down, str) else None
+    return found
+
+
 def head() -> str:
-    """The newest revision shipped with this tfsgate."""
-    revision = ScriptDirectory.from_config(_config()).get_current_head()
-    if revision is None:
-        raise CatalogError(Code.INTERNAL, "no migrations found in the migrations package")
-    return revision
+    """The newest revision shipped with this tfsgate (the one no other revision follows)."""
+    revisions = _revisions()
+    heads = sorted(set(revisions) - {d for d in revisions.values() if d is not None})
+    if len(heads) != 1:
+        raise CatalogError(Code.INTERNAL, f"migrations package: expected one head, found {heads}")
+    return heads[0]
 
 
 def is_at_head(url: str | URL) -> bool:
@@ -103,7 +161,12 @@ def ensure_at_head(url: str | URL) -> None:
 
 
 def _is_known(revision: str) -> bool:
+    return revision in _revisions()
+
+
+if __name__ == "__main__":  # upgrade_in_child
     try:
-        return ScriptDirectory.from_config(_config()).get_revision(revision) is not None
-    except CommandError:
-        return False
+        upgrade(os.environ["TFSGATE_MIGRATE_URL"])
+    except CatalogError as exc:
+        print(exc.message, file=sys.stderr)
+        sys.exit(1)
