@@ -143,6 +143,7 @@ class HttpServer:
 
     def forget(self, connection: _Connection) -> None:
         self.connections.discard(connection)
+        connection.release()
         if not self.connections and self._emptied is not None and not self._emptied.done():
             self._emptied.set_result(None)
 
@@ -223,6 +224,15 @@ class _Connection(asyncio.Protocol):
         if self._task is None:
             self.server.forget(self)
 
+    def release(self) -> None:
+        """Closed and answered: drop the parser. httptools' parser holds this protocol's bound
+        callbacks without telling the garbage collector, so the cycle through it is never
+        collected: every closed connection stayed alive with the last body it read (5 MB per
+        connection of bench/'s 1 MB tensors, ~100 MB per 20 requests)."""
+        with contextlib.suppress(AttributeError):  # released once
+            del self._parser
+        self._body = []
+
     def eof_received(self) -> bool | None:
         # The client is done sending (a half-close): answer what it sent, then close. asyncio's
         # TLS transport cannot stay half open, so there the connection closes at once.
@@ -294,6 +304,7 @@ class _Connection(asyncio.Protocol):
         if self._upgrade and self._method != "CONNECT":
             return  # answered once parsed again without Upgrade
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        self._body = []  # an idle kept-alive connection holds no body
         keep_alive = self._keep_alive and not self._upgrade  # CONNECT: closed after its answer
         request = (self._method, _path(self._url), self._headers, body, keep_alive)
         if self._task is None:

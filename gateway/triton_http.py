@@ -100,6 +100,11 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._fail(ConnectionError(str(exc) if exc else "Triton closed the connection"))
+        # httptools' parser holds our bound callbacks: broken here, the cycle through it frees
+        # the connection at once instead of at the next full collection (rare after
+        # tfsgate/runloop.py's gc.freeze and thresholds).
+        del self._parser
+        self._chunks = []
 
     # -- httptools callbacks ----------------------------------------------------------------------
     def on_header(self, name: bytes, value: bytes) -> None:
