@@ -164,9 +164,11 @@ def notes(results: Results) -> list[str]:
         elif "RSS" in name:
             text = (
                 f"{name}: {value:.0f} MB. `tfsgate serve` is the gateway and the control plane in"
-                " one process (SQLAlchemy, Alembic, FastAPI for the admin API, the catalog, the"
-                " converter's modules, protobuf descriptors), after every section including the"
-                " 1 MB payloads; the gateway role alone is the row measured on `tfsgate gateway`."
+                " one process (SQLAlchemy, FastAPI for the admin API, the catalog, the"
+                " converter's modules, protobuf descriptors; Alembic runs in a child), after every"
+                " section including the 1 MB payloads (free heap pages are handed back after"
+                " large requests, gateway/heap.py); the gateway role alone is the row measured"
+                " on `tfsgate gateway`."
             )
         elif name.startswith("cold start"):
             text = (

@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from gateway import example_methods, metrics
+from gateway import example_methods, heap, metrics
 from gateway.after_answer import AfterAnswer
 from gateway.coalescer import Coalescer
 from gateway.codecs.tensor_proto import check_input_names
@@ -137,6 +137,9 @@ class DataPlane:
             if signature.outputs[key].travels_with_unit_dim(target.batched) and array.ndim:
                 array = array.reshape(array.shape[:-1])
             outputs[key] = unfit_output(array, added)
+        heap.TRIMMER.moved(
+            sum(a.nbytes for a in wire.values()) + sum(a.nbytes for a in raw.values())
+        )
         return outputs
 
     def _wire_inputs(self, target: Target, inputs: Tensors) -> tuple[Tensors, int]:
