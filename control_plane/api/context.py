@@ -30,7 +30,7 @@ class AdminReconciler(Protocol):
 
     async def reconcile(self) -> None: ...
 
-    async def publish(self) -> Any: ...
+    async def publish(self, only: str | None = None) -> Any: ...
 
     async def statistics(self, model: str) -> dict[int, dict[str, Any]]: ...
 
@@ -93,13 +93,14 @@ class AdminContext:
                 f"change recorded but not yet applied ({exc}); the next reconcile pass retries",
             ) from exc
 
-    async def publish(self) -> None:
-        """Re-publish the routing table after a label, promote, rollback or traffic change.
+    async def publish(self, model: str) -> None:
+        """Re-publish the routing table after a change to ``model``'s label, stable, traffic or
+        shadow (only that model's routes are read again).
 
         A failure is only logged: the change is committed, and every reconcile pass publishes.
         """
         try:
-            await self.reconciler.publish()
+            await self.reconciler.publish(model)
         except Exception:  # noqa: BLE001
             log.exception("publishing the routing table failed; the next pass retries")
 

@@ -100,14 +100,14 @@ async def set_shadow(model: str, body: ShadowIn, actor: Actor, ctx: Ctx, parts: 
     await _run(
         ctx.store.rollouts.set_shadow, model, body.version, body.percent, body.tolerance, actor
     )
-    await ctx.publish()
+    await ctx.publish(model)
     return await _shadow_out(model, ctx, parts)
 
 
 @rollout_router.delete("/models/{model}/shadow", tags=["shadow"], summary="Stop shadowing")
 async def delete_shadow(model: str, actor: Actor, ctx: Ctx, parts: Parts) -> ShadowOut:
     await _run(ctx.store.rollouts.set_shadow, model, None, 0.0, 0.0, actor)
-    await ctx.publish()
+    await ctx.publish(model)
     return await _shadow_out(model, ctx, parts)
 
 

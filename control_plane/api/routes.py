@@ -300,7 +300,7 @@ async def set_label(model: str, label: str, body: LabelIn, actor: Actor, ctx: Ct
     _not_reserved(label)
     allow = ctx.settings.allow_version_labels_for_unavailable_models
     await _run(ctx.store.set_model_version_label, model, label, body.version, actor, allow)
-    await ctx.publish()
+    await ctx.publish(model)
     return LabelsOut(model=model, labels=await _run(ctx.store.list_labels, model))
 
 
@@ -308,7 +308,7 @@ async def set_label(model: str, label: str, body: LabelIn, actor: Actor, ctx: Ct
 async def delete_label(model: str, label: str, actor: Actor, ctx: Ctx) -> LabelsOut:
     _not_reserved(label)
     await _run(ctx.store.delete_model_version_label, model, label, actor)
-    await ctx.publish()
+    await ctx.publish(model)
     return LabelsOut(model=model, labels=await _run(ctx.store.list_labels, model))
 
 
@@ -331,7 +331,7 @@ async def promote(model: str, body: PromoteIn, actor: Actor, ctx: Ctx) -> Stable
     await ctx.with_current_state(
         model, ctx.store.promote, model, body.version, actor, expected_stable=expected
     )
-    await ctx.publish()
+    await ctx.publish(model)
     result: StableOut = await _run(ctx.stable_out, model)
     return result
 
@@ -341,7 +341,7 @@ async def rollback(model: str, actor: Actor, ctx: Ctx, body: RollbackIn | None =
     """``stable`` -> ``previous_stable`` in one transaction; a second rollback is refused."""
     expected = await _expected(ctx, model, body or RollbackIn())
     await ctx.with_current_state(model, ctx.store.rollback, model, actor, expected_stable=expected)
-    await ctx.publish()
+    await ctx.publish(model)
     result: StableOut = await _run(ctx.stable_out, model)
     return result
 
@@ -358,7 +358,7 @@ async def set_traffic(model: str, body: TrafficIn, actor: Actor, ctx: Ctx) -> Tr
     """Requests without a version or label are spread by these relative weights, over versions
     ("1") or labels ("stable", "canary"); a route key keeps a caller on one version."""
     weights = await _run(ctx.store.rollouts.set_traffic_split, model, body.weights, actor)
-    await ctx.publish()
+    await ctx.publish(model)
     return TrafficOut(model=model, weights=weights)
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from control_plane import metrics
@@ -65,13 +66,19 @@ class Publisher:
         self.max_batch_size = max_batch_size
         self._generation = 0
         self._lock = asyncio.Lock()
+        self._last: RoutingTable | None = None
         self._routes: dict[tuple[Any, ...], VersionRoute] = {}
         self._routes_used: dict[tuple[Any, ...], VersionRoute] = {}
 
-    async def publish(self) -> RoutingTable:
+    async def publish(self, only: str | None = None) -> RoutingTable:
+        """Build and hand out a new table. ``only``: the one model whose catalog rows changed (a
+        label, promote, rollback, traffic split, shadow): the other models' routes come from the
+        last table, so an admin call's cost does not grow with the number of models served (a
+        full build reads each model's versions, labels, traffic and shadow)."""
         async with self._lock:
             self._generation += 1
-            table = await asyncio.to_thread(self.build, self._generation)
+            table = await asyncio.to_thread(self.build, self._generation, only)
+            self._last = table
             if self.sink is not None:
                 self.sink.publish(table)
             metrics.published(table)
@@ -79,38 +86,62 @@ class Publisher:
                 await asyncio.to_thread(self.feed.write, table)
             return table
 
-    def build(self, generation: int) -> RoutingTable:
+    def build(self, generation: int, only: str | None = None) -> RoutingTable:
         try:
-            return self._build_models(generation)
+            served = self.served()
+            guarded = self.store.rollouts.guarded_models()
+            last = self._last
+            if only is None or last is None or not set(served) - {only} <= set(last.models):
+                return self._build_models(generation, served, guarded, set(served))
+            # The other models' cached version routes stay in use with their routes.
+            self._routes_used.update((k, v) for k, v in self._routes.items() if k[0] != only)
+            return self._build_models(generation, served, guarded, {only}, last)
         finally:
             # Keep only the routes this table used: the cache never outgrows the catalog.
             self._routes, self._routes_used = self._routes_used, {}
 
-    def _build_models(self, generation: int) -> RoutingTable:
+    def _build_models(
+        self,
+        generation: int,
+        served: Mapping[str, ModelSpecConfig],
+        guarded: set[str],
+        read: set[str],
+        last: RoutingTable | None = None,
+    ) -> RoutingTable:
+        """Models in ``read`` from the catalog, the others as ``last`` had them."""
         models = {}
-        rollouts = self.store.rollouts
-        guarded = rollouts.guarded_models()
-        for name, spec in self.served().items():
-            try:
-                versions = self.store.list_model_versions(name)
-                labels = self.store.list_labels(name)
-                traffic = rollouts.effective_traffic(name)
-                shadow = rollouts.get_shadow(name)
-            except CatalogError:
-                continue
-            routes = {v.version: self._version_route(name, v) for v in versions}
-            models[name] = ModelRoute(
-                name,
-                routes,
-                labels,
-                traffic,
-                shadow=ShadowRoute(shadow.version, shadow.percent, shadow.tolerance)
-                if shadow is not None
-                else None,
-                logging=spec.logging,
-                guarded=name in guarded,
-            )
+        for name, spec in served.items():
+            if name in read:
+                route = self._model_route(name, spec, name in guarded)
+            else:
+                assert last is not None
+                route = last.models.get(name)
+                if route is not None and route.guarded != (name in guarded):
+                    route = replace(route, guarded=name in guarded)
+            if route is not None:
+                models[name] = route
         return RoutingTable(generation, models)
+
+    def _model_route(self, name: str, spec: ModelSpecConfig, guarded: bool) -> ModelRoute | None:
+        rollouts = self.store.rollouts
+        try:
+            versions = self.store.list_model_versions(name)
+            labels = self.store.list_labels(name)
+            traffic = rollouts.effective_traffic(name)
+            shadow = rollouts.get_shadow(name)
+        except CatalogError:
+            return None  # gone from the catalog meanwhile: not routed
+        return ModelRoute(
+            name,
+            {v.version: self._version_route(name, v) for v in versions},
+            labels,
+            traffic,
+            shadow=ShadowRoute(shadow.version, shadow.percent, shadow.tolerance)
+            if shadow is not None
+            else None,
+            logging=spec.logging,
+            guarded=guarded,
+        )
 
     def _version_route(self, model: str, version: ModelVersion) -> VersionRoute:
         # Publishing after a promote or a weight change rebuilds every route; parsing each

@@ -92,8 +92,9 @@ class Reconciler:
     def served_models(self) -> dict[str, ModelSpecConfig]:
         return desired.served_models(self.store, self._desired)
 
-    async def publish(self) -> RoutingTable:
-        return await self._publisher.publish()
+    async def publish(self, only: str | None = None) -> RoutingTable:
+        """A new routing table; ``only``: the one model whose catalog rows changed."""
+        return await self._publisher.publish(only)
 
     # -- one pass ------------------------------------------------------------------------------
     async def reconcile(self) -> None:
