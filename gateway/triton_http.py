@@ -134,6 +134,12 @@ class _Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def abort(self) -> None:
+        """Drop the connection now: a call waiting on it fails with ConnectionError."""
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
     async def request(self, data: bytes) -> _Answer:
         assert self.transport is not None and self._waiter is None
         self.received = False
@@ -238,6 +244,7 @@ class HttpTriton:
         self._port = parts.port or 80
         self._host_header = parts.netloc.encode()
         self._idle: list[_Connection] = []
+        self._busy: set[_Connection] = set()  # a call is waiting on each
         self._closed = False
 
     async def _open(self) -> _Connection:
@@ -266,6 +273,7 @@ class HttpTriton:
             connection = self._idle.pop() if reused else await self._open()
             if connection.closed:
                 continue
+            self._busy.add(connection)
             try:
                 if timeout is None:  # the caller's own deadline (the REST door's) covers it
                     answer = await connection.request(data)
@@ -283,6 +291,8 @@ class HttpTriton:
             except BaseException:  # cancelled: the answer would arrive out of turn
                 connection.close()
                 raise
+            finally:
+                self._busy.discard(connection)
             self._release(connection, answer)
             return answer
 
@@ -307,8 +317,19 @@ class HttpTriton:
         try:
             answer = await self._send(request, 1.0)
         except ServingError:
+            # No answer within the second: calls waiting here would wait out their deadlines
+            # (a Triton gone with its host sends no reset). One that answers "not ready" (shutting
+            # down) still finishes its calls: those are left alone.
+            self.abort_calls()
             return False
         return answer.status == 200
+
+    def abort_calls(self) -> None:
+        """Drop every connection, those with a call waiting too: each such call is sent again
+        on a new connection, or fails UNAVAILABLE (503) when none opens."""
+        idle, self._idle = self._idle, []
+        for connection in [*idle, *self._busy]:
+            connection.abort()
 
     async def close(self) -> None:
         """Close the idle connections now; those in use close when their call is answered."""

@@ -169,3 +169,95 @@ def test_answer_without_binary_data_is_read_from_json() -> None:
 
     decoded = decode_infer(Answer())  # type: ignore[arg-type]
     assert decoded["y"].dtype == np.int64 and decoded["y"].tolist() == [1, 2]
+
+
+def test_a_call_waiting_on_a_silent_triton_fails_unavailable_once_aborted() -> None:
+    """A Triton gone with its host sends no reset: the call would wait for its whole deadline.
+    Once its probe fails (abort_calls), the call is sent again on a new connection, and fails
+    UNAVAILABLE when none opens."""
+    accepted = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set()
+        await reader.read()  # reads, never answers
+
+    async def body(url: str) -> None:
+        triton = HttpTriton(url)
+        x = {"x": np.zeros((1, 1), np.float32)}
+        call = asyncio.ensure_future(triton.infer("m", 1, x, [], 60.0))
+        await asyncio.wait_for(accepted.wait(), 5)
+        await asyncio.sleep(0.1)
+        assert not call.done()
+        server.close()  # nothing listens any more: the new connection is refused
+        await server.wait_closed()
+        triton.abort_calls()
+        with pytest.raises(InstanceUnavailable):
+            await asyncio.wait_for(call, 5)  # at once, not after the 60 s deadline
+        await triton.close()
+
+    async def main() -> None:
+        nonlocal server
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        await body(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+
+    server: asyncio.Server
+    asyncio.run(main())
+
+
+def test_a_failed_probe_ends_the_calls_waiting_on_that_triton() -> None:
+    """The gateway's client: a Triton that stops answering (its probe gets no answer within
+    1 s) has its waiting calls ended UNAVAILABLE instead of left to their deadline."""
+    from gateway.upstream import TritonInferenceClient
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    async def main() -> None:
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+        client = TritonInferenceClient(url, default_timeout=60.0)
+        x = {"x": np.zeros((1, 1), np.float32)}
+        call = asyncio.ensure_future(client.infer("m", 1, x, []))
+        await asyncio.sleep(0.1)
+        server.close()
+        await server.wait_closed()
+        started = asyncio.get_running_loop().time()
+        await client.probe()  # no answer within its second: not ready
+        assert not client.any_ready()
+        with pytest.raises(ServingError) as raised:
+            await asyncio.wait_for(call, 5)
+        assert raised.value.code == Code.UNAVAILABLE
+        assert asyncio.get_running_loop().time() - started < 5
+        await client.close()
+
+    asyncio.run(main())
+
+
+def test_a_triton_answering_not_ready_still_finishes_its_calls() -> None:
+    """Shutting down, Triton answers its probe "not ready" and finishes the calls it has: they
+    are not ended early."""
+    from gateway.upstream import TritonInferenceClient
+
+    y = np.array([[2.5]], dtype=np.float32)
+
+    async def shutting_down(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request := await read_request(reader):
+            if request.startswith(b"GET /v2/health/ready"):
+                writer.write(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+            else:
+                await asyncio.sleep(0.5)
+                writer.write(answer_bytes(y))
+            await writer.drain()
+
+    async def body(url: str) -> None:
+        client = TritonInferenceClient(url, default_timeout=60.0)
+        x = {"x": np.zeros((1, 1), np.float32)}
+        call = asyncio.ensure_future(client.infer("m", 1, x, []))
+        await asyncio.sleep(0.1)
+        await client.probe()
+        assert not client.any_ready()
+        answer = await asyncio.wait_for(call, 5)
+        np.testing.assert_array_equal(answer["y"], y)
+        await client.close()
+
+    asyncio.run(with_server(shutting_down, body))
