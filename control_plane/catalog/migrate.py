@@ -75,8 +75,8 @@ def upgrade_in_child(url: str | URL) -> None:
     """`upgrade` to head in a child process, so Alembic never enters the caller (a server).
 
     The URL travels in the child's environment, not its command line (``ps`` shows that)."""
-    shown = url if isinstance(url, str) else url.render_as_string(hide_password=False)
-    env = {**os.environ, "TFSGATE_MIGRATE_URL": shown}
+    full = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    env = {**os.environ, "TFSGATE_MIGRATE_URL": full}
     done = subprocess.run(
         [sys.executable, "-m", __name__], env=env, capture_output=True, text=True, check=False
     )
