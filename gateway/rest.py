@@ -29,8 +29,7 @@ from gateway.dataplane import DataPlane
 from gateway.http_server import Answer as HttpAnswer
 from gateway.http_server import Headers, HttpServer
 from gateway.request_ids import accept_request_id
-from gateway.types import ModelRef, Tensors
-from tfsgate.core.signatures import SignatureSpec
+from gateway.types import ModelRef
 from tfsgate.core.status import Code, ServingError, invalid_argument
 
 JSON = "application/json"
@@ -152,17 +151,12 @@ class RestHandlers:
             raise ServingError(Code.DEADLINE_EXCEEDED, "Request timed out") from None
 
     async def _predict(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
-        document = json_requests.parse_request_object(body)
-        ref = ref.with_signature(json_requests.request_signature_name(document))
-
-        def decode(signature: SignatureSpec) -> Tensors:
-            return json_requests.decode_predict_request(document, signature).tensors
-
-        result = await self.dataplane.predict(ref, decode, request_id=request_id)
-        row_format = "instances" in document
+        request = json_requests.PredictBody(body)
+        ref = ref.with_signature(request.signature_name)
+        result = await self.dataplane.predict(ref, request.tensors, request_id=request_id)
         return (
             200,
-            json_requests.encode_predict_response(result.outputs, row_format),
+            json_requests.encode_predict_response(result.outputs, request.row_format),
             result.spec.version,
         )
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from gateway.codecs import json_numeric
 from gateway.codecs.json_tensors import dense_to_array, is_named_object, tensor_fragment
 from gateway.codecs.jsontext import (
     float_json,
@@ -107,6 +108,34 @@ def decode_predict_request(
         raise invalid_argument("Missing 'inputs' or 'instances' key")
     check_input_names(list(tensors), spec)
     return PredictInput(tensors, signature_name, row_format=has_instances)
+
+
+class PredictBody:
+    """A ``:predict`` body read once, before its signature is known: the signature name it asks
+    for, its format, and its tensors for the signature the name resolves to. (A plain class: a
+    frozen dataclass's init was a tenth of a small request's decode.)"""
+
+    __slots__ = ("body", "document", "numeric", "row_format", "signature_name")
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        # The float-only fast path's reading when it takes the body, else the exact path's.
+        self.numeric = json_numeric.parse_predict(body)
+        self.document: dict[str, Any] | None = None
+        if self.numeric is not None:
+            self.signature_name = self.numeric.signature_name
+            self.row_format = self.numeric.row_format
+        else:
+            self.document = parse_request_object(body)
+            self.signature_name = request_signature_name(self.document)
+            self.row_format = "instances" in self.document
+
+    def tensors(self, signature: SignatureSpec) -> dict[str, np.ndarray]:
+        if self.numeric is not None and (found := self.numeric.tensors(signature)) is not None:
+            check_input_names(list(found), signature)
+            return found
+        document = self.document if self.document is not None else parse_request_object(self.body)
+        return decode_predict_request(document, signature).tensors
 
 
 def _decode_columnar(value: Any, spec: SignatureSpec) -> dict[str, np.ndarray]:

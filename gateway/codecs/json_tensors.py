@@ -29,7 +29,10 @@ from tfsgate.core.status import Code, ServingError, invalid_argument
 
 _B64 = "b64"
 _BYTES_SUFFIX = "_bytes"
-_MAX_INT = {"float": 2**24 - 1, "double": 2**53 - 1}  # largest ints a float/double holds exactly
+MAX_EXACT_INT = {
+    "float": 2**24 - 1,
+    "double": 2**53 - 1,
+}  # largest ints a float/double holds exactly
 
 
 # =========================================================================== base64 and objects
@@ -77,7 +80,7 @@ def _check_decimal(value: Any, tf_name: str, target: str) -> float:
     if type(value) not in (int, float):
         raise _type_error(value, tf_name)
     if isinstance(value, int):
-        if abs(value) > _MAX_INT[target]:
+        if abs(value) > MAX_EXACT_INT[target]:
             raise lossy_error(value, target)
         return float(value)
     if target == "float" and math.isfinite(value) and abs(value) > FLT_MAX:
@@ -213,7 +216,7 @@ def _to_array(flat: list[Any], shape: list[int], tf_name: str) -> np.ndarray:
 def _decimals_to_array(flat: list[Any], tf_name: str, np_dtype: np.dtype) -> np.ndarray:
     target = "float" if tf_name == "DT_FLOAT" else "double"
     if len(flat) <= SMALL:  # the same checks one by one: cheaper than numpy's for a few values
-        limit = _MAX_INT[target]
+        limit = MAX_EXACT_INT[target]
         for value in flat:
             if type(value) is int:
                 if abs(value) > limit:
@@ -226,11 +229,11 @@ def _decimals_to_array(flat: list[Any], tf_name: str, np_dtype: np.dtype) -> np.
     except OverflowError:
         raise _Slow from None
     magnitude = np.abs(wide)
-    if magnitude.max() <= _MAX_INT[target]:  # the usual input: nothing to look at (NaN: False)
+    if magnitude.max() <= MAX_EXACT_INT[target]:  # the usual input: nothing to look at (NaN: False)
         return wide.astype(np_dtype)
     if target == "float" and bool((np.isfinite(wide) & (magnitude > FLT_MAX)).any()):
         raise _Slow
-    for index in np.flatnonzero(magnitude > _MAX_INT[target]).tolist():
+    for index in np.flatnonzero(magnitude > MAX_EXACT_INT[target]).tolist():
         if type(flat[index]) is int:
             raise _Slow
     return wide.astype(np_dtype)

@@ -20,6 +20,7 @@ MODULES = [
     "gateway.codecs.jsontext",
     "gateway.codecs.tensor_proto",
     "gateway.codecs.json_tensors",
+    "gateway.codecs.json_numeric",
     "gateway.codecs.json_requests",
     "gateway.codecs.json_model_info",
     "gateway.codecs.tf_example",
