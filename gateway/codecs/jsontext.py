@@ -182,8 +182,6 @@ def float_json(array: np.ndarray) -> str | bytes:
     return nest_tokens(float_tokens(array), array.shape)
 
 
-# 10**k exactly, k = 0..12: the powers the fixed-notation path scales by.
-_POW10 = np.array([float(10**k) for k in range(13)])
 _CHUNK = 16384
 _FEW_OTHERS = 64  # numbers outside fixed notation spliced into the fixed-notation text at most
 _MARKER = 1e300
@@ -199,10 +197,8 @@ def _float32_json_fixed(array: np.ndarray) -> bytes | None:
     D9 (``%.9g``), as the nearest double y. In this range the scaled values are exact products
     (x has 24 bits, 10**k <= 10**12 has at most 28 more), so ``rint`` rounds half to even as
     printf does; D has at most 9 digits, so y's shortest form (orjson, like Python's repr) is D's
-    digits, in fixed notation with ".0" after whole numbers: TF's ``WriteDecimal`` text. D6 reads
-    back as x when its double does, unless that double is exactly halfway between two float32s
-    (then D6 itself may not be); such numbers, and any whose log10 came out one off next to a
-    power of ten, are formatted one by one. None when more numbers are outside that range.
+    digits, in fixed notation with ".0" after whole numbers: TF's ``WriteDecimal`` text. None
+    when more numbers are outside that range.
     """
     x = array.astype(np.float32, copy=False).ravel()
     y = np.empty(x.size)
@@ -230,28 +226,27 @@ def _fixed_decimals(x: np.ndarray, y: np.ndarray) -> list[int]:
     outside fixed notation are returned (their ``y`` is left to the caller)."""
     mag32 = np.abs(x)
     mag = mag32.astype(np.float64)
-    zero = mag == 0
-    exponent = np.floor(np.log10(mag + zero))  # zeros as 1.0: exponent 0
-    other = None
-    if not (exponent.min() >= -4 and exponent.max() <= 5):  # NaN fails both, infinity the second
-        other = ~((exponent >= -4) & (exponent <= 5))
-        exponent[other] = 0
-    exponent = exponent.astype(np.intp)
-    scale6 = _POW10[5 - exponent]
-    scale9 = _POW10[8 - exponent]
-    digits6 = np.rint(mag * scale6)
-    y6 = digits6 / scale6
+    # The decade of each number, exactly: no float32 lies strictly between 10**k and the double
+    # nearest it, so a search among those doubles never lands one off as log10 can.
+    decade = np.searchsorted(_DECADE_EDGES, mag, side="right")
+    outside = _DECADE_OUTSIDE[decade]
+    others = np.flatnonzero(outside).tolist() if outside.any() else []
+    scale6 = _DECADE_SCALE6[decade]
+    scale9 = _DECADE_SCALE6[decade] * 1000.0
+    y6 = np.rint(mag * scale6) / scale6
     y9 = np.rint(mag * scale9) / scale9
+    # D6 reads back as x exactly when its double y6 does: no y6 of a float32 in fixed notation
+    # lies halfway between two float32s, where rounding twice could differ (tested exhaustively).
     exact = np.where(y6.astype(np.float32) == mag32, y6, y9)
-    halfway = (y6.view(np.uint64) & 0xFFFFFFF) == 0x8000000  # the 29 bits float32 drops: 1000..0
-    if digits6.max() > 1e6 or (digits6 + zero * 1e5).min() < 1e5 or halfway.any():
-        hard = halfway | ((digits6 < 1e5) & ~zero) | (digits6 > 1e6)
-        if other is not None:
-            hard &= ~other
-        for index in np.flatnonzero(hard).tolist():
-            exact[index] = float(format_float32(float(mag[index])))
     np.copysign(exact, x.astype(np.float64), out=y)
-    return [] if other is None else np.flatnonzero(other).tolist()
+    return others
+
+
+# Decades for _fixed_decimals: index 0 is zero, 1 below 1e-4, 2 + k for 10**(k-4) <= x <
+# 10**(k-3) (k = 0..9, %g's fixed notation), 12 for 1e6 and beyond, infinities and NaN.
+_DECADE_EDGES = np.array([5e-324] + [10.0**k for k in range(-4, 7)])
+_DECADE_OUTSIDE = np.array([False, True] + [False] * 10 + [True])
+_DECADE_SCALE6 = np.array([1.0, 1.0] + [10.0 ** (9 - k) for k in range(10)] + [1.0])
 
 
 def _small_float_tokens(values: list[float], double: bool) -> list[str]:

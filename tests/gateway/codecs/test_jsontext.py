@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from gateway.codecs import jsontext
 from gateway.codecs.jsontext import (
     _FEW_OTHERS,
     SMALL,
@@ -182,7 +183,7 @@ def _fixed_range_sweep(step: int, offset: int) -> np.ndarray:
 def test_fixed_notation_path_writes_the_token_path_texts() -> None:
     """The numpy+orjson path for float32 in fixed notation writes exactly TF's texts: a sweep
     over the whole range (every 1009th float32, ~180k numbers), the powers of ten and their
-    neighbours (where log10 can be one off), zeros and shapes."""
+    neighbours (where a decade found by log10 would be one off), zeros and shapes."""
     edges = np.array(
         [10.0**k for k in range(-3, 6)] + [0.5, 0.25, 123456.5, 99999.95, 9.9999995, 0.99999994],
         dtype=np.float32,
@@ -198,6 +199,26 @@ def test_fixed_notation_path_writes_the_token_path_texts() -> None:
         assert text.decode() == nest_tokens(float_tokens(values), values.shape)
     grid = _fixed_range_sweep(1_000_003, 3)[:60].reshape(3, 4, 5)
     assert float_json(grid) == nest_tokens(float_tokens(grid), grid.shape).encode()
+
+
+def test_no_six_digit_decimal_in_fixed_notation_is_a_float32_tie() -> None:
+    """Every float32 in fixed notation (1e-4 <= x < 1e6, ~285M numbers; a few seconds): the
+    double of its 6-digit decimal is never halfway between two float32s, so deciding whether
+    that decimal reads back through its double (as _fixed_decimals does) is exact."""
+    low = int(np.array([1e-4], dtype=np.float32).view(np.uint32)[0]) + 1
+    high = int(np.array([1e6], dtype=np.float32).view(np.uint32)[0])
+    edges = jsontext._DECADE_EDGES
+    scales = jsontext._DECADE_SCALE6
+    checked = 0
+    for start in range(low, high, 1 << 23):
+        bits = np.arange(start, min(start + (1 << 23), high), dtype=np.uint32)
+        mag = bits.view(np.float32).astype(np.float64)
+        scale6 = scales[np.searchsorted(edges, mag, side="right")]
+        y6 = np.rint(mag * scale6) / scale6
+        # the 29 bits a float32 drops from a double, exactly 1000...0: a tie
+        assert not ((y6.view(np.uint64) & 0xFFFFFFF) == 0x8000000).any()
+        checked += bits.size
+    assert checked == high - low
 
 
 @pytest.mark.parametrize("value", [1e-5, -1e6, 3.0e7, 1e-45, math.nan, math.inf, -math.inf])
