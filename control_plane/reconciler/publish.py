@@ -35,6 +35,8 @@ from tfsgate.core.signatures import signatures_from_json
 class FeedWriter(Protocol):
     def write(self, table: RoutingTable) -> int: ...
 
+    def urls_written(self) -> bool: ...
+
 
 class CatalogFeed:
     """Writes every table to the routing feed with the Triton instances that serve it: one
@@ -44,10 +46,19 @@ class CatalogFeed:
         self.store = store
         self.triton_urls = triton_urls  # read at each write: an embedded Triton's ports change
         self._engine = store.engine.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
+        self._written: tuple[str, ...] | None = None
 
     def write(self, table: RoutingTable) -> int:
+        urls = self.triton_urls()
         with translate_errors(), self._engine.begin() as connection:
-            return routing_feed.write(connection, table, self.triton_urls())
+            version = routing_feed.write(connection, table, urls)
+        self._written = urls
+        return version
+
+    def urls_written(self) -> bool:
+        """Whether the last write carried the Triton instances of now (a restarted Triton's new
+        ports reach other gateways only through a write)."""
+        return self._written == self.triton_urls()
 
 
 class Publisher:
@@ -76,8 +87,15 @@ class Publisher:
         last table, so an admin call's cost does not grow with the number of models served (a
         full build reads each model's versions, labels, traffic and shadow)."""
         async with self._lock:
-            self._generation += 1
-            table = await asyncio.to_thread(self.build, self._generation, only)
+            table = await asyncio.to_thread(self.build, self._generation + 1, only)
+            # Nothing a gateway routes by changed (a reconcile pass re-run after an index
+            # change, an admin call repeating the current state): gateways keep their table
+            # rather than swap in an equal one under a new version.
+            last = self._last
+            unchanged = last is not None and table.models == last.models
+            if last is not None and unchanged and (self.feed is None or self.feed.urls_written()):
+                return last
+            self._generation = table.generation
             self._last = table
             if self.sink is not None:
                 self.sink.publish(table)

@@ -9,7 +9,7 @@ from pathlib import Path
 from sqlalchemy import event
 
 from control_plane.catalog import CatalogStore, VersionState
-from control_plane.reconciler.publish import Publisher
+from control_plane.reconciler.publish import CatalogFeed, Publisher
 from control_plane.sources.model_config import ModelSpecConfig
 from tfsgate.core.routing_table import RoutingTable
 
@@ -78,6 +78,57 @@ def test_one_model_publish_equals_a_full_build(catalog_url: str) -> None:
             del served["c"]
             one, every = await both("a")
             assert set(one.models) == set(every.models) == {"a", "b"}
+
+        asyncio.run(steps())
+    finally:
+        store.close()
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.tables: list[RoutingTable] = []
+
+    def publish(self, table: RoutingTable) -> None:
+        self.tables.append(table)
+
+
+def test_an_equal_table_is_handed_out_again_only_for_new_triton_urls(catalog_url: str) -> None:
+    """A publish that finds the table unchanged keeps the last one (no new version for gateways
+    to swap in), unless the feed's Triton instances changed since its last write: a restarted
+    embedded Triton reloads every version to the same states, and its new ports must still
+    reach gateways in other processes."""
+    store = CatalogStore.from_url(catalog_url)
+    try:
+        _catalog(store)
+        served = {n: ModelSpecConfig(n, Path(f"/models/{n}")) for n in NAMES}
+        urls = ["http://127.0.0.1:1"]
+        feed = CatalogFeed(store, lambda: tuple(urls))
+        sink = _Sink()
+        publisher = Publisher(store, sink, lambda: served, max_batch_size=8, feed=feed)
+        written: list[int] = []
+        event.listen(
+            store.engine,
+            "before_cursor_execute",
+            lambda *a: written.append(1) if a[2].lstrip().upper().startswith("INSERT") else None,
+        )
+
+        async def steps() -> None:
+            first = await publisher.publish()
+            assert await publisher.publish() is first
+            assert await publisher.publish("a") is first
+            assert len(sink.tables) == 1
+            inserts = len(written)
+            store.promote("a", 1, ACTOR)
+            changed = await publisher.publish("a")
+            assert changed.generation == first.generation + 1
+            assert changed.models["a"] != first.models["a"]
+            assert len(sink.tables) == 2 and len(written) > inserts
+            urls[0] = "http://127.0.0.1:2"  # Triton restarted on new ports; same states
+            again = await publisher.publish()
+            assert again.generation == changed.generation + 1
+            assert again.models == changed.models
+            assert len(sink.tables) == 3
+            assert await publisher.publish() is again
 
         asyncio.run(steps())
     finally:
