@@ -28,6 +28,13 @@ MAX_ELEMENTS = 2**63 - 1  # TensorShape::IsValid: the element count must fit in 
 # this size instead of trying (measured: a 2^33-element fill had the kernel OOM-kill the server).
 MAX_EXPANDED_BYTES = 256 << 20
 _COMPLEX_TYPES = ("DT_COMPLEX64", "DT_COMPLEX128")
+# float_val and double_val are packed fixed-width fields: their wire bytes are the array's
+# little-endian bytes, so parsing those bytes fills the field in C instead of a Python float per
+# element (a 1024-float answer: ~55 -> ~7 us). Keyed by TF type: (wire tag, little-endian dtype).
+_PACKED = {
+    name: (bytes([tensor_pb2.TensorProto.DESCRIPTOR.fields_by_name[field].number << 3 | 2]), dtype)
+    for name, field, dtype in (("DT_FLOAT", "float_val", "<f4"), ("DT_DOUBLE", "double_val", "<f8"))
+}
 
 
 def _parse_error(alias: str) -> Exception:
@@ -138,8 +145,23 @@ def ndarray_to_tensor_proto(
     if use_tensor_content:
         proto.tensor_content = typed.astype(typed.dtype.newbyteorder("<"), copy=False).tobytes()
         return proto
+    packed = _PACKED.get(entry.tf_name)
+    if packed is not None and typed.size:
+        raw = typed.astype(packed[1], copy=False).tobytes()
+        proto.MergeFromString(packed[0] + _varint(len(raw)) + raw)
+        return proto
     _write_typed_field(proto, entry, typed.ravel())
     return proto
+
+
+def _varint(value: int) -> bytes:
+    """Protobuf's base-128 varint (a packed field's length)."""
+    out = bytearray()
+    while value > 0x7F:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
 
 
 def _write_typed_field(

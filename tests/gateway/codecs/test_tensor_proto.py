@@ -71,6 +71,25 @@ def test_default_answer_uses_typed_fields_like_tf_serving() -> None:
     assert proto.dtype == types_pb2.DT_FLOAT
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size", [1, 7, 1024, 40_000])
+def test_float_fields_written_from_bytes_equal_field_by_field(dtype: str, size: int) -> None:
+    """float_val/double_val are filled by parsing the array's packed bytes: the message equals,
+    byte for byte, one filled a Python float at a time (NaN, infinities, -0.0, subnormals;
+    lengths whose varint takes 1 to 3 bytes)."""
+    rng = np.random.default_rng(size)
+    values = rng.standard_normal((size,)) * 10.0 ** rng.integers(-40, 38, size)
+    values[: min(size, 6)] = [np.nan, np.inf, -np.inf, -0.0, 1e-45, 3.0][: min(size, 6)]
+    array = values.astype(dtype).reshape(1, size)
+    proto = ndarray_to_tensor_proto(array)
+    expected = tensor_pb2.TensorProto(dtype=proto.dtype)
+    expected.tensor_shape.CopyFrom(proto.tensor_shape)
+    field = expected.float_val if np.dtype(dtype).itemsize == 4 else expected.double_val
+    field.extend(array.ravel().tolist())
+    assert proto.SerializeToString() == expected.SerializeToString()
+    assert not proto.tensor_content
+
+
 def test_bfloat16_round_trip(tf: ModuleType) -> None:
     import ml_dtypes
 
