@@ -92,8 +92,8 @@ class Publisher:
             # change, an admin call repeating the current state): gateways keep their table
             # rather than swap in an equal one under a new version.
             last = self._last
-            unchanged = last is not None and table.models == last.models
-            if last is not None and unchanged and (self.feed is None or self.feed.urls_written()):
+            fed = self.feed is None or self.feed.urls_written()
+            if last is not None and table.models == last.models and fed:
                 return last
             self._generation = table.generation
             self._last = table

@@ -16,7 +16,6 @@ error for those.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import cast
 
@@ -159,16 +158,11 @@ def _count_lists(array: simdjson.Array, shape: list[int], level: int) -> int | N
     if level == len(shape) - 1:
         return 1
     total = 1
-    for item in _arrays(array):
-        if item is None:
+    for item in array:
+        if not isinstance(item, simdjson.Array):
             return None
         below = _count_lists(item, shape, level + 1)
         if below is None:
             return None
         total += below
     return total
-
-
-def _arrays(array: simdjson.Array) -> Iterator[simdjson.Array | None]:
-    for item in array:
-        yield item if isinstance(item, simdjson.Array) else None

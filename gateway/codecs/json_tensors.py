@@ -29,10 +29,8 @@ from tfsgate.core.status import Code, ServingError, invalid_argument
 
 _B64 = "b64"
 _BYTES_SUFFIX = "_bytes"
-MAX_EXACT_INT = {
-    "float": 2**24 - 1,
-    "double": 2**53 - 1,
-}  # largest ints a float/double holds exactly
+# The largest ints a float/double holds exactly.
+MAX_EXACT_INT = {"float": 2**24 - 1, "double": 2**53 - 1}
 
 
 # =========================================================================== base64 and objects

@@ -232,7 +232,7 @@ def _fixed_decimals(x: np.ndarray, y: np.ndarray) -> list[int]:
     outside = _DECADE_OUTSIDE[decade]
     others = np.flatnonzero(outside).tolist() if outside.any() else []
     scale6 = _DECADE_SCALE6[decade]
-    scale9 = _DECADE_SCALE6[decade] * 1000.0
+    scale9 = scale6 * 1000.0
     y6 = np.rint(mag * scale6) / scale6
     y9 = np.rint(mag * scale9) / scale9
     # D6 reads back as x exactly when its double y6 does: no y6 of a float32 in fixed notation
