@@ -1,7 +1,8 @@
 """Coalesce concurrent requests for one Triton model version into one Triton call.
 
 A Python hop costs CPU per request; on a 2-core host a bare forwarder reached a third of Triton's
-own throughput (measured: bench/throughput.py). So per (Triton model, version) there is a lane:
+own throughput (measured: bench/throughput.py). So per (Triton model, version, input names: the
+signatures of a shared Triton model have their own, see tfsgate/core/naming.py) there is a lane:
 when a call is in flight, requests that arrive wait, and all of them (up to ``max_rows`` rows) go
 together in the next call as soon as it returns. There is no timer, so a lone request never waits.
 Answers are split back by each request's rows; a failed batch is retried request by request, so an
@@ -24,6 +25,8 @@ import numpy as np
 from gateway.types import Tensors
 from gateway.upstream import TritonInferenceClient
 from tfsgate.core.status import Code, ServingError
+
+_Key = tuple[str, int, tuple[str, ...]]  # (Triton model, version, input names)
 
 
 @dataclass
@@ -55,7 +58,7 @@ class Coalescer:
     def __init__(self, upstream: TritonInferenceClient, max_rows: int) -> None:
         self.upstream = upstream
         self.max_rows = max_rows
-        self._lanes: dict[tuple[str, int], _Lane] = {}
+        self._lanes: dict[_Key, _Lane] = {}
 
     async def infer(
         self,
@@ -66,7 +69,7 @@ class Coalescer:
         timeout: float | None = None,
     ) -> Tensors:
         """Like ``TritonInferenceClient.infer`` for a batching model (axis 0 is the batch)."""
-        key = (model, version)
+        key = (model, version, tuple(inputs))
         lane = self._lanes.setdefault(key, _Lane())
         rows = _rows(inputs)
         if rows > self.max_rows:
@@ -92,7 +95,7 @@ class Coalescer:
         except TimeoutError:
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded") from None
 
-    def _next(self, key: tuple[str, int], lane: _Lane) -> None:
+    def _next(self, key: _Key, lane: _Lane) -> None:
         """Start the next call with whatever queued meanwhile, or mark the lane idle."""
         batch = self._take(lane)
         if not batch:
@@ -118,7 +121,7 @@ class Coalescer:
             rows += pending.rows
         return batch
 
-    async def _run(self, key: tuple[str, int], batch: list[_Pending]) -> None:
+    async def _run(self, key: _Key, batch: list[_Pending]) -> None:
         try:
             await self._run_batch(key, batch)
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets an answer
@@ -126,8 +129,8 @@ class Coalescer:
                 if not pending.future.done():
                     pending.future.set_exception(ServingError(Code.INTERNAL, str(exc)))
 
-    async def _run_batch(self, key: tuple[str, int], batch: list[_Pending]) -> None:
-        model, version = key
+    async def _run_batch(self, key: _Key, batch: list[_Pending]) -> None:
+        model, version, _ = key
         if len(batch) == 1:
             await self._single(model, version, batch[0])
             return

@@ -130,10 +130,14 @@ class DataPlane:
         wanted = self._wanted_outputs(target, output_filter)
         # Batching models go through the coalescer: concurrent requests share one Triton call.
         caller = self.coalescer if target.batched and self.coalescer else self.upstream
-        raw = await caller.infer(target.triton_model, target.version.version, wire, wanted, timeout)
+        asked, prefix = wanted, target.prefix
+        if prefix:  # a shared Triton model: the signature's tensors under its prefix
+            wire = {prefix + k: v for k, v in wire.items()}
+            asked = [prefix + k for k in wanted]
+        raw = await caller.infer(target.triton_model, target.version.version, wire, asked, timeout)
         outputs = {}
         for key in wanted or sorted(signature.outputs):
-            array = raw[key]
+            array = raw[prefix + key]
             if signature.outputs[key].travels_with_unit_dim(target.batched) and array.ndim:
                 array = array.reshape(array.shape[:-1])
             outputs[key] = unfit_output(array, added)
@@ -183,12 +187,10 @@ class DataPlane:
         else:
             model = self.router.table.models[ref.name]
         name = ref.signature or DEFAULT_SIGNATURE
-        signature = version.signatures.get(name)
-        triton_model = version.triton_models.get(name)
-        if signature is None or triton_model is None:
+        target = version.target(ref.name, name)
+        if target is None:
             raise invalid_argument(f"{missing}{name}")
-        batched = version.batched.get(name, False)
-        return Target(ref.name, version, signature, triton_model, batched), model
+        return target, model
 
     def _check(self, target: Target, method: str) -> tuple[str, list[str]]:
         """PreProcessClassification / PreProcessRegression on the target's signature."""

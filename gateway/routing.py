@@ -83,14 +83,13 @@ def resolve(table: RoutingTable, ref: ModelRef, splits: Splits | None = None) ->
     """The version as ``resolve_version`` picks it, then the signature and its Triton model."""
     version = resolve_version(table, ref, splits)
     name = ref.signature or DEFAULT_SIGNATURE
-    signature = version.signatures.get(name)
-    triton_model = version.triton_models.get(name)
-    if signature is None or triton_model is None:
+    target = version.target(ref.name, name)
+    if target is None:
         raise ServingError(
             Code.FAILED_PRECONDITION,
             f'Serving signature name: "{name}" not found in signature def',
         )
-    return Target(ref.name, version, signature, triton_model, version.batched.get(name, False))
+    return target
 
 
 def _latest_available(route: ModelRoute) -> VersionRoute | None:

@@ -276,10 +276,9 @@ def shadow_target(route: ModelRoute, shadow: ShadowRoute, primary: Target) -> Ta
     if version is None or not version.available:
         raise ServingError(Code.UNAVAILABLE, f"shadow version {shadow.version} is not available")
     name = primary.signature.name
-    signature = version.signatures.get(name)
-    triton_model = version.triton_models.get(name)
-    if signature is None or triton_model is None:
+    target = version.target(route.name, name)
+    if target is None:
         raise ServingError(
             Code.FAILED_PRECONDITION, f'shadow version {shadow.version} has no signature "{name}"'
         )
-    return Target(route.name, version, signature, triton_model, version.batched.get(name, False))
+    return target

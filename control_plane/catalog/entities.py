@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any, Literal
 
+from tfsgate.core.naming import triton_model_name
 from tfsgate.core.version_policy import VersionPolicy
 
 STABLE_LABEL = "stable"
@@ -121,6 +122,13 @@ class ModelVersion:
     runners: dict[str, Any] = field(default_factory=dict, hash=False)
     warmup_records: int | None = None
     warmup_seconds: float | None = None
+
+    def triton_models(self) -> dict[str, str]:
+        """Signature name -> the Triton model serving it: where the converter wrote it (its
+        evidence names them, ``SavedModelConverter.convert``), else a model of its own (versions
+        converted before shared models existed)."""
+        placed = self.runners.get("triton_models") or {}
+        return {s: placed.get(s) or triton_model_name(self.model, s) for s in self.signatures}
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import importlib.resources
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +58,44 @@ def runner_json(
     return json.dumps(runner)
 
 
+def _onnx_runner(evidence: SignatureRunner, parse_only: bool = False) -> dict[str, Any]:
+    return {
+        "runner": ONNXRUNTIME,
+        "onnx": "model.onnx",
+        "parse": evidence.parse,
+        "parse_only": parse_only,
+        "onnx_inputs": list(evidence.onnx_inputs),
+        "evidence": evidence.to_json(),
+    }
+
+
 def onnx_runner_json(evidence: SignatureRunner, parse_only: bool = False) -> str:
+    return json.dumps(_onnx_runner(evidence, parse_only))
+
+
+@dataclass(frozen=True)
+class SharedEntry:
+    """One signature in a shared Triton model's version (tfsgate/core/naming.py)."""
+
+    folder: str  # its graph's directory in the version
+    prefix: str  # of its tensor names in Triton
+    inputs: tuple[str, ...]  # its input keys
+    evidence: SignatureRunner
+
+
+def shared_runner_json(signatures: dict[str, SharedEntry]) -> str:
     return json.dumps(
         {
             "runner": ONNXRUNTIME,
-            "onnx": "model.onnx",
-            "parse": evidence.parse,
-            "parse_only": parse_only,
-            "onnx_inputs": list(evidence.onnx_inputs),
-            "evidence": evidence.to_json(),
+            "signatures": {
+                name: {
+                    **_onnx_runner(entry.evidence),
+                    "dir": entry.folder,
+                    "prefix": entry.prefix,
+                    "inputs": list(entry.inputs),
+                }
+                for name, entry in sorted(signatures.items())
+            },
         }
     )
 
@@ -76,14 +106,19 @@ def tflite_runner_json(plan: dict[str, Any], evidence: SignatureRunner) -> str:
     )
 
 
-def read_runner(version_dir: Path) -> SignatureRunner | None:
-    """The evidence written with a converted signature version (None: not converted by us)."""
+def read_runner(version_dir: Path, signature: str = "") -> SignatureRunner | None:
+    """The evidence written with a converted signature version (None: not converted by us);
+    in a shared Triton model's version, that of ``signature`` (None when it is not there)."""
     try:
         data = json.loads((version_dir / RUNNER_FILE).read_text())
     except (OSError, ValueError):
         return None
     if not (version_dir / "model.py").exists():
         return None
+    if "signatures" in data:
+        data = data["signatures"].get(signature)
+        if data is None:
+            return None
     evidence = data.get("evidence") or {"runner": data.get("runner", TENSORFLOW)}
     return SignatureRunner.from_json(
         {**evidence, "parse": data.get("parse"), "onnx_inputs": data.get("onnx_inputs")}

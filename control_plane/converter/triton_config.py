@@ -10,7 +10,7 @@ becomes one variable dimension.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from google.protobuf import text_format
@@ -67,8 +67,10 @@ def _data_type(spec: TensorSpec) -> int:
     return mc.DataType.Value(entry.config_type)
 
 
-def _fill(tensor: mc.ModelInput | mc.ModelOutput, spec: TensorSpec, batched: bool) -> None:
-    tensor.name = spec.key
+def _fill(
+    tensor: mc.ModelInput | mc.ModelOutput, spec: TensorSpec, batched: bool, prefix: str = ""
+) -> None:
+    tensor.name = prefix + spec.key
     tensor.data_type = _data_type(spec)  # type: ignore[assignment]
     dims, reshape = _dims(spec, batched)
     tensor.dims.extend(dims)
@@ -91,13 +93,47 @@ def build_model_config(
     ``max_batch_size`` 0 turns batching off; otherwise a batched signature gets the batching of
     ``engine`` (see batching.py: Triton's own max_batch_size is 2**31-1, TF Serving's bound is the
     batcher's preferred size and the runner's rows per call)."""
+    return _build(
+        triton_name, model, {"": signature}, versions, max_batch_size, engine, response_cache
+    )
+
+
+def build_shared_config(
+    triton_name: str,
+    model: str,
+    signatures: Mapping[str, SignatureSpec],
+    versions: Iterable[int],
+    max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
+    *,
+    engine: EngineOptions | None = None,
+    response_cache: bool = False,
+) -> mc.ModelConfig:
+    """The config of a model's shared Triton model (tfsgate/core/naming.py): every signature's
+    tensors under its prefix (``signatures`` is keyed by prefix), each input optional since a
+    request carries one signature's only. Its signatures are all batched (the converter shares
+    only those), so one ``max_batch_size`` fits them all."""
+    return _build(triton_name, model, signatures, versions, max_batch_size, engine, response_cache)
+
+
+def _build(
+    triton_name: str,
+    model: str,
+    signatures: Mapping[str, SignatureSpec],
+    versions: Iterable[int],
+    max_batch_size: int,
+    engine: EngineOptions | None,
+    response_cache: bool,
+) -> mc.ModelConfig:
     engine = engine or EngineOptions(batching=BatchingConfig(max_batch_size=max_batch_size or 1))
-    batched = signature.batched and max_batch_size > 0
+    batched = all(s.batched for s in signatures.values()) and max_batch_size > 0
+    shared = len(signatures) > 1 or "" not in signatures
     config = mc.ModelConfig(name=triton_name, backend="python")
-    for key in sorted(signature.inputs):
-        _fill(config.input.add(), signature.inputs[key], batched)
-    for key in sorted(signature.outputs):
-        _fill(config.output.add(), signature.outputs[key], batched)
+    for prefix, signature in sorted(signatures.items()):
+        for key in sorted(signature.inputs):
+            _fill(config.input.add(), signature.inputs[key], batched, prefix)
+            config.input[-1].optional = shared
+        for key in sorted(signature.outputs):
+            _fill(config.output.add(), signature.outputs[key], batched, prefix)
     config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=max(engine.instances, 1))
     if batched:
         engine.batching.apply(config)
@@ -116,9 +152,11 @@ def build_model_config(
         config.parameters["tf_session_config"].string_value = engine.tf_session_config
     config.version_policy.specific.versions.extend(sorted(versions))
     config.parameters["tf_model"].string_value = model
-    config.parameters["signature"].string_value = signature.name
+    names = sorted(s.name for s in signatures.values())
+    config.parameters["signature"].string_value = ",".join(names)
     scalars = [
-        t.key
+        prefix + t.key
+        for prefix, signature in signatures.items()
         for t in (*signature.inputs.values(), *signature.outputs.values())
         if t.shape == () and not batched
     ]

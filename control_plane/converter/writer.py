@@ -6,7 +6,13 @@ the runner the export child chose for it (control_plane/converter/export.py): ON
 ONNX conversion passed the parity check, else TensorFlow. Layout::
 
     <repo>/<model>__<signature>/config.pbtxt
-    ONNX Runtime:
+    ONNX Runtime on a CPU Triton: one Triton model for the model's batched signatures, one for the
+    unbatched (``<model>__.unbatched``; ``_placement``), tensors prefixed ``<signature>/``
+    (tfsgate/core/naming.py):
+    <repo>/<model>/<version>/model.py                    (tfsgate/runtime/onnx_runner.py)
+    <repo>/<model>/<version>/signatures/<signature>/model.onnx   (+ model.onnx.data if large)
+    <repo>/<model>/<version>/runner.json                 (every signature's entry, runner_files.py)
+    ONNX Runtime otherwise:
     <repo>/<model>__<signature>/<version>/model.py       (tfsgate/runtime/onnx_runner.py)
     <repo>/<model>__<signature>/<version>/model.onnx     (+ model.onnx.data for large models)
     <repo>/<model>__<signature>/<version>/tf_example.py  (signatures that start with ParseExample)
@@ -51,16 +57,24 @@ from control_plane.converter.exporter import (
 from control_plane.converter.runner_files import (
     RUNNER_FILE,
     WORKER_FILE,
+    SharedEntry,
     files_fingerprint,
     onnx_runner_json,
     read_runner,
     runner_json,
     runtime_file,
+    shared_runner_json,
     tflite_runner_json,
 )
 from control_plane.converter.savedmodel import SavedModelError, read_signatures
 from control_plane.converter.tflite import TFLITE, TFLITE_FILE, has_tflite, read_tflite
-from tfsgate.core.naming import triton_model_name
+from tfsgate.core.naming import (
+    is_shared,
+    safe_part,
+    shared_model_name,
+    tensor_prefix,
+    triton_model_name,
+)
 from tfsgate.core.signatures import SignatureSpec
 
 log = logging.getLogger(__name__)
@@ -134,7 +148,7 @@ def refusal(runners: dict[str, SignatureRunner]) -> str:
 
 
 class SavedModelConverter:
-    """SavedModel version directory -> one Triton model version per signature."""
+    """SavedModel version directory -> Triton model versions serving its signatures."""
 
     def __init__(
         self,
@@ -165,7 +179,7 @@ class SavedModelConverter:
         source: Path,
         runner: str = "auto",
     ) -> ConvertedVersion:
-        """Write one Triton model per signature of the SavedModel at ``source``.
+        """Write the Triton models serving the signatures of the SavedModel at ``source``.
 
         ``runner``: auto (ONNX Runtime where the conversion passes its parity check), tensorflow
         (no conversion), onnxruntime (every signature must pass, else ``ConversionRefused``).
@@ -187,7 +201,13 @@ class SavedModelConverter:
                 raise ConversionRefused(reason)
             self._place_warmup(exported / "warmup", model, version)
             fingerprint = files_fingerprint(source)
+            names = self._placement(model, signatures, runners)
+            for shared in {n for n in names.values() if is_shared(model, n)}:
+                together = {s: runners[s] for s, n in names.items() if n == shared}
+                self._stage_shared(staging, source, exported, shared, version, together, signatures)
             for sig_name, triton_name in names.items():
+                if is_shared(model, triton_name):
+                    continue
                 staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{triton_name}.{version}."))
                 self._copy_batching_params(source, staged)
                 evidence = runners[sig_name]
@@ -206,6 +226,59 @@ class SavedModelConverter:
         finally:
             shutil.rmtree(exported, ignore_errors=True)
         return ConvertedVersion(model, version, source, signatures, names, runners)
+
+    def _placement(
+        self,
+        model: str,
+        signatures: dict[str, SignatureSpec],
+        runners: dict[str, SignatureRunner],
+    ) -> dict[str, str]:
+        """Signature -> Triton model. What ONNX Runtime serves in a CPU Triton's python backend
+        shares one of the model's two shared Triton models (batched or not): one stub process
+        per version for all of those signatures, as TF Serving has one session per version (a
+        stub costs about 68 MB, mostly the interpreter, numpy and ONNX Runtime; a session about
+        9). The rest (the TensorFlow and TFLite runners, a GPU Triton's backends, signatures
+        without inputs, which a request could not be told apart by) get one each."""
+        placed = {}
+        for name, spec in signatures.items():
+            evidence = runners[name]
+            together = (
+                self.flavor != "gpu"
+                and evidence.runner == ONNXRUNTIME
+                and bool(evidence.onnx_dir)
+                and bool(spec.inputs)
+            )
+            shared = shared_model_name(model, spec.batched)
+            placed[name] = shared if together else triton_model_name(model, name)
+        return placed
+
+    def _stage_shared(
+        self,
+        staging: Path,
+        source: Path,
+        exported: Path,
+        name: str,
+        version: int,
+        signatures: dict[str, SignatureRunner],
+        specs: dict[str, SignatureSpec],
+    ) -> None:
+        """``<repo>/<shared name>/<version>``: one onnx_runner.py serving ``signatures``, each
+        graph in a directory of its own, and runner.json naming them with their tensor prefix."""
+        staged = Path(tempfile.mkdtemp(dir=staging, prefix=f"{name}.{version}."))
+        self._copy_batching_params(source, staged)
+        shutil.copyfile(runtime_file("onnx_runner.py"), staged / "model.py")
+        placed = {}
+        for signature, evidence in signatures.items():
+            folder = f"signatures/{safe_part(signature)}"  # apart from the version's files
+            (staged / folder).mkdir(parents=True)
+            for path in (exported / str(evidence.onnx_dir)).iterdir():
+                os.replace(path, staged / folder / path.name)
+            if evidence.parse:
+                shutil.copyfile(runtime_file("tf_example.py"), staged / "tf_example.py")
+            inputs = tuple(sorted(specs[signature].inputs))
+            placed[signature] = SharedEntry(folder, tensor_prefix(signature), inputs, evidence)
+        (staged / RUNNER_FILE).write_text(shared_runner_json(placed))
+        _replace_dir(staged, self.repository / name / str(version))
 
     def _check_batching_params(self, source: Path) -> None:
         """A version's batching_params.pbtxt must parse when it is used (TF Serving fails the
@@ -332,8 +405,11 @@ class SavedModelConverter:
         """Whether every signature of the version has its runner and evidence in the repository
         (and, given the version's ``source``, from the file --prefer_tflite_model chooses)."""
         tflite = self.serves_tflite(source) if source is not None else None
+        shared = [shared_model_name(model, batched) for batched in (True, False)]
         for sig in signatures:
             found = read_runner(self.repository / triton_model_name(model, sig) / str(version))
+            for name in shared if self.flavor != "gpu" else []:  # a GPU Triton has none
+                found = found or read_runner(self.repository / name / str(version), sig)
             if found is None or (tflite is not None and (found.runner == TFLITE) != tflite):
                 return False
         return True

@@ -3,7 +3,8 @@
 Availability is preserved as in TF Serving: a new version is loaded and answering before an old
 one is retired; requests are routed away from a retiring version (a new routing table) and given
 ``drain_seconds`` to reach Triton before it is unloaded; a version that fails keeps the old one
-serving. The signatures of a version are separate Triton models loaded side by side.
+serving. The Triton models serving a version's signatures (the model's shared one and one per
+signature otherwise, ``ModelVersion.triton_models``) load side by side.
 """
 
 from __future__ import annotations
@@ -19,20 +20,15 @@ from tritonclient.grpc import model_config_pb2 as mc
 from control_plane.catalog.entities import ModelVersion, VersionState
 from control_plane.catalog.store import CatalogStore
 from control_plane.converter.writer import SavedModelConverter
-from control_plane.reconciler.configs import composing_models, signature_configs
+from control_plane.reconciler.configs import composing_models, shared_config, signature_configs
 from control_plane.reconciler.load_retries import LoadRetries
 from control_plane.reconciler.settings import ACTOR, ReconcilerSettings
 from control_plane.reconciler.warmup_replay import warm_up
 from control_plane.triton.repository import IndexEntry, Repository, RepositoryError
-from tfsgate.core.naming import triton_model_name
+from tfsgate.core.naming import belongs_to, is_shared
 from tfsgate.core.signatures import SignatureSpec, signatures_from_json
 
 log = logging.getLogger(__name__)
-
-
-def triton_models(model: str, version: ModelVersion) -> dict[str, str]:
-    """Signature name -> Triton model name, for every signature of ``version``."""
-    return {sig: triton_model_name(model, sig) for sig in version.signatures}
 
 
 async def set_state(
@@ -120,18 +116,24 @@ class Converger:
         ``reload`` load even when READY."""
         reload = reload or set()
         response_cache = (await asyncio.to_thread(self.store.get_model, model)).response_cache
-        by_triton: dict[str, tuple[set[int], SignatureSpec | None]] = {}
+        # Triton model -> (its versions wanted, the signatures it serves for them)
+        by_triton: dict[str, tuple[set[int], dict[str, SignatureSpec]]] = {}
         for v in sorted(versions):
-            for sig, name in triton_models(model, versions[v]).items():
-                wanted, _ = by_triton.setdefault(name, (set(), None))
+            for sig, name in versions[v].triton_models().items():
+                wanted, specs = by_triton.setdefault(name, (set(), {}))
                 if v in target:
                     wanted.add(v)
-                    newest = signatures_from_json(versions[v].signatures)[sig]
-                    by_triton[name] = (wanted, newest)  # the newest version's signature wins
+                    # The newest version's signature wins.
+                    specs[sig] = signatures_from_json(versions[v].signatures)[sig]
+        for entry in index:
+            if belongs_to(model, entry.name) and entry.state == "READY":
+                # Unloaded when no version maps to it any more: its versions were converted
+                # again under another runner setting, into a shared model or their own.
+                by_triton.setdefault(entry.name, (set(), {}))
         failures: dict[int, str] = {}
         loading: set[int] = set()
         loads = []
-        for name, (wanted, spec) in by_triton.items():
+        for name, (wanted, specs) in by_triton.items():
             ready = {
                 e.version
                 for e in index
@@ -140,12 +142,12 @@ class Converger:
             if ready == wanted and not reload & wanted:
                 continue
             loading |= (wanted - ready) | (reload & wanted)
-            loads.append(self._load(name, model, spec, wanted, ready - reload, response_cache))
+            loads.append(self._load(name, model, specs, wanted, ready - reload, response_cache))
         for v in sorted(loading):
             await set_state(self.store, model, v, VersionState.LOADING)
-        # The signatures of a version load side by side (Triton loads models in parallel, and
+        # The Triton models of a version load side by side (Triton loads models in parallel, and
         # they share one TensorFlow worker), so a version costs about one load, not one per
-        # signature.
+        # Triton model.
         for result in await asyncio.gather(*loads):
             failures.update(result)
         if failures:
@@ -179,13 +181,13 @@ class Converger:
         self,
         name: str,
         model: str,
-        spec: SignatureSpec | None,
+        specs: dict[str, SignatureSpec],
         wanted: set[int],
         ready: set[int],
         response_cache: bool = False,
     ) -> dict[int, str]:
         """Load ``name`` serving ``wanted``; on failure restore ``ready``. Returns the failures."""
-        if not wanted or spec is None:
+        if not wanted or not specs:
             try:
                 await self.repository.unload(name)
             except RepositoryError as exc:
@@ -195,7 +197,7 @@ class Converger:
                     with contextlib.suppress(RepositoryError):
                         await self.repository.unload(step)
             return {}
-        configs = self._configs(name, model, spec, wanted, response_cache)
+        configs = self._configs(name, model, specs, wanted, response_cache)
         try:
             for config in configs:  # composing models before their ensemble
                 await self._load_config(config)
@@ -210,7 +212,7 @@ class Converger:
         }
         keep = wanted - set(failed)
         if keep:
-            with_keep = self._configs(name, model, spec, keep, response_cache)
+            with_keep = self._configs(name, model, specs, keep, response_cache)
             try:
                 for config in with_keep:
                     await self._load_config(config)
@@ -219,8 +221,18 @@ class Converger:
         return failed
 
     def _configs(
-        self, name: str, model: str, spec: SignatureSpec, versions: set[int], cache: bool
+        self,
+        name: str,
+        model: str,
+        specs: dict[str, SignatureSpec],
+        versions: set[int],
+        cache: bool,
     ) -> list[mc.ModelConfig]:
+        if is_shared(model, name):
+            return [
+                shared_config(self.settings, self.converter, name, model, specs, versions, cache)
+            ]
+        (spec,) = specs.values()
         return signature_configs(self.settings, self.converter, name, model, spec, versions, cache)
 
     async def _load_config(self, config: mc.ModelConfig) -> None:
@@ -236,7 +248,8 @@ class Converger:
             live = [v for v in versions if v.state not in (VersionState.END, VersionState.FAILED)]
             if not live:
                 continue
-            names = {n for v in versions for n in triton_models(model.name, v).values()}
+            names = {n for v in versions for n in v.triton_models().values()}
+            names |= {e.name for e in index if belongs_to(model.name, e.name)}
             for v in live:
                 await set_state(self.store, model.name, v.version, VersionState.UNLOADING)
             await self.publish()  # requests get NOT_FOUND from the table, not Triton's errors

@@ -23,7 +23,7 @@ from control_plane.converter.triton_config import UnsupportedSignature
 from control_plane.converter.writer import ConversionRefused, SavedModelConverter
 from control_plane.reconciler import desired
 from control_plane.reconciler.admin_import import record_import
-from control_plane.reconciler.converge import Converger, set_state, triton_models
+from control_plane.reconciler.converge import Converger, set_state
 from control_plane.reconciler.load_retries import LoadRetries
 from control_plane.reconciler.publish import FeedWriter, Publisher
 from control_plane.reconciler.settings import ACTOR, ReconcilerSettings
@@ -255,6 +255,7 @@ class Reconciler:
         ended_on = used.pop() if len(used) == 1 else ("mixed" if used else "none")
         metrics.converted(ended_on, time.perf_counter() - started)
         evidence["signatures"] = {k: v.to_json() for k, v in converted.runners.items()}
+        evidence["triton_models"] = dict(converted.triton_models)  # ModelVersion.triton_models
         return digest, signatures_to_json(converted.signatures), "", evidence
 
     def _find_version(self, model: str, version: int) -> ModelVersion | None:
@@ -283,15 +284,18 @@ class Reconciler:
         return await asyncio.to_thread(self.store.get_model_version, model, number)
 
     async def statistics(self, model: str) -> dict[int, dict[str, ModelStatistics]]:
-        """Triton's counters per version and signature of a model (admin API)."""
+        """Triton's counters per version and signature of a model (admin API); signatures
+        served by one shared Triton model each show that model's counters."""
         versions = await asyncio.to_thread(self.store.list_model_versions, model)
-        names = {n: s for v in versions for s, n in triton_models(model, v).items()}
+        served = {v.version: v.triton_models() for v in versions}
         found: dict[int, dict[str, ModelStatistics]] = {}
-        for name, signature in sorted(names.items()):
+        for name in sorted({n for names in served.values() for n in names.values()}):
             try:
                 per_version = await self.repository.statistics(name)
             except RepositoryError:
                 continue  # not loaded
             for version, stats in per_version.items():
-                found.setdefault(version, {})[signature] = stats
+                for signature, by in served.get(version, {}).items():
+                    if by == name:
+                        found.setdefault(version, {})[signature] = stats
         return found

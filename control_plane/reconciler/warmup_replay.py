@@ -19,7 +19,7 @@ from control_plane.converter import warmup
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler.settings import ACTOR, ReconcilerSettings
 from control_plane.triton.repository import Repository, RepositoryError
-from tfsgate.core.naming import triton_model_name
+from tfsgate.core.naming import is_shared, tensor_prefix
 from tfsgate.core.signatures import SignatureSpec, signatures_from_json
 
 log = logging.getLogger(__name__)
@@ -44,6 +44,7 @@ async def warm_up(
     if found is None:
         return ""
     signatures = signatures_from_json(version.signatures)
+    names = version.triton_models()
     batching = settings.max_batch_size > 0
     started = time.monotonic()
     for _ in range(max(settings.warmup_iterations, 1)):
@@ -52,7 +53,9 @@ async def warm_up(
             if spec is None:
                 return f"warm-up request {index}: no signature {request.signature!r}"
             inputs = triton_inputs(spec, request.inputs, batching)
-            name = triton_model_name(model, request.signature)
+            name = names[request.signature]
+            if is_shared(model, name):
+                inputs = {tensor_prefix(spec.name) + k: v for k, v in inputs.items()}
             try:
                 await repository.infer(name, version.version, inputs)
             except RepositoryError as exc:

@@ -121,8 +121,9 @@ def base(uid: str, title: str, description: str) -> db.Dashboard:
 MODEL = 'model=~"$model"'
 VERSION = 'version=~"$version"'
 LABEL = 'label=~"$label"'
-# Triton's model label is "<tf model>__<signature>"; braces keep Grafana from reading "$model__".
-TRITON_MODEL = 'model=~"${model}__.+"'
+# Triton's model label is "<tf model>" (its shared model), "<tf model>__.unbatched" or
+# "<tf model>__<signature>" (tfsgate/core/naming.py); braces keep Grafana from reading "$model__".
+TRITON_MODEL = 'model=~"${model}(__.+)?"'
 NOT_OK = 'code!="OK"'
 AVAILABLE = 'state="AVAILABLE"'
 BOTH_ARMS = 'label=~"$baseline|$candidate"'

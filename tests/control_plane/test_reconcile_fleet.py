@@ -209,7 +209,8 @@ def test_config_edit_removes_a_model_while_the_other_serves(fleet: Deployment) -
     wait_for(lambda: catalog_states(fleet.catalog_url, "m2") == ended, 30, "m2 version 1 END")
     triton = json.loads((server.home / "triton" / "endpoints.json").read_text())["http_url"]
     index = httpx.post(f"{triton}/v2/repository/index", json={"ready": True}, timeout=10).json()
-    assert index and all(m["name"].startswith("m1__") and m["version"] == "1" for m in index)
+    names = {m["name"] for m in index if m["version"] == "1"}
+    assert names == {"m1", "m1__.unbatched"} and len(index) == 2  # m1's shared Triton models
 
 
 # -- restarts ------------------------------------------------------------------------------------

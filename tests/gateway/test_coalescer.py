@@ -55,6 +55,32 @@ async def test_requests_arriving_during_a_call_share_the_next_one() -> None:
         assert answer["y"].tolist() == [[2.0 * i], [2.0 * i]]
 
 
+async def test_signatures_of_a_shared_triton_model_have_lanes_of_their_own() -> None:
+    """Two signatures in one Triton model (tensors under their prefixes, tfsgate/core/naming.py)
+    never wait behind each other's calls, and each one's waiting requests still share a call."""
+    calls: list[tuple[str, ...]] = []
+
+    class Upstream(RecordingUpstream):
+        async def infer(
+            self, model: str, version: int, inputs: Tensors, outputs: list[str], timeout: Any = None
+        ) -> Tensors:
+            calls.append(tuple(inputs))
+            await asyncio.sleep(self.delay)
+            (name,) = inputs
+            return {name.split("/")[0] + "/y": inputs[name] * 2}
+
+    coalescer = Coalescer(Upstream(), max_rows=64)  # type: ignore[arg-type]
+    a = [{"a/x": request(float(i))["x"]} for i in range(3)]
+    b = [{"b/x": request(float(i))["x"]} for i in range(3)]
+    answers = await asyncio.gather(*(coalescer.infer("m", 1, t, []) for t in a + b))
+    assert calls == [("a/x",), ("b/x",), ("a/x",), ("b/x",)]  # both first calls at once
+    assert [answer[f"{n}/y"].tolist() for answer, n in zip(answers, "aaabbb", strict=True)] == [
+        [[0.0]],
+        [[2.0]],
+        [[4.0]],
+    ] * 2
+
+
 async def test_batches_respect_max_rows() -> None:
     upstream = RecordingUpstream()
     coalescer = Coalescer(upstream, max_rows=4)  # type: ignore[arg-type]

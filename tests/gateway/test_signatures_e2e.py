@@ -200,7 +200,8 @@ def test_unbatched_signature(tf2_server: ServerProcess) -> None:
     response = post(tf2_server, "unbatched:predict", {"inputs": [1.0, 2.0, 3.0]})
     assert response.status_code == 200, response.text
     assert response.json() == {"outputs": [2.0, 4.0, 6.0]}
-    config = tf2_server.home / "model_repository" / "unbatched__serving_default" / "config.pbtxt"
+    # ONNX Runtime serves it in the model's shared Triton model for unbatched signatures.
+    config = tf2_server.home / "model_repository" / "unbatched__.unbatched" / "config.pbtxt"
     assert "max_batch_size" not in config.read_text()  # 0, the proto default, is not written
 
 

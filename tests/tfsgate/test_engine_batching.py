@@ -157,5 +157,5 @@ def test_thread_flags_reach_the_runners(batching_server: tuple[ServerProcess, st
     argv = workers[0]
     assert argv[argv.index(b"--intra_op_threads") + 1] == b"1"
     assert argv[argv.index(b"--inter_op_threads") + 1] == b"2"
-    onnx = (server.home / "model_repository" / "hpt__serving_default" / "config.pbtxt").read_text()
+    onnx = (server.home / "model_repository" / "hpt" / "config.pbtxt").read_text()
     assert 'key: "intra_op_threads"\n  value {\n    string_value: "2"' in onnx

@@ -4,6 +4,7 @@ serves everything."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from tests.support.admin_http import admin_call, serve_with_admin
 from tests.support.models import write_model
 from tests.support.procs import tree
 from tests.support.servers import ServerProcess
+from tfsgate.core.naming import belongs_to
 
 pytestmark = pytest.mark.triton  # starts tritonserver
 
@@ -141,9 +143,20 @@ def test_runner_setting_converts_again(engine_server: tuple[ServerProcess, str])
     assert response.json()["runner"] == "tensorflow"
     assert {s["runner"] for s in signatures(api, "hpt").values()} == {"tensorflow"}
     assert post(server, "hpt:predict", {"instances": [4.0]}).json() == {"predictions": [4.0]}
+    # Each signature in a Triton model of its own now; the shared ones were unloaded.
+    hpt = {n for n in ready_triton_models(server) if belongs_to("hpt", n)}
+    assert len(hpt) == 5 and not {"hpt", "hpt__.unbatched"} & hpt, hpt
     assert admin_call("PATCH", f"{api}/models/hpt", {"runner": "auto"}).status_code == 200
     assert {s["runner"] for s in signatures(api, "hpt").values()} == {"onnxruntime"}
     assert post(server, "hpt:predict", {"instances": [6.0]}).json() == {"predictions": [5.0]}
+    hpt = {n for n in ready_triton_models(server) if belongs_to("hpt", n)}
+    assert hpt == {"hpt", "hpt__.unbatched"}, hpt  # the models of their own unloaded in turn
+
+
+def ready_triton_models(server: ServerProcess) -> set[str]:
+    triton = json.loads((server.home / "triton" / "endpoints.json").read_text())["http_url"]
+    index = httpx.post(f"{triton}/v2/repository/index", json={"ready": True}, timeout=10).json()
+    return {m["name"] for m in index}
 
 
 def test_tf1_graph_with_legacy_habits(engine_server: tuple[ServerProcess, str]) -> None:
@@ -162,7 +175,7 @@ def test_tf1_graph_with_legacy_habits(engine_server: tuple[ServerProcess, str]) 
 
 
 def test_half_plus_two_alone_runs_without_tensorflow(server: ServerProcess) -> None:
-    """The example ``make serve`` serves: five ONNX Runtime stubs, no TensorFlow process."""
+    """The example ``make serve`` serves: two ONNX Runtime stubs, no TensorFlow process."""
     response = httpx.post(
         f"{server.rest_url}/v1/models/half_plus_two:predict", json={"instances": [1.0]}, timeout=30
     )

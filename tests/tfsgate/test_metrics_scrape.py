@@ -33,7 +33,7 @@ from tests.support.servers import ServerProcess, free_port, start_server
 pytestmark = pytest.mark.triton  # starts tfsgate serve with its tritonserver
 
 MODEL = "hpt"
-TRITON_MODEL = f"{MODEL}__serving_default"
+TRITON_MODEL = MODEL  # its ONNX signatures share one Triton model
 PATH = "/monitoring/prometheus/tfs_metrics"
 MONITORING = f'prometheus_config {{ enable: true path: "{PATH}" }}\n'
 LABELS = 'version_labels { key: "stable" value: 1 } version_labels { key: "canary" value: 2 }'

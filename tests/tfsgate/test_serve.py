@@ -143,15 +143,11 @@ def test_catalog_is_at_head_and_records_the_version(server: ServerProcess) -> No
 
 @pytest.mark.triton
 def test_triton_model_config_is_batched(server: ServerProcess) -> None:
-    config = (
-        server.home / "model_repository" / "half_plus_two__serving_default" / "config.pbtxt"
-    ).read_text()
+    config = (server.home / "model_repository" / "half_plus_two" / "config.pbtxt").read_text()
     # Triton's cap is per request (TF Serving has none); 128 is the batcher's target.
     assert "max_batch_size: 2147483647" in config
     assert "preferred_batch_size: 128" in config
-    assert (
-        server.home / "model_repository" / "half_plus_two__serving_default" / "123" / "model.py"
-    ).exists()
+    assert (server.home / "model_repository" / "half_plus_two" / "123" / "model.py").exists()
 
 
 @pytest.mark.triton

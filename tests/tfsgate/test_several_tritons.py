@@ -23,7 +23,7 @@ from tests.support.roles import health_status, predict_status, running, wait_for
 from tfsgate.core.ports import free_port
 
 MODEL = "half_plus_two"
-TRITON_MODEL = "half_plus_two__serving_default"
+TRITON_MODEL = "half_plus_two"  # its ONNX signatures share one Triton model
 KEY = "test-repository-key"
 CLIENTS = 4
 

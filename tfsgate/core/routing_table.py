@@ -25,6 +25,9 @@ class VersionRoute:
     signatures: dict[str, SignatureSpec] = field(default_factory=dict)
     triton_models: dict[str, str] = field(default_factory=dict)  # signature -> Triton model
     batched: dict[str, bool] = field(default_factory=dict)  # signature -> max_batch_size > 0
+    # signature -> its tensors' name prefix in a shared Triton model (naming.tensor_prefix);
+    # absent: the signature has a Triton model of its own and its tensors keep their keys.
+    prefixes: dict[str, str] = field(default_factory=dict)
 
     @property
     def available(self) -> bool:
@@ -38,6 +41,7 @@ class VersionRoute:
             "signatures": signatures_to_json(self.signatures),
             "triton_models": dict(sorted(self.triton_models.items())),
             "batched": dict(sorted(self.batched.items())),
+            "prefixes": dict(sorted(self.prefixes.items())),
         }
 
     @classmethod
@@ -49,6 +53,22 @@ class VersionRoute:
             signatures=signatures_from_json(data.get("signatures", {})),
             triton_models=dict(data.get("triton_models", {})),
             batched={k: bool(v) for k, v in data.get("batched", {}).items()},
+            prefixes=dict(data.get("prefixes", {})),
+        )
+
+    def target(self, model: str, name: str) -> Target | None:
+        """Signature ``name`` of this version as a request's target (None: no such signature)."""
+        signature = self.signatures.get(name)
+        triton_model = self.triton_models.get(name)
+        if signature is None or triton_model is None:
+            return None
+        return Target(
+            model,
+            self,
+            signature,
+            triton_model,
+            self.batched.get(name, False),
+            self.prefixes.get(name, ""),
         )
 
 
@@ -140,6 +160,7 @@ class Target:
     signature: SignatureSpec
     triton_model: str
     batched: bool
+    prefix: str = ""  # of its tensor names in the Triton model (VersionRoute.prefixes)
 
 
 @dataclass(frozen=True)
