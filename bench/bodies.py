@@ -18,6 +18,8 @@ import numpy as np
 from tritonclient.grpc import service_pb2
 
 from tfsgate.core import protos
+from tfsgate.core.naming import shared_model_name, tensor_prefix, triton_model_name
+from tfsgate.core.signatures import DEFAULT_SIGNATURE
 
 PREDICT_PATH = "/tensorflow.serving.PredictionService/Predict"
 MODEL_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
@@ -25,7 +27,9 @@ MODEL_INFER_PATH = "/inference.GRPCInferenceService/ModelInfer"
 
 @dataclass(frozen=True)
 class Case:
-    """One model input: a TF Serving model name, its Triton model, tensor names and the data."""
+    """One model input: a TF Serving model name, the Triton model serving its signature, the
+    signature's tensor names (as TF Serving's bodies carry them) and the data. Triton's own bodies
+    name the tensors with ``triton_prefix`` in front (``triton_input``, ``triton_output``)."""
 
     model: str
     triton_model: str
@@ -33,6 +37,48 @@ class Case:
     input_name: str
     output_name: str
     array: np.ndarray
+    triton_prefix: str = ""  # of the tensor names in triton_model; "" in a model of its own
+
+    @classmethod
+    def shared(
+        cls,
+        model: str,
+        version: int,
+        input_name: str,
+        output_name: str,
+        array: np.ndarray,
+        signature: str = DEFAULT_SIGNATURE,
+        batched: bool = True,
+    ) -> Case:
+        """A signature ONNX Runtime serves on a CPU Triton (the ``auto`` runner's choice for the
+        example models): in the model's shared Triton model, its tensors under the signature's
+        prefix (tfsgate/core/naming.py)."""
+        triton_model = shared_model_name(model, batched)
+        prefix = tensor_prefix(signature)
+        return cls(model, triton_model, version, input_name, output_name, array, prefix)
+
+    @classmethod
+    def own(
+        cls,
+        model: str,
+        version: int,
+        input_name: str,
+        output_name: str,
+        array: np.ndarray,
+        signature: str = DEFAULT_SIGNATURE,
+    ) -> Case:
+        """A signature in a Triton model of its own (the TensorFlow or TFLite runner, a GPU
+        Triton): ``<model>__<signature>``, its tensors unprefixed."""
+        triton_model = triton_model_name(model, signature)
+        return cls(model, triton_model, version, input_name, output_name, array)
+
+    @property
+    def triton_input(self) -> str:
+        return self.triton_prefix + self.input_name
+
+    @property
+    def triton_output(self) -> str:
+        return self.triton_prefix + self.output_name
 
     @property
     def slug(self) -> str:
@@ -71,8 +117,8 @@ def model_infer_request(case: Case) -> service_pb2.ModelInferRequest:
     request = service_pb2.ModelInferRequest(
         model_name=case.triton_model, model_version=str(case.version)
     )
-    request.inputs.add(name=case.input_name, datatype="FP32", shape=list(case.array.shape))
-    request.outputs.add(name=case.output_name)
+    request.inputs.add(name=case.triton_input, datatype="FP32", shape=list(case.array.shape))
+    request.outputs.add(name=case.triton_output)
     request.raw_input_contents.append(np.ascontiguousarray(case.array, np.float32).tobytes())
     return request
 
@@ -90,13 +136,13 @@ def write_bodies(case: Case, directory: Path) -> Bodies:
     triton = {
         "inputs": [
             {
-                "name": case.input_name,
+                "name": case.triton_input,
                 "shape": list(case.array.shape),
                 "datatype": "FP32",
                 "data": case.array.ravel().tolist(),
             }
         ],
-        "outputs": [{"name": case.output_name}],
+        "outputs": [{"name": case.triton_output}],
     }
     paths.triton_json.write_text(json.dumps(triton))
     paths.predict.write_bytes(frame(predict_request(case).SerializeToString()))

@@ -164,21 +164,28 @@ def bench_mlp(work: Path, seconds: float, clients: int) -> dict[str, Any]:
     base = work / "models" / "mlp"
     write_model("write_mlp", base / "1")
     row = [round(0.001 * i, 3) for i in range(1024)]
-    case = Case("mlp", "mlp__serving_default", 1, "x", "output_0", np.array([row], np.float32))
-    bodies = write_bodies(case, work / "bodies")
+    array = np.array([row], np.float32)
+    # Triton direct per runner: ONNX Runtime serves the signature in the model's shared Triton
+    # model (prefixed tensors), the TensorFlow runner in one of its own (tfsgate/core/naming.py).
+    cases = {
+        "onnxruntime": Case.shared("mlp", 1, "x", "output_0", array),
+        "tensorflow": Case.own("mlp", 1, "x", "output_0", array),
+    }
+    every = {runner: write_bodies(c, work / "bodies" / runner) for runner, c in cases.items()}
+    bodies = every["onnxruntime"]  # TF Serving's bodies are the same for both
     script = loadgen.write_wrk_script(bodies.rest, work / "mlp.lua")
     (work / "batching.txt").write_text(BATCHING)
     batching = ["--enable_batching", f"--batching_parameters_file={work / 'batching.txt'}"]
     results: dict[str, Any] = {"clients": clients, "seconds": seconds}
-    for name, args in (
-        ("onnxruntime", ["--runner=onnxruntime"]),
-        ("onnxruntime+batching", ["--runner=onnxruntime", *batching]),
-        ("tensorflow", ["--runner=tensorflow"]),
-        ("tensorflow+batching", ["--runner=tensorflow", *batching]),
+    for runner, extra in (
+        ("onnxruntime", []),
+        ("onnxruntime", batching),
+        ("tensorflow", []),
+        ("tensorflow", batching),
     ):
-        serve = spawn_serve(
-            work / f"home-{name}", ["--model_name=mlp", f"--model_base_path={base}", *args], False
-        )
+        name = f"{runner}+batching" if extra else runner
+        args = ["--model_name=mlp", f"--model_base_path={base}", f"--runner={runner}", *extra]
+        serve = spawn_serve(work / f"home-{name}", args, False)
         try:
             wait_model(serve.rest_url, "mlp", {"instances": [row]})
             url = f"{serve.rest_url}/v1/models/mlp:predict"
@@ -200,7 +207,7 @@ def bench_mlp(work: Path, seconds: float, clients: int) -> dict[str, Any]:
             triton = json.loads((serve.home / "triton" / "endpoints.json").read_text())
             direct = f"http://{triton['grpc_url']}{MODEL_INFER_PATH}"
             entry["triton_direct"] = loadgen.run_h2load(
-                direct, bodies.model_infer, clients, seconds, work / "h2load.log"
+                direct, every[runner].model_infer, clients, seconds, work / "h2load.log"
             ).as_dict()
             results[name] = entry
         finally:
@@ -220,7 +227,7 @@ def bench_mlp(work: Path, seconds: float, clients: int) -> dict[str, Any]:
     )
     try:
         url = f"http://127.0.0.1:{port}/v1/models/mlp:predict"
-        row = case.array[0].tolist()
+        row = array[0].tolist()
         wait_http(url, 300, "POST", {"instances": [row]})
         loadgen.run_wrk(url, script, clients, 2)
         results["fastapi+tensorflow"] = loadgen.run_wrk(url, script, clients, seconds).as_dict()

@@ -21,6 +21,8 @@ import numpy as np
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from tfsgate.core import protos
+from tfsgate.core.naming import shared_model_name, tensor_prefix
+from tfsgate.core.signatures import DEFAULT_SIGNATURE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import spawn_serve, write_half_plus_two  # noqa: E402
@@ -78,17 +80,20 @@ def measure(
 ) -> dict[str, list[float]]:
     """The same request four ways; each pair uses one client library, so only the hop differs."""
     array = np.array(X, dtype=np.float32)
-    triton_model = "half_plus_two__serving_default"
+    # The auto runner serves half_plus_two with ONNX Runtime: in the model's shared Triton model,
+    # its tensors under the signature's prefix (tfsgate/core/naming.py).
+    triton_model = shared_model_name("half_plus_two")
+    triton_x = tensor_prefix(DEFAULT_SIGNATURE) + "x"
 
     triton_stub = service_pb2_grpc.GRPCInferenceServiceStub(
         grpc.insecure_channel(endpoints["grpc_url"])
     )
     infer = service_pb2.ModelInferRequest(model_name=triton_model)
-    infer.inputs.add(name="x", datatype="FP32", shape=[3, 1])
+    infer.inputs.add(name=triton_x, datatype="FP32", shape=[3, 1])
     infer.raw_input_contents.append(array.tobytes())
 
     triton_http = httpx.Client(base_url=endpoints["http_url"], timeout=30)
-    triton_body = {"inputs": [{"name": "x", "shape": [3, 1], "datatype": "FP32", "data": X}]}
+    triton_body = {"inputs": [{"name": triton_x, "shape": [3, 1], "datatype": "FP32", "data": X}]}
 
     channel = grpc.insecure_channel(f"127.0.0.1:{grpc_port}")
     stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
@@ -104,11 +109,16 @@ def measure(
     return {
         "Triton gRPC ModelInfer, direct": timed(lambda: triton_stub.ModelInfer(infer), count),
         "tfsgate gRPC Predict": timed(lambda: stub.Predict(request), count),
+        # raise_for_status on both HTTP paths: a refused request fails the run, not a fast sample.
         "Triton HTTP/JSON infer, direct": timed(
-            lambda: triton_http.post(f"/v2/models/{triton_model}/infer", json=triton_body), count
+            lambda: triton_http.post(
+                f"/v2/models/{triton_model}/infer", json=triton_body
+            ).raise_for_status(),
+            count,
         ),
         "tfsgate REST :predict": timed(
-            lambda: rest.post("/v1/models/half_plus_two:predict", json=body), count
+            lambda: rest.post("/v1/models/half_plus_two:predict", json=body).raise_for_status(),
+            count,
         ),
     }
 

@@ -33,6 +33,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import loadgen  # noqa: E402
 from tests.support.models import model_config, write_models  # noqa: E402
 from tests.support.servers import free_port, start_server  # noqa: E402
+from tfsgate.core.naming import shared_model_name, tensor_prefix  # noqa: E402
+from tfsgate.core.signatures import DEFAULT_SIGNATURE  # noqa: E402
 
 TOKEN = "bench-secret"
 
@@ -137,20 +139,22 @@ def triton_direct(
 ) -> loadgen.LoadResult:
     """Triton alone, ``clients`` threads on hpt's serving_default: all on version 1, or all
     moving between versions 1 and 2 every ``switch_every`` seconds (what promote/rollback does
-    to Triton): the engine's own cost of a version switch, no tfsgate in the path."""
+    to Triton): the engine's own cost of a version switch, no tfsgate in the path. The auto
+    runner serves it with ONNX Runtime: in hpt's shared Triton model, its tensors prefixed."""
     import numpy as np
     import tritonclient.grpc as triton
 
     x = np.array([[1.0], [2.0], [5.0]], dtype=np.float32)
+    model, x_name = shared_model_name("hpt"), tensor_prefix(DEFAULT_SIGNATURE) + "x"
     version, latencies, stop = ["1"], [], threading.Event()
 
     def client() -> None:
         with triton.InferenceServerClient(f"127.0.0.1:{grpc_port}") as connection:
             while not stop.is_set():
-                tensor = triton.InferInput("x", list(x.shape), "FP32")
+                tensor = triton.InferInput(x_name, list(x.shape), "FP32")
                 tensor.set_data_from_numpy(x)
                 began = time.perf_counter()
-                connection.infer("hpt__serving_default", [tensor], model_version=version[0])
+                connection.infer(model, [tensor], model_version=version[0])
                 latencies.append((time.perf_counter() - began) * 1000)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]

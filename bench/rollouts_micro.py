@@ -16,6 +16,7 @@ from gateway.request_ids import accept_request_id  # noqa: E402
 from gateway.rest import _scan_headers  # noqa: E402
 from gateway.routing import Router  # noqa: E402
 from gateway.types import ModelRef  # noqa: E402
+from tfsgate.core.naming import shared_model_name, tensor_prefix  # noqa: E402
 from tfsgate.core.routing_table import ModelRoute, RoutingTable, VersionRoute  # noqa: E402
 from tfsgate.core.signatures import SignatureSpec, TensorSpec  # noqa: E402
 
@@ -28,12 +29,15 @@ SIGNATURE = SignatureSpec(
 
 
 def version(number: int) -> VersionRoute:
+    """As the control plane publishes an ONNX-served signature: in the model's shared Triton
+    model, its tensors prefixed (tfsgate/core/naming.py)."""
     return VersionRoute(
         number,
         "AVAILABLE",
         signatures={"serving_default": SIGNATURE},
-        triton_models={"serving_default": "hpt__serving_default"},
+        triton_models={"serving_default": shared_model_name("hpt")},
         batched={"serving_default": True},
+        prefixes={"serving_default": tensor_prefix("serving_default")},
     )
 
 

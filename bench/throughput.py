@@ -16,18 +16,22 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from tfsgate.core.naming import shared_model_name, tensor_prefix  # noqa: E402
+from tfsgate.core.signatures import DEFAULT_SIGNATURE  # noqa: E402
+
 CLIENT = r"""
 import asyncio, json, sys, time
 import numpy as np
 kind, target, clients, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+triton_model, triton_x = sys.argv[5], sys.argv[6]
 x = np.array([[1.0], [2.0], [5.0]], np.float32)
 
 def make_call():
     if kind == "triton":
         import tritonclient.grpc.aio as tg
         client = tg.InferenceServerClient(target)
-        inp = tg.InferInput("x", [3, 1], "FP32"); inp.set_data_from_numpy(x)
-        return lambda: client.infer("half_plus_two__serving_default", [inp])
+        inp = tg.InferInput(triton_x, [3, 1], "FP32"); inp.set_data_from_numpy(x)
+        return lambda: client.infer(triton_model, [inp])
     if kind == "grpc":
         import grpc
         from tfsgate.core import protos
@@ -59,9 +63,16 @@ asyncio.run(main())
 """
 
 
+# The auto runner serves half_plus_two with ONNX Runtime: in the model's shared Triton model, its
+# tensors under the signature's prefix (tfsgate/core/naming.py).
+TRITON_MODEL = shared_model_name("half_plus_two")
+TRITON_X = tensor_prefix(DEFAULT_SIGNATURE) + "x"
+
+
 def run_client(kind: str, target: str, clients: int, seconds: float) -> float:
     out = subprocess.run(
-        [sys.executable, "-c", CLIENT, kind, target, str(clients), str(seconds)],
+        [sys.executable, "-c", CLIENT, kind, target, str(clients), str(seconds)]
+        + [TRITON_MODEL, TRITON_X],
         check=True,
         capture_output=True,
         text=True,

@@ -28,9 +28,8 @@ from bench.sections import workers
 def run(bench: Bench, model_path: Path) -> None:
     plan = bench.plan
     rng = np.random.default_rng(0)
-    case = Case(
-        "mlp", "mlp__serving_default", 1, "x", "output_0", rng.random((1, 1024), np.float32)
-    )
+    # The main serve's auto runner: ONNX Runtime, in the model's shared Triton model.
+    case = Case.shared("mlp", 1, "x", "output_0", rng.random((1, 1024), np.float32))
     bodies = write_bodies(case, bench.bodies_dir)
     bench.check_grpc(bodies, None)
     section: dict[str, Any] = {"clients": plan.mlp_clients}
@@ -81,7 +80,9 @@ def _naive(bench: Bench, version_dir: Path, bodies: Bodies) -> dict[str, Any]:
 def _batching_off(bench: Bench, triton_model: str) -> Iterator[None]:
     """Reload the Triton model with its own config minus ``dynamic_batching``, then restore.
 
-    A config override through Triton's repository API: the same name and version keep
+    ``triton_model``: the one serving the signature (``Case.triton_model``; the model's shared
+    Triton model when ONNX Runtime serves it, which holds every such batched signature of the
+    model). A config override through Triton's repository API: the same name and version keep
     serving, tfsgate's routing does not change.
     """
     assert bench.serve is not None

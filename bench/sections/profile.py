@@ -16,7 +16,7 @@ from bench.procs import (
 def run(bench: Bench) -> None:
     """py-spy on the gateway under 16 clients per protocol (separate runs: sampling costs)."""
     assert bench.serve is not None
-    case = Case("half_plus_two", "half_plus_two__serving_default", 2, "x", "y", HALF_PLUS_TWO_X)
+    case = Case.shared("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
     bodies = write_bodies(case, bench.bodies_dir)
     urls = bench.urls(case)
     seconds = bench.plan.seconds
