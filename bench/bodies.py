@@ -40,37 +40,27 @@ class Case:
     triton_prefix: str = ""  # of the tensor names in triton_model; "" in a model of its own
 
     @classmethod
-    def shared(
+    def of(
         cls,
         model: str,
         version: int,
         input_name: str,
         output_name: str,
         array: np.ndarray,
+        *,
+        shared: bool = True,
         signature: str = DEFAULT_SIGNATURE,
         batched: bool = True,
     ) -> Case:
-        """A signature ONNX Runtime serves on a CPU Triton (the ``auto`` runner's choice for the
-        example models): in the model's shared Triton model, its tensors under the signature's
-        prefix (tfsgate/core/naming.py)."""
-        triton_model = shared_model_name(model, batched)
-        prefix = tensor_prefix(signature)
+        """``shared``: a signature ONNX Runtime serves on a CPU Triton (the ``auto`` runner's
+        choice for the example models), in the model's shared Triton model with its tensors
+        under the signature's prefix; else in a model of its own (the TensorFlow or TFLite
+        runner, a GPU Triton), ``<model>__<signature>``, unprefixed (tfsgate/core/naming.py)."""
+        if not shared:
+            triton_model = triton_model_name(model, signature)
+            return cls(model, triton_model, version, input_name, output_name, array)
+        triton_model, prefix = shared_model_name(model, batched), tensor_prefix(signature)
         return cls(model, triton_model, version, input_name, output_name, array, prefix)
-
-    @classmethod
-    def own(
-        cls,
-        model: str,
-        version: int,
-        input_name: str,
-        output_name: str,
-        array: np.ndarray,
-        signature: str = DEFAULT_SIGNATURE,
-    ) -> Case:
-        """A signature in a Triton model of its own (the TensorFlow or TFLite runner, a GPU
-        Triton): ``<model>__<signature>``, its tensors unprefixed."""
-        triton_model = triton_model_name(model, signature)
-        return cls(model, triton_model, version, input_name, output_name, array)
 
     @property
     def triton_input(self) -> str:

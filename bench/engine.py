@@ -168,8 +168,8 @@ def bench_mlp(work: Path, seconds: float, clients: int) -> dict[str, Any]:
     # Triton direct per runner: ONNX Runtime serves the signature in the model's shared Triton
     # model (prefixed tensors), the TensorFlow runner in one of its own (tfsgate/core/naming.py).
     cases = {
-        "onnxruntime": Case.shared("mlp", 1, "x", "output_0", array),
-        "tensorflow": Case.own("mlp", 1, "x", "output_0", array),
+        "onnxruntime": Case.of("mlp", 1, "x", "output_0", array),
+        "tensorflow": Case.of("mlp", 1, "x", "output_0", array, shared=False),
     }
     every = {runner: write_bodies(c, work / "bodies" / runner) for runner, c in cases.items()}
     bodies = every["onnxruntime"]  # TF Serving's bodies are the same for both

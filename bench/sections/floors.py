@@ -20,7 +20,7 @@ from bench.procs import (
 
 def run(bench: Bench) -> None:
     """Do-nothing servers of the libraries the front doors use, under the same load."""
-    case = Case.shared("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
+    case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
     bodies = write_bodies(case, bench.bodies_dir)
     script = loadgen.write_wrk_script(bodies.rest, bodies.rest.with_suffix(".lua"))
     log_file = bench.work / "h2load.log"

@@ -29,7 +29,7 @@ def run(bench: Bench, model_path: Path) -> None:
     plan = bench.plan
     rng = np.random.default_rng(0)
     # The main serve's auto runner: ONNX Runtime, in the model's shared Triton model.
-    case = Case.shared("mlp", 1, "x", "output_0", rng.random((1, 1024), np.float32))
+    case = Case.of("mlp", 1, "x", "output_0", rng.random((1, 1024), np.float32))
     bodies = write_bodies(case, bench.bodies_dir)
     bench.check_grpc(bodies, None)
     section: dict[str, Any] = {"clients": plan.mlp_clients}

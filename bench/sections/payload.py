@@ -16,7 +16,7 @@ def run(bench: Bench) -> None:
     rows = []
     for floats in plan.payload_floats:
         array = rng.random((1, floats), np.float32)
-        case = Case.shared("scale", 1, "x", "y", array)
+        case = Case.of("scale", 1, "x", "y", array)
         bodies = write_bodies(case, bench.bodies_dir)
         bench.check_grpc(bodies, None)
         row: dict[str, Any] = {"floats": floats, "bytes": floats * 4}

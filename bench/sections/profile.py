@@ -16,7 +16,7 @@ from bench.procs import (
 def run(bench: Bench) -> None:
     """py-spy on the gateway under 16 clients per protocol (separate runs: sampling costs)."""
     assert bench.serve is not None
-    case = Case.shared("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
+    case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
     bodies = write_bodies(case, bench.bodies_dir)
     urls = bench.urls(case)
     seconds = bench.plan.seconds

@@ -12,7 +12,7 @@ from bench.procs import (
 
 
 def run(bench: Bench) -> None:
-    case = Case.shared("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
+    case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
     bodies = write_bodies(case, bench.bodies_dir)
     bench.check_grpc(bodies, HALF_PLUS_TWO_Y)
     sweep: dict[str, list[dict[str, Any]]] = {"rest": [], "grpc": []}

@@ -31,7 +31,7 @@ def run(bench: Bench) -> None:
     """``tfsgate gateway --gateway_workers`` 1 vs 2 beside the main serve (its catalog, its
     Triton through the routing feed), half_plus_two; CPU of the gateway's process tree."""
     assert bench.serve is not None
-    case = Case.shared("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
+    case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
     bodies = write_bodies(case, bench.bodies_dir)
     script = loadgen.write_wrk_script(bodies.rest, bodies.rest.with_suffix(".lua"))
     log_file = bench.work / "h2load.log"

@@ -26,7 +26,7 @@ def _read(case: Case, directory: Path) -> tuple[Any, Any, Any, service_pb2.Model
 
 
 def test_shared_model_bodies_prefix_only_triton_tensors(tmp_path: Path) -> None:
-    case = Case.shared("half_plus_two", 2, "x", "y", X)
+    case = Case.of("half_plus_two", 2, "x", "y", X)
     assert (case.triton_model, case.triton_prefix) == ("half_plus_two", "serving_default/")
     rest, triton, predict, infer = _read(case, tmp_path)
     assert rest == {"instances": X.tolist()}
@@ -40,12 +40,12 @@ def test_shared_model_bodies_prefix_only_triton_tensors(tmp_path: Path) -> None:
 
 
 def test_unbatched_shared_model_name() -> None:
-    case = Case.shared("scale", 1, "v", "doubled", X[0], signature="double", batched=False)
+    case = Case.of("scale", 1, "v", "doubled", X[0], signature="double", batched=False)
     assert (case.triton_model, case.triton_input) == ("scale__.unbatched", "double/v")
 
 
 def test_own_model_bodies_keep_tensor_names(tmp_path: Path) -> None:
-    case = Case.own("mlp", 1, "x", "output_0", X)
+    case = Case.of("mlp", 1, "x", "output_0", X, shared=False)
     assert (case.triton_model, case.triton_prefix) == ("mlp__serving_default", "")
     _, triton, _, infer = _read(case, tmp_path)
     assert [i["name"] for i in triton["inputs"]] == ["x"]
