@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import Enum, StrEnum
 from typing import Any, Literal
 
-from tfsgate.core.naming import triton_model_name
+from tfsgate.core.naming import is_shared, tensor_prefix, triton_model_name
 from tfsgate.core.version_policy import VersionPolicy
 
 STABLE_LABEL = "stable"
@@ -129,6 +129,14 @@ class ModelVersion:
         converted before shared models existed)."""
         placed = self.runners.get("triton_models") or {}
         return {s: placed.get(s) or triton_model_name(self.model, s) for s in self.signatures}
+
+    def tensor_prefixes(self) -> dict[str, str]:
+        """Signature name -> its tensors' prefix, for those in a shared Triton model."""
+        return {
+            s: tensor_prefix(s)
+            for s, name in self.triton_models().items()
+            if is_shared(self.model, name)
+        }
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,6 @@ from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.store import CatalogStore
 from control_plane.sources.model_config import ModelSpecConfig
 from tfsgate.core import routing_feed
-from tfsgate.core.naming import is_shared, tensor_prefix
 from tfsgate.core.routing_table import (
     ModelRoute,
     RoutingTable,
@@ -172,13 +171,12 @@ class Publisher:
 
 def version_route(model: str, version: ModelVersion, max_batch_size: int) -> VersionRoute:
     signatures = signatures_from_json(version.signatures)
-    names = version.triton_models()
     return VersionRoute(
         version=version.version,
         state=version.state.value,
         reason=version.state_reason,
         signatures=signatures,
-        triton_models=names,
+        triton_models=version.triton_models(),
         batched={k: sig.batched and max_batch_size > 0 for k, sig in signatures.items()},
-        prefixes={k: tensor_prefix(k) for k, name in names.items() if is_shared(model, name)},
+        prefixes=version.tensor_prefixes(),
     )

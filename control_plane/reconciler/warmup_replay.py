@@ -19,7 +19,6 @@ from control_plane.converter import warmup
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler.settings import ACTOR, ReconcilerSettings
 from control_plane.triton.repository import Repository, RepositoryError
-from tfsgate.core.naming import is_shared, tensor_prefix
 from tfsgate.core.signatures import SignatureSpec, signatures_from_json
 
 log = logging.getLogger(__name__)
@@ -44,7 +43,7 @@ async def warm_up(
     if found is None:
         return ""
     signatures = signatures_from_json(version.signatures)
-    names = version.triton_models()
+    names, prefixes = version.triton_models(), version.tensor_prefixes()
     batching = settings.max_batch_size > 0
     started = time.monotonic()
     for _ in range(max(settings.warmup_iterations, 1)):
@@ -53,11 +52,10 @@ async def warm_up(
             if spec is None:
                 return f"warm-up request {index}: no signature {request.signature!r}"
             inputs = triton_inputs(spec, request.inputs, batching)
-            name = names[request.signature]
-            if is_shared(model, name):
-                inputs = {tensor_prefix(spec.name) + k: v for k, v in inputs.items()}
+            if prefix := prefixes.get(request.signature, ""):
+                inputs = {prefix + k: v for k, v in inputs.items()}
             try:
-                await repository.infer(name, version.version, inputs)
+                await repository.infer(names[request.signature], version.version, inputs)
             except RepositoryError as exc:
                 return f"warm-up request {index} ({request.signature}) failed: {exc}"
     seconds = time.monotonic() - started
