@@ -94,7 +94,7 @@ def build_model_config(
     ``engine`` (see batching.py: Triton's own max_batch_size is 2**31-1, TF Serving's bound is the
     batcher's preferred size and the runner's rows per call)."""
     return _build(
-        triton_name, model, {"": signature}, versions, max_batch_size, engine, response_cache
+        triton_name, model, {"": signature}, versions, max_batch_size, engine, response_cache, False
     )
 
 
@@ -110,9 +110,11 @@ def build_shared_config(
 ) -> mc.ModelConfig:
     """The config of a model's shared Triton model (tfsgate/core/naming.py): every signature's
     tensors under its prefix (``signatures`` is keyed by prefix), each input optional since a
-    request carries one signature's only. Its signatures are all batched (the converter shares
-    only those), so one ``max_batch_size`` fits them all."""
-    return _build(triton_name, model, signatures, versions, max_batch_size, engine, response_cache)
+    request carries one signature's only. Its signatures are all batched or all unbatched (the
+    converter shares them by that), so one ``max_batch_size`` fits them all."""
+    return _build(
+        triton_name, model, signatures, versions, max_batch_size, engine, response_cache, True
+    )
 
 
 def _build(
@@ -123,15 +125,15 @@ def _build(
     max_batch_size: int,
     engine: EngineOptions | None,
     response_cache: bool,
+    optional_inputs: bool,
 ) -> mc.ModelConfig:
     engine = engine or EngineOptions(batching=BatchingConfig(max_batch_size=max_batch_size or 1))
     batched = all(s.batched for s in signatures.values()) and max_batch_size > 0
-    shared = len(signatures) > 1 or "" not in signatures
     config = mc.ModelConfig(name=triton_name, backend="python")
     for prefix, signature in sorted(signatures.items()):
         for key in sorted(signature.inputs):
             _fill(config.input.add(), signature.inputs[key], batched, prefix)
-            config.input[-1].optional = shared
+            config.input[-1].optional = optional_inputs
         for key in sorted(signature.outputs):
             _fill(config.output.add(), signature.outputs[key], batched, prefix)
     config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=max(engine.instances, 1))

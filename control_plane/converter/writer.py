@@ -405,10 +405,13 @@ class SavedModelConverter:
         """Whether every signature of the version has its runner and evidence in the repository
         (and, given the version's ``source``, from the file --prefer_tflite_model chooses)."""
         tflite = self.serves_tflite(source) if source is not None else None
-        shared = [shared_model_name(model, batched) for batched in (True, False)]
+        # A GPU Triton has no shared models.
+        shared = (
+            [] if self.flavor == "gpu" else [shared_model_name(model, b) for b in (True, False)]
+        )
         for sig in signatures:
             found = read_runner(self.repository / triton_model_name(model, sig) / str(version))
-            for name in shared if self.flavor != "gpu" else []:  # a GPU Triton has none
+            for name in shared:
                 found = found or read_runner(self.repository / name / str(version), sig)
             if found is None or (tflite is not None and (found.runner == TFLITE) != tflite):
                 return False

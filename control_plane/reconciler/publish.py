@@ -164,12 +164,12 @@ class Publisher:
         # Publishing after a promote or a weight change rebuilds every route; parsing each
         # version's signatures again was most of that CPU, taken from the requests being served.
         key = (model, version.version, version.updated_at, version.state, version.state_reason)
-        cached = self._routes.get(key) or version_route(model, version, self.max_batch_size)
+        cached = self._routes.get(key) or version_route(version, self.max_batch_size)
         self._routes_used[key] = cached
         return cached
 
 
-def version_route(model: str, version: ModelVersion, max_batch_size: int) -> VersionRoute:
+def version_route(version: ModelVersion, max_batch_size: int) -> VersionRoute:
     signatures = signatures_from_json(version.signatures)
     return VersionRoute(
         version=version.version,

@@ -10,10 +10,10 @@ session. Self-contained: the standard library, numpy, onnxruntime (and google.pr
 tf_example.py); it may run in a Triton container without tfsgate.
 
 Triton hands ``execute`` every request of a dynamic batch; those of one signature run as one
-``InferenceSession.run`` (inputs concatenated along axis 0, outputs split back by rows), at most ``execution_batch_size``
-rows per call (TF Serving's max_batch_size: Triton's batcher may form larger batches, and a single
-request may be larger than that), so a 3,000,000-row request costs one ONNX call per
-``execution_batch_size`` rows inside one Triton call.
+``InferenceSession.run`` (inputs concatenated along axis 0, outputs split back by rows), at most
+``execution_batch_size`` rows per call (TF Serving's max_batch_size: Triton's batcher may form
+larger batches, and a single request may be larger than that), so a 3,000,000-row request costs
+one ONNX call per ``execution_batch_size`` rows inside one Triton call.
 
 With ``"parse_only": true`` in runner.json the model only parses (``<signature>__parse``, the
 first step of a GPU Triton's ensemble) and returns the dense features.
