@@ -16,7 +16,11 @@ unavailable.
 One request at a time per connection (Triton's HTTP server does not pipeline); idle connections
 are kept for the next call. A connection that fails before any answer byte after lying idle was
 closed by the server meanwhile: the call is made again on a new one. A deadline or a cancelled
-caller closes the connection (its answer would arrive later, out of turn).
+caller closes the connection (its answer would arrive later, out of turn). Opening a connection
+(name lookup and handshake) is bounded on its own: a Triton whose container is gone leaves a
+name that resolves nowhere (Docker's DNS then asks upstream servers that may never answer) or an
+address that drops the handshake, and a call waiting on either would otherwise hang for the
+kernel's or the resolver's minutes instead of failing UNAVAILABLE for another instance to take.
 """
 
 from __future__ import annotations
@@ -39,6 +43,9 @@ from gateway.types import Tensors
 from tfsgate.core.status import Code, ServingError
 
 KEEP_IDLE = 64  # connections kept open per instance beyond those in use
+# A connection not open within this is a Triton gone: room for one lost SYN (Linux retransmits
+# it after its 1 s initial RTO, as when Triton's accept queue overflows under a burst).
+CONNECT_SECONDS = 2.0
 _HEADER_LENGTH = b"inference-header-content-length"
 # Triton's HTTP status -> our code (the statuses http_server.cc answers; anything else is ours
 # to call internal). 404 means the model (version) is not loaded there: UNAVAILABLE to a client,
@@ -247,10 +254,16 @@ class HttpTriton:
         self._busy: set[_Connection] = set()  # a call is waiting on each
         self._closed = False
 
-    async def _open(self) -> _Connection:
+    async def _open(self, timeout: float | None) -> _Connection:
         loop = asyncio.get_running_loop()
+        bound = CONNECT_SECONDS if timeout is None else min(timeout, CONNECT_SECONDS)
         try:
-            _, connection = await loop.create_connection(_Connection, self._host, self._port)
+            async with asyncio.timeout(bound):
+                _, connection = await loop.create_connection(_Connection, self._host, self._port)
+        except TimeoutError:
+            raise InstanceUnavailable(
+                f"Triton at {self.url} unreachable: no connection within {bound:g} s"
+            ) from None
         except OSError as exc:
             raise InstanceUnavailable(f"Triton at {self.url} unreachable: {exc}") from exc
         return connection
@@ -270,7 +283,7 @@ class HttpTriton:
         """Send on an idle connection (a new one if the idle one turns out closed)."""
         while True:
             reused = bool(self._idle)
-            connection = self._idle.pop() if reused else await self._open()
+            connection = self._idle.pop() if reused else await self._open(timeout)
             if connection.closed:
                 continue
             self._busy.add(connection)

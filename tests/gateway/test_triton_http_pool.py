@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import socket
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -261,3 +262,94 @@ def test_a_triton_answering_not_ready_still_finishes_its_calls() -> None:
         await client.close()
 
     asyncio.run(with_server(shutting_down, body))
+
+
+def _listener_that_never_accepts() -> tuple[socket.socket, list[socket.socket], str]:
+    """A port whose accept queue is full (backlog 0, one connection held): Linux drops every
+    further SYN, as a host that vanished would (no reset, no answer)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    held = socket.create_connection(("127.0.0.1", port), timeout=5)
+    return listener, [held], f"http://127.0.0.1:{port}"
+
+
+def test_a_connection_that_never_opens_fails_unavailable_within_the_connect_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Opening a connection is bounded by itself, not only by the call's deadline: a Triton
+    container gone leaves an address that drops the handshake (or a name Docker's DNS cannot
+    resolve quickly), and a call must fail UNAVAILABLE for another instance or the client to
+    retry, not hang for its 60 s deadline."""
+    monkeypatch.setattr(triton_http, "CONNECT_SECONDS", 0.3)
+    listener, held, url = _listener_that_never_accepts()
+
+    async def main() -> None:
+        triton = HttpTriton(url)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(InstanceUnavailable, match="no connection within 0.3 s"):
+            await asyncio.wait_for(
+                triton.infer("m", 1, {"x": np.zeros((1, 1), np.float32)}, [], 60.0), 10
+            )
+        assert 0.25 <= loop.time() - started < 3
+        # The probe's own second bounds its connection too: not ready, not hung.
+        started = loop.time()
+        assert not await asyncio.wait_for(triton.ready(), 10)
+        assert loop.time() - started < 3
+        await triton.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        for sock in [*held, listener]:
+            sock.close()
+
+
+def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through the gateway's client, single instance (compose's topology): each call during
+    the outage ends UNAVAILABLE within the connect bound, then calls succeed again once a
+    Triton answers at that address."""
+    from gateway.upstream import TritonInferenceClient
+
+    monkeypatch.setattr(triton_http, "CONNECT_SECONDS", 0.3)
+    listener, held, url = _listener_that_never_accepts()
+    y = np.array([[0.5]], dtype=np.float32)
+
+    async def main() -> None:
+        client = TritonInferenceClient(url, default_timeout=60.0)
+        x = {"x": np.zeros((1, 1), np.float32)}
+        loop = asyncio.get_running_loop()
+        for _ in range(3):
+            started = loop.time()
+            with pytest.raises(ServingError) as raised:
+                await asyncio.wait_for(client.infer("m", 1, x, []), 10)
+            assert raised.value.code == Code.UNAVAILABLE
+            assert loop.time() - started < 3
+        # Triton back at the same address: the listener accepts and answers.
+        for sock in held:
+            sock.close()
+        listener.close()
+
+        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await read_request(reader)
+            writer.write(answer_bytes(y))
+            await writer.drain()
+
+        port = int(url.rsplit(":", 1)[1])
+        server = await asyncio.start_server(answer, "127.0.0.1", port, reuse_address=True)
+        try:
+            result = await asyncio.wait_for(client.infer("m", 1, x, []), 10)
+            np.testing.assert_array_equal(result["y"], y)
+        finally:
+            server.close()
+            await client.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        for sock in [*held, listener]:
+            sock.close()
