@@ -1,9 +1,10 @@
 """The export child: one SavedModel version -> an ONNX model and a parity verdict per signature.
 
 Run as ``python -m control_plane.converter.export --saved_model DIR --out DIR ...`` by
-``control_plane.converter.exporter``; it imports TensorFlow (560 MB, 3 s), tf2onnx and ONNX Runtime,
-which no long-lived process of ours should hold. It writes ``<out>/<n>/model.onnx`` (plus external
-data for large models) for each signature ONNX Runtime may serve, and ``<out>/verdict.json``::
+``control_plane.converter.exporter``; it imports TensorFlow (without Keras: ``import_tensorflow``),
+tf2onnx and ONNX Runtime, which no long-lived process of ours should hold. It writes
+``<out>/<n>/model.onnx`` (plus external data for large models) for each signature ONNX Runtime
+may serve, and ``<out>/verdict.json``::
 
     {"signatures": {name: {"runner": "onnxruntime"|"tensorflow", "max_abs_error", "parity_cases",
                            "fallback_reason", "parse", "onnx_dir", "input_dtypes"}},
@@ -28,6 +29,30 @@ from typing import Any
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def import_tensorflow() -> Any:
+    """TensorFlow, without the Keras import its ``__init__`` makes.
+
+    TensorFlow's ``__init__`` imports ``keras.src.optimizers`` eagerly, only so that Keras models
+    loaded by ``tf.saved_model.load`` find their optimizers registered (its comment: b/196254385),
+    and Keras brings scikit-learn, SciPy and matplotlib along: 1.3-1.5 s of a 3.8-3.9 s import
+    on this project's machine, on a fresh home's path to its first prediction. This child loads
+    SavedModels with the TF1 loader into a session, as TF Serving does, which restores variables
+    by name and needs none of that. With ``keras`` marked missing while TensorFlow imports, its
+    ``__init__`` takes the path it takes where Keras is not installed; ``tf.keras`` still imports
+    Keras later if anything asks for it.
+    """
+    blocked = "keras" not in sys.modules
+    if blocked:
+        sys.modules["keras"] = None  # type: ignore[assignment]  # import: ModuleNotFoundError
+    try:
+        import tensorflow as tf
+    finally:
+        if blocked and "keras" in sys.modules and sys.modules["keras"] is None:
+            del sys.modules["keras"]
+    tf.get_logger().setLevel("ERROR")
+    return tf
 
 
 def _variables_bytes(version_dir: Path) -> int:
@@ -241,7 +266,7 @@ def _refusal(source: Path, large: bool) -> str:
 
 def export(args: argparse.Namespace) -> dict[str, Any]:
     """One version: convert and check every signature, write verdict.json, return the report."""
-    import tensorflow as tf
+    tf = import_tensorflow()
 
     from control_plane.converter import onnx_export
     from control_plane.converter.savedmodel import read_signatures
@@ -332,9 +357,7 @@ def serve() -> int:
     # goes to stderr instead of corrupting them.
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
+    import_tensorflow()
     # tf2onnx and ONNX Runtime are every job's first steps (after TensorFlow, as in a job):
     # imported now, a child started ahead of its work (Exporter.start) has them ready.
     import onnxruntime  # noqa: F401
@@ -358,9 +381,6 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv == ["--serve"]:
         return serve()
-    import tensorflow as tf
-
-    tf.get_logger().setLevel("ERROR")
     export(_parser().parse_args(argv))
     return 0
 
