@@ -264,15 +264,27 @@ def test_a_triton_answering_not_ready_still_finishes_its_calls() -> None:
     asyncio.run(with_server(shutting_down, body))
 
 
-def _listener_that_never_accepts() -> tuple[socket.socket, list[socket.socket], str]:
+class _NeverAccepting:
     """A port whose accept queue is full (backlog 0, one connection held): Linux drops every
     further SYN, as a host that vanished would (no reset, no answer)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(0)
-    port = listener.getsockname()[1]
-    held = socket.create_connection(("127.0.0.1", port), timeout=5)
-    return listener, [held], f"http://127.0.0.1:{port}"
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(0)
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.held = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+
+    def __enter__(self) -> _NeverAccepting:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.held.close()
+        self.listener.close()
 
 
 def test_a_connection_that_never_opens_fails_unavailable_within_the_connect_bound(
@@ -283,9 +295,8 @@ def test_a_connection_that_never_opens_fails_unavailable_within_the_connect_boun
     resolve quickly), and a call must fail UNAVAILABLE for another instance or the client to
     retry, not hang for its 60 s deadline."""
     monkeypatch.setattr(triton_http, "CONNECT_SECONDS", 0.3)
-    listener, held, url = _listener_that_never_accepts()
 
-    async def main() -> None:
+    async def main(url: str) -> None:
         triton = HttpTriton(url)
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -300,11 +311,8 @@ def test_a_connection_that_never_opens_fails_unavailable_within_the_connect_boun
         assert loop.time() - started < 3
         await triton.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        for sock in [*held, listener]:
-            sock.close()
+    with _NeverAccepting() as port:
+        asyncio.run(main(port.url))
 
 
 def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_nothing(
@@ -316,11 +324,15 @@ def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_no
     from gateway.upstream import TritonInferenceClient
 
     monkeypatch.setattr(triton_http, "CONNECT_SECONDS", 0.3)
-    listener, held, url = _listener_that_never_accepts()
     y = np.array([[0.5]], dtype=np.float32)
 
-    async def main() -> None:
-        client = TritonInferenceClient(url, default_timeout=60.0)
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer_bytes(y))
+        await writer.drain()
+
+    async def main(port: _NeverAccepting) -> None:
+        client = TritonInferenceClient(port.url, default_timeout=60.0)
         x = {"x": np.zeros((1, 1), np.float32)}
         loop = asyncio.get_running_loop()
         for _ in range(3):
@@ -329,18 +341,8 @@ def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_no
                 await asyncio.wait_for(client.infer("m", 1, x, []), 10)
             assert raised.value.code == Code.UNAVAILABLE
             assert loop.time() - started < 3
-        # Triton back at the same address: the listener accepts and answers.
-        for sock in held:
-            sock.close()
-        listener.close()
-
-        async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            await read_request(reader)
-            writer.write(answer_bytes(y))
-            await writer.drain()
-
-        port = int(url.rsplit(":", 1)[1])
-        server = await asyncio.start_server(answer, "127.0.0.1", port, reuse_address=True)
+        port.close()  # Triton back at the same address: it accepts and answers
+        server = await asyncio.start_server(answer, "127.0.0.1", port.port, reuse_address=True)
         try:
             result = await asyncio.wait_for(client.infer("m", 1, x, []), 10)
             np.testing.assert_array_equal(result["y"], y)
@@ -348,8 +350,5 @@ def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_no
             server.close()
             await client.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        for sock in [*held, listener]:
-            sock.close()
+    with _NeverAccepting() as port:
+        asyncio.run(main(port))
