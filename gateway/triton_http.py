@@ -18,9 +18,10 @@ are kept for the next call. A connection that fails before any answer byte after
 closed by the server meanwhile: the call is made again on a new one. A deadline or a cancelled
 caller closes the connection (its answer would arrive later, out of turn). Opening a connection
 (name lookup and handshake) is bounded on its own: a Triton whose container is gone leaves a
-name that resolves nowhere (Docker's DNS then asks upstream servers that may never answer) or an
-address that drops the handshake, and a call waiting on either would otherwise hang for the
-kernel's or the resolver's minutes instead of failing UNAVAILABLE for another instance to take.
+name that resolves nowhere (Docker's DNS then asks upstream servers that may never answer: 5 s
+measured in a gateway container) or an address that drops the handshake (the kernel retries for
+minutes), and a call waiting on either would hang instead of failing UNAVAILABLE for another
+instance, or the client, to take.
 """
 
 from __future__ import annotations
