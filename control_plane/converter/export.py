@@ -32,25 +32,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def import_tensorflow() -> Any:
-    """TensorFlow, without the Keras import its ``__init__`` makes.
+    """TensorFlow without the Keras import of its ``__init__`` (1.3-1.5 s of a fresh home's path
+    to its first prediction: ``tfsgate/runtime/tf_worker.py``'s ``import_tensorflow``), its
+    logger quiet."""
+    from tfsgate.runtime.tf_worker import import_tensorflow as without_keras
 
-    TensorFlow's ``__init__`` imports ``keras.src.optimizers`` eagerly, only so that Keras models
-    loaded by ``tf.saved_model.load`` find their optimizers registered (its comment: b/196254385),
-    and Keras brings scikit-learn, SciPy and matplotlib along: 1.3-1.5 s of a 3.8-3.9 s import
-    on this project's machine, on a fresh home's path to its first prediction. This child loads
-    SavedModels with the TF1 loader into a session, as TF Serving does, which restores variables
-    by name and needs none of that. With ``keras`` marked missing while TensorFlow imports, its
-    ``__init__`` takes the path it takes where Keras is not installed; ``tf.keras`` still imports
-    Keras later if anything asks for it.
-    """
-    blocked = "keras" not in sys.modules
-    if blocked:
-        sys.modules["keras"] = None  # type: ignore[assignment]  # import: ModuleNotFoundError
-    try:
-        import tensorflow as tf
-    finally:
-        if blocked and "keras" in sys.modules and sys.modules["keras"] is None:
-            del sys.modules["keras"]
+    tf = without_keras()
     tf.get_logger().setLevel("ERROR")
     return tf
 

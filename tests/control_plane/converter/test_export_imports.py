@@ -1,7 +1,7 @@
 """The export child imports TensorFlow without Keras (``export.import_tensorflow``): TensorFlow's
-``__init__`` would import Keras's optimizers eagerly, and scikit-learn, SciPy and matplotlib with
-them, on a fresh home's path to its first prediction. Conversions come out the same, and
-``tf.keras`` still works if something asks for it afterwards."""
+``__init__`` would import Keras's optimizers eagerly, and scikit-learn (most of SciPy with it) and
+matplotlib with them, on a fresh home's path to its first prediction. Conversions come out the
+same, and ``tf.keras`` still works if something asks for it afterwards."""
 
 from __future__ import annotations
 

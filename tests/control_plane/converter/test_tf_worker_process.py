@@ -100,6 +100,22 @@ def test_signatures_share_one_worker(make_client: MakeClient) -> None:
     np.testing.assert_array_equal(regress.run({"inputs": inputs})["outputs"], [[3.0]])
 
 
+def test_the_worker_runs_without_keras(make_client: MakeClient) -> None:
+    """TensorFlow in the worker comes without the Keras import of its ``__init__`` (and the
+    scikit-learn and matplotlib Keras brings: ~100 MB of RSS), and TF1 sessions still serve:
+    no shared object of theirs is mapped in the serving worker (SciPy's top package is
+    TensorFlow's own import)."""
+    client = make_client("serving_default")
+    client.connect()
+    y = client.run({"x": np.array([[1.0]], np.float32)})["y"]
+    np.testing.assert_array_equal(y, [[2.5]])
+    (pid,) = worker_pids(client.socket_path)
+    mapped = Path(f"/proc/{pid}/maps").read_text()
+    assert "_pywrap_tensorflow" in mapped  # what would be seen if they were loaded
+    for package in ("/sklearn/", "/matplotlib/"):
+        assert package not in mapped, package
+
+
 def test_concurrent_starts_make_one_worker(make_client: MakeClient) -> None:
     signatures = ["serving_default", "regress_x_to_y", "classify_x_to_y", "regress_x_to_y2"]
     clients = [make_client(s) for s in signatures * 2]
