@@ -549,7 +549,7 @@ def import_tensorflow() -> Any:
     TensorFlow's ``__init__`` imports ``keras.src.optimizers`` eagerly, only so that Keras models
     loaded by ``tf.saved_model.load`` find their optimizers registered (its comment: b/196254385),
     and Keras brings scikit-learn (most of SciPy with it) and matplotlib: measured here, 1.3-1.5 s
-    of a 3.8-3.9 s import and 106 MB of RSS (81 MB private). This worker and the export child load
+    of a 3.8-3.9 s import and 104 MiB of RSS (79 MiB private). This worker and the export child load
     SavedModels with the TF1 loader into a session, as TF Serving does, which restores
     variables by name and needs none of that. With ``keras`` marked missing while TensorFlow
     imports, its ``__init__`` takes the path it takes where Keras is not installed; ``tf.keras``
