@@ -22,7 +22,6 @@ tf = export.import_tensorflow()
 after_import = sorted(m for m in ("keras", "sklearn", "matplotlib") if m in sys.modules)
 export.main(["--saved_model", sys.argv[1], "--out", sys.argv[2]])
 after_export = sorted(m for m in ("keras", "sklearn", "matplotlib") if m in sys.modules)
-loader_session = tf.compat.v1.Session  # the TF1 loader's API is there
 dense = tf.keras.layers.Dense(2)  # Keras imports on demand once TensorFlow is in
 print(json.dumps({
     "after_import": after_import,

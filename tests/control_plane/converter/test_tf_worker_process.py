@@ -111,7 +111,7 @@ def test_the_worker_runs_without_keras(make_client: MakeClient) -> None:
     np.testing.assert_array_equal(y, [[2.5]])
     (pid,) = worker_pids(client.socket_path)
     mapped = Path(f"/proc/{pid}/maps").read_text()
-    assert "_pywrap_tensorflow" in mapped  # what would be seen if they were loaded
+    assert "_pywrap_tensorflow" in mapped  # shared objects show here: the check below can see
     for package in ("/sklearn/", "/matplotlib/"):
         assert package not in mapped, package
 
