@@ -18,8 +18,9 @@ from typing import Any
 from bench.targets import TARGETS, Results, protocol_name, sweep_point
 
 # floors.py's servers for each front door (tfsgate's REST door is an asyncio protocol on
-# httptools' parser, gateway/http_server.py: the bare floor; its gRPC door grpc.aio).
-_FLOOR_KIND = {"rest": "rest-bare", "grpc": "grpc-aio"}
+# httptools' parser, gateway/http_server.py: the bare floor; its gRPC door its own HTTP/2
+# server, gateway/grpc_h2.py).
+_FLOOR_KIND = {"rest": "rest-bare", "grpc": "grpc-h2"}
 
 
 # The REST door's alternatives measured beside its own library (issue 11, item 2).

@@ -1,8 +1,9 @@
 """What the front-door libraries cost doing nothing: the floor under the gateway's CPU targets.
 
-A do-nothing server per library answers half_plus_two's fixed Predict answer: grpcio's asyncio
-server (as tfsgate's gRPC door), the same behind a pass-through interceptor, on uvloop, and
-grpcio's thread-pool server; uvicorn with httptools (as tfsgate's REST door) on asyncio and on
+A do-nothing server per library answers half_plus_two's fixed Predict answer: tfsgate's own
+HTTP/2 gRPC server (``gateway/grpc_h2.py``, the gRPC door's), grpcio's asyncio server (the door's
+before, and still with TLS), the same behind a pass-through interceptor, on uvloop, and grpcio's
+thread-pool server; uvicorn with httptools (as tfsgate's REST door) on asyncio and on
 uvloop; and the alternatives issue 11 names for the REST door: granian (Rust HTTP server, the
 same ASGI app, asyncio loop, one worker process) and a bare asyncio protocol with httptools'
 parser (no ASGI layer at all). The benchmark loads each with the same h2load/wrk command as the gateway and divides
@@ -19,6 +20,7 @@ from concurrent import futures
 from typing import Any
 
 KINDS = (
+    "grpc-h2",
     "grpc-aio",
     "grpc-aio-interceptor",
     "grpc-aio-uvloop",
@@ -44,6 +46,35 @@ def _response() -> Any:
     tensor.tensor_shape.dim.add(size=1)
     tensor.float_val.extend([2.5, 3.0, 4.5])
     return response
+
+
+def _serve_grpc_h2(port: int) -> None:
+    import grpc
+
+    from gateway.grpc_h2 import Http2GrpcServer
+    from tfsgate.core import protos
+
+    answer = _response()
+
+    async def predict(request: Any, context: Any) -> Any:
+        return answer
+
+    handler = grpc.unary_unary_rpc_method_handler(
+        predict,
+        request_deserializer=protos.predict_pb2.PredictRequest.FromString,
+        response_serializer=protos.predict_pb2.PredictResponse.SerializeToString,
+    )
+
+    async def main() -> None:
+        server = Http2GrpcServer({PREDICT: handler}, max_receive=2**31 - 1, max_send=2**31 - 1)
+        await server.listen_tcp("127.0.0.1", port, False)
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main())
+
+
+PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
 
 def _serve_grpc(kind: str, port: int) -> None:
@@ -204,7 +235,9 @@ def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     if kind not in KINDS:
         raise SystemExit(f"kind is one of {', '.join(KINDS)}")
-    if kind.startswith("grpc"):
+    if kind == "grpc-h2":
+        _serve_grpc_h2(port)
+    elif kind.startswith("grpc"):
         _serve_grpc(kind, port)
     elif kind == "rest-granian":
         _serve_granian(port)

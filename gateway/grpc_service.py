@@ -20,6 +20,7 @@ from grpc_health.v1 import health, health_pb2
 from gateway import grpc_convert as convert
 from gateway import metrics
 from gateway.dataplane import DataPlane
+from gateway.grpc_h2 import Http2GrpcServer
 from gateway.request_ids import accept_request_id
 from gateway.types import ClassifyResult, ModelRef
 from tfsgate.core import protos
@@ -100,6 +101,8 @@ def guarded(method_path: str, inner: Handler) -> Handler:
         except ServingError as exc:
             code = exc.code
             await context.abort(exc.grpc_status, exc.message)
+        except grpc.aio.AbortError:
+            raise  # the method aborted the call itself (grpc's health Check: NOT_FOUND)
         except Exception as exc:  # noqa: BLE001 - never leak a traceback as UNKNOWN
             log.exception("gRPC %s failed", method_path)
             code = Code.INTERNAL
@@ -110,9 +113,9 @@ def guarded(method_path: str, inner: Handler) -> Handler:
     return call
 
 
-def add_guarded_service(server: grpc.aio.Server, service: Any, servicer: Any) -> None:
-    """Register ``servicer``'s methods of ``service`` (a protobuf ServiceDescriptor), each unary
-    one wrapped by ``guarded``, as registered methods (matched by the C core)."""
+def guarded_methods(service: Any, servicer: Any) -> dict[str, grpc.RpcMethodHandler]:
+    """``servicer``'s methods of ``service`` (a protobuf ServiceDescriptor) by full path, each
+    unary one wrapped by ``guarded``."""
     handlers: dict[str, grpc.RpcMethodHandler] = {}
     for method in service.methods:
         request_class = message_factory.GetMessageClass(method.input_type)
@@ -126,15 +129,23 @@ def add_guarded_service(server: grpc.aio.Server, service: Any, servicer: Any) ->
         if method.client_streaming:
             continue  # none in TF Serving's or the health API
         if method.server_streaming:  # health Watch: no error mapping needed
-            handlers[method.name] = grpc.unary_stream_rpc_method_handler(implementation, **kwargs)
+            handlers[path] = grpc.unary_stream_rpc_method_handler(implementation, **kwargs)
         else:
-            handlers[method.name] = grpc.unary_unary_rpc_method_handler(
+            handlers[path] = grpc.unary_unary_rpc_method_handler(
                 guarded(path, implementation), **kwargs
             )
-    server.add_generic_rpc_handlers(
-        (grpc.method_handlers_generic_handler(service.full_name, handlers),)
-    )
-    server.add_registered_method_handlers(service.full_name, handlers)
+    return handlers
+
+
+def _register(server: grpc.aio.Server, methods: dict[str, grpc.RpcMethodHandler]) -> None:
+    """grpc.aio: each service's methods as registered methods (matched by the C core)."""
+    services: dict[str, dict[str, grpc.RpcMethodHandler]] = {}
+    for path, handler in methods.items():
+        service, name = path[1:].rsplit("/", 1)
+        services.setdefault(service, {})[name] = handler
+    for service, handlers in services.items():
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service, handlers),))
+        server.add_registered_method_handlers(service, handlers)
 
 
 class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -231,17 +242,16 @@ async def _profiler_unimplemented(request: bytes, context: grpc.aio.ServicerCont
     raise ServingError(Code.UNIMPLEMENTED, PROFILER_UNAVAILABLE)  # mapped by guarded()
 
 
-def profiler_handler() -> grpc.GenericRpcHandler:
+def profiler_methods() -> dict[str, grpc.RpcMethodHandler]:
     """TF Serving registers tensorflow.ProfilerService (--enable_profiler, on by default); here
     each of its methods answers UNIMPLEMENTED with the reason instead of gRPC's bare "Method not
     found"."""
-    methods = {
-        name: grpc.unary_unary_rpc_method_handler(
+    return {
+        f"/{PROFILER_SERVICE}/{name}": grpc.unary_unary_rpc_method_handler(
             guarded(f"/{PROFILER_SERVICE}/{name}", _profiler_unimplemented)
         )
         for name in ("Profile", "Terminate", "Monitor")
     }
-    return grpc.method_handlers_generic_handler(PROFILER_SERVICE, methods)
 
 
 @dataclass(frozen=True)
@@ -262,9 +272,15 @@ _DEFAULT_ARGS: dict[str, int | str] = {
     "grpc.max_send_message_length": MAX_MESSAGE_BYTES,
     "grpc.so_reuseport": 0,
 }
+# The channel arguments the door's own HTTP/2 server honours; any other (keepalive, connection
+# age, ...) is grpc.aio's to apply, so the door runs on grpc.aio then, as it does with TLS.
+_OWN_SERVER_ARGS = frozenset((*_DEFAULT_ARGS, "grpc.so_reuseaddr"))
 
 
 class GrpcServer:
+    """TF Serving's gRPC services on the door's own HTTP/2 server (``grpc_h2``), or on grpc.aio's
+    when TLS or a channel argument only grpc's core knows is asked for."""
+
     def __init__(
         self,
         dataplane: DataPlane,
@@ -277,41 +293,59 @@ class GrpcServer:
         args = {**_DEFAULT_ARGS, **dict(self.options.channel_args)}  # the flag's values win
         if self.options.reuse_port:
             args["grpc.so_reuseport"] = 1
-        self._server = grpc.aio.server(
-            options=list(args.items()),
-            maximum_concurrent_rpcs=self.options.max_concurrent_rpcs,
-        )
-        add_guarded_service(
-            self._server,
-            protos.prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"],
-            PredictionService(dataplane, settings.enable_serialization_as_tensor_content),
-        )
-        add_guarded_service(
-            self._server,
-            protos.model_service_pb2.DESCRIPTOR.services_by_name["ModelService"],
-            ModelService(dataplane, reloader),
-        )
         self._health = health.aio.HealthServicer()
-        add_guarded_service(
-            self._server, health_pb2.DESCRIPTOR.services_by_name["Health"], self._health
-        )
-        if self.options.profiler:
-            self._server.add_generic_rpc_handlers((profiler_handler(),))
+        methods = {
+            **guarded_methods(
+                protos.prediction_service_pb2.DESCRIPTOR.services_by_name["PredictionService"],
+                PredictionService(dataplane, settings.enable_serialization_as_tensor_content),
+            ),
+            **guarded_methods(
+                protos.model_service_pb2.DESCRIPTOR.services_by_name["ModelService"],
+                ModelService(dataplane, reloader),
+            ),
+            **guarded_methods(health_pb2.DESCRIPTOR.services_by_name["Health"], self._health),
+            **(profiler_methods() if self.options.profiler else {}),
+        }
+        self._own: Http2GrpcServer | None = None
+        self._aio: grpc.aio.Server | None = None
+        if self.options.credentials is None and set(args) <= _OWN_SERVER_ARGS:
+            self._own = Http2GrpcServer(
+                methods,
+                max_receive=_limit(args["grpc.max_receive_message_length"]),
+                max_send=_limit(args["grpc.max_send_message_length"]),
+                max_concurrent_rpcs=self.options.max_concurrent_rpcs,
+            )
+            self._reuse_port = bool(int(args["grpc.so_reuseport"]))
+        else:
+            self._aio = grpc.aio.server(
+                options=list(args.items()),
+                maximum_concurrent_rpcs=self.options.max_concurrent_rpcs,
+            )
+            _register(self._aio, methods)
 
-    def _listen(self, address: str) -> None:
+    async def _listen(self, address: str) -> None:
+        if self._own is not None:
+            if address.startswith("unix:"):
+                await self._own.listen_unix(address[len("unix:") :])
+            else:
+                host, _, port = address.rpartition(":")
+                await self._own.listen_tcp(host, int(port), self._reuse_port)
+            return
+        assert self._aio is not None
         credentials = self.options.credentials
         if credentials is None:
-            self._server.add_insecure_port(address)
+            self._aio.add_insecure_port(address)
         else:
-            self._server.add_secure_port(address, credentials)
+            self._aio.add_secure_port(address, credentials)
 
     async def start(self, serving: bool = True) -> None:
         s = self.settings
         if s.port:  # 0: only the Unix socket (TF Serving requires one of the two)
-            self._listen(f"{s.host}:{s.port}")
+            await self._listen(f"{s.host}:{s.port}")
         if s.grpc_socket_path:
-            self._listen(f"unix:{s.grpc_socket_path}")
-        await self._server.start()
+            await self._listen(f"unix:{s.grpc_socket_path}")
+        if self._aio is not None:
+            await self._aio.start()
         await self.set_serving(serving)
 
     async def set_serving(self, serving: bool) -> None:
@@ -330,4 +364,13 @@ class GrpcServer:
 
     async def stop(self, grace: float = 5.0) -> None:
         await self._health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        if self._own is not None:
+            await self._own.stop(grace)
+        if self._aio is not None:
+            await self._aio.stop(grace)
+
+
+def _limit(value: int | str) -> int:
+    """grpc's message-size arguments: -1 is no limit."""
+    number = int(value)
+    return MAX_MESSAGE_BYTES if number < 0 else number

@@ -1,0 +1,748 @@
+"""The gRPC door's own server: gRPC calls over HTTP/2 (RFC 9113) on one asyncio protocol.
+
+grpc.aio's server costs 250-300 us of CPU per call on this machine doing nothing at all (bench
+floors), more than the REST door's whole path; this protocol is the REST door's counterpart
+(``gateway/http_server.py``): frames read from one buffer, a call's whole message handed to its
+method handler (the same ``grpc.RpcMethodHandler`` objects grpc.aio is given), the answer written
+as one HEADERS, DATA and trailers write. It speaks what gRPC clients send (gRPC over HTTP/2,
+PROTOCOL-HTTP2.md in grpc/grpc): length-prefixed messages (gzip/deflate ones inflated),
+``grpc-timeout``, metadata (``-bin`` keys base64), ``grpc-status``/``grpc-message`` trailers,
+PINGs, flow control both ways, RST_STREAM as cancellation and GOAWAY at shutdown. TLS and
+channel arguments it does not know stay with grpc.aio (``GrpcServer`` chooses).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import socket
+import struct
+import zlib
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+
+from gateway.hpack_codec import Decoder, Header, HpackError, literal
+
+log = logging.getLogger(__name__)
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+_DATA, _HEADERS, _PRIORITY, _RST_STREAM, _SETTINGS = 0, 1, 2, 3, 4
+_PUSH_PROMISE, _PING, _GOAWAY, _WINDOW_UPDATE, _CONTINUATION = 5, 6, 7, 8, 9
+_END_STREAM = _ACK = 0x1
+_END_HEADERS, _PADDED, _PRIORITY_FLAG = 0x4, 0x8, 0x20
+_PROTOCOL_ERROR, _FLOW_CONTROL_ERROR, _FRAME_SIZE_ERROR = 0x1, 0x3, 0x6
+_CANCEL, _COMPRESSION_ERROR = 0x8, 0x9
+_NO_ERROR = 0x0
+
+_FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length as 16 + 8 bits, type, flags, stream
+_SETTING = struct.Struct(">HL")
+_U32 = struct.Struct(">L")
+_MESSAGE_PREFIX = struct.Struct(">BL")  # compressed flag, length
+
+MAX_WINDOW = 2**31 - 1
+STREAM_WINDOW = 4 << 20  # what a stream may send before the door asks for more
+MAX_FRAME = 1 << 20  # the largest frame the door reads (peers must send <= it)
+MAX_HEADER_LIST = 64 << 10
+_PEER_DEFAULT_WINDOW = 65535
+_PEER_DEFAULT_FRAME = 16384
+
+_OUR_SETTINGS = b"".join(
+    _SETTING.pack(key, value)
+    for key, value in ((2, 0), (4, STREAM_WINDOW), (5, MAX_FRAME), (6, MAX_HEADER_LIST))
+)
+# ":status: 200" is static entry 8; content-type a literal (stateless, see hpack_codec).
+_RESPONSE_HEADERS = b"\x88" + literal(b"content-type", b"application/grpc")
+_OK_TRAILER = literal(b"grpc-status", b"0")
+# Request headers that are the transport's, not the call's metadata (grpc.aio hides them too).
+_TRANSPORT_HEADERS = frozenset(
+    (b"content-type", b"te", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding")
+)
+_TIMEOUT_UNITS = {"H": 3600.0, "M": 60.0, "S": 1.0, "m": 1e-3, "u": 1e-6, "n": 1e-9}
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    size = len(payload)
+    return _FRAME_HEADER.pack(size >> 8, size & 0xFF, kind, flags, stream) + payload
+
+
+class _Status(Exception):
+    """A call answered with a non-OK status before or instead of its handler."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Context:
+    """What a method handler sees of its call: grpc.aio's ``ServicerContext`` methods tfsgate's
+    servicers and grpc's health servicer use."""
+
+    __slots__ = ("_call", "_trailing")
+
+    def __init__(self, call: _Call) -> None:
+        self._call = call
+        self._trailing: tuple[tuple[str, str | bytes], ...] = ()
+
+    def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        pairs: list[tuple[str, str | bytes]] = []
+        for name, value in self._call.headers:
+            if name[:1] == b":" or name in _TRANSPORT_HEADERS:
+                continue
+            key = name.decode("ascii", "replace")
+            if key.endswith("-bin"):
+                pairs.append((key, _unbase64(value)))
+            else:
+                pairs.append((key, value.decode("latin-1")))
+        return tuple(pairs)
+
+    def set_trailing_metadata(self, metadata: Iterable[tuple[str, str | bytes]]) -> None:
+        self._trailing = tuple(metadata)
+
+    def time_remaining(self) -> float | None:
+        deadline = self._call.deadline
+        if deadline is None:
+            return None
+        return max(0.0, deadline - asyncio.get_running_loop().time())
+
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()
+    ) -> None:
+        if trailing_metadata:
+            self._trailing = tuple(trailing_metadata)
+        self._call.aborted = (code, details)
+        raise grpc.aio.AbortError(details)  # as grpc.aio's: ends the handler, not the connection
+
+    async def write(self, message: Any) -> None:
+        """One message of a server-streaming call (grpc's health Watch)."""
+        self._call.send_message(_serialize(self._call.method, message))
+
+    def trailer_block(self, code: grpc.StatusCode, message: str) -> bytes:
+        block = literal(b"grpc-status", str(code.value[0]).encode())
+        if message:
+            block += literal(
+                b"grpc-message", quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode()
+            )
+        return block + _metadata_block(self._trailing)
+
+
+def _serialize(method: grpc.RpcMethodHandler, answer: Any) -> bytes:
+    serializer = method.response_serializer
+    return answer if serializer is None else serializer(answer)  # type: ignore[no-any-return]
+
+
+def _metadata_block(metadata: Iterable[tuple[str, str | bytes]]) -> bytes:
+    block = b""
+    for key, value in metadata:
+        if isinstance(value, bytes):
+            encoded = base64.b64encode(value).rstrip(b"=")
+        else:
+            encoded = value.encode("latin-1", "replace")
+        block += literal(key.lower().encode("ascii", "replace"), encoded)
+    return block
+
+
+def _unbase64(value: bytes) -> bytes:
+    try:
+        return base64.b64decode(value + b"=" * (-len(value) % 4))
+    except ValueError:
+        return b""
+
+
+class _Call:
+    """One stream: its request as it arrives, then the handler's task and the answer's flow."""
+
+    __slots__ = (
+        "id",
+        "connection",
+        "headers",
+        "chunks",
+        "received",
+        "unacknowledged",
+        "send_window",
+        "pending",
+        "headers_sent",
+        "closed",
+        "deadline",
+        "expired",
+        "aborted",
+        "method",
+        "task",
+        "timer",
+    )
+
+    def __init__(self, stream_id: int, connection: Http2Connection, headers: list[Header]) -> None:
+        self.id = stream_id
+        self.connection = connection
+        self.headers = headers
+        self.chunks: list[bytes] = []
+        self.received = 0
+        self.unacknowledged = 0
+        self.send_window = connection.peer_window
+        self.pending: list[tuple[bytes, bool]] = []  # (frames' payload, is the trailer block)
+        self.headers_sent = False
+        self.closed = False
+        self.deadline: float | None = None
+        self.expired = False
+        self.aborted: tuple[grpc.StatusCode, str] | None = None
+        self.method: Any = None
+        self.task: asyncio.Task[None] | None = None
+        self.timer: asyncio.TimerHandle | None = None
+
+    def respond(self, message: bytes, trailer_block: bytes) -> None:
+        """A unary call's whole answer, in one write when the windows allow (they nearly always
+        do: gRPC clients grant megabytes)."""
+        if self.closed:
+            return
+        connection = self.connection
+        out = [connection.header_frames(self.id, _RESPONSE_HEADERS, False)]
+        self.headers_sent = True
+        self.closed = True
+        rest = connection.data_frames(self, _MESSAGE_PREFIX.pack(0, len(message)) + message, out)
+        if rest:
+            self.pending += [(rest, False), (trailer_block, True)]
+            connection.write(b"".join(out))
+        else:
+            out.append(connection.header_frames(self.id, trailer_block, True))
+            connection.write(b"".join(out))
+            connection.forget(self)
+
+    def send_message(self, message: bytes) -> None:
+        if self.closed:
+            return
+        out: list[bytes] = []
+        if not self.headers_sent:
+            self.headers_sent = True
+            out.append(self.connection.header_frames(self.id, _RESPONSE_HEADERS, False))
+        body = _MESSAGE_PREFIX.pack(0, len(message)) + message
+        self.connection.send_data(self, body, out)
+
+    def finish(self, trailer_block: bytes) -> None:
+        """The call's trailers (or a trailers-only answer): the stream's last frame."""
+        if self.closed:
+            return
+        connection = self.connection
+        if not self.headers_sent:
+            self.headers_sent = True
+            trailer_block = _RESPONSE_HEADERS + trailer_block
+        if self.pending:
+            self.pending.append((trailer_block, True))
+        else:
+            connection.write(connection.header_frames(self.id, trailer_block, True))
+            connection.forget(self)
+        self.closed = True
+
+
+class Http2Connection(asyncio.Protocol):
+    """One client connection: frames in, calls out to ``server``'s method handlers."""
+
+    def __init__(self, server: Http2GrpcServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.preface_seen = False
+        self.decoder = Decoder(MAX_HEADER_LIST)
+        self.calls: dict[int, _Call] = {}
+        self.last_stream = 0
+        self.peer_window = _PEER_DEFAULT_WINDOW  # SETTINGS_INITIAL_WINDOW_SIZE for new streams
+        self.peer_frame = _PEER_DEFAULT_FRAME
+        self.send_window = _PEER_DEFAULT_WINDOW  # the connection's
+        self.received = 0  # since the door's last connection-level WINDOW_UPDATE
+        self.header_stream = 0  # a HEADERS block waiting for CONTINUATION frames
+        self.header_flags = 0
+        self.header_parts: list[bytes] = []
+        self.going_away = False
+        self.out: list[bytes] = []
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.connections.add(self)
+        transport.write(
+            _frame(_SETTINGS, 0, 0, _OUR_SETTINGS)
+            + _frame(_WINDOW_UPDATE, 0, 0, _U32.pack(MAX_WINDOW - _PEER_DEFAULT_WINDOW))
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.connections.discard(self)
+        for call in list(self.calls.values()):
+            call.closed = True
+            if call.task is not None:
+                call.task.cancel()
+        self.calls.clear()
+        self.transport = None
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        if not self.preface_seen:
+            if len(buffer) < len(PREFACE):
+                if not PREFACE.startswith(bytes(buffer)):
+                    self._close()
+                return
+            if not buffer.startswith(PREFACE):
+                self._close()
+                return
+            del buffer[: len(PREFACE)]
+            self.preface_seen = True
+        pos = 0
+        size = len(buffer)
+        out = self.out
+        try:
+            while size - pos >= 9:
+                high, low, kind, flags, stream = _FRAME_HEADER.unpack_from(buffer, pos)
+                length = (high << 8) | low
+                if length > MAX_FRAME:
+                    raise _ConnectionError(_FRAME_SIZE_ERROR, "frame larger than announced")
+                stop = pos + 9 + length
+                if stop > size:
+                    break
+                payload = bytes(buffer[pos + 9 : stop])
+                pos = stop
+                self._frame(kind, flags, stream & 0x7FFFFFFF, payload)
+                if self.transport is None:
+                    return
+        except _ConnectionError as error:
+            self._go_away(error.code, error.message)
+            return
+        finally:
+            if pos:
+                del buffer[:pos]
+        if self.received > MAX_WINDOW // 2:
+            out.append(_frame(_WINDOW_UPDATE, 0, 0, _U32.pack(self.received)))
+            self.received = 0
+        if out:
+            self.write(b"".join(out))
+            out.clear()
+
+    # frames
+
+    def _frame(self, kind: int, flags: int, stream: int, payload: bytes) -> None:
+        if self.header_stream and (kind != _CONTINUATION or stream != self.header_stream):
+            raise _ConnectionError(_PROTOCOL_ERROR, "expected CONTINUATION")
+        if kind == _DATA:
+            self._data(flags, stream, payload)
+        elif kind == _HEADERS:
+            self._headers(flags, stream, payload)
+        elif kind == _CONTINUATION:
+            if stream != self.header_stream:
+                raise _ConnectionError(_PROTOCOL_ERROR, "unexpected CONTINUATION")
+            self.header_parts.append(payload)
+            if flags & _END_HEADERS:
+                self.header_stream = 0
+                self._header_block(self.header_flags, stream, b"".join(self.header_parts))
+        elif kind == _SETTINGS:
+            if not flags & _ACK:
+                self._settings(payload)
+        elif kind == _WINDOW_UPDATE:
+            self._window_update(stream, payload)
+        elif kind == _PING:
+            if not flags & _ACK:
+                self.out.append(_frame(_PING, _ACK, 0, payload))
+        elif kind == _RST_STREAM:
+            call = self.calls.pop(stream, None)
+            if call is not None:
+                call.closed = True
+                if call.task is not None:
+                    call.task.cancel()
+        elif kind == _GOAWAY:
+            self.going_away = True
+            if not self.calls:
+                self._close()
+        elif kind == _PUSH_PROMISE:
+            raise _ConnectionError(_PROTOCOL_ERROR, "clients do not push")
+        # PRIORITY and unknown frame types are ignored (RFC 9113 5.5)
+
+    def _headers(self, flags: int, stream: int, payload: bytes) -> None:
+        if flags & _PADDED:
+            payload = _unpad(payload)
+        if flags & _PRIORITY_FLAG:
+            payload = payload[5:]
+        if flags & _END_HEADERS:
+            self._header_block(flags, stream, payload)
+        else:
+            self.header_stream = stream
+            self.header_flags = flags
+            self.header_parts = [payload]
+
+    def _header_block(self, flags: int, stream: int, block: bytes) -> None:
+        try:
+            headers = self.decoder.decode(block)
+        except HpackError as exc:
+            raise _ConnectionError(_COMPRESSION_ERROR, str(exc)) from None
+        call = self.calls.get(stream)
+        if call is not None:  # trailers from the client end its stream
+            if flags & _END_STREAM:
+                self._dispatch(call)
+            return
+        if stream % 2 == 0 or stream <= self.last_stream:
+            raise _ConnectionError(_PROTOCOL_ERROR, f"bad new stream id {stream}")
+        self.last_stream = stream
+        if self.going_away:
+            self.out.append(_frame(_RST_STREAM, 0, stream, _U32.pack(0x7)))  # REFUSED_STREAM
+            return
+        call = _Call(stream, self, headers)
+        self.calls[stream] = call
+        if flags & _END_STREAM:
+            self._dispatch(call)
+
+    def _data(self, flags: int, stream: int, payload: bytes) -> None:
+        size = len(payload)
+        self.received += size
+        if flags & _PADDED:
+            payload = _unpad(payload)
+        call = self.calls.get(stream)
+        if call is None or call.task is not None:
+            if stream > self.last_stream:
+                raise _ConnectionError(_PROTOCOL_ERROR, "DATA on an idle stream")
+            return  # a stream reset or answered: its window is the connection's only
+        call.chunks.append(payload)
+        call.received += len(payload)
+        if call.received > self.server.max_receive + 5:
+            self._refuse(call, f"{call.received} bytes")
+            return
+        if flags & _END_STREAM:
+            self._dispatch(call)
+        else:
+            call.unacknowledged += size
+            if call.unacknowledged > STREAM_WINDOW // 2:
+                self.out.append(_frame(_WINDOW_UPDATE, 0, stream, _U32.pack(call.unacknowledged)))
+                call.unacknowledged = 0
+
+    def _settings(self, payload: bytes) -> None:
+        if len(payload) % 6:
+            raise _ConnectionError(_FRAME_SIZE_ERROR, "SETTINGS length")
+        for offset in range(0, len(payload), 6):
+            key, value = _SETTING.unpack_from(payload, offset)
+            if key == 4:  # INITIAL_WINDOW_SIZE: applies to open streams too (6.9.2)
+                if value > MAX_WINDOW:
+                    raise _ConnectionError(_FLOW_CONTROL_ERROR, "window above 2^31-1")
+                delta = value - self.peer_window
+                self.peer_window = value
+                for call in self.calls.values():
+                    call.send_window += delta
+            elif key == 5:
+                if not _PEER_DEFAULT_FRAME <= value <= 0xFFFFFF:
+                    raise _ConnectionError(_PROTOCOL_ERROR, "bad MAX_FRAME_SIZE")
+                self.peer_frame = value
+        self.out.append(_frame(_SETTINGS, _ACK, 0))
+        self._flush_pending()
+
+    def _window_update(self, stream: int, payload: bytes) -> None:
+        if len(payload) != 4:
+            raise _ConnectionError(_FRAME_SIZE_ERROR, "WINDOW_UPDATE length")
+        increment = _U32.unpack(payload)[0] & 0x7FFFFFFF
+        if stream == 0:
+            self.send_window += increment
+            if self.send_window > MAX_WINDOW:
+                raise _ConnectionError(_FLOW_CONTROL_ERROR, "connection window above 2^31-1")
+        else:
+            call = self.calls.get(stream)
+            if call is None:
+                return
+            call.send_window += increment
+        self._flush_pending()
+
+    # calls
+
+    def _dispatch(self, call: _Call) -> None:
+        server = self.server
+        path = b""
+        timeout = b""
+        for name, value in call.headers:
+            if name == b":path":
+                path = value
+            elif name == b"grpc-timeout":
+                timeout = value
+        call.method = server.methods.get(path)
+        loop = asyncio.get_running_loop()
+        if timeout:
+            seconds = _timeout_seconds(timeout)
+            if seconds is not None:
+                call.deadline = loop.time() + seconds
+        call.task = loop.create_task(server.run(call))
+        if call.deadline is not None:
+            call.timer = loop.call_at(call.deadline, _expire, call)
+
+    def _refuse(self, call: _Call, size: str) -> None:
+        limit = self.server.max_receive
+        call.chunks.clear()
+        call.task = asyncio.get_running_loop().create_task(
+            self.server.fail(
+                call,
+                _Status(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"Received message larger than max ({size} vs. {limit})",
+                ),
+            )
+        )
+
+    def forget(self, call: _Call) -> None:
+        self.calls.pop(call.id, None)
+        if self.going_away and not self.calls:
+            self._close()
+
+    # writing
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.write(data)
+
+    def header_frames(self, stream: int, block: bytes, end_stream: bool) -> bytes:
+        end = _END_STREAM if end_stream else 0
+        limit = self.peer_frame
+        if len(block) <= limit:
+            return _frame(_HEADERS, end | _END_HEADERS, stream, block)
+        frames = [_frame(_HEADERS, end, stream, block[:limit])]
+        for start in range(limit, len(block), limit):
+            last = start + limit >= len(block)
+            frames.append(
+                _frame(
+                    _CONTINUATION, _END_HEADERS if last else 0, stream, block[start : start + limit]
+                )
+            )
+        return b"".join(frames)
+
+    def send_data(self, call: _Call, body: bytes, out: list[bytes]) -> None:
+        """DATA frames within both flow-control windows; the rest waits for WINDOW_UPDATEs."""
+        if call.pending:
+            call.pending.append((body, False))
+        else:
+            rest = self.data_frames(call, body, out)
+            if rest:
+                call.pending.append((rest, False))
+        if out:
+            self.write(b"".join(out))
+
+    def data_frames(self, call: _Call, body: bytes, out: list[bytes]) -> bytes:
+        view = memoryview(body)
+        while view:
+            room = min(self.send_window, call.send_window, self.peer_frame, len(view))
+            if room <= 0:
+                return bytes(view)
+            out.append(_frame(_DATA, 0, call.id, bytes(view[:room])))
+            self.send_window -= room
+            call.send_window -= room
+            view = view[room:]
+        return b""
+
+    def _flush_pending(self) -> None:
+        out = self.out
+        for call in list(self.calls.values()):
+            while call.pending and self.send_window > 0:
+                payload, is_trailer = call.pending[0]
+                if is_trailer:
+                    call.pending.pop(0)
+                    out.append(self.header_frames(call.id, payload, True))
+                    self.forget(call)
+                    break
+                rest = self.data_frames(call, payload, out)
+                if rest:
+                    call.pending[0] = (rest, False)
+                    break
+                call.pending.pop(0)
+
+    def _go_away(self, code: int, message: str) -> None:
+        log.info("gRPC connection closed: %s", message)
+        self.out.append(_frame(_GOAWAY, 0, 0, _U32.pack(self.last_stream) + _U32.pack(code)))
+        self._close()
+
+    def goaway(self) -> None:
+        """Graceful shutdown: no new streams; the connection closes once its calls end."""
+        if self.going_away or self.transport is None:
+            return
+        self.going_away = True
+        self.write(_frame(_GOAWAY, 0, 0, _U32.pack(self.last_stream) + _U32.pack(_NO_ERROR)))
+        if not self.calls:
+            self._close()
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            if self.out:  # frames queued while reading (a last flush of pending answers)
+                self.transport.write(b"".join(self.out))
+                self.out.clear()
+            self.transport.close()
+
+
+class _ConnectionError(Exception):
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _unpad(payload: bytes) -> bytes:
+    if not payload:
+        raise _ConnectionError(_PROTOCOL_ERROR, "padding length missing")
+    padding = payload[0]
+    if padding >= len(payload):
+        raise _ConnectionError(_PROTOCOL_ERROR, "padding longer than the frame")
+    return payload[1 : len(payload) - padding]
+
+
+def _timeout_seconds(value: bytes) -> float | None:
+    text = value.decode("ascii", "replace")
+    unit = _TIMEOUT_UNITS.get(text[-1:])
+    if unit is None or not text[:-1].isdigit() or len(text) > 9:
+        return None
+    return int(text[:-1]) * unit
+
+
+def _expire(call: _Call) -> None:
+    if call.task is not None and not call.task.done():
+        call.expired = True
+        call.task.cancel()
+
+
+def _inflate(encoding: bytes, message: bytes) -> bytes:
+    if encoding == b"gzip":
+        return zlib.decompress(message, 16 + zlib.MAX_WBITS)
+    if encoding == b"deflate":
+        return zlib.decompress(message)
+    raise _Status(grpc.StatusCode.UNIMPLEMENTED, f"Unsupported compression: {encoding.decode()}")
+
+
+class Http2GrpcServer:
+    """Serves ``methods`` (full method path -> ``grpc.RpcMethodHandler``) on TCP or Unix sockets."""
+
+    def __init__(
+        self,
+        methods: dict[str, grpc.RpcMethodHandler],
+        max_receive: int,
+        max_send: int,
+        max_concurrent_rpcs: int | None = None,
+    ) -> None:
+        self.methods = {path.encode(): handler for path, handler in methods.items()}
+        self.max_receive = max_receive
+        self.max_send = max_send
+        self.max_concurrent = max_concurrent_rpcs
+        self.active = 0
+        self.connections: set[Http2Connection] = set()
+        self._servers: list[asyncio.Server] = []
+
+    async def listen_tcp(self, host: str, port: int, reuse_port: bool) -> int:
+        server = await asyncio.get_running_loop().create_server(
+            lambda: Http2Connection(self),
+            host.strip("[]") or None,
+            port,
+            reuse_port=reuse_port or None,
+        )
+        self._servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    async def listen_unix(self, path: str) -> None:
+        server = await asyncio.get_running_loop().create_unix_server(
+            lambda: Http2Connection(self), path
+        )
+        self._servers.append(server)
+
+    async def run(self, call: _Call) -> None:
+        """One call, start to trailers: the handler's answer or the status it ended with."""
+        if self.max_concurrent is not None and self.active >= self.max_concurrent:
+            await self.fail(
+                call, _Status(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
+            )
+            return
+        self.active += 1
+        context = Context(call)
+        try:
+            request = self._request(call)
+            method = call.method
+            if method.unary_unary is not None:
+                answer = await method.unary_unary(request, context)
+                message = _serialize(method, answer)
+                if len(message) > self.max_send:
+                    raise _Status(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED,
+                        f"Sent message larger than max ({len(message)} vs. {self.max_send})",
+                    )
+                call.respond(message, _OK_TRAILER + _metadata_block(context._trailing))
+                return
+            else:
+                answers = method.unary_stream(request, context)
+                if hasattr(answers, "__aiter__"):
+                    async for answer in answers:
+                        await context.write(answer)
+                else:
+                    await answers
+            call.finish(_OK_TRAILER + _metadata_block(context._trailing))
+        except grpc.aio.AbortError:
+            code, details = call.aborted or (grpc.StatusCode.UNKNOWN, "")
+            call.finish(context.trailer_block(code, details))
+        except _Status as status:
+            call.finish(context.trailer_block(status.code, status.message))
+        except asyncio.CancelledError:
+            if call.expired:
+                call.finish(
+                    context.trailer_block(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+                )
+            else:  # the client's reset, a lost connection (closed) or the door's shutdown
+                call.finish(context.trailer_block(grpc.StatusCode.CANCELLED, "Cancelled"))
+        except Exception:  # noqa: BLE001 - as grpc.aio: the handler's bug is the call's UNKNOWN
+            log.exception("gRPC handler failed")
+            call.finish(
+                context.trailer_block(grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handling")
+            )
+        finally:
+            self.active -= 1
+            if call.timer is not None:
+                call.timer.cancel()
+
+    async def fail(self, call: _Call, status: _Status) -> None:
+        call.finish(Context(call).trailer_block(status.code, status.message))
+
+    def _request(self, call: _Call) -> Any:
+        method = call.method
+        if method is None:
+            raise _Status(grpc.StatusCode.UNIMPLEMENTED, "Method not found!")
+        body = b"".join(call.chunks)
+        call.chunks.clear()
+        if len(body) < 5:
+            raise _Status(grpc.StatusCode.INTERNAL, "Missing request message")
+        compressed, length = _MESSAGE_PREFIX.unpack_from(body)
+        if len(body) != 5 + length:
+            raise _Status(grpc.StatusCode.INTERNAL, "Exactly one request message expected")
+        message = body[5:]
+        if compressed:
+            encoding = next((v for k, v in call.headers if k == b"grpc-encoding"), b"identity")
+            message = _inflate(encoding, message)
+            if len(message) > self.max_receive:
+                raise _Status(
+                    grpc.StatusCode.RESOURCE_EXHAUSTED,
+                    f"Received message larger than max ({len(message)} vs. {self.max_receive})",
+                )
+        deserializer: Callable[[bytes], Any] | None = method.request_deserializer
+        if deserializer is None:
+            return message
+        try:
+            return deserializer(message)
+        except Exception:  # noqa: BLE001 - a message that does not parse
+            raise _Status(grpc.StatusCode.INTERNAL, "Failed to parse the request message") from None
+
+    async def stop(self, grace: float | None) -> None:
+        for server in self._servers:
+            server.close()
+        for connection in list(self.connections):
+            connection.goaway()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + (grace or 0)
+        while any(c.calls for c in self.connections) and loop.time() < until:
+            await asyncio.sleep(0.02)
+        for connection in list(self.connections):
+            for call in list(connection.calls.values()):
+                if call.task is not None:
+                    call.task.cancel()
+            if connection.transport is not None:
+                connection.transport.close()
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers.clear()

@@ -1,0 +1,346 @@
+"""The gRPC door's own HTTP/2 server (``gateway/grpc_h2.py``) under grpcio's real client, and
+under a hand-driven HTTP/2 client for what grpcio never sends (tiny windows, CONTINUATION,
+padding, bad frames)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import socket
+import struct
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import grpc
+import hpack
+import pytest
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from gateway.grpc_h2 import PREFACE, Http2GrpcServer
+from gateway.grpc_service import guarded_methods
+
+ECHO = "/test.Echo/Echo"
+SLOW = "/test.Echo/Slow"
+FAIL = "/test.Echo/Fail"
+BROKEN = "/test.Echo/Broken"
+HUGE = 64 << 20
+
+
+class Handlers:
+    def __init__(self) -> None:
+        self.cancelled = asyncio.Event()
+        self.metadata: tuple[tuple[str, Any], ...] = ()
+
+    async def echo(self, request: bytes, context: Any) -> bytes:
+        self.metadata = context.invocation_metadata()
+        context.set_trailing_metadata(
+            (("x-echo-len", str(len(request))), ("x-raw-bin", b"\x00\xff"))
+        )
+        return request
+
+    async def slow(self, request: bytes, context: Any) -> bytes:
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            self.cancelled.set()
+            raise
+        return request
+
+    async def fail(self, request: bytes, context: Any) -> bytes:
+        await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "nöt ready: 100% %s")
+        return b""
+
+    async def broken(self, request: bytes, context: Any) -> bytes:
+        raise RuntimeError("a bug")
+
+    def methods(self) -> dict[str, grpc.RpcMethodHandler]:
+        return {
+            ECHO: grpc.unary_unary_rpc_method_handler(self.echo),
+            SLOW: grpc.unary_unary_rpc_method_handler(self.slow),
+            FAIL: grpc.unary_unary_rpc_method_handler(self.fail),
+            BROKEN: grpc.unary_unary_rpc_method_handler(self.broken),
+        }
+
+
+@asynccontextmanager
+async def serving(
+    methods: dict[str, grpc.RpcMethodHandler], max_receive: int = HUGE
+) -> AsyncIterator[tuple[Http2GrpcServer, int]]:
+    server = Http2GrpcServer(methods, max_receive=max_receive, max_send=HUGE)
+    port = await server.listen_tcp("127.0.0.1", 0, False)
+    try:
+        yield server, port
+    finally:
+        await server.stop(0)
+
+
+@asynccontextmanager
+async def channel_to(
+    methods: dict[str, grpc.RpcMethodHandler], max_receive: int = HUGE, **channel: Any
+) -> AsyncIterator[grpc.aio.Channel]:
+    """A grpcio channel to a door serving ``methods``."""
+    async with (
+        serving(methods, max_receive) as (_, port),
+        grpc.aio.insecure_channel(f"127.0.0.1:{port}", **channel) as opened,
+    ):
+        yield opened
+
+
+_OPTIONS = [("grpc.max_receive_message_length", HUGE), ("grpc.max_send_message_length", HUGE)]
+
+
+async def test_a_unary_call_with_metadata_both_ways() -> None:
+    handlers = Handlers()
+    async with channel_to(handlers.methods()) as channel:
+        call = channel.unary_unary(ECHO)(
+            b"hello",
+            metadata=(("x-request-id", "abc"), ("x-key-bin", b"\x01\x02\xff")),
+            timeout=10,
+        )
+        assert await call == b"hello"
+        trailing = dict(await call.trailing_metadata())
+    seen = dict(handlers.metadata)
+    assert seen["x-request-id"] == "abc"
+    assert seen["x-key-bin"] == b"\x01\x02\xff"
+    assert "grpc-timeout" not in seen and "content-type" not in seen
+    assert trailing["x-echo-len"] == "5"
+    assert trailing["x-raw-bin"] == b"\x00\xff"
+
+
+async def test_large_messages_both_ways_and_many_calls_on_one_connection() -> None:
+    """8 MB each way crosses both flow-control windows many times; 200 calls in flight at once
+    share one HTTP/2 connection and each gets its own answer."""
+    big = bytes(range(256)) * (8 << 12)
+    async with channel_to(Handlers().methods(), options=_OPTIONS) as channel:
+        echo = channel.unary_unary(ECHO)
+        assert await echo(big, timeout=30) == big
+        bodies = [f"call {i}".encode() * (i % 50 + 1) for i in range(200)]
+        answers = await asyncio.gather(*(echo(b, timeout=30) for b in bodies))
+    assert answers == bodies
+
+
+async def test_compressed_requests_are_inflated() -> None:
+    async with channel_to(Handlers().methods(), compression=grpc.Compression.Gzip) as channel:
+        assert await channel.unary_unary(ECHO)(b"z" * 10000, timeout=10) == b"z" * 10000
+
+
+async def test_statuses_unknown_methods_aborts_bugs_and_limits() -> None:
+    async with channel_to(Handlers().methods(), max_receive=1000) as channel:
+        cases = [
+            ("/test.Echo/Nope", b"", grpc.StatusCode.UNIMPLEMENTED, "Method not found!"),
+            (FAIL, b"", grpc.StatusCode.FAILED_PRECONDITION, "nöt ready: 100% %s"),
+            (BROKEN, b"", grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handling"),
+            (ECHO, b"x" * 2000, grpc.StatusCode.RESOURCE_EXHAUSTED, "larger than max"),
+        ]
+        for path, body, code, message in cases:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await channel.unary_unary(path)(body, timeout=10)
+            assert caught.value.code() == code, path
+            assert message in caught.value.details(), path
+        assert await channel.unary_unary(ECHO)(b"still fine", timeout=10) == b"still fine"
+
+
+async def test_deadline_and_cancellation_reach_the_handler() -> None:
+    handlers = Handlers()
+    async with channel_to(handlers.methods()) as channel:
+        slow = channel.unary_unary(SLOW)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await slow(b"", timeout=0.3)
+        assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+        await asyncio.wait_for(handlers.cancelled.wait(), 5)
+
+        handlers.cancelled.clear()
+        call = slow(b"", timeout=30)
+        await asyncio.sleep(0.2)
+        call.cancel()
+        await asyncio.wait_for(handlers.cancelled.wait(), 5)
+        assert await channel.unary_unary(ECHO)(b"after", timeout=10) == b"after"
+
+
+async def test_health_check_and_watch_over_the_door() -> None:
+    servicer = health.aio.HealthServicer()
+    methods = guarded_methods(health_pb2.DESCRIPTOR.services_by_name["Health"], servicer)
+    await servicer.set("svc", health_pb2.HealthCheckResponse.SERVING)
+    async with channel_to(methods) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        check = await stub.Check(health_pb2.HealthCheckRequest(service="svc"), timeout=5)
+        assert check.status == health_pb2.HealthCheckResponse.SERVING
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.Check(health_pb2.HealthCheckRequest(service="other"), timeout=5)
+        assert caught.value.code() == grpc.StatusCode.NOT_FOUND
+
+        watch = stub.Watch(health_pb2.HealthCheckRequest(service="svc"), timeout=10)
+        first = await watch.read()
+        await servicer.set("svc", health_pb2.HealthCheckResponse.NOT_SERVING)
+        second = await watch.read()
+        watch.cancel()
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+    assert second.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_unix_socket_and_graceful_stop(tmp_path: Path) -> None:
+    """A call in flight at stop() is answered within the grace; new calls are refused after."""
+    gate = asyncio.Event()
+
+    async def wait(request: bytes, context: Any) -> bytes:
+        await gate.wait()
+        return request
+
+    server = Http2GrpcServer(
+        {ECHO: grpc.unary_unary_rpc_method_handler(wait)}, max_receive=HUGE, max_send=HUGE
+    )
+    path = tmp_path / "grpc.sock"
+    await server.listen_unix(str(path))
+    async with grpc.aio.insecure_channel(f"unix:{path}") as channel:
+        echo = channel.unary_unary(ECHO)
+        in_flight = asyncio.ensure_future(echo(b"last", timeout=10))
+        await asyncio.sleep(0.2)
+        stopping = asyncio.ensure_future(server.stop(5))
+        await asyncio.sleep(0.2)
+        gate.set()
+        assert await in_flight == b"last"
+        await stopping
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await echo(b"late", timeout=2)
+        assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+# A hand-driven HTTP/2 client for what grpcio does not send.
+
+
+def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
+    size = len(payload)
+    return struct.pack(">HBBBL", size >> 8, size & 0xFF, kind, flags, stream) + payload
+
+
+class RawClient:
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.encoder = hpack.Encoder()
+        self.decoder = hpack.Decoder()
+        self.buffer = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def request_headers(self, path: str) -> bytes:
+        return self.encoder.encode(
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", path),
+                (":authority", "x"),
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+            ]
+        )
+
+    def read_frame(self) -> tuple[int, int, int, bytes]:
+        while True:
+            if len(self.buffer) >= 9:
+                high, low, kind, flags, stream = struct.unpack(">HBBBL", self.buffer[:9])
+                size = (high << 8) | low
+                if len(self.buffer) >= 9 + size:
+                    payload = self.buffer[9 : 9 + size]
+                    self.buffer = self.buffer[9 + size :]
+                    return kind, flags, stream, payload
+            chunk = self.sock.recv(1 << 16)
+            if not chunk:
+                raise EOFError
+            self.buffer += chunk
+
+    def answer(self, stream: int, grant: int = 0) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """DATA and trailers of ``stream``, granting ``grant`` bytes of window per DATA frame."""
+        body = b""
+        while True:
+            kind, flags, got, payload = self.read_frame()
+            if got != stream:
+                continue
+            if kind == 0:
+                body += payload
+                if grant and payload:
+                    increment = struct.pack(">L", grant)
+                    self.send(_frame(8, 0, 0, increment) + _frame(8, 0, stream, increment))
+            elif kind == 1:
+                headers = self.decoder.decode(payload, raw=True)
+                if flags & 1:
+                    return body, headers
+
+
+def _message(body: bytes) -> bytes:
+    return struct.pack(">BL", 0, len(body)) + body
+
+
+async def _in_thread(function: Any, *args: Any) -> Any:
+    return await asyncio.get_running_loop().run_in_executor(None, function, *args)
+
+
+async def test_tiny_windows_continuation_and_padding() -> None:
+    """The client allows 100 bytes per stream, sends its headers in three CONTINUATION pieces and
+    its message padded: the 3000-byte answer comes in window-sized DATA frames as the client
+    grants more, then the trailers."""
+    body = bytes(range(250)) * 12
+
+    def exchange(port: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0, struct.pack(">HL", 4, 100)))
+        block = client.request_headers(ECHO)
+        third = len(block) // 3
+        client.send(
+            _frame(1, 0, 1, block[:third])
+            + _frame(9, 0, 1, block[third : 2 * third])
+            + _frame(9, 4, 1, block[2 * third :])
+        )
+        padded = bytes([7]) + _message(body) + b"\x00" * 7
+        client.send(_frame(0, 0x1 | 0x8, 1, padded))
+        return client.answer(1, grant=100)
+
+    async with serving(Handlers().methods()) as (_, port):
+        answer, trailers = await _in_thread(exchange, port)
+    assert answer == _message(body)
+    assert (b"grpc-status", b"0") in trailers
+
+
+async def test_a_broken_connection_leaves_the_others_serving() -> None:
+    """A connection with an undecodable header block is closed with GOAWAY
+    (COMPRESSION_ERROR); a bad preface is closed; PINGs are answered; other clients go on."""
+
+    def bad_hpack(port: int) -> tuple[int, bytes]:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0) + _frame(6, 0, 0, b"12345678"))
+        client.send(_frame(1, 0x5, 1, b"\xbe"))  # dynamic index 62, empty table
+        kinds = []
+        while True:
+            kind, _, _, payload = client.read_frame()
+            kinds.append(kind)
+            if kind == 6:
+                assert payload == b"12345678"
+            if kind == 7:
+                return struct.unpack(">L", payload[4:8])[0], bytes(kinds)
+
+    def bad_preface(port: int) -> bytes:
+        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sock.sendall(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+        return data
+
+    async with serving(Handlers().methods()) as (_, port):
+        code, kinds = await _in_thread(bad_hpack, port)
+        assert code == 0x9
+        assert 6 in kinds
+        closed = await _in_thread(bad_preface, port)
+        assert b"HTTP/1.1 200" not in closed
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await channel.unary_unary(ECHO)(b"ok", timeout=10) == b"ok"
+
+
+def test_gzip_is_what_grpc_sends() -> None:
+    """The compressed-flag path inflates gzip members (grpc's "gzip" encoding)."""
+    from gateway.grpc_h2 import _inflate
+
+    assert _inflate(b"gzip", gzip.compress(b"abc")) == b"abc"
