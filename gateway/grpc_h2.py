@@ -474,17 +474,18 @@ class Http2Connection(asyncio.Protocol):
             call.timer = loop.call_at(call.deadline, _expire, call)
 
     def _refuse(self, call: _Call, size: str) -> None:
+        """A message past the receive limit: answered now, and the rest of it refused with
+        RST_STREAM(NO_ERROR), which tells the client to stop sending (RFC 9113 8.1)."""
         limit = self.server.max_receive
         call.chunks.clear()
-        call.task = asyncio.get_running_loop().create_task(
-            self.server.fail(
-                call,
-                _Status(
-                    grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"Received message larger than max ({size} vs. {limit})",
-                ),
-            )
+        self.server.fail(
+            call,
+            _Status(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"Received message larger than max ({size} vs. {limit})",
+            ),
         )
+        self.out.append(_frame(_RST_STREAM, 0, call.id, _U32.pack(_NO_ERROR)))
 
     def forget(self, call: _Call) -> None:
         self.calls.pop(call.id, None)
@@ -648,7 +649,7 @@ class Http2GrpcServer:
     async def run(self, call: _Call) -> None:
         """One call, start to trailers: the handler's answer or the status it ended with."""
         if self.max_concurrent is not None and self.active >= self.max_concurrent:
-            await self.fail(
+            self.fail(
                 call, _Status(grpc.StatusCode.RESOURCE_EXHAUSTED, "Concurrent RPC limit exceeded!")
             )
             return
@@ -697,7 +698,7 @@ class Http2GrpcServer:
             if call.timer is not None:
                 call.timer.cancel()
 
-    async def fail(self, call: _Call, status: _Status) -> None:
+    def fail(self, call: _Call, status: _Status) -> None:
         call.finish(Context(call).trailer_block(status.code, status.message))
 
     def _request(self, call: _Call) -> Any:
