@@ -71,10 +71,18 @@ def _request() -> Any:
     return request
 
 
-async def test_grpc_max_threads_refuses_past_the_limit() -> None:
+# No channel arguments: the door's own HTTP/2 server; one only grpc's core knows: grpc.aio's.
+SERVERS = pytest.mark.parametrize(
+    "args", [(), (("grpc.max_connection_age_ms", 600000),)], ids=["own", "grpc.aio"]
+)
+
+
+@SERVERS
+async def test_grpc_max_threads_refuses_past_the_limit(args: tuple[tuple[str, int], ...]) -> None:
     dataplane = GatedDataPlane()
     settings = Settings()
-    server = GrpcServer(dataplane, settings, None, GrpcOptions(max_concurrent_rpcs=2))  # type: ignore[arg-type]
+    options = GrpcOptions(max_concurrent_rpcs=2, channel_args=args)
+    server = GrpcServer(dataplane, settings, None, options)  # type: ignore[arg-type]
     await server.start()
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.port}") as channel:
@@ -88,6 +96,47 @@ async def test_grpc_max_threads_refuses_past_the_limit() -> None:
             dataplane.gate.set()
             for call in first:
                 assert list((await call).outputs["y"].float_val) == [1.0]
+    finally:
+        await server.stop(0)
+
+
+@pytest.mark.parametrize(
+    ("options", "own"),
+    [
+        (GrpcOptions(), True),
+        (GrpcOptions(channel_args=(("grpc.max_receive_message_length", 64),)), True),
+        (GrpcOptions(reuse_port=True, channel_args=(("grpc.so_reuseaddr", 1),)), True),
+        (GrpcOptions(channel_args=(("grpc.keepalive_time_ms", 1000),)), False),
+        (GrpcOptions(credentials=grpc.local_server_credentials()), False),
+    ],
+)
+async def test_which_server_the_grpc_door_runs_on(options: GrpcOptions, own: bool) -> None:
+    server = GrpcServer(GatedDataPlane(), Settings(), None, options)  # type: ignore[arg-type]
+    assert (server._own is not None, server._aio is not None) == (own, not own)
+
+
+@SERVERS
+async def test_grpc_message_size_arguments_hold_on_both_servers(
+    args: tuple[tuple[str, int], ...],
+) -> None:
+    """--grpc_channel_arguments=grpc.max_receive_message_length=N: a larger request is
+    RESOURCE_EXHAUSTED, a smaller one answered, on either server."""
+    dataplane = GatedDataPlane()
+    dataplane.gate.set()
+    settings = Settings()
+    limits = (("grpc.max_receive_message_length", 200), *args)
+    server = GrpcServer(dataplane, settings, None, GrpcOptions(channel_args=limits))  # type: ignore[arg-type]
+    await server.start()
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{settings.port}") as channel:
+            stub = protos.prediction_service_pb2_grpc.PredictionServiceStub(channel)
+            answer = await stub.Predict(_request(), timeout=30)
+            assert list(answer.outputs["y"].float_val) == [1.0]
+            big = _request()
+            big.inputs["x"].float_val.extend([2.0] * 100)
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.Predict(big, timeout=30)
+            assert caught.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     finally:
         await server.stop(0)
 
