@@ -255,15 +255,20 @@ class HttpTriton:
         self._busy: set[_Connection] = set()  # a call is waiting on each
         self._closed = False
 
-    async def _open(self, timeout: float | None) -> _Connection:
+    async def _open(self, deadline: float | None) -> _Connection:
+        """A new connection within CONNECT_SECONDS, or by the call's deadline when that comes
+        first: then the call is out of time (DEADLINE_EXCEEDED), not the instance unavailable."""
         loop = asyncio.get_running_loop()
-        bound = CONNECT_SECONDS if timeout is None else min(timeout, CONNECT_SECONDS)
+        bound = loop.time() + CONNECT_SECONDS
+        out_of_time = deadline is not None and deadline <= bound
         try:
-            async with asyncio.timeout(bound):
+            async with asyncio.timeout_at(deadline if out_of_time else bound):
                 _, connection = await loop.create_connection(_Connection, self._host, self._port)
         except TimeoutError:
+            if out_of_time:
+                raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
             raise InstanceUnavailable(
-                f"Triton at {self.url} unreachable: no connection within {bound:g} s"
+                f"Triton at {self.url} unreachable: no connection within {CONNECT_SECONDS:g} s"
             ) from None
         except OSError as exc:
             raise InstanceUnavailable(f"Triton at {self.url} unreachable: {exc}") from exc
@@ -281,18 +286,20 @@ class HttpTriton:
             connection.close()
 
     async def _send(self, data: bytes, timeout: float | None) -> _Answer:
-        """Send on an idle connection (a new one if the idle one turns out closed)."""
+        """Send on an idle connection (a new one if the idle one turns out closed). ``timeout``
+        covers connecting and the answer together."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
         while True:
             reused = bool(self._idle)
-            connection = self._idle.pop() if reused else await self._open(timeout)
+            connection = self._idle.pop() if reused else await self._open(deadline)
             if connection.closed:
                 continue
             self._busy.add(connection)
             try:
-                if timeout is None:  # the caller's own deadline (the REST door's) covers it
+                if deadline is None:  # the caller's own deadline (the REST door's) covers it
                     answer = await connection.request(data)
                 else:
-                    async with asyncio.timeout(timeout):
+                    async with asyncio.timeout_at(deadline):
                         answer = await connection.request(data)
             except TimeoutError:
                 connection.close()

@@ -315,6 +315,27 @@ def test_a_connection_that_never_opens_fails_unavailable_within_the_connect_boun
         asyncio.run(main(port.url))
 
 
+def test_a_deadline_shorter_than_the_connect_bound_ends_the_call_at_the_deadline() -> None:
+    """The call's timeout covers connecting and answering together: with 0.4 s left and no
+    connection opening, the call ends DEADLINE_EXCEEDED at 0.4 s (nothing ran on Triton, and
+    no time is left to try another instance), not UNAVAILABLE after the 2 s connect bound."""
+
+    async def main(url: str) -> None:
+        triton = HttpTriton(url)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(ServingError) as raised:
+            await asyncio.wait_for(
+                triton.infer("m", 1, {"x": np.zeros((1, 1), np.float32)}, [], 0.4), 10
+            )
+        assert raised.value.code == Code.DEADLINE_EXCEEDED
+        assert 0.35 <= loop.time() - started < 1.5
+        await triton.close()
+
+    with _NeverAccepting() as port:
+        asyncio.run(main(port.url))
+
+
 def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_nothing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
