@@ -47,12 +47,21 @@ MAX_WINDOW = 2**31 - 1
 STREAM_WINDOW = 4 << 20  # what a stream may send before the door asks for more
 MAX_FRAME = 1 << 20  # the largest frame the door reads (peers must send <= it)
 MAX_HEADER_LIST = 64 << 10
+# Streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS): gRPC clients queue
+# calls past it; it bounds what one connection can make the door hold.
+MAX_STREAMS = 4096
 _PEER_DEFAULT_WINDOW = 65535
 _PEER_DEFAULT_FRAME = 16384
 
 _OUR_SETTINGS = b"".join(
     _SETTING.pack(key, value)
-    for key, value in ((2, 0), (4, STREAM_WINDOW), (5, MAX_FRAME), (6, MAX_HEADER_LIST))
+    for key, value in (
+        (2, 0),
+        (3, MAX_STREAMS),
+        (4, STREAM_WINDOW),
+        (5, MAX_FRAME),
+        (6, MAX_HEADER_LIST),
+    )
 )
 # ":status: 200" is static entry 8; content-type a literal (stateless, see hpack_codec).
 _RESPONSE_HEADERS = b"\x88" + literal(b"content-type", b"application/grpc")
@@ -387,7 +396,7 @@ class Http2Connection(asyncio.Protocol):
         if stream % 2 == 0 or stream <= self.last_stream:
             raise _ConnectionError(_PROTOCOL_ERROR, f"bad new stream id {stream}")
         self.last_stream = stream
-        if self.going_away:
+        if self.going_away or len(self.calls) >= MAX_STREAMS:
             self.out.append(_frame(_RST_STREAM, 0, stream, _U32.pack(0x7)))  # REFUSED_STREAM
             return
         call = _Call(stream, self, headers)

@@ -339,6 +339,33 @@ async def test_a_broken_connection_leaves_the_others_serving() -> None:
             assert await channel.unary_unary(ECHO)(b"ok", timeout=10) == b"ok"
 
 
+async def test_streams_past_the_announced_limit_are_refused() -> None:
+    """A client opening more streams than SETTINGS_MAX_CONCURRENT_STREAMS at once (grpcio
+    queues its calls instead) gets REFUSED_STREAM for the extra one; the open ones still
+    answer."""
+    from gateway.grpc_h2 import MAX_STREAMS
+
+    def flood(port: int) -> tuple[int, int, bytes]:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0))
+        frames = b"".join(
+            _frame(1, 0x4, 2 * i + 1, client.request_headers(ECHO)) for i in range(MAX_STREAMS + 1)
+        )
+        client.send(frames)
+        while True:
+            kind, _, stream, payload = client.read_frame()
+            if kind == 3:
+                break
+        client.send(_frame(0, 0x1, 1, _message(b"first")))
+        answer, _ = client.answer(1)
+        return stream, struct.unpack(">L", payload)[0], answer
+
+    async with serving(Handlers().methods()) as (_, port):
+        stream, code, answer = await _in_thread(flood, port)
+    assert (stream, code) == (2 * MAX_STREAMS + 1, 0x7)
+    assert answer == _message(b"first")
+
+
 def test_gzip_is_what_grpc_sends() -> None:
     """The compressed-flag path inflates gzip members (grpc's "gzip" encoding)."""
     from gateway.grpc_h2 import _inflate
