@@ -214,6 +214,7 @@ class _Call:
         rest = connection.data_frames(self, _MESSAGE_PREFIX.pack(0, len(message)) + message, out)
         if rest:
             self.pending += [(rest, False), (trailer_block, True)]
+            connection.blocked[self.id] = self
             connection.write(b"".join(out))
         else:
             out.append(connection.header_frames(self.id, trailer_block, True))
@@ -256,6 +257,7 @@ class Http2Connection(asyncio.Protocol):
         self.preface_seen = False
         self.decoder = Decoder(MAX_HEADER_LIST)
         self.calls: dict[int, _Call] = {}
+        self.blocked: dict[int, _Call] = {}  # calls with frames waiting for window, oldest first
         self.last_stream = 0
         self.peer_window = _PEER_DEFAULT_WINDOW  # SETTINGS_INITIAL_WINDOW_SIZE for new streams
         self.peer_frame = _PEER_DEFAULT_FRAME
@@ -283,6 +285,7 @@ class Http2Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        self.blocked.clear()
         for call in list(self.calls.values()):
             call.closed = True
             if call.task is not None:
@@ -359,6 +362,7 @@ class Http2Connection(asyncio.Protocol):
                 self.out.append(_frame(_PING, _ACK, 0, payload))
         elif kind == _RST_STREAM:
             call = self.calls.pop(stream, None)
+            self.blocked.pop(stream, None)
             if call is not None:
                 call.closed = True
                 if call.task is not None:
@@ -530,6 +534,7 @@ class Http2Connection(asyncio.Protocol):
             rest = self.data_frames(call, body, out)
             if rest:
                 call.pending.append((rest, False))
+                self.blocked[call.id] = call
         if out:
             self.write(b"".join(out))
 
@@ -546,9 +551,11 @@ class Http2Connection(asyncio.Protocol):
         return b""
 
     def _flush_pending(self) -> None:
+        """Frames that waited for window, in the order their calls blocked. Trailers are not
+        flow-controlled: they follow their data as soon as it is out."""
         out = self.out
-        for call in list(self.calls.values()):
-            while call.pending and self.send_window > 0:
+        for call in list(self.blocked.values()):
+            while call.pending:
                 payload, is_trailer = call.pending[0]
                 if is_trailer:
                     call.pending.pop(0)
@@ -560,6 +567,8 @@ class Http2Connection(asyncio.Protocol):
                     call.pending[0] = (rest, False)
                     break
                 call.pending.pop(0)
+            if not call.pending:
+                del self.blocked[call.id]
 
     def _go_away(self, code: int, message: str) -> None:
         log.info("gRPC connection closed: %s", message)

@@ -304,6 +304,39 @@ async def test_tiny_windows_continuation_and_padding() -> None:
     assert (b"grpc-status", b"0") in trailers
 
 
+async def test_two_answers_waiting_for_window_both_complete() -> None:
+    """Two streams whose answers outgrow a 100-byte stream window: each resumes as the client
+    grants it more, in any order, and ends with its own trailers."""
+    bodies = {1: bytes(range(200)) * 5, 3: bytes(range(100, 250)) * 9}
+
+    def exchange(port: int) -> dict[int, bytes]:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0, struct.pack(">HL", 4, 100)))
+        for stream, body in bodies.items():
+            client.send(
+                _frame(1, 0x4, stream, client.request_headers(ECHO))
+                + _frame(0, 0x1, stream, _message(body))
+            )
+        got = {stream: b"" for stream in bodies}
+        ended: set[int] = set()
+        while ended != set(bodies):
+            kind, flags, stream, payload = client.read_frame()
+            if kind == 0 and payload:
+                got[stream] += payload
+                grant = struct.pack(">L", len(payload))
+                client.send(_frame(8, 0, 0, grant) + _frame(8, 0, stream, grant))
+            elif kind == 1 and flags & 1:
+                assert (b"grpc-status", b"0") in client.decoder.decode(payload, raw=True)
+                ended.add(stream)
+            elif kind == 1:
+                client.decoder.decode(payload, raw=True)
+        return got
+
+    async with serving(Handlers().methods()) as (_, port):
+        got = await _in_thread(exchange, port)
+    assert got == {stream: _message(body) for stream, body in bodies.items()}
+
+
 async def test_a_broken_connection_leaves_the_others_serving() -> None:
     """A connection with an undecodable header block is closed with GOAWAY
     (COMPRESSION_ERROR); a bad preface is closed; PINGs are answered; other clients go on."""
