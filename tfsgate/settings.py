@@ -129,7 +129,9 @@ class ServeSettings(BaseSettings):
     grpc_channel_arguments: str = flag(
         "",
         "comma-separated key=value gRPC server arguments (integers as ints), e.g."
-        " grpc.max_connection_age_ms=2000",
+        " grpc.max_connection_age_ms=2000. Any key but the message-size and port-reuse ones"
+        " moves the gRPC door from its own HTTP/2 server to grpc.aio's"
+        " (docs/compatibility.md)",
     )
     grpc_max_threads: int = flag(
         0,
