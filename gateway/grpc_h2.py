@@ -1,6 +1,6 @@
 """The gRPC door's own server: gRPC calls over HTTP/2 (RFC 9113) on one asyncio protocol.
 
-grpc.aio's server costs 250-300 us of CPU per call on this machine doing nothing at all (bench
+grpc.aio's server costs 250-400 us of CPU per call on this machine doing nothing at all (bench
 floors), more than the REST door's whole path; this protocol is the REST door's counterpart
 (``gateway/http_server.py``): frames read from one buffer, a call's whole message handed to its
 method handler (the same ``grpc.RpcMethodHandler`` objects grpc.aio is given), the answer written
