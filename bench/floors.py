@@ -51,6 +51,7 @@ def _response() -> Any:
 def _serve_grpc_h2(port: int) -> None:
     import grpc
 
+    from bench.bodies import PREDICT_PATH
     from gateway.grpc_h2 import Http2GrpcServer
     from tfsgate.core import protos
 
@@ -66,15 +67,12 @@ def _serve_grpc_h2(port: int) -> None:
     )
 
     async def main() -> None:
-        server = Http2GrpcServer({PREDICT: handler}, max_receive=2**31 - 1, max_send=2**31 - 1)
+        server = Http2GrpcServer({PREDICT_PATH: handler}, max_receive=2**31 - 1, max_send=2**31 - 1)
         await server.listen_tcp("127.0.0.1", port, False)
         print("ready", flush=True)
         await asyncio.Event().wait()
 
     asyncio.run(main())
-
-
-PREDICT = "/tensorflow.serving.PredictionService/Predict"
 
 
 def _serve_grpc(kind: str, port: int) -> None:

@@ -35,7 +35,7 @@ _PUSH_PROMISE, _PING, _GOAWAY, _WINDOW_UPDATE, _CONTINUATION = 5, 6, 7, 8, 9
 _END_STREAM = _ACK = 0x1
 _END_HEADERS, _PADDED, _PRIORITY_FLAG = 0x4, 0x8, 0x20
 _PROTOCOL_ERROR, _FLOW_CONTROL_ERROR, _FRAME_SIZE_ERROR = 0x1, 0x3, 0x6
-_CANCEL, _COMPRESSION_ERROR = 0x8, 0x9
+_COMPRESSION_ERROR = 0x9
 _NO_ERROR = 0x0
 
 _FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length as 16 + 8 bits, type, flags, stream
@@ -65,7 +65,6 @@ _OUR_SETTINGS = b"".join(
 )
 # ":status: 200" is static entry 8; content-type a literal (stateless, see hpack_codec).
 _RESPONSE_HEADERS = b"\x88" + literal(b"content-type", b"application/grpc")
-_OK_TRAILER = literal(b"grpc-status", b"0")
 # Request headers that are the transport's, not the call's metadata (grpc.aio hides them too).
 _TRANSPORT_HEADERS = frozenset(
     (b"content-type", b"te", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding")
@@ -130,13 +129,8 @@ class Context:
         """One message of a server-streaming call (grpc's health Watch)."""
         self._call.send_message(_serialize(self._call.method, message))
 
-    def trailer_block(self, code: grpc.StatusCode, message: str) -> bytes:
-        block = literal(b"grpc-status", str(code.value[0]).encode())
-        if message:
-            block += literal(
-                b"grpc-message", quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode()
-            )
-        return block + _metadata_block(self._trailing)
+    def trailers(self, code: grpc.StatusCode = grpc.StatusCode.OK, message: str = "") -> bytes:
+        return _trailers(code, message, self._trailing)
 
 
 def _serialize(method: grpc.RpcMethodHandler, answer: Any) -> bytes:
@@ -144,8 +138,19 @@ def _serialize(method: grpc.RpcMethodHandler, answer: Any) -> bytes:
     return answer if serializer is None else serializer(answer)  # type: ignore[no-any-return]
 
 
-def _metadata_block(metadata: Iterable[tuple[str, str | bytes]]) -> bytes:
-    block = b""
+_STATUS = {code: literal(b"grpc-status", str(code.value[0]).encode()) for code in grpc.StatusCode}
+
+
+def _trailers(
+    code: grpc.StatusCode, message: str, metadata: Iterable[tuple[str, str | bytes]] = ()
+) -> bytes:
+    """A call's trailer block: ``grpc-status``, ``grpc-message`` percent-encoded as gRPC's
+    PROTOCOL-HTTP2.md asks (everything outside printable ASCII, and ``%``), trailing metadata."""
+    block = _STATUS[code]
+    if message:
+        block += literal(
+            b"grpc-message", quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode()
+        )
     for key, value in metadata:
         if isinstance(value, bytes):
             encoded = base64.b64encode(value).rstrip(b"=")
@@ -684,8 +689,7 @@ class Http2GrpcServer:
                         grpc.StatusCode.RESOURCE_EXHAUSTED,
                         f"Sent message larger than max ({len(message)} vs. {self.max_send})",
                     )
-                call.respond(message, _OK_TRAILER + _metadata_block(context._trailing))
-                return
+                call.respond(message, context.trailers())
             else:
                 answers = method.unary_stream(request, context)
                 if hasattr(answers, "__aiter__"):
@@ -693,23 +697,23 @@ class Http2GrpcServer:
                         await context.write(answer)
                 else:
                     await answers
-            call.finish(_OK_TRAILER + _metadata_block(context._trailing))
+                call.finish(context.trailers())
         except grpc.aio.AbortError:
             code, details = call.aborted or (grpc.StatusCode.UNKNOWN, "")
-            call.finish(context.trailer_block(code, details))
+            call.finish(context.trailers(code, details))
         except _Status as status:
-            call.finish(context.trailer_block(status.code, status.message))
+            call.finish(context.trailers(status.code, status.message))
         except asyncio.CancelledError:
             if call.expired:
                 call.finish(
-                    context.trailer_block(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
+                    context.trailers(grpc.StatusCode.DEADLINE_EXCEEDED, "Deadline Exceeded")
                 )
             else:  # the client's reset, a lost connection (closed) or the door's shutdown
-                call.finish(context.trailer_block(grpc.StatusCode.CANCELLED, "Cancelled"))
+                call.finish(context.trailers(grpc.StatusCode.CANCELLED, "Cancelled"))
         except Exception:  # noqa: BLE001 - as grpc.aio: the handler's bug is the call's UNKNOWN
             log.exception("gRPC handler failed")
             call.finish(
-                context.trailer_block(grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handling")
+                context.trailers(grpc.StatusCode.UNKNOWN, "Unexpected error in RPC handling")
             )
         finally:
             self.active -= 1
@@ -717,7 +721,7 @@ class Http2GrpcServer:
                 call.timer.cancel()
 
     def fail(self, call: _Call, status: _Status) -> None:
-        call.finish(Context(call).trailer_block(status.code, status.message))
+        call.finish(_trailers(status.code, status.message))
 
     def _request(self, call: _Call) -> Any:
         method = call.method

@@ -315,36 +315,31 @@ class GrpcServer:
                 max_send=_limit(args["grpc.max_send_message_length"]),
                 max_concurrent_rpcs=self.options.max_concurrent_rpcs,
             )
-            self._reuse_port = bool(int(args["grpc.so_reuseport"]))
         else:
             self._aio = grpc.aio.server(
                 options=list(args.items()),
                 maximum_concurrent_rpcs=self.options.max_concurrent_rpcs,
             )
             _register(self._aio, methods)
-
-    async def _listen(self, address: str) -> None:
-        if self._own is not None:
-            if address.startswith("unix:"):
-                await self._own.listen_unix(address[len("unix:") :])
-            else:
-                host, _, port = address.rpartition(":")
-                await self._own.listen_tcp(host, int(port), self._reuse_port)
-            return
-        assert self._aio is not None
-        credentials = self.options.credentials
-        if credentials is None:
-            self._aio.add_insecure_port(address)
-        else:
-            self._aio.add_secure_port(address, credentials)
+        self._reuse_port = bool(int(args["grpc.so_reuseport"]))
 
     async def start(self, serving: bool = True) -> None:
-        s = self.settings
-        if s.port:  # 0: only the Unix socket (TF Serving requires one of the two)
-            await self._listen(f"{s.host}:{s.port}")
-        if s.grpc_socket_path:
-            await self._listen(f"unix:{s.grpc_socket_path}")
-        if self._aio is not None:
+        s = self.settings  # port 0: only the Unix socket (TF Serving requires one of the two)
+        if self._own is not None:
+            if s.port:
+                await self._own.listen_tcp(s.host, s.port, self._reuse_port)
+            if s.grpc_socket_path:
+                await self._own.listen_unix(s.grpc_socket_path)
+        else:
+            assert self._aio is not None
+            addresses = [f"{s.host}:{s.port}"] if s.port else []
+            if s.grpc_socket_path:
+                addresses.append(f"unix:{s.grpc_socket_path}")
+            for address in addresses:
+                if self.options.credentials is None:
+                    self._aio.add_insecure_port(address)
+                else:
+                    self._aio.add_secure_port(address, self.options.credentials)
             await self._aio.start()
         await self.set_serving(serving)
 
