@@ -9,6 +9,11 @@ PROTOCOL-HTTP2.md in grpc/grpc): length-prefixed messages (gzip/deflate ones inf
 ``grpc-timeout``, metadata (``-bin`` keys base64), ``grpc-status``/``grpc-message`` trailers,
 PINGs, flow control both ways, RST_STREAM as cancellation and GOAWAY at shutdown. TLS and
 channel arguments it does not know stay with grpc.aio (``GrpcServer`` chooses).
+
+A peer that misbehaves costs it bounded memory and ends its own connection: reading pauses while
+the answers already written wait for the peer to read them, a header block is bounded across its
+CONTINUATION frames, and the abuse limits of grpc-core's server (too many pings) and nghttp2's
+(too many resets, CVE-2023-44487) apply with their defaults.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import math
 import socket
 import struct
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -35,7 +42,7 @@ _PUSH_PROMISE, _PING, _GOAWAY, _WINDOW_UPDATE, _CONTINUATION = 5, 6, 7, 8, 9
 _END_STREAM = _ACK = 0x1
 _END_HEADERS, _PADDED, _PRIORITY_FLAG = 0x4, 0x8, 0x20
 _PROTOCOL_ERROR, _FLOW_CONTROL_ERROR, _FRAME_SIZE_ERROR = 0x1, 0x3, 0x6
-_COMPRESSION_ERROR = 0x9
+_COMPRESSION_ERROR, _ENHANCE_YOUR_CALM = 0x9, 0xB
 _NO_ERROR = 0x0
 
 _FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length as 16 + 8 bits, type, flags, stream
@@ -50,6 +57,26 @@ MAX_HEADER_LIST = 64 << 10
 # Streams open at once per connection (SETTINGS_MAX_CONCURRENT_STREAMS): gRPC clients queue
 # calls past it; it bounds what one connection can make the door hold.
 MAX_STREAMS = 4096
+# A header block's frames together (HPACK's Huffman code rarely grows a header list; a block far
+# past the list limit is a CONTINUATION flood, CVE-2024-27316).
+MAX_HEADER_BLOCK = 2 * MAX_HEADER_LIST
+# Answers written and not yet read by the peer beyond this pause reading from it (asyncio's
+# write-buffer high-water mark): a client that sends PINGs, SETTINGS or calls without reading
+# the answers cannot make the door buffer them without bound (CVE-2019-9512, -9515).
+WRITE_BUFFER = 1 << 20
+# grpc-core's server ping policy (chttp2 ping_abuse_policy.cc, default channel arguments): with
+# no answer headers or data written in between, one PING per 5 minutes while calls are open
+# (grpc.http2.min_recv_ping_interval_without_data_ms) and per 2 hours with none (as TCP
+# keepalive, RFC 1122); past 2 strikes (grpc.http2.max_ping_strikes) GOAWAY ENHANCE_YOUR_CALM
+# "too_many_pings", which tells gRPC clients to double their keepalive time.
+PING_INTERVAL_BUSY = 300.0
+PING_INTERVAL_IDLE = 7200.0
+MAX_PING_STRIKES = 2
+# Calls the client cancels (RST_STREAM on an open stream) free their stream at once, so without
+# a limit one connection could start unbounded work while keeping few streams open ("rapid
+# reset", CVE-2023-44487): nghttp2's stream reset rate limit, a bucket of 1000 refilled at 33/s.
+RESET_BURST = 1000
+RESET_RATE = 33.0
 _PEER_DEFAULT_WINDOW = 65535
 _PEER_DEFAULT_FRAME = 16384
 
@@ -273,6 +300,11 @@ class Http2Connection(asyncio.Protocol):
         self.header_parts: list[bytes] = []
         self.going_away = False
         self.out: list[bytes] = []
+        self.reading_paused = False
+        self.last_ping = -math.inf
+        self.ping_strikes = 0
+        self.resets = float(RESET_BURST)
+        self.resets_at = time.monotonic()
 
     # asyncio.Protocol
 
@@ -283,6 +315,7 @@ class Http2Connection(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.connections.add(self)
+        transport.set_write_buffer_limits(high=WRITE_BUFFER)
         transport.write(
             _frame(_SETTINGS, 0, 0, _OUR_SETTINGS)
             + _frame(_WINDOW_UPDATE, 0, 0, _U32.pack(MAX_WINDOW - _PEER_DEFAULT_WINDOW))
@@ -297,6 +330,16 @@ class Http2Connection(asyncio.Protocol):
                 call.task.cancel()
         self.calls.clear()
         self.transport = None
+
+    def pause_writing(self) -> None:
+        if self.transport is not None and not self.reading_paused:
+            self.reading_paused = True
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if self.transport is not None and self.reading_paused:
+            self.reading_paused = False
+            self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         buffer = self.buffer
@@ -354,6 +397,8 @@ class Http2Connection(asyncio.Protocol):
             if stream != self.header_stream:
                 raise _ConnectionError(_PROTOCOL_ERROR, "unexpected CONTINUATION")
             self.header_parts.append(payload)
+            if sum(map(len, self.header_parts)) > MAX_HEADER_BLOCK:
+                raise _ConnectionError(_ENHANCE_YOUR_CALM, "header block too large")
             if flags & _END_HEADERS:
                 self.header_stream = 0
                 self._header_block(self.header_flags, stream, b"".join(self.header_parts))
@@ -364,11 +409,14 @@ class Http2Connection(asyncio.Protocol):
             self._window_update(stream, payload)
         elif kind == _PING:
             if not flags & _ACK:
+                self._ping_received()
                 self.out.append(_frame(_PING, _ACK, 0, payload))
         elif kind == _RST_STREAM:
             call = self.calls.pop(stream, None)
             self.blocked.pop(stream, None)
             if call is not None:
+                if not call.closed:
+                    self._reset_received()
                 call.closed = True
                 if call.task is not None:
                     call.task.cancel()
@@ -379,6 +427,22 @@ class Http2Connection(asyncio.Protocol):
         elif kind == _PUSH_PROMISE:
             raise _ConnectionError(_PROTOCOL_ERROR, "clients do not push")
         # PRIORITY and unknown frame types are ignored (RFC 9113 5.5)
+
+    def _ping_received(self) -> None:
+        now = time.monotonic()
+        interval = PING_INTERVAL_BUSY if self.calls else PING_INTERVAL_IDLE
+        allowed, self.last_ping = self.last_ping + interval, now
+        if allowed > now:
+            self.ping_strikes += 1
+            if self.ping_strikes > MAX_PING_STRIKES:
+                raise _ConnectionError(_ENHANCE_YOUR_CALM, "too_many_pings")
+
+    def _reset_received(self) -> None:
+        now = time.monotonic()
+        self.resets = min(RESET_BURST, self.resets + (now - self.resets_at) * RESET_RATE) - 1
+        self.resets_at = now
+        if self.resets < 0:
+            raise _ConnectionError(_ENHANCE_YOUR_CALM, "too many streams reset")
 
     def _headers(self, flags: int, stream: int, payload: bytes) -> None:
         if flags & _PADDED:
@@ -517,6 +581,7 @@ class Http2Connection(asyncio.Protocol):
             self.transport.write(data)
 
     def header_frames(self, stream: int, block: bytes, end_stream: bool) -> bytes:
+        self.ping_strikes = 0  # grpc-core: headers or data written reset the ping strikes
         end = _END_STREAM if end_stream else 0
         limit = self.peer_frame
         if len(block) <= limit:
@@ -544,6 +609,7 @@ class Http2Connection(asyncio.Protocol):
             self.write(b"".join(out))
 
     def data_frames(self, call: _Call, body: bytes, out: list[bytes]) -> bytes:
+        self.ping_strikes = 0
         view = memoryview(body)
         while view:
             room = min(self.send_window, call.send_window, self.peer_frame, len(view))
@@ -576,8 +642,11 @@ class Http2Connection(asyncio.Protocol):
                 del self.blocked[call.id]
 
     def _go_away(self, code: int, message: str) -> None:
+        """A connection error: GOAWAY, its message as the debug data (gRPC clients read
+        "too_many_pings" there), and the connection closed."""
         log.info("gRPC connection closed: %s", message)
-        self.out.append(_frame(_GOAWAY, 0, 0, _U32.pack(self.last_stream) + _U32.pack(code)))
+        goaway = _U32.pack(self.last_stream) + _U32.pack(code) + message.encode()[:256]
+        self.out.append(_frame(_GOAWAY, 0, 0, goaway))
         self._close()
 
     def goaway(self) -> None:
@@ -627,12 +696,21 @@ def _expire(call: _Call) -> None:
         call.task.cancel()
 
 
-def _inflate(encoding: bytes, message: bytes) -> bytes:
+def _inflate(encoding: bytes, message: bytes, limit: int) -> bytes:
+    """At most ``limit`` + 1 bytes of the inflated message: a few kilobytes of gzip can inflate to
+    gigabytes, so the receive limit is held while inflating, not after."""
     if encoding == b"gzip":
-        return zlib.decompress(message, 16 + zlib.MAX_WBITS)
-    if encoding == b"deflate":
-        return zlib.decompress(message)
-    raise _Status(grpc.StatusCode.UNIMPLEMENTED, f"Unsupported compression: {encoding.decode()}")
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif encoding == b"deflate":
+        inflater = zlib.decompressobj()
+    else:
+        raise _Status(
+            grpc.StatusCode.UNIMPLEMENTED, f"Unsupported compression: {encoding.decode()}"
+        )
+    try:
+        return inflater.decompress(message, limit + 1)
+    except zlib.error:  # grpc-core: INTERNAL "Unexpected error decompressing data"
+        raise _Status(grpc.StatusCode.INTERNAL, "Unexpected error decompressing data") from None
 
 
 class Http2GrpcServer:
@@ -737,11 +815,11 @@ class Http2GrpcServer:
         message = body[5:]
         if compressed:
             encoding = next((v for k, v in call.headers if k == b"grpc-encoding"), b"identity")
-            message = _inflate(encoding, message)
+            message = _inflate(encoding, message, self.max_receive)
             if len(message) > self.max_receive:
                 raise _Status(
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
-                    f"Received message larger than max ({len(message)} vs. {self.max_receive})",
+                    f"Received message larger than max (inflated past {self.max_receive} bytes)",
                 )
         deserializer: Callable[[bytes], Any] | None = method.request_deserializer
         if deserializer is None:

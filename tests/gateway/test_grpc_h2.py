@@ -403,4 +403,156 @@ def test_gzip_is_what_grpc_sends() -> None:
     """The compressed-flag path inflates gzip members (grpc's "gzip" encoding)."""
     from gateway.grpc_h2 import _inflate
 
-    assert _inflate(b"gzip", gzip.compress(b"abc")) == b"abc"
+    assert _inflate(b"gzip", gzip.compress(b"abc"), 100) == b"abc"
+
+
+def _goaway(client: RawClient) -> tuple[int, bytes, int]:
+    """Reads until GOAWAY: its error code, its debug data and how many PING ACKs came first."""
+    acks = 0
+    while True:
+        kind, flags, _, payload = client.read_frame()
+        if kind == 6 and flags & 1:
+            acks += 1
+        elif kind == 7:
+            return struct.unpack(">L", payload[4:8])[0], payload[8:], acks
+
+
+async def test_pings_without_answers_between_end_the_connection_as_grpc_core_does() -> None:
+    """grpc-core's server policy: a PING sooner than allowed is a strike, the third strike ends
+    the connection with GOAWAY ENHANCE_YOUR_CALM "too_many_pings"; PINGs between answers (gRPC
+    clients' flow-control probes) are never strikes."""
+
+    def pinging(port: int, calls: bool) -> tuple[int, bytes, int] | None:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0))
+        for stream in range(1, 20 if calls else 8, 2):  # 10 PINGs with calls, 4 without
+            client.send(_frame(6, 0, 0, b"pingpong"))
+            if calls:
+                client.send(
+                    _frame(1, 0x4, stream, client.request_headers(ECHO))
+                    + _frame(0, 0x1, stream, _message(b"x"))
+                )
+                assert client.answer(stream)[0] == _message(b"x")
+        if calls:
+            return None
+        return _goaway(client)
+
+    async with serving(Handlers().methods()) as (_, port):
+        assert await _in_thread(pinging, port, True) is None
+        assert await _in_thread(pinging, port, False) == (0xB, b"too_many_pings", 3)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await channel.unary_unary(ECHO)(b"ok", timeout=10) == b"ok"
+
+
+async def test_a_rapid_reset_flood_ends_the_connection() -> None:
+    """Calls started and reset at once (CVE-2023-44487): past nghttp2's budget (1000, then 33 a
+    second) the connection ends with GOAWAY ENHANCE_YOUR_CALM; a client cancelling a few calls
+    is served on."""
+    from gateway.grpc_h2 import RESET_BURST
+
+    def resetting(port: int, count: int) -> tuple[int, bytes, int] | bytes:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0))
+        frames = [
+            _frame(1, 0x4, 2 * i + 1, client.request_headers(SLOW))
+            + _frame(3, 0, 2 * i + 1, struct.pack(">L", 0x8))  # CANCEL
+            for i in range(count)
+        ]
+        client.send(b"".join(frames))
+        if count > RESET_BURST:
+            return _goaway(client)
+        stream = 2 * count + 1
+        client.send(
+            _frame(1, 0x4, stream, client.request_headers(ECHO))
+            + _frame(0, 0x1, stream, _message(b"still"))
+        )
+        return client.answer(stream)[0]
+
+    async with serving(Handlers().methods()) as (_, port):
+        assert await _in_thread(resetting, port, 50) == _message(b"still")
+        code, debug, _ = await _in_thread(resetting, port, RESET_BURST + 200)
+        assert (code, debug) == (0xB, b"too many streams reset")
+
+
+async def test_a_continuation_flood_ends_the_connection() -> None:
+    """A header block that never ends (CONTINUATION frames past twice the announced header list
+    limit) is a connection error, not a growing buffer (CVE-2024-27316)."""
+
+    def flooding(port: int) -> tuple[int, bytes, int]:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0) + _frame(1, 0, 1, client.request_headers(ECHO)))
+        try:
+            for _ in range(64):
+                client.send(_frame(9, 0, 1, b"\x00" * 16384))
+        except OSError:
+            pass  # closed by the server while sending
+        return _goaway(client)
+
+    async with serving(Handlers().methods()) as (_, port):
+        code, debug, _ = await _in_thread(flooding, port)
+        assert (code, debug) == (0xB, b"header block too large")
+
+
+async def test_a_peer_that_does_not_read_stops_being_read() -> None:
+    """SETTINGS frames sent by the megabyte by a client that never reads the door's ACKs: the
+    door stops reading from it once its unread answers pass the write buffer's high-water mark,
+    so what it holds for that client stays bounded (CVE-2019-9515); other clients are served."""
+    from gateway.grpc_h2 import WRITE_BUFFER
+
+    flood = _frame(4, 0, 0) * ((20 << 20) // 9)
+
+    def sending(port: int) -> bool:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.settimeout(3)
+        sock.connect(("127.0.0.1", port))
+        try:
+            sock.sendall(PREFACE + flood)
+        except TimeoutError:
+            return False  # the door stopped reading
+        finally:
+            sock.close()
+        return True
+
+    async with serving(Handlers().methods()) as (server, port):
+        sender = asyncio.ensure_future(_in_thread(sending, port))
+        held = 0
+        while not sender.done():
+            for connection in server.connections:
+                if connection.transport is not None:
+                    held = max(held, connection.transport.get_write_buffer_size())
+            await asyncio.sleep(0.005)
+        assert await sender is False
+        assert 0 < held <= WRITE_BUFFER + (256 << 10)
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+            assert await channel.unary_unary(ECHO)(b"ok", timeout=10) == b"ok"
+
+
+async def test_a_compressed_message_is_inflated_no_further_than_the_limit() -> None:
+    """A gzip message that inflates past the receive limit is RESOURCE_EXHAUSTED without ever
+    being inflated whole; one that is not gzip at all is INTERNAL, as grpc-core answers."""
+    bomb = gzip.compress(b"\x00" * (64 << 20))  # 64 MiB from ~64 KiB
+
+    def sending(port: int, message: bytes) -> list[tuple[bytes, bytes]]:
+        client = RawClient(port)
+        headers = client.encoder.encode(
+            [
+                (":method", "POST"),
+                (":scheme", "http"),
+                (":path", ECHO),
+                (":authority", "x"),
+                ("content-type", "application/grpc"),
+                ("grpc-encoding", "gzip"),
+            ]
+        )
+        prefixed = struct.pack(">BL", 1, len(message)) + message
+        client.send(PREFACE + _frame(4, 0, 0) + _frame(1, 0x4, 1, headers))
+        client.send(_frame(0, 0x1, 1, prefixed))
+        return client.answer(1)[1]
+
+    async with serving(Handlers().methods(), max_receive=1 << 20) as (_, port):
+        trailers = dict(await _in_thread(sending, port, bomb))
+        assert trailers[b"grpc-status"] == b"8"
+        assert b"inflated past 1048576 bytes" in trailers[b"grpc-message"]
+        trailers = dict(await _in_thread(sending, port, b"not gzip"))
+        assert trailers[b"grpc-status"] == b"13"
