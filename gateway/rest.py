@@ -9,7 +9,6 @@ server (``gateway/http_server.py``): a whole request in, a whole answer out.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import logging
 import re
 import ssl
@@ -99,14 +98,28 @@ def error_reply(exc: ServingError) -> Reply:
     return exc.http_status, orjson.dumps({"error": exc.message})
 
 
+# TF Serving inflates a gzip body to at most ZLib::kMaxUncompressedBytes, 10 MiB (net_http
+# compression/gzip_zlib.h; the model server sets no other auto_uncompress_max_size): the bound
+# is held while inflating, as a few kilobytes of gzip can inflate to gigabytes.
+MAX_INFLATED = 10 << 20
+
+
 def decompress(body: bytes, encoding: str) -> bytes:
     """The request body, gunzipped when ``Content-Encoding: gzip`` (TF Serving accepts it)."""
     if encoding.lower() != "gzip":
         return body
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        return gzip.decompress(body)
-    except (OSError, EOFError, zlib.error) as exc:
+        inflated = inflater.decompress(body, MAX_INFLATED + 1)
+    except zlib.error as exc:
         raise invalid_argument(f"Failed to decompress gzip request body: {exc}") from exc
+    if len(inflated) > MAX_INFLATED:
+        raise invalid_argument(
+            f"Failed to decompress gzip request body: more than {MAX_INFLATED} bytes inflated"
+        )
+    if not inflater.eof:
+        raise invalid_argument("Failed to decompress gzip request body: truncated")
+    return inflated
 
 
 class RestHandlers:

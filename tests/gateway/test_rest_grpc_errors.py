@@ -193,6 +193,31 @@ def test_gzip_request_body(server: ServerProcess) -> None:
     assert response.json() == {"predictions": [2.5, 3.0]}
 
 
+def test_gzip_bodies_inflate_no_further_than_tf_servings_limit(server: ServerProcess) -> None:
+    """A body inflating past TF Serving's 10 MiB is refused while inflating (a bomb costs no
+    more), as are corrupt and truncated ones; the server answers the next request."""
+    import gzip
+
+    from gateway.rest import MAX_INFLATED
+
+    url = f"{server.rest_url}/v1/models/{MODEL}:predict"
+    padded = b'{"instances": [1.0, 2.0]}' + b" " * (MAX_INFLATED - 25)
+    at_limit = httpx.post(
+        url, content=gzip.compress(padded), headers={"Content-Encoding": "gzip"}, timeout=60
+    )
+    assert at_limit.json() == {"predictions": [2.5, 3.0]}
+    bomb = gzip.compress(b" " * (256 << 20))
+    for body, error in (
+        (bomb, f"more than {MAX_INFLATED} bytes inflated"),
+        (gzip.compress(b'{"instances": [1.0]}')[:-9], "truncated"),
+        (b"not gzip at all", "incorrect header check"),
+    ):
+        response = httpx.post(url, content=body, headers={"Content-Encoding": "gzip"}, timeout=60)
+        assert response.status_code == 400
+        assert error in response.json()["error"]
+    assert httpx.post(url, json={"instances": [1.0]}).json() == {"predictions": [2.5]}
+
+
 def test_grpc_health_service_answers(server: ServerProcess) -> None:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
