@@ -3,8 +3,9 @@
 The ``hpack`` library's ``Decoder`` costs about 60 us per gRPC request header block here, most
 of the door's budget; this one walks the block once with the representations gRPC clients send
 (after the first call nearly every field is a one-byte index into the dynamic table). The static
-table and Huffman decoding are the ``hpack`` library's. Encoding needs no state: the door writes
-literals without indexing (``literal``), which every decoder accepts.
+table and Huffman decoding are the ``hpack`` library's, recurring Huffman strings memoized.
+Encoding needs no state: the door writes literals without indexing (``literal``), which every
+decoder accepts.
 """
 
 from __future__ import annotations
@@ -129,11 +130,30 @@ def _string(block: bytes, pos: int) -> tuple[bytes, int]:
         raise HpackError("string runs past the header block")
     raw = block[pos:stop]
     if huffman:
-        try:
-            raw = decode_huffman(raw)
-        except Exception as exc:  # the library's HPACKDecodingError
-            raise HpackError(f"bad Huffman string: {exc}") from None
+        raw = _MEMO.get(raw) or _huffman(raw)
     return raw, stop
+
+
+# Huffman-coded literals recur call after call: nghttp2's encoder (h2load, curl, Envoy and so
+# Istio in front of the door) never indexes :path or content-length (hd_deflate_should_indexing),
+# so each call carries its path as a Huffman literal, and the library's decoder walks it bit by
+# bit in Python (about a third of the door's do-nothing cost per h2load call, cProfile). A
+# bounded memo of short ones, emptied when full.
+_MEMO: dict[bytes, bytes] = {}
+_MEMO_ENTRIES = 1024
+_MEMO_LONGEST = 256
+
+
+def _huffman(raw: bytes) -> bytes:
+    try:
+        decoded: bytes = decode_huffman(raw)
+    except Exception as exc:  # the library's HPACKDecodingError
+        raise HpackError(f"bad Huffman string: {exc}") from None
+    if decoded and len(raw) <= _MEMO_LONGEST:
+        if len(_MEMO) >= _MEMO_ENTRIES:
+            _MEMO.clear()
+        _MEMO[raw] = decoded
+    return decoded
 
 
 def literal(name: bytes, value: bytes) -> bytes:

@@ -95,3 +95,36 @@ def test_a_header_list_past_the_limit_is_refused() -> None:
     block = hpack.Encoder().encode([(b"x-big", b"v" * 5000)])
     with pytest.raises(HpackError, match="header list"):
         Decoder(4096).decode(block)
+
+
+def test_recurring_huffman_literals_decode_the_same_from_the_memo() -> None:
+    """nghttp2-style blocks (the path and content-length as Huffman literals without indexing,
+    every call): each decodes to what was encoded, the first time and from the memo, which stays
+    bounded however many distinct strings pass; a bad Huffman string stays an error."""
+    from gateway import hpack_codec
+
+    decoder = Decoder(1 << 16)
+    for call in range(3 * hpack_codec._MEMO_ENTRIES):
+        path = f"/tensorflow.serving.PredictionService/Predict{call % 1500}"
+        headers = [(":method", "POST"), (":path", path), ("content-length", str(30 + call % 7))]
+        block = b"\x83" + b"".join(b"\x00" + _literal(*header) for header in headers[1:])
+        assert decoder.decode(block) == [(k.encode(), v.encode()) for k, v in headers]
+        assert len(hpack_codec._MEMO) <= hpack_codec._MEMO_ENTRIES
+    with pytest.raises(HpackError):
+        Decoder(1 << 16).decode(b"\x00\x81\x00\x81\xff")  # padding that is not all ones
+    with pytest.raises(HpackError):  # not memoized as anything
+        Decoder(1 << 16).decode(b"\x00\x81\x00\x81\xff")
+
+
+def _literal(name: str, value: str) -> bytes:
+    """A literal without indexing with a Huffman-coded new name and value (RFC 7541 6.2.2)."""
+    from hpack.huffman import HuffmanEncoder
+    from hpack.huffman_constants import REQUEST_CODES, REQUEST_CODES_LENGTH
+
+    huffman = HuffmanEncoder(REQUEST_CODES, REQUEST_CODES_LENGTH)
+    out = b""
+    for text in (name, value):
+        coded = huffman.encode(text.encode())
+        assert len(coded) < 127
+        out += bytes((0x80 | len(coded),)) + coded
+    return out
