@@ -298,6 +298,7 @@ class Http2Connection(asyncio.Protocol):
         self.header_stream = 0  # a HEADERS block waiting for CONTINUATION frames
         self.header_flags = 0
         self.header_parts: list[bytes] = []
+        self.header_size = 0  # of header_parts: a running total, so tiny frames cost no rescans
         self.going_away = False
         self.out: list[bytes] = []
         self.reading_paused = False
@@ -397,7 +398,8 @@ class Http2Connection(asyncio.Protocol):
             if stream != self.header_stream:
                 raise _ConnectionError(_PROTOCOL_ERROR, "unexpected CONTINUATION")
             self.header_parts.append(payload)
-            if sum(map(len, self.header_parts)) > MAX_HEADER_BLOCK:
+            self.header_size += len(payload)
+            if self.header_size > MAX_HEADER_BLOCK:
                 raise _ConnectionError(_ENHANCE_YOUR_CALM, "header block too large")
             if flags & _END_HEADERS:
                 self.header_stream = 0
@@ -455,6 +457,7 @@ class Http2Connection(asyncio.Protocol):
             self.header_stream = stream
             self.header_flags = flags
             self.header_parts = [payload]
+            self.header_size = len(payload)
 
     def _header_block(self, flags: int, stream: int, block: bytes) -> None:
         try:
