@@ -53,7 +53,10 @@ def _profile_top(results: Results, kind: str) -> str:
     if not prof:
         return ""
     top = ", ".join(f"`{name}` {share:.0%}" for name, share in prof["by_package"][:4])
-    return f" Profile ({protocol_name(kind)}, 16 clients), self time by package: {top}."
+    waiting = (
+        f", the event loop waiting {prof['waiting']:.0%} of the time" if "waiting" in prof else ""
+    )
+    return f" Profile ({protocol_name(kind)}, 16 clients), self time by package: {top}{waiting}."
 
 
 def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | None:

@@ -3,8 +3,10 @@
 ``py-spy record --format raw`` writes collapsed stacks, one line per distinct stack with its
 sample count: ``thread (0x..);outer (file.py:12);...;leaf (file.py:40) 17``. Self time is charged
 to the leaf frame (a C extension's time lands on the Python frame that called it). Only Python
-threads are sampled (gRPC's C-core threads are not) and idle threads are left out, so shares
-are of the Python work the gateway did.
+threads are sampled (gRPC's C-core threads are not). With ``--nonblocking`` py-spy cannot tell a
+thread waiting in a system call from one working, so samples whose leaf is a wait (the event
+loop's ``select``, an idle executor or logger thread) are counted apart: shares are of the
+Python work the gateway did, and ``waiting`` says how much of the time it had none.
 """
 
 from __future__ import annotations
@@ -24,12 +26,22 @@ _ENTRY_POINTS = {
     "serve_main (tfsgate/cli.py)",
     "serve (tfsgate/server.py)",
 }
+# Leaf frames that are a thread blocked, not working: (function, file name).
+_WAITS = {
+    ("EpollSelector.select", "selectors.py"),
+    ("_worker", "thread.py"),  # concurrent.futures' worker on its empty queue
+    ("Condition.wait", "threading.py"),
+    ("Event.wait", "threading.py"),
+    ("Thread.run", "threading.py"),  # a C call below it (grpc's poller)
+    ("Queue.get", "queue.py"),
+}
 _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
 @dataclass(frozen=True)
 class Profile:
-    samples: int
+    samples: int  # working samples (waits left out)
+    waiting: float  # share of all samples that were waits
     by_package: list[tuple[str, float]]  # (package, share of samples as leaf)
     by_function: list[tuple[str, float]]  # (function (file), self share)
     inclusive: list[tuple[str, float]]  # (project function, share of samples with it on stack)
@@ -37,6 +49,7 @@ class Profile:
     def as_dict(self) -> dict[str, object]:
         return {
             "samples": self.samples,
+            "waiting": self.waiting,
             "by_package": self.by_package,
             "by_function": self.by_function,
             "inclusive": self.inclusive,
@@ -74,7 +87,7 @@ def parse_collapsed(text: str, top: int = 15) -> Profile:
     leaf_packages: Counter[str] = Counter()
     leaf_functions: Counter[str] = Counter()
     on_stack: Counter[str] = Counter()
-    total = 0
+    total = waits = 0
     for line in text.splitlines():
         stack, _, count_text = line.rpartition(" ")
         if not stack or not count_text.isdigit():
@@ -83,8 +96,11 @@ def parse_collapsed(text: str, top: int = 15) -> Profile:
         frames = [m for m in (_FRAME.match(f) for f in stack.split(";")) if m and m["line"]]
         if not frames:
             continue
-        total += count
         leaf = frames[-1]
+        if (leaf["name"], leaf["file"].replace("\\", "/").rsplit("/", 1)[-1]) in _WAITS:
+            waits += count
+            continue
+        total += count
         leaf_packages[package_of(leaf["file"])] += count
         leaf_functions[f"{leaf['name']} ({_short(leaf['file'])})"] += count
         # Inclusive time for our own code only: the event loop's frames are on every stack.
@@ -95,7 +111,8 @@ def parse_collapsed(text: str, top: int = 15) -> Profile:
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(key, value / total) for key, value in counter.most_common(top)] if total else []
 
-    return Profile(total, shares(leaf_packages), shares(leaf_functions), shares(on_stack))
+    waiting = waits / (total + waits) if total + waits else 0.0
+    return Profile(total, waiting, shares(leaf_packages), shares(leaf_functions), shares(on_stack))
 
 
 def binary() -> str:

@@ -199,12 +199,15 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "are of the Python samples: the leaf frame's package (a C extension's time is "
             "charged to the Python code calling it; grpc.aio's Cython callbacks show as "
             "`Handle._run`), the leaf functions, and tfsgate's own functions found anywhere on "
-            "the stack (inclusive). gRPC's C-core threads are not sampled.",
+            "the stack (inclusive). gRPC's C-core threads are not sampled. Samples of a "
+            "thread waiting (the event loop in `select`, idle executor threads) are left out "
+            "of the shares; the heading says how much of the time went to them.",
             "",
         ]
         for kind, prof in results["profile"].items():
             out += [
-                f"### {protocol_name(kind)}: {prof['samples']} samples at {prof['rps']:.0f} req/s",
+                f"### {protocol_name(kind)}: {prof['samples']} samples at {prof['rps']:.0f} req/s"
+                + (f", {prof['waiting']:.0%} of the time waiting" if "waiting" in prof else ""),
                 "",
             ]
             out += [share_table("package (self)", prof["by_package"][:10]), ""]

@@ -40,5 +40,5 @@ def run(bench: Bench) -> None:
         parsed = pyspy.parse_collapsed(output.read_text())
         profiles[kind] = {"clients": 16, "rps": result.rps, **parsed.as_dict()}
         top = ", ".join(f"{name} {share:.0%}" for name, share in parsed.by_package[:5])
-        bench.say(f"profile {kind}: {parsed.samples} samples; {top}")
+        bench.say(f"profile {kind}: {parsed.samples} samples ({parsed.waiting:.0%} waits); {top}")
     bench.results["profile"] = profiles

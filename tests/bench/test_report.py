@@ -225,6 +225,8 @@ def test_plots_are_written(tmp_path: Path) -> None:
 COLLAPSED = """process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1922);handle (/w/gateway/rest.py:120);dumps (/w/.venv/lib/python3.11/site-packages/orjson/__init__.py:3) 30
 process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1922) 50
 process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1922);handle (/w/gateway/rest.py:120) 20
+process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1884);EpollSelector.select (/usr/lib/python3.11/selectors.py:468) 300
+process 10:"python -m tfsgate.cli serve";thread (0x7f02);_bootstrap (/usr/lib/python3.11/threading.py:1002);_worker (/usr/lib/python3.11/concurrent/futures/thread.py:81) 100
 """
 
 
@@ -232,7 +234,8 @@ def test_pyspy_collapsed_stacks() -> None:
     from bench import pyspy
 
     profile = pyspy.parse_collapsed(COLLAPSED)
-    assert profile.samples == 100
+    assert profile.samples == 100  # the loop's select and the idle worker are waits
+    assert profile.waiting == 0.8
     assert profile.by_package[0] == ("stdlib:asyncio", 0.5)
     assert dict(profile.by_package)["orjson"] == 0.3
     assert dict(profile.by_package)["gateway"] == 0.2
@@ -249,6 +252,7 @@ def test_profile_section() -> None:
                 "clients": 16,
                 "rps": 5000.0,
                 "samples": 100,
+                "waiting": 0.25,
                 "by_package": [["stdlib:asyncio", 0.5]],
                 "by_function": [["handle (gateway/rest.py)", 0.2]],
                 "inclusive": [["run (asyncio/base_events.py)", 1.0]],
@@ -256,7 +260,7 @@ def test_profile_section() -> None:
         },
     }
     markdown = report.render(results, {}, "Benchmarks", baseline=None)
-    assert "### REST: 100 samples at 5000 req/s" in markdown
+    assert "### REST: 100 samples at 5000 req/s, 25% of the time waiting" in markdown
     assert "| `handle (gateway/rest.py)` | 20.0% |" in markdown
 
 
