@@ -33,6 +33,7 @@ from urllib.parse import quote
 import grpc
 
 from gateway.hpack_codec import Decoder, Header, HpackError, literal
+from gateway.inflate import DEFLATE, GZIP, inflate
 
 log = logging.getLogger(__name__)
 
@@ -700,20 +701,19 @@ def _expire(call: _Call) -> None:
 
 
 def _inflate(encoding: bytes, message: bytes, limit: int) -> bytes:
-    """At most ``limit`` + 1 bytes of the inflated message: a few kilobytes of gzip can inflate to
-    gigabytes, so the receive limit is held while inflating, not after."""
-    if encoding == b"gzip":
-        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    elif encoding == b"deflate":
-        inflater = zlib.decompressobj()
-    else:
+    """At most ``limit`` + 1 bytes of the inflated message (gateway/inflate.py)."""
+    wbits = _WBITS.get(encoding)
+    if wbits is None:
         raise _Status(
             grpc.StatusCode.UNIMPLEMENTED, f"Unsupported compression: {encoding.decode()}"
         )
     try:
-        return inflater.decompress(message, limit + 1)
+        return inflate(message, wbits, limit)
     except zlib.error:  # grpc-core: INTERNAL "Unexpected error decompressing data"
         raise _Status(grpc.StatusCode.INTERNAL, "Unexpected error decompressing data") from None
+
+
+_WBITS = {b"gzip": GZIP, b"deflate": DEFLATE}
 
 
 class Http2GrpcServer:

@@ -27,6 +27,7 @@ from gateway.codecs import json_model_info, json_requests, tf_example
 from gateway.dataplane import DataPlane
 from gateway.http_server import Answer as HttpAnswer
 from gateway.http_server import Headers, HttpServer
+from gateway.inflate import GZIP, inflate
 from gateway.request_ids import accept_request_id
 from gateway.types import ModelRef
 from tfsgate.core.status import Code, ServingError, invalid_argument
@@ -100,7 +101,7 @@ def error_reply(exc: ServingError) -> Reply:
 
 # TF Serving inflates a gzip body to at most ZLib::kMaxUncompressedBytes, 10 MiB (net_http
 # compression/gzip_zlib.h; the model server sets no other auto_uncompress_max_size): the bound
-# is held while inflating, as a few kilobytes of gzip can inflate to gigabytes.
+# is held while inflating (gateway/inflate.py).
 MAX_INFLATED = 10 << 20
 
 
@@ -108,17 +109,14 @@ def decompress(body: bytes, encoding: str) -> bytes:
     """The request body, gunzipped when ``Content-Encoding: gzip`` (TF Serving accepts it)."""
     if encoding.lower() != "gzip":
         return body
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
     try:
-        inflated = inflater.decompress(body, MAX_INFLATED + 1)
+        inflated = inflate(body, GZIP, MAX_INFLATED)
     except zlib.error as exc:
         raise invalid_argument(f"Failed to decompress gzip request body: {exc}") from exc
     if len(inflated) > MAX_INFLATED:
         raise invalid_argument(
             f"Failed to decompress gzip request body: more than {MAX_INFLATED} bytes inflated"
         )
-    if not inflater.eof:
-        raise invalid_argument("Failed to decompress gzip request body: truncated")
     return inflated
 
 
