@@ -162,6 +162,16 @@ class Shadow:
 
 
 @dataclass(frozen=True)
+class RouteState:
+    """What gateways route one model by, from one snapshot (``store.rollouts.route_state``)."""
+
+    versions: tuple[ModelVersion, ...]
+    labels: dict[str, int] = field(hash=False)
+    traffic: dict[int, float] = field(hash=False)  # labels resolved to versions
+    shadow: Shadow | None
+
+
+@dataclass(frozen=True)
 class RolloutRecord:
     """A rollout as the catalog keeps it (the guard's ``Rollout`` plus times)."""
 

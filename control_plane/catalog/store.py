@@ -365,15 +365,7 @@ class CatalogStore:
         """A model's versions in ascending order, optionally only those in `states`."""
         wanted = None if states is None else [_require_state(s).value for s in states]
         with self._sessions.read() as session:
-            model_row = self._require_model(session, model)
-            query = (
-                select(ModelVersionRow)
-                .where(ModelVersionRow.model_id == model_row.id)
-                .order_by(ModelVersionRow.version)
-            )
-            if wanted is not None:
-                query = query.where(ModelVersionRow.state.in_(wanted))
-            return [row.to_entity() for row in session.scalars(query)]
+            return self._versions(session, self._require_model(session, model), wanted)
 
     def set_model_version_state(
         self,
@@ -661,6 +653,19 @@ class CatalogStore:
         if row is None:
             raise CatalogError(Code.NOT_FOUND, f"model {model_row.name!r} has no version {version}")
         return row
+
+    @staticmethod
+    def _versions(
+        session: Session, model_row: ModelRow, states: list[str] | None = None
+    ) -> list[ModelVersion]:
+        query = (
+            select(ModelVersionRow)
+            .where(ModelVersionRow.model_id == model_row.id)
+            .order_by(ModelVersionRow.version)
+        )
+        if states is not None:
+            query = query.where(ModelVersionRow.state.in_(states))
+        return [row.to_entity() for row in session.scalars(query)]
 
     @staticmethod
     def _labels(session: Session, model_row: ModelRow) -> dict[str, int]:

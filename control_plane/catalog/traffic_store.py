@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from control_plane.catalog.entities import Action, Shadow, VersionState
+from control_plane.catalog.entities import Action, RouteState, Shadow, VersionState
 from control_plane.catalog.errors import CatalogError
 from control_plane.catalog.orm import LabelTrafficRow, ModelRow, ShadowRow, TrafficRow
 from control_plane.catalog.verb_group import VerbGroup, invalid_argument
@@ -86,9 +86,27 @@ class TrafficVerbs(VerbGroup):
             row = self._catalog._require_model(session, model)  # noqa: SLF001
             return self._effective(session, row)
 
-    def _effective(self, session: Session, row: ModelRow) -> dict[int, float]:
+    def route_state(self, model: str) -> RouteState:
+        """A model's versions, labels, effective split and shadow in one read transaction: one
+        snapshot (read apart, a promote landing between two reads could pair the new labels
+        with the old split), and one transaction instead of four for each table published."""
+        catalog = self._catalog
+        with self._sessions.read() as session:
+            row = catalog._require_model(session, model)  # noqa: SLF001
+            labels = catalog._labels(session, row)  # noqa: SLF001
+            return RouteState(
+                versions=tuple(catalog._versions(session, row)),  # noqa: SLF001
+                labels=labels,
+                traffic=self._effective(session, row, labels),
+                shadow=self._shadow(session, row, model),
+            )
+
+    def _effective(
+        self, session: Session, row: ModelRow, labels: dict[str, int] | None = None
+    ) -> dict[int, float]:
         weights = dict(self._catalog._traffic(session, row))  # noqa: SLF001
-        labels = self._catalog._labels(session, row)  # noqa: SLF001
+        if labels is None:
+            labels = self._catalog._labels(session, row)  # noqa: SLF001
         for label, weight in self._label_weights(session, row).items():
             if label in labels:
                 weights[labels[label]] = weights.get(labels[label], 0.0) + weight
@@ -171,10 +189,14 @@ class TrafficVerbs(VerbGroup):
     def get_shadow(self, model: str) -> Shadow | None:
         with self._sessions.read() as session:
             row = self._catalog._require_model(session, model)  # noqa: SLF001
-            shadow = session.get(ShadowRow, row.id)
-            if shadow is None:
-                return None
-            return Shadow(model, shadow.version, shadow.percent, shadow.tolerance)
+            return self._shadow(session, row, model)
+
+    @staticmethod
+    def _shadow(session: Session, row: ModelRow, model: str) -> Shadow | None:
+        shadow = session.get(ShadowRow, row.id)
+        if shadow is None:
+            return None
+        return Shadow(model, shadow.version, shadow.percent, shadow.tolerance)
 
     @staticmethod
     def _shadow_json(row: ShadowRow | None) -> dict[str, Any] | None:

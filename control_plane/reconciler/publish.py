@@ -140,19 +140,16 @@ class Publisher:
         return RoutingTable(generation, models)
 
     def _model_route(self, name: str, spec: ModelSpecConfig, guarded: bool) -> ModelRoute | None:
-        rollouts = self.store.rollouts
         try:
-            versions = self.store.list_model_versions(name)
-            labels = self.store.list_labels(name)
-            traffic = rollouts.effective_traffic(name)
-            shadow = rollouts.get_shadow(name)
+            state = self.store.rollouts.route_state(name)
         except CatalogError:
             return None  # gone from the catalog meanwhile: not routed
+        shadow = state.shadow
         return ModelRoute(
             name,
-            {v.version: self._version_route(name, v) for v in versions},
-            labels,
-            traffic,
+            {v.version: self._version_route(name, v) for v in state.versions},
+            state.labels,
+            state.traffic,
             shadow=ShadowRoute(shadow.version, shadow.percent, shadow.tolerance)
             if shadow is not None
             else None,

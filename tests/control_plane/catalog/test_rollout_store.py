@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from control_plane.catalog import CatalogError, CatalogStore, VersionState
 from tfsgate.core.status import Code
@@ -73,6 +74,34 @@ def test_shadow_set_change_clear(store: CatalogStore) -> None:
     assert _actions(store).count("set_shadow") == 2
     with pytest.raises(CatalogError):
         store.rollouts.set_shadow("m", 2, 150.0, 0.0, ACTOR)
+
+
+def test_route_state_is_one_transaction_matching_the_separate_reads(store: CatalogStore) -> None:
+    """What the publisher routes by, read in one transaction (one snapshot) instead of four."""
+    _model(store)
+    store.promote("m", 1, ACTOR)
+    store.set_model_version_label("m", "canary", 2, ACTOR)
+    store.rollouts.set_traffic_split("m", {"stable": 90, "canary": 10}, ACTOR)
+    store.rollouts.set_shadow("m", 2, 5.0, 0.01, ACTOR)
+    begins: list[object] = []
+
+    def begun(connection: object) -> None:
+        begins.append(connection)
+
+    event.listen(store.engine, "begin", begun)
+    try:
+        state = store.rollouts.route_state("m")
+    finally:
+        event.remove(store.engine, "begin", begun)
+    assert len(begins) == 1
+    assert list(state.versions) == store.list_model_versions("m")
+    assert state.labels == store.list_labels("m") == {"canary": 2, "stable": 1}
+    assert state.traffic == store.rollouts.effective_traffic("m") == {1: 90.0, 2: 10.0}
+    assert state.shadow == store.rollouts.get_shadow("m")
+    assert state.shadow is not None and state.shadow.version == 2
+    with pytest.raises(CatalogError) as exc_info:
+        store.rollouts.route_state("absent")
+    assert exc_info.value.code == Code.NOT_FOUND
 
 
 def test_rollout_start_step_complete(store: CatalogStore) -> None:
