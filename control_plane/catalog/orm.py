@@ -96,17 +96,7 @@ class ModelRow(Base):
     response_cache: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def to_entity(self) -> Model:
-        return Model(
-            name=self.name,
-            base_path=self.base_path,
-            policy=VersionPolicy.parse(self.version_policy),
-            platform=self.platform,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            admin_registered=self.admin_registered,
-            runner=Runner(self.runner),
-            response_cache=self.response_cache,
-        )
+        return model_entity(self)
 
 
 class ModelVersionRow(Base):
@@ -136,21 +126,7 @@ class ModelVersionRow(Base):
     model: Mapped[ModelRow] = relationship(lazy="joined", innerjoin=True)
 
     def to_entity(self) -> ModelVersion:
-        return ModelVersion(
-            model=self.model.name,
-            version=self.version,
-            source_path=self.source_path,
-            checksum=self.checksum,
-            signatures=dict(self.signatures),
-            state=VersionState(self.state),
-            state_reason=self.state_reason,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-            pin=None if self.pin is None else VersionPin(self.pin),
-            runners=dict(self.runners or {}),
-            warmup_records=self.warmup_records,
-            warmup_seconds=self.warmup_seconds,
-        )
+        return version_entity(self.model.name, self)
 
 
 class LabelRow(Base):
@@ -365,3 +341,37 @@ class RoutingStateRow(Base):
     version: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[datetime]
+
+
+# Entities from a row: an ORM row or a plain result row of the same table's columns (the reads in
+# ``SessionFactory.snapshot``), which carry the same attribute names.
+def model_entity(row: Any) -> Model:
+    return Model(
+        name=row.name,
+        base_path=row.base_path,
+        policy=VersionPolicy.parse(row.version_policy),
+        platform=row.platform,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        admin_registered=bool(row.admin_registered),
+        runner=Runner(row.runner),
+        response_cache=bool(row.response_cache),
+    )
+
+
+def version_entity(model: str, row: Any) -> ModelVersion:
+    return ModelVersion(
+        model=model,
+        version=row.version,
+        source_path=row.source_path,
+        checksum=row.checksum,
+        signatures=dict(row.signatures),
+        state=VersionState(row.state),
+        state_reason=row.state_reason,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        pin=None if row.pin is None else VersionPin(row.pin),
+        runners=dict(row.runners or {}),
+        warmup_records=row.warmup_records,
+        warmup_seconds=row.warmup_seconds,
+    )

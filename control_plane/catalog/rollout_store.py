@@ -31,9 +31,17 @@ from control_plane.catalog.verb_group import invalid_argument, utc_now
 from tfsgate.core.status import Code
 
 RUNNING = "running"
+_ROLLOUTS = RolloutRow.__table__
+_RUNNING_ROLLOUTS = (
+    select(_ROLLOUTS, ModelRow.name.label("model_name"))
+    .join(ModelRow, ModelRow.id == _ROLLOUTS.c.model_id)
+    .where(_ROLLOUTS.c.state == RUNNING)
+    .order_by(_ROLLOUTS.c.id)
+)
 
 
-def _to_record(row: RolloutRow, model: str) -> RolloutRecord:
+def _to_record(row: Any, model: str) -> RolloutRecord:
+    """From an ORM row or a plain result row of the table's columns (same attribute names)."""
     return RolloutRecord(
         id=row.id,
         model=model,
@@ -100,7 +108,7 @@ class RolloutStore(TrafficVerbs, PredictionVerbs):
                     Code.FAILED_PRECONDITION,
                     f"model {model!r} version {candidate} is {target.state}, not AVAILABLE",
                 )
-            baseline = self._catalog._labels(session, row).get(STABLE_LABEL)  # noqa: SLF001
+            baseline = self._catalog._labels(session, row.id).get(STABLE_LABEL)  # noqa: SLF001
             if baseline is None:
                 raise CatalogError(
                     Code.FAILED_PRECONDITION,
@@ -224,14 +232,9 @@ class RolloutStore(TrafficVerbs, PredictionVerbs):
             return _to_record(found, model) if found is not None else None
 
     def running_rollouts(self) -> list[RolloutRecord]:
-        with self._sessions.read() as session:
-            rows = session.execute(
-                select(RolloutRow, ModelRow.name)
-                .join(ModelRow, ModelRow.id == RolloutRow.model_id)
-                .where(RolloutRow.state == RUNNING)
-                .order_by(RolloutRow.id)
-            )
-            return [_to_record(rollout, name) for rollout, name in rows]
+        """Read with every table published (``guarded_models``) and by the guard's rounds."""
+        with self._sessions.snapshot() as db:
+            return [_to_record(row, row.model_name) for row in db.execute(_RUNNING_ROLLOUTS)]
 
     def guarded_models(self) -> set[str]:
         return {r.model for r in self.running_rollouts()}

@@ -20,8 +20,8 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, delete, select
-from sqlalchemy.engine import URL
+from sqlalchemy import Engine, bindparam, delete, select
+from sqlalchemy.engine import URL, Connection, Row
 from sqlalchemy.orm import Session
 
 from control_plane.catalog.engine import SessionFactory, create_engine_for
@@ -39,7 +39,15 @@ from control_plane.catalog.entities import (
     VersionState,
 )
 from control_plane.catalog.errors import CatalogError
-from control_plane.catalog.orm import EventRow, LabelRow, ModelRow, ModelVersionRow, TrafficRow
+from control_plane.catalog.orm import (
+    EventRow,
+    LabelRow,
+    ModelRow,
+    ModelVersionRow,
+    TrafficRow,
+    model_entity,
+    version_entity,
+)
 from control_plane.catalog.verb_group import invalid_argument, utc_now
 from tfsgate.core.status import Code, ServingError
 from tfsgate.core.version_policy import VersionPolicy
@@ -50,6 +58,30 @@ if TYPE_CHECKING:
 
 DEFAULT_EVENT_LIMIT = 1000
 MAX_NAME_LENGTH = 255
+
+# The reads the control plane repeats (each routing table, every reconcile pass, each admin
+# answer), built once: a statement built per call is constructed and its cache key computed again
+# each time. Plain columns, for ``SessionFactory.snapshot``'s connections and sessions alike.
+_MODELS = ModelRow.__table__
+_VERSIONS = ModelVersionRow.__table__
+_MODEL_BY_NAME = select(_MODELS).where(_MODELS.c.name == bindparam("name"))
+_ALL_MODELS = select(_MODELS).order_by(_MODELS.c.name)
+_VERSIONS_OF = (
+    select(_VERSIONS)
+    .where(_VERSIONS.c.model_id == bindparam("model_id"))
+    .order_by(_VERSIONS.c.version)
+)
+_VERSIONS_IN_STATES = _VERSIONS_OF.where(_VERSIONS.c.state.in_(bindparam("states", expanding=True)))
+_LABELS_OF = (
+    select(LabelRow.label, LabelRow.version)
+    .where(LabelRow.model_id == bindparam("model_id"))
+    .order_by(LabelRow.label)
+)
+_TRAFFIC_OF = (
+    select(TrafficRow.version, TrafficRow.weight)
+    .where(TrafficRow.model_id == bindparam("model_id"))
+    .order_by(TrafficRow.version)
+)
 
 
 def _parse_policy(policy: VersionPolicy | Mapping[str, Any] | str) -> VersionPolicy:
@@ -125,6 +157,10 @@ def _require_runner(value: object) -> Runner:
     except ValueError:
         choices = ", ".join(r.value for r in Runner)
         raise invalid_argument(f"runner must be one of {choices}, not {value!r}") from None
+
+
+def _model_not_found(name: str) -> CatalogError:
+    return CatalogError(Code.NOT_FOUND, f"model {name!r} not found")
 
 
 def _require_pin(value: object) -> VersionPin | None:
@@ -239,13 +275,12 @@ class CatalogStore:
         return self.get_model(name), False
 
     def get_model(self, name: str) -> Model:
-        with self._sessions.read() as session:
-            return self._require_model(session, name).to_entity()
+        with self._sessions.snapshot() as db:
+            return model_entity(self._model_row(db, name))
 
     def list_models(self) -> list[Model]:
-        with self._sessions.read() as session:
-            rows = session.scalars(select(ModelRow).order_by(ModelRow.name))
-            return [row.to_entity() for row in rows]
+        with self._sessions.snapshot() as db:
+            return [model_entity(row) for row in db.execute(_ALL_MODELS)]
 
     def update_model(
         self,
@@ -293,7 +328,7 @@ class CatalogStore:
                     select(ModelVersionRow.version).where(ModelVersionRow.model_id == row.id)
                 )
             )
-            before["labels"] = self._labels(session, row)
+            before["labels"] = self._labels(session, row.id)
             session.delete(row)
             self._record(session, actor, Action.DELETE_MODEL, name, None, before, None)
 
@@ -364,8 +399,8 @@ class CatalogStore:
     ) -> list[ModelVersion]:
         """A model's versions in ascending order, optionally only those in `states`."""
         wanted = None if states is None else [_require_state(s).value for s in states]
-        with self._sessions.read() as session:
-            return self._versions(session, self._require_model(session, model), wanted)
+        with self._sessions.snapshot() as db:
+            return self._versions(db, self._model_row(db, model), wanted)
 
     def set_model_version_state(
         self,
@@ -466,8 +501,8 @@ class CatalogStore:
             return row.to_entity()
 
     def _check_unreferenced(self, session: Session, model_row: ModelRow, version: int) -> None:
-        labels = sorted(k for k, v in self._labels(session, model_row).items() if v == version)
-        weight = self._traffic(session, model_row).get(version, 0.0)
+        labels = sorted(k for k, v in self._labels(session, model_row.id).items() if v == version)
+        weight = self._traffic(session, model_row.id).get(version, 0.0)
         if labels or weight > 0:
             uses = [f"label {label!r}" for label in labels]
             uses += [f"traffic weight {weight}"] if weight > 0 else []
@@ -535,8 +570,8 @@ class CatalogStore:
             return self._require_version(session, model_row, existing.version).to_entity()
 
     def list_labels(self, model: str) -> dict[str, int]:
-        with self._sessions.read() as session:
-            return self._labels(session, self._require_model(session, model))
+        with self._sessions.snapshot() as db:
+            return self._labels(db, self._model_row(db, model).id)
 
     # ---------------------------------------------------------------- promote / rollback
 
@@ -602,8 +637,8 @@ class CatalogStore:
 
     def get_traffic(self, model: str) -> dict[int, float]:
         """The version weights of the traffic split (``store.rollouts`` sets it, with labels)."""
-        with self._sessions.read() as session:
-            return self._traffic(session, self._require_model(session, model))
+        with self._sessions.snapshot() as db:
+            return self._traffic(db, self._model_row(db, model).id)
 
     # ---------------------------------------------------------------- events
 
@@ -644,7 +679,15 @@ class CatalogStore:
     def _require_model(self, session: Session, name: str, lock: bool = False) -> ModelRow:
         row = self._find_model(session, name, lock=lock)
         if row is None:
-            raise CatalogError(Code.NOT_FOUND, f"model {name!r} not found")
+            raise _model_not_found(name)
+        return row
+
+    @staticmethod
+    def _model_row(db: Connection, name: str) -> Row[Any]:
+        """The model's columns, for reads (``_require_model`` loads the ORM row writes change)."""
+        row = db.execute(_MODEL_BY_NAME, {"name": name}).first()
+        if row is None:
+            raise _model_not_found(name)
         return row
 
     @staticmethod
@@ -656,37 +699,26 @@ class CatalogStore:
 
     @staticmethod
     def _versions(
-        session: Session, model_row: ModelRow, states: list[str] | None = None
+        db: Connection, model_row: Row[Any], states: list[str] | None = None
     ) -> list[ModelVersion]:
-        query = (
-            select(ModelVersionRow)
-            .where(ModelVersionRow.model_id == model_row.id)
-            .order_by(ModelVersionRow.version)
-        )
-        if states is not None:
-            query = query.where(ModelVersionRow.state.in_(states))
-        return [row.to_entity() for row in session.scalars(query)]
+        if states is None:
+            rows = db.execute(_VERSIONS_OF, {"model_id": model_row.id})
+        else:
+            rows = db.execute(_VERSIONS_IN_STATES, {"model_id": model_row.id, "states": states})
+        return [version_entity(model_row.name, row) for row in rows]
 
     @staticmethod
-    def _labels(session: Session, model_row: ModelRow) -> dict[str, int]:
-        rows = session.execute(
-            select(LabelRow.label, LabelRow.version)
-            .where(LabelRow.model_id == model_row.id)
-            .order_by(LabelRow.label)
-        )
+    def _labels(db: Connection | Session, model_id: int) -> dict[str, int]:
+        rows = db.execute(_LABELS_OF, {"model_id": model_id})
         return {label: version for label, version in rows}
 
     @staticmethod
-    def _traffic(session: Session, model_row: ModelRow) -> dict[int, float]:
-        rows = session.execute(
-            select(TrafficRow.version, TrafficRow.weight)
-            .where(TrafficRow.model_id == model_row.id)
-            .order_by(TrafficRow.version)
-        )
+    def _traffic(db: Connection | Session, model_id: int) -> dict[int, float]:
+        rows = db.execute(_TRAFFIC_OF, {"model_id": model_id})
         return {version: weight for version, weight in rows}
 
     def _stable_pair(self, session: Session, model_row: ModelRow) -> dict[str, int | None]:
-        labels = self._labels(session, model_row)
+        labels = self._labels(session, model_row.id)
         return {
             STABLE_LABEL: labels.get(STABLE_LABEL),
             PREVIOUS_STABLE_LABEL: labels.get(PREVIOUS_STABLE_LABEL),

@@ -7,7 +7,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from control_plane.catalog.entities import Action, RouteState, Shadow, VersionState
@@ -40,6 +41,17 @@ def split_targets(weights: Mapping[str, float]) -> tuple[dict[int, float], dict[
     return versions, labels
 
 
+# Read with every table published (``route_state``): built once, as the catalog's own reads.
+_LABEL_WEIGHTS_OF = (
+    select(LabelTrafficRow.label, LabelTrafficRow.weight)
+    .where(LabelTrafficRow.model_id == bindparam("model_id"))
+    .order_by(LabelTrafficRow.label)
+)
+_SHADOW_OF = select(ShadowRow.version, ShadowRow.percent, ShadowRow.tolerance).where(
+    ShadowRow.model_id == bindparam("model_id")
+)
+
+
 class TrafficVerbs(VerbGroup):
     def set_traffic_split(
         self, model: str, weights: Mapping[str, float], actor: str
@@ -52,7 +64,7 @@ class TrafficVerbs(VerbGroup):
         with self._sessions.write() as session:
             row = self._catalog._require_model(session, model, lock=True)  # noqa: SLF001
             self._check_targets(session, row, versions, labels)
-            before = self._split(session, row)
+            before = self._split(session, row.id)
             after = {**{str(v): w for v, w in versions.items()}, **labels}
             if before == after:
                 return after
@@ -76,54 +88,48 @@ class TrafficVerbs(VerbGroup):
             return after
 
     def get_traffic_split(self, model: str) -> dict[str, float]:
-        with self._sessions.read() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            return self._split(session, row)
+        with self._sessions.snapshot() as db:
+            return self._split(db, self._catalog._model_row(db, model).id)  # noqa: SLF001
 
     def effective_traffic(self, model: str) -> dict[int, float]:
         """The split with labels resolved to versions (what gateways route by)."""
-        with self._sessions.read() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            return self._effective(session, row)
+        with self._sessions.snapshot() as db:
+            return self._effective(db, self._catalog._model_row(db, model).id)  # noqa: SLF001
 
     def route_state(self, model: str) -> RouteState:
-        """A model's versions, labels, effective split and shadow in one read transaction: one
-        snapshot (read apart, a promote landing between two reads could pair the new labels
-        with the old split), and one transaction instead of four for each table published."""
+        """A model's versions, labels, effective split and shadow from one snapshot (read apart,
+        a promote landing between two reads could pair the new labels with the old split), in
+        one transaction instead of four for each table published."""
         catalog = self._catalog
-        with self._sessions.read() as session:
-            row = catalog._require_model(session, model)  # noqa: SLF001
-            labels = catalog._labels(session, row)  # noqa: SLF001
+        with self._sessions.snapshot() as db:
+            row = catalog._model_row(db, model)  # noqa: SLF001
+            labels = catalog._labels(db, row.id)  # noqa: SLF001
             return RouteState(
-                versions=tuple(catalog._versions(session, row)),  # noqa: SLF001
+                versions=tuple(catalog._versions(db, row)),  # noqa: SLF001
                 labels=labels,
-                traffic=self._effective(session, row, labels),
-                shadow=self._shadow(session, row, model),
+                traffic=self._effective(db, row.id, labels),
+                shadow=self._shadow(db, row.id, model),
             )
 
     def _effective(
-        self, session: Session, row: ModelRow, labels: dict[str, int] | None = None
+        self, db: Connection | Session, model_id: int, labels: dict[str, int] | None = None
     ) -> dict[int, float]:
-        weights = dict(self._catalog._traffic(session, row))  # noqa: SLF001
+        weights = dict(self._catalog._traffic(db, model_id))  # noqa: SLF001
         if labels is None:
-            labels = self._catalog._labels(session, row)  # noqa: SLF001
-        for label, weight in self._label_weights(session, row).items():
+            labels = self._catalog._labels(db, model_id)  # noqa: SLF001
+        for label, weight in self._label_weights(db, model_id).items():
             if label in labels:
                 weights[labels[label]] = weights.get(labels[label], 0.0) + weight
         return weights
 
     @staticmethod
-    def _label_weights(session: Session, row: ModelRow) -> dict[str, float]:
-        rows = session.execute(
-            select(LabelTrafficRow.label, LabelTrafficRow.weight)
-            .where(LabelTrafficRow.model_id == row.id)
-            .order_by(LabelTrafficRow.label)
-        )
+    def _label_weights(db: Connection | Session, model_id: int) -> dict[str, float]:
+        rows = db.execute(_LABEL_WEIGHTS_OF, {"model_id": model_id})
         return {label: weight for label, weight in rows}
 
-    def _split(self, session: Session, row: ModelRow) -> dict[str, float]:
-        versions = self._catalog._traffic(session, row)  # noqa: SLF001
-        return {**{str(v): w for v, w in versions.items()}, **self._label_weights(session, row)}
+    def _split(self, db: Connection | Session, model_id: int) -> dict[str, float]:
+        versions = self._catalog._traffic(db, model_id)  # noqa: SLF001
+        return {**{str(v): w for v, w in versions.items()}, **self._label_weights(db, model_id)}
 
     def _check_targets(
         self,
@@ -132,7 +138,7 @@ class TrafficVerbs(VerbGroup):
         versions: Mapping[int, float],
         labels: Mapping[str, float],
     ) -> None:
-        known = self._catalog._labels(session, row)  # noqa: SLF001
+        known = self._catalog._labels(session, row.id)  # noqa: SLF001
         for label in labels:
             if label not in known:
                 raise CatalogError(
@@ -187,13 +193,12 @@ class TrafficVerbs(VerbGroup):
             return None if after is None else Shadow(model, version, percent, tolerance)  # type: ignore[arg-type]
 
     def get_shadow(self, model: str) -> Shadow | None:
-        with self._sessions.read() as session:
-            row = self._catalog._require_model(session, model)  # noqa: SLF001
-            return self._shadow(session, row, model)
+        with self._sessions.snapshot() as db:
+            return self._shadow(db, self._catalog._model_row(db, model).id, model)  # noqa: SLF001
 
     @staticmethod
-    def _shadow(session: Session, row: ModelRow, model: str) -> Shadow | None:
-        shadow = session.get(ShadowRow, row.id)
+    def _shadow(db: Connection, model_id: int, model: str) -> Shadow | None:
+        shadow = db.execute(_SHADOW_OF, {"model_id": model_id}).first()
         if shadow is None:
             return None
         return Shadow(model, shadow.version, shadow.percent, shadow.tolerance)
