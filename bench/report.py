@@ -159,9 +159,13 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             f"## p99 during promote/rollback, {r['clients']} clients on `labels/stable`",
             "",
             f"{r['cycles']} cycles of `POST /v1/admin/models/half_plus_two/promote "
-            '{"version": 2}` and `.../rollback` spread over the run, against the same run with '
-            f"none. Admin calls: p50 {r['admin_p50_ms']:.0f} ms, slowest "
-            f"{r['admin_max_ms']:.0f} ms, {r['admin_failures']} failed.",
+            '{"version": 2}` and `.../rollback` to `tfsgate serve`\'s admin API, spread over the '
+            "run, against the same run with none; "
+            f"{r['admin_failures'] + r.get('gateway_role', {}).get('admin_failures', 0)} admin "
+            "calls failed. The load goes to `tfsgate serve` itself (gateway and control plane in "
+            "one interpreter: each call's catalog work holds the GIL its event loop waits on), "
+            "then to a `tfsgate gateway` beside it that follows the routing feed, the shape "
+            "docker-compose.yml deploys.",
             "",
             rollout_table(results),
             "",

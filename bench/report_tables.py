@@ -210,14 +210,26 @@ def payload_table(results: Results) -> str:
 
 def rollout_table(results: Results) -> str:
     r = results["rollout"]
+    shapes = [("`tfsgate serve` (admin API in the same process)", r)]
+    if "gateway_role" in r:
+        shapes.append(("`tfsgate gateway` beside it", r["gateway_role"]))
     rows = [
-        [name, f"{p['rps']:.0f}", _latencies(p), str(p["errors"])]
-        for name, p in (
-            ("steady", r["steady"]),
-            (f"{r['cycles']} promote/rollback cycles", r["during"]),
+        [
+            shape,
+            period,
+            f"{p['rps']:.0f}",
+            _latencies(p),
+            str(p["errors"]),
+            f"{s['admin_p50_ms']:.0f} / {s['admin_max_ms']:.0f} ms" if period != "steady" else "",
+        ]
+        for shape, s in shapes
+        for period, p in (
+            ("steady", s["steady"]),
+            (f"{r['cycles']} promote/rollback cycles", s["during"]),
         )
     ]
-    return table(["period", "req/s", "p50 / p95 / p99 ms", "failed requests"], rows)
+    header = ["load on", "period", "req/s", "p50 / p95 / p99 ms", "failed requests"]
+    return table([*header, "admin call p50 / slowest"], rows)
 
 
 def workers_table(rows: list[dict[str, Any]]) -> str:
