@@ -145,15 +145,7 @@ class Reconciler:
         measured), so it is skipped. A pass that changes something changes the index, so the
         next pass runs once more and then settles.
         """
-        registered = await asyncio.to_thread(self._register_model, spec)
-        try:
-            discovered = await asyncio.to_thread(
-                discover_versions, spec.base_path, tflite=self.converter.prefer_tflite
-            )
-        except SourceError as exc:
-            log.warning("%s", exc)
-            discovered = {}
-        pins = await asyncio.to_thread(desired.pins, self.store, spec.name)
+        registered, discovered, pins = await asyncio.to_thread(self._model_inputs, spec)
         inputs = (
             repr(spec),
             (registered.runner.value, registered.response_cache),
@@ -181,6 +173,19 @@ class Reconciler:
         self._settled[spec.name] = inputs
         self._response_cache[spec.name] = registered.response_cache
         return True
+
+    def _model_inputs(
+        self, spec: ModelSpecConfig
+    ) -> tuple[Model, dict[int, Path], dict[int, VersionPin]]:
+        """The catalog's model, the version directories and the pins: what decides whether a
+        model's pass has work, read in one thread hop (every model, every second)."""
+        registered = self._register_model(spec)
+        try:
+            discovered = discover_versions(spec.base_path, tflite=self.converter.prefer_tflite)
+        except SourceError as exc:
+            log.warning("%s", exc)
+            discovered = {}
+        return registered, discovered, desired.pins(self.store, spec.name)
 
     def _register_model(self, spec: ModelSpecConfig) -> Model:
         own = self._model_settings.get(spec.name)
