@@ -18,10 +18,10 @@ import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Engine, bindparam, delete, select
-from sqlalchemy.engine import URL, Connection, Row
+from sqlalchemy import Engine, Table, bindparam, delete, insert, select, update
+from sqlalchemy.engine import URL, Connection, CursorResult, Row
 from sqlalchemy.orm import Session
 
 from control_plane.catalog.engine import SessionFactory, create_engine_for
@@ -76,6 +76,15 @@ _LABELS_OF = (
     select(LabelRow.label, LabelRow.version)
     .where(LabelRow.model_id == bindparam("model_id"))
     .order_by(LabelRow.label)
+)
+_LABELS = cast(Table, LabelRow.__table__)
+_SET_LABEL = (
+    update(_LABELS)
+    .where(_LABELS.c.model_id == bindparam("m"), _LABELS.c.label == bindparam("l"))
+    .values(version=bindparam("v"))
+)
+_ADD_LABEL = insert(_LABELS).values(
+    model_id=bindparam("m"), label=bindparam("l"), version=bindparam("v")
 )
 _TRAFFIC_OF = (
     select(TrafficRow.version, TrafficRow.weight)
@@ -750,9 +759,12 @@ class CatalogStore:
 
     @staticmethod
     def _put_label(session: Session, model_row: ModelRow, label: str, version: int) -> None:
-        # merge() is the portable upsert for a row addressed by its primary key.
-        session.merge(LabelRow(model_id=model_row.id, label=label, version=version))
-        session.flush()
+        """Upsert by primary key: UPDATE, then INSERT if no row was there (the model's row lock,
+        taken first, keeps other writers out meanwhile). ``merge`` read the row first and went
+        through the unit of work: a third of a promote's CPU, measured."""
+        params = {"m": model_row.id, "l": label, "v": version}
+        if cast(CursorResult[Any], session.execute(_SET_LABEL, params)).rowcount == 0:
+            session.execute(_ADD_LABEL, params)
 
     @staticmethod
     def _label_precondition(
