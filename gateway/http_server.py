@@ -36,6 +36,7 @@ import ssl
 from collections import deque
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
+from typing import cast
 
 import httptools  # type: ignore[import-untyped]
 
@@ -203,8 +204,8 @@ class _Connection(asyncio.Protocol):
     # asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = transport = cast(asyncio.Transport, transport)
         if self.server.stopping:  # accepted before stop, its TLS handshake done after
             transport.close()
             return

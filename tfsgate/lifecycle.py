@@ -7,6 +7,8 @@ import logging
 import signal
 from collections.abc import Awaitable, Callable
 
+import uvloop
+
 from control_plane.catalog.errors import CatalogError
 from control_plane.sources.base_path import SourceError
 from control_plane.triton.embedded import TritonStartError
@@ -43,9 +45,10 @@ async def until_signalled(
 
 def run(main: Callable[[], Awaitable[int]]) -> int:
     """The role's exit status; a start-up failure is TF Serving's "Failed to start server" line
-    and exit status 255."""
+    and exit status 255. The loop is uvloop's (tfsgate/runloop.py says why)."""
     try:
-        return asyncio.run(main())  # type: ignore[arg-type]
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            return runner.run(main())  # type: ignore[arg-type]
     except StartupError as exc:
         return report_failure(exc)
     except CatalogError as exc:
