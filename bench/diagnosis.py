@@ -54,7 +54,9 @@ def _profile_top(results: Results, kind: str) -> str:
         return ""
     top = ", ".join(f"`{name}` {share:.0%}" for name, share in prof["by_package"][:4])
     waiting = (
-        f", the event loop waiting {prof['waiting']:.0%} of the time" if "waiting" in prof else ""
+        f", waiting or in the event loop's C code {prof['waiting']:.0%} of the time"
+        if "waiting" in prof
+        else ""
     )
     return f" Profile ({protocol_name(kind)}, 16 clients), self time by package: {top}{waiting}."
 

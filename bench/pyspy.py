@@ -1,4 +1,4 @@
-"""Where the gateway's CPU goes: py-spy samples of ``tfsgate serve`` under load, summarised.
+"""Where the gateway's time goes: py-spy samples of ``tfsgate serve`` under load, summarised.
 
 ``py-spy record --format raw`` writes collapsed stacks, one line per distinct stack with its
 sample count: ``thread (0x..);outer (file.py:12);...;leaf (file.py:40) 17``. Self time is charged
@@ -6,7 +6,13 @@ to the leaf frame (a C extension's time lands on the Python frame that called it
 threads are sampled (gRPC's C-core threads are not). With ``--nonblocking`` py-spy cannot tell a
 thread waiting in a system call from one working, so samples whose leaf is a wait (the event
 loop's ``select``, an idle executor or logger thread) are counted apart: shares are of the
-Python work the gateway did, and ``waiting`` says how much of the time it had none.
+Python work the gateway did, and ``waiting`` says how much of the time it had none. On uvloop
+(every tfsgate role, tfsgate/lifecycle.py) the loop is C under the runner's frame: its epoll wait,
+socket reads and callback dispatch are not told apart, and all count in ``waiting``.
+
+The samples are of wall-clock time, not CPU: a thread preempted in a system call (a socket write
+that wakes its reader on a shared core) is sampled in that call until it runs again, so the
+writes' shares include time the gateway was not running. CPU per request is /proc's figure.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ _WAITS = {
     ("Event.wait", "threading.py"),
     ("Thread.run", "threading.py"),  # a C call below it (grpc's poller)
     ("Queue.get", "queue.py"),
+    ("Runner.run", "runners.py"),  # uvloop's C loop: its waits and its own reads and dispatch
 }
 _FRAME = re.compile(r"^(?P<name>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 

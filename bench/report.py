@@ -196,7 +196,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         ]
     if results.get("profile"):
         out += [
-            "## Where the gateway's CPU goes (py-spy, 16 clients)",
+            "## Where the gateway's time goes (py-spy, wall-clock samples, 16 clients)",
             "",
             "Separate runs from the measured ones (sampling costs CPU), half_plus_two, "
             "`py-spy record --format raw --nonblocking` on the `tfsgate serve` process. Shares "
@@ -204,14 +204,23 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "charged to the Python code calling it; grpc.aio's Cython callbacks show as "
             "`Handle._run`), the leaf functions, and tfsgate's own functions found anywhere on "
             "the stack (inclusive). gRPC's C-core threads are not sampled. Samples of a "
-            "thread waiting (the event loop in `select`, idle executor threads) are left out "
-            "of the shares; the heading says how much of the time went to them.",
+            "thread waiting (idle executor threads, the event loop in `select`, or in uvloop's "
+            "C code under `Runner.run`: its waits, socket reads and callback dispatch, not told "
+            "apart) are left out of the shares; the heading says how much of the time went to "
+            "them. py-spy samples wall-clock time, not CPU: a thread preempted inside a system "
+            "call (a socket write waking its reader on a shared core) is sampled there until it "
+            "runs again, so the writes' shares include time the gateway was not running; the "
+            "CPU per request above is measured from `/proc`.",
             "",
         ]
         for kind, prof in results["profile"].items():
             out += [
                 f"### {protocol_name(kind)}: {prof['samples']} samples at {prof['rps']:.0f} req/s"
-                + (f", {prof['waiting']:.0%} of the time waiting" if "waiting" in prof else ""),
+                + (
+                    f", {prof['waiting']:.0%} of the time waiting or in the event loop's C code"
+                    if "waiting" in prof
+                    else ""
+                ),
                 "",
             ]
             out += [share_table("package (self)", prof["by_package"][:10]), ""]

@@ -228,6 +228,11 @@ process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.1
 process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/base_events.py:640);_run_once (/usr/lib/python3.11/asyncio/base_events.py:1884);EpollSelector.select (/usr/lib/python3.11/selectors.py:468) 300
 process 10:"python -m tfsgate.cli serve";thread (0x7f02);_bootstrap (/usr/lib/python3.11/threading.py:1002);_worker (/usr/lib/python3.11/concurrent/futures/thread.py:81) 100
 """
+# The same process on uvloop: the loop is C under the runner's frame.
+COLLAPSED_UVLOOP = """process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/runners.py:190);Runner.run (/usr/lib/python3.11/asyncio/runners.py:118) 60
+process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/runners.py:190);Runner.run (/usr/lib/python3.11/asyncio/runners.py:118);_write (/w/gateway/http_server.py:373) 30
+process 10:"python -m tfsgate.cli serve";thread (0x7f01);run (/usr/lib/python3.11/asyncio/runners.py:190);Runner.run (/usr/lib/python3.11/asyncio/runners.py:118);handle (/w/gateway/rest.py:120) 10
+"""
 
 
 def test_pyspy_collapsed_stacks() -> None:
@@ -242,6 +247,17 @@ def test_pyspy_collapsed_stacks() -> None:
     assert dict(profile.by_function)["handle (gateway/rest.py)"] == 0.2
     assert dict(profile.inclusive)["handle (gateway/rest.py)"] == 0.5
     assert "run (asyncio/base_events.py)" not in dict(profile.inclusive)
+
+
+def test_pyspy_uvloop_loop_counts_as_waiting() -> None:
+    from bench import pyspy
+
+    profile = pyspy.parse_collapsed(COLLAPSED_UVLOOP)
+    assert (profile.samples, profile.waiting) == (40, 0.6)
+    assert dict(profile.by_function) == {
+        "_write (gateway/http_server.py)": 0.75,
+        "handle (gateway/rest.py)": 0.25,
+    }
 
 
 def test_profile_section() -> None:
@@ -260,7 +276,10 @@ def test_profile_section() -> None:
         },
     }
     markdown = report.render(results, {}, "Benchmarks", baseline=None)
-    assert "### REST: 100 samples at 5000 req/s, 25% of the time waiting" in markdown
+    assert (
+        "### REST: 100 samples at 5000 req/s, 25% of the time waiting or in the event loop's C code"
+        in markdown
+    )
     assert "| `handle (gateway/rest.py)` | 20.0% |" in markdown
 
 
