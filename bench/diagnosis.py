@@ -58,7 +58,19 @@ def _profile_top(results: Results, kind: str) -> str:
         if "waiting" in prof
         else ""
     )
-    return f" Profile ({protocol_name(kind)}, 16 clients), self time by package: {top}{waiting}."
+    split = ""
+    if "user_us" in prof:
+        user, kernel = float(prof["user_us"]), float(prof["kernel_us"])
+        split = (
+            f" During the profiled run the gateway's CPU per request was {user:.0f} us in user"
+            f" space (the interpreter running tfsgate's Python and its C extensions,"
+            f" {user / max(user + kernel, 1e-9):.0%} of it) and {kernel:.0f} us in the kernel (its"
+            " socket calls)."
+        )
+    return (
+        f" Profile ({protocol_name(kind)}, 16 clients), self time by package: {top}{waiting}."
+        + split
+    )
 
 
 def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | None:

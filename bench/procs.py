@@ -35,6 +35,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def cpu_split(pid: int) -> tuple[float, float]:
+    """(utime, stime) of one process: user space (Python and its C extensions) and the kernel
+    (system calls: socket reads and writes, epoll), in seconds."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def children(pid: int) -> list[int]:
     """The live children of a process (a gateway's workers)."""
     with contextlib.suppress(OSError):

@@ -220,6 +220,12 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
                     f", {prof['waiting']:.0%} of the time waiting or in the event loop's C code"
                     if "waiting" in prof
                     else ""
+                )
+                + (
+                    f"; CPU per request meanwhile (`/proc`): {prof['user_us']:.0f} us user space,"
+                    f" {prof['kernel_us']:.0f} us kernel"
+                    if "user_us" in prof
+                    else ""
                 ),
                 "",
             ]

@@ -269,6 +269,8 @@ def test_profile_section() -> None:
                 "rps": 5000.0,
                 "samples": 100,
                 "waiting": 0.25,
+                "user_us": 90.0,
+                "kernel_us": 20.0,
                 "by_package": [["stdlib:asyncio", 0.5]],
                 "by_function": [["handle (gateway/rest.py)", 0.2]],
                 "inclusive": [["run (asyncio/base_events.py)", 1.0]],
@@ -277,8 +279,8 @@ def test_profile_section() -> None:
     }
     markdown = report.render(results, {}, "Benchmarks", baseline=None)
     assert (
-        "### REST: 100 samples at 5000 req/s, 25% of the time waiting or in the event loop's C code"
-        in markdown
+        "### REST: 100 samples at 5000 req/s, 25% of the time waiting or in the event loop's C code;"
+        " CPU per request meanwhile (`/proc`): 90 us user space, 20 us kernel" in markdown
     )
     assert "| `handle (gateway/rest.py)` | 20.0% |" in markdown
 
@@ -288,3 +290,26 @@ def test_floors_section() -> None:
     markdown = report.render({**RESULTS, "floors": [floor]}, {}, "Benchmarks", baseline=None)
     assert "## Library floors: do-nothing servers under the same load" in markdown
     assert "| `grpc-aio` | 16 | 3000 | 0.30 / 1.15 / 2.00 | 290 | 0 |" in markdown
+
+
+def test_missed_cpu_target_note_splits_user_and_kernel() -> None:
+    from bench import diagnosis
+
+    profile = {
+        "clients": 16,
+        "rps": 5000.0,
+        "samples": 100,
+        "waiting": 0.25,
+        "user_us": 120.0,
+        "kernel_us": 30.0,
+        "by_package": [["gateway", 0.7]],
+        "by_function": [],
+        "inclusive": [],
+    }
+    notes = diagnosis.notes({**RESULTS, "profile": {"rest": profile}})
+    rest_16 = next(n for n in notes if n.startswith("REST at 16 clients: 150 us against 80 us."))
+    assert (
+        "During the profiled run the gateway's CPU per request was 120 us in user space (the"
+        " interpreter running tfsgate's Python and its C extensions, 80% of it) and 30 us in the"
+        " kernel (its socket calls)." in rest_16
+    )
