@@ -9,7 +9,8 @@ The event loop is uvloop's (``tfsgate/lifecycle.py``). It was measured costlier 
 server and client carried the gateway's calls (40-50 % more CPU per request); since both doors and
 the Triton client are plain asyncio protocols it is the cheaper loop: two ``tfsgate serve`` side by
 side, six interleaved rounds, the gateway's CPU per request (median) REST 310 -> 281 us at 1
-client and 111 -> 106 us at 16, gRPC 333 -> 298 and 116 -> 105 us (docs/performance.md).
+client and 111 -> 106 us at 16, gRPC 333 -> 298 and 116 -> 105 us; sequential sweeps show the
+1-client gain and drift more than the change at 16 clients (docs/performance.md, eleventh pass).
 """
 
 from __future__ import annotations
