@@ -29,17 +29,16 @@ _PR_SET_PDEATHSIG = 1
 
 
 # -- /proc -------------------------------------------------------------------------------------
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (all its threads), in seconds."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
 def cpu_split(pid: int) -> tuple[float, float]:
-    """(utime, stime) of one process: user space (Python and its C extensions) and the kernel
-    (system calls: socket reads and writes, epoll), in seconds."""
+    """(utime, stime) of one process (all its threads): user space (Python and its C
+    extensions) and the kernel (system calls: socket reads and writes, epoll), in seconds."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of one process (all its threads), in seconds."""
+    return sum(cpu_split(pid))
 
 
 def children(pid: int) -> list[int]:
