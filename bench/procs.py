@@ -137,7 +137,8 @@ class Serve:
         return int(self.endpoints["pid"])
 
 
-def spawn_serve(home: Path, args: list[str], admin: bool) -> Serve:
+def spawn_serve(home: Path, args: list[str], admin: bool, tree: Path = ROOT) -> Serve:
+    """``tfsgate serve`` from the checkout ``tree`` (another for an A/B: ``bench/ab.py``)."""
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
@@ -158,7 +159,7 @@ def spawn_serve(home: Path, args: list[str], admin: bool) -> Serve:
     ]
     log = home / "serve.log"
     with open(log, "wb") as out:
-        process = spawn(command, out)
+        process = spawn(command, out, tree)
     return Serve(process, home, grpc_port, rest_port, admin_port, log)
 
 
@@ -169,12 +170,14 @@ def _term_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def spawn(command: list[str], out: IO[bytes]) -> subprocess.Popen[bytes]:
+def spawn(command: list[str], out: IO[bytes], tree: Path = ROOT) -> subprocess.Popen[bytes]:
+    """``command`` run in ``tree``: ``python -m`` puts the working directory first on the child's
+    path, so a module comes from that checkout."""
     return subprocess.Popen(
         command,
         stdout=out,
         stderr=subprocess.STDOUT,
-        cwd=ROOT,
+        cwd=tree,
         preexec_fn=_term_with_parent,  # noqa: PLW1509 - the child only calls prctl
     )
 
