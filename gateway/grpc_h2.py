@@ -217,7 +217,9 @@ class _Call:
         "timer",
     )
 
-    def __init__(self, stream_id: int, connection: Http2Connection, headers: list[Header]) -> None:
+    def __init__(
+        self, stream_id: int, connection: Http2Connection, headers: tuple[Header, ...]
+    ) -> None:
         self.id = stream_id
         self.connection = connection
         self.headers = headers

@@ -3,7 +3,9 @@
 The ``hpack`` library's ``Decoder`` costs about 60 us per gRPC request header block here, most
 of the door's budget; this one walks the block once with the representations gRPC clients send
 (after the first call nearly every field is a one-byte index into the dynamic table). The static
-table and Huffman decoding are the ``hpack`` library's, recurring Huffman strings memoized.
+table and Huffman decoding are the ``hpack`` library's, recurring Huffman strings memoized, and
+whole blocks too while the dynamic table stands still: a client's calls on one connection send
+the same block again and again (h2load's, grpc-core's without a deadline).
 Encoding needs no state: the door writes literals without indexing (``literal``), which every
 decoder accepts.
 """
@@ -25,6 +27,12 @@ class HpackError(Exception):
     """A malformed header block: a COMPRESSION_ERROR of the whole connection (RFC 9113 4.3)."""
 
 
+# Blocks remembered per connection (emptied when full, and whenever the dynamic table changes,
+# since an indexed field's meaning is the table's); longer blocks are decoded every time.
+_KNOWN_BLOCKS = 16
+_KNOWN_LONGEST = 512
+
+
 class Decoder:
     """One connection's decoding state: the dynamic table, newest entry first."""
 
@@ -33,8 +41,25 @@ class Decoder:
         self._size = 0
         self._max_size = DEFAULT_TABLE_SIZE
         self._max_list_size = max_list_size
+        self._known: dict[bytes, tuple[Header, ...]] = {}
+        self._changes = 0  # of the dynamic table
 
-    def decode(self, block: bytes) -> list[Header]:
+    def decode(self, block: bytes) -> tuple[Header, ...]:
+        """The block's header list (a tuple shared by every call that sent the same block)."""
+        known = self._known.get(block)
+        if known is not None:
+            return known
+        changes = self._changes
+        headers = tuple(self._walk(block))
+        if self._changes != changes:  # this block changed the table: the blocks known are stale
+            self._known.clear()
+        elif len(block) <= _KNOWN_LONGEST:
+            if len(self._known) >= _KNOWN_BLOCKS:
+                self._known.clear()
+            self._known[block] = headers
+        return headers
+
+    def _walk(self, block: bytes) -> list[Header]:
         headers: list[Header] = []
         append = headers.append
         pos = 0
@@ -59,6 +84,7 @@ class Decoder:
                         raise HpackError(f"table size {size} above the announced maximum")
                     self._max_size = size
                     self._shrink(size)
+                    self._changes += 1
                     continue
                 else:  # literal without indexing / never indexed (6.2.2, 6.2.3)
                     header, pos = self._literal(block, pos, 4)
@@ -88,6 +114,7 @@ class Decoder:
         return (name, value), pos
 
     def _add(self, header: Header) -> None:
+        self._changes += 1
         size = len(header[0]) + len(header[1]) + _ENTRY_OVERHEAD
         if size > self._max_size:  # 4.4: an entry larger than the table empties it
             self._table.clear()
