@@ -55,10 +55,10 @@ def predict_response(
 ) -> protos.predict_pb2.PredictResponse:
     response = protos.predict_pb2.PredictResponse()
     fill_model_spec(response.model_spec, result.spec)
+    outputs = response.outputs
     for key, array in result.outputs.items():
         spec = signature_outputs.get(key)
-        proto = ndarray_to_tensor_proto(array, tensor_content, spec.dtype if spec else None)
-        response.outputs[key].CopyFrom(proto)
+        ndarray_to_tensor_proto(array, tensor_content, spec.dtype if spec else None, outputs[key])
     return response
 
 

@@ -306,7 +306,7 @@ def build_prediction_log(entry: LogEntry) -> bytes:
         request = record.predict_log.request
         _model_spec(request.model_spec, entry.spec)
         for key, array in entry.inputs.items():
-            request.inputs[key].CopyFrom(ndarray_to_tensor_proto(array))
+            ndarray_to_tensor_proto(array, into=request.inputs[key])
         request.output_filter.extend(entry.output_filter)
         result: PredictResult = entry.result
         record.predict_log.response.CopyFrom(

@@ -44,8 +44,8 @@ def _parse_error(alias: str) -> Exception:
 def proto_shape(shape: tensor_shape_pb2.TensorShapeProto) -> tuple[int, ...] | None:
     """The dims, or None when one is negative. ``unknown_rank`` is ignored, as ``FromProto`` does
     (an unknown-rank proto with no dims is read as a scalar)."""
-    dims = tuple(int(d.size) for d in shape.dim)
-    if any(d < 0 for d in dims):
+    dims = tuple([d.size for d in shape.dim])
+    if dims and min(dims) < 0:
         return None
     return dims
 
@@ -106,10 +106,12 @@ def _from_typed_field(proto: tensor_pb2.TensorProto, entry: dtypes.DType, count:
     if entry.tf_name in _HALF_TYPES:
         bits = np.asarray(field, dtype=np.int64).astype(np.uint16)
         return _broadcast_last(bits, count).view(entry.numpy)
+    # np.fromiter, not np.asarray: asarray reads a protobuf repeated field as a generic sequence
+    # (a quarter of a small Predict's decode, measured).
     if entry.proto_field == "int_val":  # int32 on the wire; narrower types truncate like TF's cast
-        raw = np.asarray(field, dtype=np.int64).astype(entry.numpy)
+        raw = np.fromiter(field, dtype=np.int64, count=len(field)).astype(entry.numpy)
     else:
-        raw = np.asarray(field, dtype=entry.numpy)
+        raw = np.fromiter(field, dtype=entry.numpy, count=len(field))
     return _broadcast_last(raw, count)
 
 
@@ -119,7 +121,7 @@ def _broadcast_last(raw: np.ndarray, count: int) -> np.ndarray:
     if have == 0:
         return np.zeros(count, dtype=raw.dtype)
     if have >= count:
-        return raw[:count]
+        return raw if have == count else raw[:count]
     out = np.empty(count, dtype=raw.dtype)
     out[:have] = raw
     out[have:] = raw[-1]
@@ -127,16 +129,22 @@ def _broadcast_last(raw: np.ndarray, count: int) -> np.ndarray:
 
 
 def ndarray_to_tensor_proto(
-    array: np.ndarray, use_tensor_content: bool = False, tf_dtype: str | None = None
+    array: np.ndarray,
+    use_tensor_content: bool = False,
+    tf_dtype: str | None = None,
+    into: tensor_pb2.TensorProto | None = None,
 ) -> tensor_pb2.TensorProto:
     """Encode an array. Typed ``*_val`` fields by default (TF Serving's ``AsProtoField``);
     ``use_tensor_content`` writes raw little-endian bytes instead. Strings always use
     ``string_val``. ``tf_dtype`` overrides the type inferred from the array (e.g. "DT_STRING").
+    ``into``: an empty TensorProto inside the answer to fill in place (no copy of the tensor).
     """
     entry = dtypes.tf_type(tf_dtype) if tf_dtype else dtypes.from_numpy(array.dtype)
-    proto = tensor_pb2.TensorProto(dtype=entry.tf_enum)
+    proto = tensor_pb2.TensorProto() if into is None else into
+    proto.dtype = entry.tf_enum
+    dims = proto.tensor_shape.dim
     for size in array.shape:
-        proto.tensor_shape.dim.add(size=int(size))
+        dims.add(size=size)
     if entry.tf_name == "DT_STRING":
         proto.string_val.extend(_as_bytes(v) for v in np.asarray(array).ravel().tolist())
         return proto
