@@ -86,7 +86,10 @@ class DataPlane:
         target, route = self.router.resolve(ref)
         tensors = inputs(target.signature) if callable(inputs) else inputs
         started = time.perf_counter()
-        outputs = await self._observed(route, target, tensors, output_filter, timeout)
+        if route.guarded:
+            outputs = await self._observed(route, target, tensors, output_filter, timeout)
+        else:  # _observed's fast path without its coroutine
+            outputs = await self._infer(target, tensors, output_filter, timeout)
         seconds = time.perf_counter() - started
         metrics.runtime(route.name, "Predict", seconds)
         result = PredictResult(self._spec(target), outputs, target.signature)
@@ -125,9 +128,12 @@ class DataPlane:
         output_filter: Sequence[str],
         timeout: float | None,
     ) -> Tensors:
-        signature = target.signature
         wire, added = self._wire_inputs(target, inputs)
-        wanted = self._wanted_outputs(target, output_filter)
+        if output_filter:
+            wanted = self._wanted_outputs(target, output_filter)
+            plan = target.outputs_of(wanted)
+        else:
+            wanted, plan = [], target.all_outputs
         # Batching models go through the coalescer: concurrent requests share one Triton call.
         caller = self.coalescer if target.batched and self.coalescer else self.upstream
         asked, prefix = wanted, target.prefix
@@ -136,28 +142,31 @@ class DataPlane:
             asked = [prefix + k for k in wanted]
         raw = await caller.infer(target.triton_model, target.version.version, wire, asked, timeout)
         outputs = {}
-        for key in wanted or sorted(signature.outputs):
-            array = raw[prefix + key]
-            if signature.outputs[key].travels_with_unit_dim(target.batched) and array.ndim:
+        for key, name, unit in plan:
+            array = raw[name]
+            if unit and array.ndim:
                 array = array.reshape(array.shape[:-1])
-            outputs[key] = unfit_output(array, added)
-        heap.TRIMMER.moved(
-            sum(a.nbytes for a in wire.values()) + sum(a.nbytes for a in raw.values())
-        )
+            outputs[key] = unfit_output(array, added) if added else array
+        moved = 0
+        for array in wire.values():
+            moved += array.nbytes
+        for array in raw.values():
+            moved += array.nbytes
+        heap.TRIMMER.moved(moved)
         return outputs
 
     def _wire_inputs(self, target: Target, inputs: Tensors) -> tuple[Tensors, int]:
         """Arrays as Triton's config states them; also how many trailing 1-dims were added."""
         specs = target.signature.inputs
-        check_input_names(list(inputs), target.signature)
+        if inputs.keys() != specs.keys():  # else the names and their count are right
+            check_input_names(list(inputs), target.signature)
+        unit = target.unit_inputs
         wire, added = {}, 0
         for key, array in inputs.items():
-            spec = specs[key]
-            fitted = fit_to_signature(array, spec)
-            added = max(added, fitted.ndim - array.ndim)
-            if spec.travels_with_unit_dim(target.batched):
-                fitted = fitted[..., np.newaxis]
-            wire[key] = fitted
+            fitted = fit_to_signature(array, specs[key])
+            if fitted.ndim != array.ndim:
+                added = max(added, fitted.ndim - array.ndim)
+            wire[key] = fitted[..., np.newaxis] if key in unit else fitted
         return wire, added
 
     @staticmethod

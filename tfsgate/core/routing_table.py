@@ -10,6 +10,7 @@ is the gateway's resolver (``gateway/routing.py``); this module only holds the d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 from tfsgate.core.signatures import SignatureSpec, signatures_from_json, signatures_to_json
@@ -28,6 +29,11 @@ class VersionRoute:
     # signature -> its tensors' name prefix in a shared Triton model (naming.tensor_prefix);
     # absent: the signature has a Triton model of its own and its tensors keep their keys.
     prefixes: dict[str, str] = field(default_factory=dict)
+    # Targets made so far, by (model, signature): the version is immutable, so each is made once
+    # (a request's resolution then allocates nothing).
+    _targets: dict[tuple[str, str], Target] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def available(self) -> bool:
@@ -58,11 +64,14 @@ class VersionRoute:
 
     def target(self, model: str, name: str) -> Target | None:
         """Signature ``name`` of this version as a request's target (None: no such signature)."""
+        made = self._targets.get((model, name))
+        if made is not None:
+            return made
         signature = self.signatures.get(name)
         triton_model = self.triton_models.get(name)
         if signature is None or triton_model is None:
             return None
-        return Target(
+        made = self._targets[(model, name)] = Target(
             model,
             self,
             signature,
@@ -70,6 +79,7 @@ class VersionRoute:
             self.batched.get(name, False),
             self.prefixes.get(name, ""),
         )
+        return made
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,24 @@ class Target:
     triton_model: str
     batched: bool
     prefix: str = ""  # of its tensor names in the Triton model (VersionRoute.prefixes)
+
+    # What the data plane derives from a target, once per target rather than per request.
+    @cached_property
+    def unit_inputs(self) -> frozenset[str]:
+        """Inputs that travel to Triton with a trailing 1 (``TensorSpec.travels_with_unit_dim``)."""
+        inputs = self.signature.inputs
+        return frozenset(k for k, s in inputs.items() if s.travels_with_unit_dim(self.batched))
+
+    @cached_property
+    def all_outputs(self) -> tuple[tuple[str, str, bool], ...]:
+        """Every output, sorted by key: (key, its name in Triton, travels with a trailing 1)."""
+        return self.outputs_of(sorted(self.signature.outputs))
+
+    def outputs_of(self, keys: list[str]) -> tuple[tuple[str, str, bool], ...]:
+        outputs = self.signature.outputs
+        return tuple(
+            (k, self.prefix + k, outputs[k].travels_with_unit_dim(self.batched)) for k in keys
+        )
 
 
 @dataclass(frozen=True)
