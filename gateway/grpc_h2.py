@@ -50,6 +50,12 @@ _FRAME_HEADER = struct.Struct(">HBBBL")  # 24-bit length as 16 + 8 bits, type, f
 _SETTING = struct.Struct(">HL")
 _U32 = struct.Struct(">L")
 _MESSAGE_PREFIX = struct.Struct(">BL")  # compressed flag, length
+Buffer = bytes | memoryview
+# Above this many bytes a request message is read through a view of its body; an answer of more
+# parts than this (frame headers and payloads: past ~100 KB in 16 KB frames) is written as its
+# list of parts, not joined.
+_ONE_WRITE = 64 * 1024
+_JOINED_PARTS = 16
 
 MAX_WINDOW = 2**31 - 1
 STREAM_WINDOW = 4 << 20  # what a stream may send before the door asks for more
@@ -243,23 +249,23 @@ class _Call:
         if self.closed:
             return
         connection = self.connection
-        out = [connection.header_frames(self.id, _RESPONSE_HEADERS, False)]
+        out: list[Buffer] = [connection.header_frames(self.id, _RESPONSE_HEADERS, False)]
         self.headers_sent = True
         self.closed = True
-        rest = connection.data_frames(self, _MESSAGE_PREFIX.pack(0, len(message)) + message, out)
+        rest = connection.data_frames(self, message, out, _MESSAGE_PREFIX.pack(0, len(message)))
         if rest:
             self.pending += [(rest, False), (trailer_block, True)]
             connection.blocked[self.id] = self
-            connection.write(b"".join(out))
+            connection.write_all(out)
         else:
             out.append(connection.header_frames(self.id, trailer_block, True))
-            connection.write(b"".join(out))
+            connection.write_all(out)
             connection.forget(self)
 
     def send_message(self, message: bytes) -> None:
         if self.closed:
             return
-        out: list[bytes] = []
+        out: list[Buffer] = []
         if not self.headers_sent:
             self.headers_sent = True
             out.append(self.connection.header_frames(self.id, _RESPONSE_HEADERS, False))
@@ -303,7 +309,7 @@ class Http2Connection(asyncio.Protocol):
         self.header_parts: list[bytes] = []
         self.header_size = 0  # of header_parts: a running total, so tiny frames cost no rescans
         self.going_away = False
-        self.out: list[bytes] = []
+        self.out: list[Buffer] = []
         self.reading_paused = False
         self.last_ping = -math.inf
         self.ping_strikes = 0
@@ -361,6 +367,9 @@ class Http2Connection(asyncio.Protocol):
         pos = 0
         size = len(buffer)
         out = self.out
+        # Payloads are copied out of a view (slicing the bytearray itself copied them twice); the
+        # view is released before the buffer is trimmed.
+        view = memoryview(buffer)
         try:
             while size - pos >= 9:
                 high, low, kind, flags, stream = _FRAME_HEADER.unpack_from(buffer, pos)
@@ -370,7 +379,7 @@ class Http2Connection(asyncio.Protocol):
                 stop = pos + 9 + length
                 if stop > size:
                     break
-                payload = bytes(buffer[pos + 9 : stop])
+                payload = bytes(view[pos + 9 : stop])
                 pos = stop
                 self._frame(kind, flags, stream & 0x7FFFFFFF, payload)
                 if self.transport is None:
@@ -379,13 +388,14 @@ class Http2Connection(asyncio.Protocol):
             self._go_away(error.code, error.message)
             return
         finally:
+            view.release()
             if pos:
                 del buffer[:pos]
         if self.received > MAX_WINDOW // 2:
             out.append(_frame(_WINDOW_UPDATE, 0, 0, _U32.pack(self.received)))
             self.received = 0
         if out:
-            self.write(b"".join(out))
+            self.write_all(out)
             out.clear()
 
     # frames
@@ -586,6 +596,16 @@ class Http2Connection(asyncio.Protocol):
         if self.transport is not None:
             self.transport.write(data)
 
+    def write_all(self, parts: list[Buffer]) -> None:
+        """Frames in one write: joined when small, else handed over as they are (a large
+        answer's DATA payloads are views of its message: no copy of it is made to send it)."""
+        if self.transport is None:
+            return
+        if len(parts) > _JOINED_PARTS:
+            self.transport.writelines(parts)
+        else:
+            self.transport.write(b"".join(parts))
+
     def header_frames(self, stream: int, block: bytes, end_stream: bool) -> bytes:
         self.ping_strikes = 0  # grpc-core: headers or data written reset the ping strikes
         end = _END_STREAM if end_stream else 0
@@ -602,7 +622,7 @@ class Http2Connection(asyncio.Protocol):
             )
         return b"".join(frames)
 
-    def send_data(self, call: _Call, body: bytes, out: list[bytes]) -> None:
+    def send_data(self, call: _Call, body: bytes, out: list[Buffer]) -> None:
         """DATA frames within both flow-control windows; the rest waits for WINDOW_UPDATEs."""
         if call.pending:
             call.pending.append((body, False))
@@ -612,19 +632,27 @@ class Http2Connection(asyncio.Protocol):
                 call.pending.append((rest, False))
                 self.blocked[call.id] = call
         if out:
-            self.write(b"".join(out))
+            self.write_all(out)
 
-    def data_frames(self, call: _Call, body: bytes, out: list[bytes]) -> bytes:
+    def data_frames(self, call: _Call, body: bytes, out: list[Buffer], head: bytes = b"") -> bytes:
+        """DATA frames of ``head`` + ``body`` within both windows, appended to ``out`` as frame
+        headers and payloads (views of ``body``); what does not fit is returned."""
         self.ping_strikes = 0
         view = memoryview(body)
-        while view:
-            room = min(self.send_window, call.send_window, self.peer_frame, len(view))
+        while head or view:
+            room = min(self.send_window, call.send_window, self.peer_frame, len(head) + len(view))
             if room <= 0:
-                return bytes(view)
-            out.append(_frame(_DATA, 0, call.id, bytes(view[:room])))
+                return head + bytes(view)
+            out.append(_FRAME_HEADER.pack(room >> 8, room & 0xFF, _DATA, 0, call.id))
             self.send_window -= room
             call.send_window -= room
-            view = view[room:]
+            if head:  # the message's 5-byte prefix, in the first frame
+                first, head = head[:room], head[room:]
+                out.append(first)
+                room -= len(first)
+            if room:
+                out.append(view[:room])
+                view = view[room:]
         return b""
 
     def _flush_pending(self) -> None:
@@ -667,7 +695,7 @@ class Http2Connection(asyncio.Protocol):
     def _close(self) -> None:
         if self.transport is not None:
             if self.out:  # frames queued while reading (a last flush of pending answers)
-                self.transport.write(b"".join(self.out))
+                self.write_all(self.out)
                 self.out.clear()
             self.transport.close()
 
@@ -702,7 +730,7 @@ def _expire(call: _Call) -> None:
         call.task.cancel()
 
 
-def _inflate(encoding: bytes, message: bytes, limit: int) -> bytes:
+def _inflate(encoding: bytes, message: bytes | memoryview, limit: int) -> bytes:
     """At most ``limit`` + 1 bytes of the inflated message (gateway/inflate.py)."""
     wbits = _WBITS.get(encoding)
     if wbits is None:
@@ -817,7 +845,9 @@ class Http2GrpcServer:
         compressed, length = _MESSAGE_PREFIX.unpack_from(body)
         if len(body) != 5 + length:
             raise _Status(grpc.StatusCode.INTERNAL, "Exactly one request message expected")
-        message = body[5:]
+        # A large message is parsed from a view of the body (protobuf and zlib read any buffer):
+        # a megabyte tensor is not copied once more here.
+        message: bytes | memoryview = body[5:] if length < _ONE_WRITE else memoryview(body)[5:]
         if compressed:
             encoding = next((v for k, v in call.headers if k == b"grpc-encoding"), b"identity")
             message = _inflate(encoding, message, self.max_receive)
@@ -826,9 +856,9 @@ class Http2GrpcServer:
                     grpc.StatusCode.RESOURCE_EXHAUSTED,
                     f"Received message larger than max (inflated past {self.max_receive} bytes)",
                 )
-        deserializer: Callable[[bytes], Any] | None = method.request_deserializer
+        deserializer: Callable[[Buffer], Any] | None = method.request_deserializer
         if deserializer is None:
-            return message
+            return bytes(message)
         try:
             return deserializer(message)
         except Exception:  # noqa: BLE001 - a message that does not parse

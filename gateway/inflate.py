@@ -12,7 +12,7 @@ GZIP = 16 + zlib.MAX_WBITS
 DEFLATE = zlib.MAX_WBITS
 
 
-def inflate(data: bytes, wbits: int, limit: int) -> bytes:
+def inflate(data: bytes | memoryview, wbits: int, limit: int) -> bytes:
     """``data`` inflated, or only its first ``limit`` + 1 bytes when it inflates past ``limit``
     (the caller says what that means). Corrupt or truncated data raises ``zlib.error``."""
     inflater = zlib.decompressobj(wbits)

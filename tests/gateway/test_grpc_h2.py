@@ -304,6 +304,24 @@ async def test_tiny_windows_continuation_and_padding() -> None:
     assert (b"grpc-status", b"0") in trailers
 
 
+async def test_a_window_smaller_than_the_message_prefix_splits_it() -> None:
+    """A 3-byte stream window: the answer's 5-byte message prefix goes out across two DATA
+    frames, then the message 3 bytes at a time as the client grants them."""
+    body = b"seventeen bytes!!"
+
+    def exchange(port: int) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0, struct.pack(">HL", 4, 3)))
+        client.send(_frame(1, 0x4, 1, client.request_headers(ECHO)))
+        client.send(_frame(0, 0x1, 1, _message(body)))
+        return client.answer(1, grant=3)
+
+    async with serving(Handlers().methods()) as (_, port):
+        answer, trailers = await _in_thread(exchange, port)
+    assert answer == _message(body)
+    assert (b"grpc-status", b"0") in trailers
+
+
 async def test_two_answers_waiting_for_window_both_complete() -> None:
     """Two streams whose answers outgrow a 100-byte stream window: each resumes as the client
     grants it more, in any order, and ends with its own trailers."""
