@@ -39,7 +39,14 @@ class HeapTrimmer:
     def __init__(self, trim: Callable[[int], int] | None = None) -> None:
         self._trim = trim if trim is not None else _malloc_trim()
         self._pending: asyncio.TimerHandle | None = None
+        self._before: list[Callable[[], bool]] = []
         self.trims = 0
+
+    def before_trim(self, release: Callable[[], bool]) -> None:
+        """``release`` runs before each trim to let go of what a large request left sized for
+        itself; it answers True while large requests keep coming (let go later: another trim is
+        scheduled)."""
+        self._before.append(release)
 
     def moved(self, nbytes: int) -> None:
         """A request moved ``nbytes`` of tensors (in and out); call on the event loop."""
@@ -49,9 +56,14 @@ class HeapTrimmer:
 
     def _run(self) -> None:
         self._pending = None
+        again = False
+        for release in self._before:
+            again = release() or again
         if self._trim is not None:
             self._trim(0)
             self.trims += 1
+        if again:
+            self._pending = asyncio.get_running_loop().call_later(DELAY, self._run)
 
 
 TRIMMER = HeapTrimmer()  # one heap per process
