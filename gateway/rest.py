@@ -64,7 +64,24 @@ class ParsedPath:
     verb: str  # predict, classify, regress, status, metadata
 
 
+# Parsed paths by (method, path): clients call a few paths again and again, and a ParsedPath is
+# immutable. Bounded (emptied when full) since paths come from clients.
+_PARSED: dict[tuple[str, str], ParsedPath] = {}
+_PARSED_ENTRIES = 256
+
+
 def parse_path(method: str, path: str) -> ParsedPath:
+    key = (method, path)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        parsed = _parse_path(method, path)
+        if len(_PARSED) >= _PARSED_ENTRIES:
+            _PARSED.clear()
+        _PARSED[key] = parsed
+    return parsed
+
+
+def _parse_path(method: str, path: str) -> ParsedPath:
     if method == "POST":
         match = _PREDICT.fullmatch(path)
         if match:

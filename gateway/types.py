@@ -27,6 +27,8 @@ class ModelRef:
 
     def with_signature(self, signature: str) -> ModelRef:
         """This ref naming ``signature`` (dataclasses.replace, without its per-call cost)."""
+        if signature == self.signature:  # the usual request names none: nothing to make
+            return self
         return ModelRef(self.name, self.version, self.label, signature, self.route_key)
 
     def describe(self) -> str:

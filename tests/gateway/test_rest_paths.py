@@ -47,3 +47,19 @@ def test_malformed(method: str, path: str) -> None:
         parse_path(method, path)
     assert caught.value.code == Code.INVALID_ARGUMENT
     assert caught.value.message == f"Malformed request: {method} {path}"
+
+
+def test_parsed_paths_are_remembered_within_a_bound() -> None:
+    """A path asked again is the same immutable answer; the memo of paths clients send stays
+    bounded however many distinct ones come, and a malformed path is never remembered."""
+    from gateway import rest
+
+    first = parse_path("POST", "/v1/models/m:predict")
+    assert parse_path("POST", "/v1/models/m:predict") is first
+    assert parse_path("GET", "/v1/models/m:predict".replace(":predict", "")) is not first
+    for index in range(3 * rest._PARSED_ENTRIES):
+        assert parse_path("POST", f"/v1/models/m{index}:predict").ref.name == f"m{index}"
+        assert len(rest._PARSED) <= rest._PARSED_ENTRIES
+    with pytest.raises(ServingError):
+        parse_path("POST", "/v1/models/m:explain")
+    assert ("POST", "/v1/models/m:explain") not in rest._PARSED
