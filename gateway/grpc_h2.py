@@ -131,8 +131,13 @@ class Context:
         self._trailing: tuple[tuple[str, str | bytes], ...] = ()
 
     def invocation_metadata(self) -> tuple[tuple[str, str | bytes], ...]:
+        headers = self._call.headers
+        connection = self._call.connection
+        last = connection.last_metadata  # the header list is shared when a block is resent
+        if last is not None and last[0] is headers:
+            return last[1]
         pairs: list[tuple[str, str | bytes]] = []
-        for name, value in self._call.headers:
+        for name, value in headers:
             if name[:1] == b":" or name in _TRANSPORT_HEADERS:
                 continue
             key = name.decode("ascii", "replace")
@@ -140,7 +145,9 @@ class Context:
                 pairs.append((key, _unbase64(value)))
             else:
                 pairs.append((key, value.decode("latin-1")))
-        return tuple(pairs)
+        metadata = tuple(pairs)
+        connection.last_metadata = (headers, metadata)
+        return metadata
 
     def set_trailing_metadata(self, metadata: Iterable[tuple[str, str | bytes]]) -> None:
         self._trailing = tuple(metadata)
@@ -297,6 +304,9 @@ class Http2Connection(asyncio.Protocol):
         self.buffer = bytearray()
         self.preface_seen = False
         self.decoder = Decoder(MAX_HEADER_LIST)
+        # The metadata of the last header list read out (hpack_codec shares a resent block's).
+        self.last_metadata: tuple[tuple[Header, ...], tuple[tuple[str, str | bytes], ...]] | None
+        self.last_metadata = None
         self.calls: dict[int, _Call] = {}
         self.blocked: dict[int, _Call] = {}  # calls with frames waiting for window, oldest first
         self.last_stream = 0
