@@ -16,7 +16,12 @@ import numpy as np
 import orjson
 
 from gateway.codecs import json_numeric
-from gateway.codecs.json_tensors import dense_to_array, is_named_object, tensor_fragment
+from gateway.codecs.json_tensors import (
+    dense_to_array,
+    is_named_object,
+    small_floats,
+    tensor_fragment,
+)
 from gateway.codecs.jsontext import (
     float_json,
     format_float32,
@@ -106,7 +111,8 @@ def decode_predict_request(
         tensors = _decode_columnar(document["inputs"], spec)
     else:
         raise invalid_argument("Missing 'inputs' or 'instances' key")
-    check_input_names(list(tensors), spec)
+    if tensors.keys() != spec.inputs.keys():  # else the names and their count are right
+        check_input_names(list(tensors), spec)
     return PredictInput(tensors, signature_name, row_format=has_instances)
 
 
@@ -178,10 +184,14 @@ def _instances_bulk(instances: list[Any], spec: SignatureSpec) -> dict[str, np.n
     """Row format decoded per input as one dense value: the same result as stacking the
     instances when they are valid; any error sends the caller to the exact path."""
     if not is_named_object(instances[0]):
-        key = sorted(spec.inputs)[0]
+        inputs = spec.inputs
+        key = next(iter(inputs)) if len(inputs) == 1 else sorted(inputs)[0]
+        fast = small_floats(instances, inputs[key].dtype)
+        if fast is not None:
+            return {key: fast}
         if any(is_named_object(item) for item in instances):
             raise invalid_argument("mixed instances")
-        return {key: dense_to_array(instances, spec.inputs[key].dtype)}
+        return {key: dense_to_array(instances, inputs[key].dtype)}
     names = set(spec.inputs)
     for item in instances:
         if not is_named_object(item) or item.keys() != names:

@@ -262,8 +262,42 @@ def _exact_array(flat: list[Any], shape: list[int], tf_name: str) -> np.ndarray:
     return np.array(flat, dtype=np_dtype).reshape(shape)
 
 
+def small_floats(value: Any, tf_name: str) -> np.ndarray | None:
+    """``dense_to_array`` in one pass for what online requests send: a vector or matrix of at most
+    ``SMALL`` JSON numbers written with a point or exponent, within float32's range for a float
+    input. None for anything else (ints, bools, strings, ragged or deeper lists, NaN, Infinity,
+    overflow): the general path decides. Same values as the bulk path (float64, then the type)."""
+    if tf_name == "DT_FLOAT":
+        limit = FLT_MAX
+    elif tf_name == "DT_DOUBLE":
+        limit = math.inf
+    else:
+        return None
+    if type(value) is not list or not value or len(value) > SMALL:
+        return None
+    if type(value[0]) is list:
+        width = len(value[0])
+        if not width or width * len(value) > SMALL:
+            return None
+        for row in value:
+            if type(row) is not list or len(row) != width:
+                return None
+            for number in row:
+                if type(number) is not float or not -limit <= number <= limit:
+                    return None
+    else:
+        for number in value:
+            if type(number) is not float or not -limit <= number <= limit:
+                return None
+    wide = np.array(value, dtype=np.float64)
+    return wide.astype(np.float32) if tf_name == "DT_FLOAT" else wide
+
+
 def dense_to_array(value: Any, tf_name: str) -> np.ndarray:
     """One JSON value (scalar or nested lists) as a tensor of ``tf_name``, TF's rules and errors."""
+    fast = small_floats(value, tf_name)
+    if fast is not None:
+        return fast
     shape = _dense_shape(value)
     flat: list[Any] = []
     try:
