@@ -312,11 +312,14 @@ def dense_to_array(value: Any, tf_name: str) -> np.ndarray:
 # =========================================================================== tensors out
 
 
+_BFLOAT16 = dtypes.BY_TF_NAME["DT_BFLOAT16"].numpy
+
+
 def tensor_fragment(array: np.ndarray | np.generic, name: str) -> orjson.Fragment:
     """The JSON text of one tensor (nested lists, or a bare scalar for rank 0)."""
     array = np.asarray(array)
     kind = array.dtype.kind
-    if array.dtype == dtypes.BY_TF_NAME["DT_BFLOAT16"].numpy or kind == "f":
+    if kind == "f" or array.dtype == _BFLOAT16:
         return orjson.Fragment(float_json(array))
     if kind in "iub":
         if array.ndim == 0:

@@ -151,9 +151,11 @@ def float_tokens(array: np.ndarray) -> list[str]:
     not survive 6 digits, and a second pass only for those.
     """
     double = array.dtype == np.float64
+    if array.size <= SMALL:
+        if not double and array.dtype != np.float32:
+            array = array.astype(np.float32)
+        return _small_float_tokens(array.ravel().tolist(), double)
     typed = array.astype(np.float64 if double else np.float32, copy=False).ravel()
-    if typed.size <= SMALL:
-        return _small_float_tokens(typed.tolist(), double)
     values = typed.astype(np.float64).tolist()
     six = "%.6g".__mod__
     tokens = [six(v) for v in values]
@@ -280,9 +282,15 @@ def nest_tokens(tokens: list[str], shape: tuple[int, ...]) -> str:
         return tokens[0]
     if len(shape) == 1:
         return "[" + ",".join(tokens) + "]"
+    if len(shape) == 2 and shape[0] and shape[1]:  # a batch of rows (one each: [[a],[b]])
+        width = shape[1]
+        if width == 1:
+            return "[[" + "],[".join(tokens) + "]]"
+        rows = [",".join(tokens[i : i + width]) for i in range(0, len(tokens), width)]
+        return "[[" + "],[".join(rows) + "]]"
     inner = math.prod(shape[1:])
-    rows = (nest_tokens(tokens[i * inner : (i + 1) * inner], shape[1:]) for i in range(shape[0]))
-    return "[" + ",".join(rows) + "]"
+    nested = (nest_tokens(tokens[i * inner : (i + 1) * inner], shape[1:]) for i in range(shape[0]))
+    return "[" + ",".join(nested) + "]"
 
 
 # --------------------------------------------------------------------------- error texts

@@ -305,3 +305,17 @@ def test_rapidjson_double(value: float, text: str) -> None:
 )
 def test_value_to_string_uses_prettywriter_layout(value: object, text: str) -> None:
     assert value_to_string(value) == text
+
+
+@pytest.mark.parametrize(
+    "shape", [(), (4,), (3, 1), (1, 1), (2, 3), (2, 0), (0, 2), (2, 2, 2), (1, 3, 1, 2)]
+)
+def test_nest_tokens_nests_like_the_array(shape: tuple[int, ...]) -> None:
+    import json
+
+    import numpy as np
+
+    count = int(np.prod(shape))
+    tokens = [str(i) for i in range(max(count, 1))][: count if shape else 1]
+    expected = np.arange(len(tokens)).reshape(shape).tolist()
+    assert json.loads(nest_tokens(tokens, shape)) == expected
