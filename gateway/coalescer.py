@@ -70,7 +70,9 @@ class Coalescer:
     ) -> Tensors:
         """Like ``TritonInferenceClient.infer`` for a batching model (axis 0 is the batch)."""
         key = (model, version, tuple(inputs))
-        lane = self._lanes.setdefault(key, _Lane())
+        lane = self._lanes.get(key)
+        if lane is None:  # (setdefault would build a lane per call)
+            lane = self._lanes[key] = _Lane()
         rows = _rows(inputs)
         if rows > self.max_rows:
             return await self.upstream.infer(model, version, inputs, outputs, timeout)
