@@ -382,9 +382,11 @@ def test_every_dashboard_query_returns_series(
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
             with contextlib.suppress(httpx.HTTPError):
-                up = query(url, "up == 1")
-                if {r["metric"]["job"] for r in up} == set(JOBS):
-                    break
+                # Its query API answers 503 until the TSDB is open: ask once it says ready.
+                if httpx.get(f"{url}/-/ready", timeout=5).status_code == 200:
+                    up = query(url, "up == 1")
+                    if {r["metric"]["job"] for r in up} == set(JOBS):
+                        break
             time.sleep(1)
         else:
             pytest.fail(f"not every target is up: {(tmp_path / 'prometheus.log').read_text()}")
