@@ -48,6 +48,9 @@ def _requests(labels: dict[str, str]) -> float:
 def test_a_read_sees_every_request_and_a_running_loop_flushes_within_a_second(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # The version and label a request was routed to (``routed`` leaves them in a context
+    # variable, and a test before this one may have left its own in the main context).
+    routed = metrics.ROUTED.set(("", ""))
     labels = {"protocol": "rest", "method": "tally", "model": "", "version": "", "label": ""}
     before = _requests({**labels, "code": "OK"})
     metrics.observe("rest", "tally", "", Code.OK, 0.001)
@@ -65,5 +68,6 @@ def test_a_read_sees_every_request_and_a_running_loop_flushes_within_a_second(
         await asyncio.sleep(0.2)
         assert counted.count == 0 and metrics._flush_handle is None  # applied by the timer
 
-    asyncio.run(main())
+    asyncio.run(main())  # its task runs in a copy of this context: routed's set stays there
     assert _requests({**labels, "code": "OK"}) == before + 2
+    metrics.ROUTED.reset(routed)
