@@ -51,10 +51,10 @@ _SETTING = struct.Struct(">HL")
 _U32 = struct.Struct(">L")
 _MESSAGE_PREFIX = struct.Struct(">BL")  # compressed flag, length
 Buffer = bytes | memoryview
-# Above this many bytes a request message is read through a view of its body; an answer of more
-# parts than this (frame headers and payloads: past ~100 KB in 16 KB frames) is written as its
-# list of parts, not joined.
-_ONE_WRITE = 64 * 1024
+# A request message from this many bytes is read through a view of its body; an answer of more
+# parts than _JOINED_PARTS (frame headers and payloads: past ~100 KB in 16 KB frames) is written
+# as its list of parts, not joined.
+_VIEWED_FROM = 64 * 1024
 _JOINED_PARTS = 16
 
 MAX_WINDOW = 2**31 - 1
@@ -857,7 +857,7 @@ class Http2GrpcServer:
             raise _Status(grpc.StatusCode.INTERNAL, "Exactly one request message expected")
         # A large message is parsed from a view of the body (protobuf and zlib read any buffer):
         # a megabyte tensor is not copied once more here.
-        message: bytes | memoryview = body[5:] if length < _ONE_WRITE else memoryview(body)[5:]
+        message: bytes | memoryview = body[5:] if length < _VIEWED_FROM else memoryview(body)[5:]
         if compressed:
             encoding = next((v for k, v in call.headers if k == b"grpc-encoding"), b"identity")
             message = _inflate(encoding, message, self.max_receive)

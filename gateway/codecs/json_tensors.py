@@ -275,18 +275,17 @@ def small_floats(value: Any, tf_name: str) -> np.ndarray | None:
         return None
     if type(value) is not list or not value or len(value) > SMALL:
         return None
+    rows: list[Any] | tuple[list[Any]] = value  # a matrix's rows, or the vector as one row
     if type(value[0]) is list:
         width = len(value[0])
         if not width or width * len(value) > SMALL:
             return None
-        for row in value:
-            if type(row) is not list or len(row) != width:
-                return None
-            for number in row:
-                if type(number) is not float or not -limit <= number <= limit:
-                    return None
     else:
-        for number in value:
+        rows, width = (value,), len(value)
+    for row in rows:
+        if type(row) is not list or len(row) != width:
+            return None
+        for number in row:
             if type(number) is not float or not -limit <= number <= limit:
                 return None
     wide = np.array(value, dtype=np.float64)
