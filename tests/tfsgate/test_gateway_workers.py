@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from gateway.metrics import FLUSH_SECONDS
 from tests.support.roles import admin_answers, health_status, predict_status, running, wait_for
 from tfsgate.gateway_workers import worker_argv
 
@@ -24,6 +25,10 @@ def test_worker_argv_replaces_the_workers_flag() -> None:
 def children(pid: int) -> list[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(p) for p in text.split()]
+
+
+def scrape(rest_url: str) -> str:
+    return httpx.get(f"{rest_url}/monitoring/prometheus/metrics", timeout=10).text
 
 
 def requests_counted(page: str) -> float:
@@ -61,8 +66,14 @@ def test_two_gateway_workers_share_the_ports(half_plus_two: Path, tmp_path: Path
                 prefixes.add(answer.headers["x-request-id"].split("-")[0])
             assert len(prefixes) == 2, "one worker answered every connection"
             assert health_status(gateway.grpc_target) == "SERVING"
-            page = httpx.get(f"{gateway.rest_url}/monitoring/prometheus/metrics", timeout=10).text
-            assert requests_counted(page) >= 40  # both workers' counts, whichever answered
+            # Both workers' counts, whichever answers the scrape: the other worker's tallies
+            # reach its file within gateway.metrics.FLUSH_SECONDS (docs/metrics.md).
+            wait_for(
+                gateway,
+                lambda: requests_counted(scrape(gateway.rest_url)) >= 40,
+                "both workers' requests on the summed page",
+                timeout=3 * FLUSH_SECONDS,
+            )
         assert gateway.process.returncode == 0
         for pid in workers:
             assert not os.path.exists(f"/proc/{pid}") or "Z" in _state(pid)
