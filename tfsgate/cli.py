@@ -28,6 +28,7 @@ FRONT_DOOR_FLAGS = (
     "rest_api_port",
     "rest_api_num_threads",
     "rest_api_timeout_in_ms",
+    "rest_large_bodies",
     "rest_api_enable_cors_support",
     "use_alts_credentials",
     "ssl_config_file",
@@ -155,12 +156,14 @@ def serve_main(argv: Sequence[str], role: str = "serve") -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from tfsgate.admin_cli import ADMIN_COMMANDS, add_admin_parsers, run_admin
-    from tfsgate.db_cli import add_db_parser, run_db
-
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] and argv[0] in ROLES:
         return serve_main(argv[1:], argv[0])
+    # Imported only for the verbs: a serving process would keep httpx (and through it click,
+    # rich, pygments) and SQLAlchemy's modules resident for parsers it never uses.
+    from tfsgate.admin_cli import ADMIN_COMMANDS, add_admin_parsers, run_admin
+    from tfsgate.db_cli import add_db_parser, run_db
+
     parser = argparse.ArgumentParser(prog="tfsgate", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_serve_parser(subparsers)
