@@ -14,7 +14,8 @@ that TF Serving's clients rely on, as uvicorn's httptools protocol did:
 - back-pressure: reading pauses while a request waits behind another and while the transport's
   write buffer is over its high-water mark;
 - bodies plain or chunked, of any size (uvicorn bounded neither bodies nor headers: TF Serving
-  takes large JSON); ``Expect: 100-continue`` answered (curl waits 1 s for it above 1 KB);
+  takes large JSON); ``Expect: 100-continue`` answered (curl waits 1 s for it above 1 KB); how
+  many large bodies are held at once is bounded (``gateway/large_bodies.py``);
 - every answer has Content-Length (never chunked) and Date; HEAD gets the head only;
 - a malformed request is answered 400 and the connection closed; Upgrade is ignored (RFC 9110
   7.8: the request is answered over HTTP/1.1); CONNECT is answered by the handler, then closed;
@@ -40,6 +41,8 @@ from typing import cast
 
 import httptools  # type: ignore[import-untyped]
 
+from gateway.large_bodies import LargeBodies
+
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]  # names lowercased
@@ -54,6 +57,8 @@ _NEVER = float("inf")  # idle_since of a connection with a request in hand
 # An answer this small goes out in one write with its head (one send, one segment); a larger one
 # is written after it rather than copied into it.
 _ONE_WRITE = 64 * 1024
+# A connection's place among the large bodies (gateway/large_bodies.py).
+_NO_PLACE, _WAITING, _HOLDING = 0, 1, 2
 
 
 def _status_line(code: int) -> bytes:
@@ -99,8 +104,10 @@ class HttpServer:
         ssl_context: ssl.SSLContext | None = None,
         reuse_port: bool = False,
         keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
+        large_bodies: LargeBodies | None = None,
     ) -> None:
         self.handler = handler
+        self.large_bodies = large_bodies or LargeBodies()
         self.host = host
         self.port = port
         self.ssl_context = ssl_context
@@ -134,12 +141,21 @@ class HttpServer:
         self._sweeper = self.loop.call_later(_SWEEP_SECONDS, self._sweep)
 
     def _sweep(self) -> None:
-        """Once a second: the Date header, and keep-alive connections idle too long closed (one
-        timer for all of them, where uvicorn armed and cancelled one per answer)."""
+        """Once a second: the Date header, keep-alive connections idle too long closed (one
+        timer for all of them, where uvicorn armed and cancelled one per answer), and, while
+        large bodies wait, uploads that hold a place without sending cut off."""
         self.date = _date_header()
-        oldest = self.loop.time() - self.keep_alive_timeout
+        now = self.loop.time()
+        oldest = now - self.keep_alive_timeout
         for connection in [c for c in self.connections if c.idle_since <= oldest]:
             connection.close()
+        if self.large_bodies.waiting:
+            stalled = now - self.large_bodies.stall
+            for connection in [c for c in self.connections if c.stalled_since(stalled)]:
+                log.warning(
+                    "closing a connection that holds a large body's place but stopped sending"
+                )
+                connection.close()
         self._sweeper = self.loop.call_later(_SWEEP_SECONDS, self._sweep)
 
     def forget(self, connection: _Connection) -> None:
@@ -197,9 +213,13 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._headers: Headers = []
         self._body: list[bytes] = []
+        self._received = 0  # bytes of this request's body so far
         self._keep_alive = True
         self._expect_continue = False
         self._upgrade = False
+        # Among the large bodies: no place, waiting in line, or holding one until answered.
+        self._place = _NO_PLACE
+        self._body_at = 0.0  # loop time of the last bytes of a large body
 
     # asyncio.Protocol
 
@@ -220,6 +240,9 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._lost = True
         self._queue.clear()
+        if self._place == _WAITING:
+            self.server.large_bodies.withdraw(self)
+            self._place = _NO_PLACE
         if self._drained is not None and not self._drained.done():
             self._drained.set_result(None)
         if self._task is None:
@@ -233,6 +256,8 @@ class _Connection(asyncio.Protocol):
         with contextlib.suppress(AttributeError):  # released once
             del self._parser
         self._body = []
+        if self._place == _HOLDING:
+            self._give_back()
 
     def eof_received(self) -> bool | None:
         # The client is done sending (a half-close): answer what it sent, then close. asyncio's
@@ -269,6 +294,7 @@ class _Connection(asyncio.Protocol):
         self._url = b""
         self._headers = []
         self._body = []
+        self._received = 0
         self._expect_continue = self._upgrade = False
         if self._task is not None:
             self._pause_reading()  # pipelined: read no further until the answers catch up
@@ -299,6 +325,11 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
+        self._received += len(body)
+        if self._place != _NO_PLACE:
+            self._body_at = self.server.loop.time()
+        elif self._received > self.server.large_bodies.threshold:
+            self._take_place()
 
     def on_message_complete(self) -> None:
         self._in_message = self._continue_owed = False
@@ -344,6 +375,8 @@ class _Connection(asyncio.Protocol):
             self._task = None
             if self._lost:
                 self.server.forget(self)
+        if self._place == _HOLDING and not self._queue and not self._large_in_message():
+            self._give_back()
         if self._queue:
             following = self._queue.popleft()
             if following is None:
@@ -374,6 +407,33 @@ class _Connection(asyncio.Protocol):
         else:
             self._transport.write(b"".join(parts))
             self._transport.write(body)
+
+    # Large bodies (gateway/large_bodies.py)
+
+    def _large_in_message(self) -> bool:
+        return self._in_message and self._received > self.server.large_bodies.threshold
+
+    def _take_place(self) -> None:
+        self._body_at = self.server.loop.time()
+        if self.server.large_bodies.claim(self):
+            self._place = _HOLDING
+        else:
+            self._place = _WAITING
+            self._pause_reading()
+
+    def admitted(self) -> None:
+        self._place = _HOLDING
+        self._body_at = self.server.loop.time()
+        if self._task is None:  # else the answer ahead resumes reading when it is written
+            self._resume_reading()
+
+    def _give_back(self) -> None:
+        self._place = _NO_PLACE
+        self.server.large_bodies.give_back()
+
+    def stalled_since(self, time: float) -> bool:
+        """Holds a large body's place, mid-body, with nothing received since ``time``."""
+        return self._place == _HOLDING and self._in_message and self._body_at < time
 
     def _malformed(self) -> None:
         """httptools could not parse the input: 400 once the answers ahead are written, then
@@ -414,7 +474,7 @@ class _Connection(asyncio.Protocol):
             self._transport.pause_reading()
 
     def _resume_reading(self) -> None:
-        if not self._reading and not self._ignore_input:
+        if not self._reading and not self._ignore_input and self._place != _WAITING:
             self._reading = True
             self._transport.resume_reading()
 

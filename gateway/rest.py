@@ -22,7 +22,7 @@ from urllib.parse import unquote
 import numpy as np
 import orjson
 
-from gateway import metrics
+from gateway import large_bodies, metrics
 from gateway.codecs import json_model_info, json_requests, tf_example
 from gateway.dataplane import DataPlane
 from gateway.deadlines import Deadlines
@@ -227,6 +227,7 @@ class RestOptions:
     max_concurrent: int | None = None  # --rest_api_num_threads
     metrics_path: str | None = metrics.METRICS_PATH  # --monitoring_config_file; None: off
     reuse_port: bool = False  # one of several gateway processes on this port (--gateway_workers)
+    large_bodies: int = large_bodies.LIMIT  # --rest_large_bodies
 
 
 class RestApp:
@@ -354,6 +355,7 @@ class RestServer:
             settings.rest_api_port,
             ssl_context=ssl_context(options.tls) if options.tls is not None else None,
             reuse_port=options.reuse_port,
+            large_bodies=large_bodies.LargeBodies(options.large_bodies),
         )
 
     @property

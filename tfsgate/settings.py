@@ -239,6 +239,12 @@ class ServeSettings(BaseSettings):
         " instances that share no volume with --model_repository",
     )
     database_url: str = own_flag("", "catalog URL; default SQLite under home")
+    rest_large_bodies: int = own_flag(
+        2,
+        "REST requests with a body over 1 MB read at once (per gateway process); others wait,"
+        " their reading paused, so memory stays bounded under large JSON tensors",
+        ge=1,
+    )
     gateway_workers: int = own_flag(
         1,
         "tfsgate gateway: processes serving the same ports (SO_REUSEPORT), each following the"

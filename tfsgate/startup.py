@@ -287,6 +287,7 @@ def front_door_options(s: ServeSettings) -> tuple[GrpcOptions, RestOptions]:
         max_concurrent=s.rest_api_num_threads if s.rest_api_num_threads > 0 else None,
         metrics_path=metrics_path(s),
         reuse_port=s.reuse_port,
+        large_bodies=s.rest_large_bodies,
     )
     return grpc_options, rest_options
 

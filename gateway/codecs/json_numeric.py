@@ -83,9 +83,13 @@ class NumericBody:
         tensors = {}
         for key, wide in named.items():
             found = _FLOATS.get(inputs[key].dtype)
+            if found is None:
+                return None
             # The exact path accepts larger numbers only after checking each is not an integer
-            # beyond the type's exact range (or a float beyond float32's): left to it.
-            if found is None or not np.abs(wide).max() <= MAX_EXACT_INT[found[1]]:
+            # beyond the type's exact range (or a float beyond float32's): left to it. (NaN fails
+            # both; max and min, not abs: no temporary the size of the tensor.)
+            bound = MAX_EXACT_INT[found[1]]
+            if not (wide.max() <= bound and wide.min() >= -bound):
                 return None
             tensors[key] = wide.astype(found[0], copy=False)
         return tensors

@@ -17,8 +17,10 @@ from typing import Any
 import grpc
 import httpx
 import numpy as np
+import orjson
 import pytest
 
+from gateway import large_bodies, metrics
 from gateway.grpc_service import GrpcOptions, GrpcServer
 from gateway.rest import RestOptions, RestServer
 from gateway.types import PredictResult, ServedSpec
@@ -26,7 +28,13 @@ from tests.support.servers import free_port
 from tfsgate.core import protos
 from tfsgate.core.signatures import SignatureSpec, TensorSpec
 from tfsgate.settings import ServeSettings
-from tfsgate.startup import StartupError, channel_args, metrics_path, session_threads
+from tfsgate.startup import (
+    StartupError,
+    channel_args,
+    front_door_options,
+    metrics_path,
+    session_threads,
+)
 
 SIGNATURE = SignatureSpec(
     "serving_default",
@@ -176,6 +184,38 @@ async def test_rest_num_threads_queues_past_the_limit() -> None:
         answers = await asyncio.gather(*calls)
     assert [a.status_code for a in answers] == [200] * 8
     assert dataplane.most == 3
+
+
+async def test_rest_large_bodies_reads_that_many_at_once() -> None:
+    """--rest_large_bodies: past it, large bodies wait unread (gateway/large_bodies.py) while
+    small ones pass."""
+    dataplane = GatedDataPlane()
+    body = orjson.dumps({"instances": [0.5] * 300_000})
+    assert len(body) > large_bodies.THRESHOLD
+    async with rest_door(dataplane, RestOptions(large_bodies=1)) as client:
+        large = [
+            asyncio.ensure_future(client.post("/v1/models/m:predict", content=body))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.5)
+        assert dataplane.inside == 1
+        small = asyncio.ensure_future(
+            client.post("/v1/models/m:predict", json={"instances": [1.0]})
+        )
+        await asyncio.sleep(0.3)
+        assert dataplane.inside == 2
+        dataplane.gate.set()
+        answers = await asyncio.gather(*large, small)
+    assert [a.status_code for a in answers] == [200] * 4
+    assert dataplane.most == 2
+
+
+def test_rest_large_bodies_flag_reaches_the_rest_door(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert RestOptions().large_bodies == large_bodies.LIMIT
+    # front_door_options also turns TF Serving's series on or off, process-wide: restored after.
+    monkeypatch.setattr(metrics, "_tf_serving", metrics._tf_serving)
+    _, options = front_door_options(ServeSettings(rest_large_bodies=3))
+    assert options.large_bodies == 3
 
 
 CORS = {
