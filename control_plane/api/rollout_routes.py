@@ -44,7 +44,7 @@ class RolloutParts:
         self.shadows = shadows
 
 
-def get_parts(request: Request) -> RolloutParts:
+async def get_parts(request: Request) -> RolloutParts:  # async: no thread hop
     parts: RolloutParts | None = getattr(request.app.state, "rollout_parts", None)
     return parts or RolloutParts()
 

@@ -5,6 +5,7 @@ a routing-table publish for labels and traffic."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,7 +51,8 @@ from control_plane.sources.base_path import SourceError, discover_versions
 from tfsgate.core.status import Code
 
 
-def get_context(request: Request) -> AdminContext:
+# async: FastAPI runs a plain def dependency in its thread pool, a thread hop per call.
+async def get_context(request: Request) -> AdminContext:
     context: AdminContext = request.app.state.context
     return context
 
@@ -313,11 +315,24 @@ async def delete_label(model: str, label: str, actor: Actor, ctx: Ctx) -> Labels
 
 
 # -- promote / rollback --------------------------------------------------------------------------
-async def _expected(ctx: AdminContext, model: str, body: PromoteIn | RollbackIn) -> ExpectedStable:
-    if "expected_stable" in body.model_fields_set:
-        return body.expected_stable
-    stable: StableOut = await _run(ctx.stable_out, model)
-    return stable.stable
+async def _move_stable(
+    ctx: AdminContext,
+    model: str,
+    body: PromoteIn | RollbackIn,
+    verb: Callable[[ExpectedStable], object],
+) -> StableOut:
+    """``verb`` (a promote or rollback given the expected stable) then the labels after it, read
+    in one thread hop with the expected stable when the body does not give it: in ``tfsgate
+    serve`` each hop is a GIL hand-off the serving event loop waits on, three per call before."""
+    given = "expected_stable" in body.model_fields_set
+
+    def move() -> StableOut:
+        verb(body.expected_stable if given else ctx.stable_out(model).stable)
+        return ctx.stable_out(model)
+
+    result: StableOut = await ctx.with_current_state(model, move)
+    await ctx.publish(model)
+    return result
 
 
 @router.post("/models/{model}/promote", tags=["promote"], summary="Promote a version to stable")
@@ -327,23 +342,21 @@ async def promote(model: str, body: PromoteIn, actor: Actor, ctx: Ctx) -> Stable
     Concurrent promotes serialize; one whose ``expected_stable`` is stale gets 409 ABORTED
     with the current state.
     """
-    expected = await _expected(ctx, model, body)
-    await ctx.with_current_state(
-        model, ctx.store.promote, model, body.version, actor, expected_stable=expected
-    )
-    await ctx.publish(model)
-    result: StableOut = await _run(ctx.stable_out, model)
-    return result
+
+    def verb(expected: ExpectedStable) -> object:
+        return ctx.store.promote(model, body.version, actor, expected_stable=expected)
+
+    return await _move_stable(ctx, model, body, verb)
 
 
 @router.post("/models/{model}/rollback", tags=["promote"], summary="Roll stable back")
 async def rollback(model: str, actor: Actor, ctx: Ctx, body: RollbackIn | None = None) -> StableOut:
     """``stable`` -> ``previous_stable`` in one transaction; a second rollback is refused."""
-    expected = await _expected(ctx, model, body or RollbackIn())
-    await ctx.with_current_state(model, ctx.store.rollback, model, actor, expected_stable=expected)
-    await ctx.publish(model)
-    result: StableOut = await _run(ctx.stable_out, model)
-    return result
+
+    def verb(expected: ExpectedStable) -> object:
+        return ctx.store.rollback(model, actor, expected_stable=expected)
+
+    return await _move_stable(ctx, model, body or RollbackIn(), verb)
 
 
 # -- traffic -------------------------------------------------------------------------------------
