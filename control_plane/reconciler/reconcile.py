@@ -39,6 +39,8 @@ from tfsgate.core.routing_table import RoutingTable, TablePublisher
 from tfsgate.core.signatures import signatures_to_json
 
 log = logging.getLogger(__name__)
+# What decides whether a model's pass has work: its catalog row, version directories and pins.
+_Inputs = tuple[Model, dict[int, Path], dict[int, VersionPin]]
 
 
 class Reconciler:
@@ -115,9 +117,9 @@ class Reconciler:
         self.needs_retry = True
         self._converger.failed_loads.clear()
         index = await self.repository.index()
-        served = await asyncio.to_thread(self.served_models)
+        served, inputs = await asyncio.to_thread(self._pass_inputs)
         results = await asyncio.gather(
-            *(self._reconcile_model(spec, index) for spec in served.values()),
+            *(self._reconcile_model(spec, index, inputs[name]) for name, spec in served.items()),
             self._converger.retire_undesired(set(served), index),
             return_exceptions=True,
         )
@@ -137,7 +139,9 @@ class Reconciler:
         # A version waiting for its next load attempt needs another pass too.
         self.needs_retry = bool(failed) or self.retries.pending()
 
-    async def _reconcile_model(self, spec: ModelSpecConfig, index: list[IndexEntry]) -> bool:
+    async def _reconcile_model(
+        self, spec: ModelSpecConfig, index: list[IndexEntry], read: _Inputs | BaseException
+    ) -> bool:
         """One model's pass; False when its inputs are those of its last completed pass.
 
         Base paths are polled every second: a pass whose config entry, version directories, pins
@@ -145,7 +149,9 @@ class Reconciler:
         measured), so it is skipped. A pass that changes something changes the index, so the
         next pass runs once more and then settles.
         """
-        registered, discovered, pins = await asyncio.to_thread(self._model_inputs, spec)
+        if isinstance(read, BaseException):
+            raise read  # this model's pass fails; the others go on
+        registered, discovered, pins = read
         inputs = (
             repr(spec),
             (registered.runner.value, registered.response_cache),
@@ -174,9 +180,23 @@ class Reconciler:
         self._response_cache[spec.name] = registered.response_cache
         return True
 
-    def _model_inputs(
-        self, spec: ModelSpecConfig
-    ) -> tuple[Model, dict[int, Path], dict[int, VersionPin]]:
+    def _pass_inputs(
+        self,
+    ) -> tuple[dict[str, ModelSpecConfig], dict[str, _Inputs | BaseException]]:
+        """The served models and each one's inputs, read in one thread hop per pass (the
+        poll's pass runs every second: a hop per model was a GIL hand-off each, with the
+        serving loop of ``tfsgate serve`` waiting on them). A model whose read fails gets its
+        exception, raised in its own pass."""
+        served = self.served_models()
+        inputs: dict[str, _Inputs | BaseException] = {}
+        for name, spec in served.items():
+            try:
+                inputs[name] = self._model_inputs(spec)
+            except Exception as exc:  # noqa: BLE001 - raised again in that model's pass
+                inputs[name] = exc
+        return served, inputs
+
+    def _model_inputs(self, spec: ModelSpecConfig) -> _Inputs:
         """The catalog's model, the version directories and the pins: what decides whether a
         model's pass has work, read in one thread hop (every model, every second)."""
         registered = self._register_model(spec)
