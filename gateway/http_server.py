@@ -432,8 +432,11 @@ class _Connection(asyncio.Protocol):
         self.server.large_bodies.give_back()
 
     def stalled_since(self, time: float) -> bool:
-        """Holds a large body's place, mid-body, with nothing received since ``time``."""
-        return self._place == _HOLDING and self._in_message and self._body_at < time
+        """Holds a large body's place, mid-body, reading (not paused behind an answer), with
+        nothing received since ``time``."""
+        return (
+            self._place == _HOLDING and self._in_message and self._reading and self._body_at < time
+        )
 
     def _malformed(self) -> None:
         """httptools could not parse the input: 400 once the answers ahead are written, then
