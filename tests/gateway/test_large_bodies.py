@@ -188,3 +188,27 @@ async def test_pipelined_large_bodies_on_one_connection_hold_one_place() -> None
             assert status == 200 and echoed(answer, body)
         await until(lambda: bound.held == 0)
         writer.close()
+
+
+async def test_an_upload_paused_behind_its_own_answer_is_not_cut_off() -> None:
+    """A large body pipelined behind a slow request: the server stopped reading it, so it sends
+    nothing, and the sweep must not take that for a stalled client while others wait."""
+    echo = Echo()
+    bound = LargeBodies(limit=1, threshold=THRESHOLD, stall=0.2)
+    async with serving(echo, large_bodies=bound) as server:
+        reader, writer = await connect(server)
+        writer.write(post("/gate", b"small") + post("/upload", BODY))
+        await asyncio.wait_for(echo.entered.wait(), 10)
+        await until(lambda: bound.held == 1)  # what arrived with the first request's bytes
+        other_reader, other = await connect(server)
+        other.write(post("/upload", BODY))
+        await until(lambda: bound.waiting == 1)
+        await asyncio.sleep(1.5)  # a sweep or more, past the stall, with one in line
+        echo.gate.set()
+        for body in (b"small", BODY):
+            status, _, answer = await read_answer(reader)
+            assert status == 200 and echoed(answer, body)
+        status, _, answer = await read_answer(other_reader)
+        assert status == 200 and echoed(answer, BODY)
+        writer.close()
+        other.close()
