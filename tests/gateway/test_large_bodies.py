@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import orjson
 import pytest
@@ -77,6 +79,15 @@ def echoed(answer: bytes, body: bytes) -> bool:
     )
 
 
+@asynccontextmanager
+async def one_place(stall: float = 30.0) -> AsyncIterator[tuple[Echo, LargeBodies, HttpServer]]:
+    """A server holding one large body at a time, answering with ``Echo`` (``/gate`` waits)."""
+    echo = Echo()
+    bound = LargeBodies(limit=1, threshold=THRESHOLD, stall=stall)
+    async with serving(echo, large_bodies=bound) as server:
+        yield echo, bound, server
+
+
 def receiving(server: HttpServer, exclude: set[object]) -> object:
     """The server's connection not in ``exclude``, once there is exactly one."""
     others = server.connections - exclude
@@ -84,9 +95,7 @@ def receiving(server: HttpServer, exclude: set[object]) -> object:
 
 
 async def test_a_large_body_waits_for_a_place_while_small_ones_pass() -> None:
-    echo = Echo()
-    bound = LargeBodies(limit=1, threshold=THRESHOLD)
-    async with serving(echo, large_bodies=bound) as server:
+    async with one_place() as (echo, bound, server):
         first_reader, first = await connect(server)
         first.write(post("/gate", BODY))  # holds the place until the gate opens
         await asyncio.wait_for(echo.entered.wait(), 10)
@@ -116,9 +125,7 @@ async def test_a_large_body_waits_for_a_place_while_small_ones_pass() -> None:
 
 
 async def test_a_closed_connection_gives_back_its_place_or_leaves_the_line() -> None:
-    echo = Echo()
-    bound = LargeBodies(limit=1, threshold=THRESHOLD)
-    async with serving(echo, large_bodies=bound) as server:
+    async with one_place() as (echo, bound, server):
         _, holder = await connect(server)
         holder.write(post("/gate", BODY))
         await asyncio.wait_for(echo.entered.wait(), 10)
@@ -175,9 +182,7 @@ async def test_an_upload_that_pauses_keeps_its_place_when_nobody_waits() -> None
 
 
 async def test_pipelined_large_bodies_on_one_connection_hold_one_place() -> None:
-    echo = Echo()
-    bound = LargeBodies(limit=1, threshold=THRESHOLD)
-    async with serving(echo, large_bodies=bound) as server:
+    async with one_place() as (echo, bound, server):
         reader, writer = await connect(server)
         writer.write(post("/gate", BODY) + post("/upload", BODY) + post("/upload", b"small"))
         await asyncio.wait_for(echo.entered.wait(), 10)
@@ -193,9 +198,7 @@ async def test_pipelined_large_bodies_on_one_connection_hold_one_place() -> None
 async def test_an_upload_paused_behind_its_own_answer_is_not_cut_off() -> None:
     """A large body pipelined behind a slow request: the server stopped reading it, so it sends
     nothing, and the sweep must not take that for a stalled client while others wait."""
-    echo = Echo()
-    bound = LargeBodies(limit=1, threshold=THRESHOLD, stall=0.2)
-    async with serving(echo, large_bodies=bound) as server:
+    async with one_place(stall=0.2) as (echo, bound, server):
         reader, writer = await connect(server)
         writer.write(post("/gate", b"small") + post("/upload", BODY))
         await asyncio.wait_for(echo.entered.wait(), 10)
