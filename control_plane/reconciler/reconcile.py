@@ -198,7 +198,7 @@ class Reconciler:
 
     def _model_inputs(self, spec: ModelSpecConfig) -> _Inputs:
         """The catalog's model, the version directories and the pins: what decides whether a
-        model's pass has work, read in one thread hop (every model, every second)."""
+        model's pass has work (blocking: read in ``_pass_inputs``' thread hop)."""
         registered = self._register_model(spec)
         try:
             discovered = discover_versions(spec.base_path, tflite=self.converter.prefer_tflite)
