@@ -301,9 +301,9 @@ class Http2Connection(asyncio.Protocol):
     def __init__(self, server: Http2GrpcServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        # Kept: asyncio.get_running_loop() makes a getpid() system call each time (it checks the
-        # loop belongs to this process), twice per call before.
-        self.loop: asyncio.AbstractEventLoop | None = None
+        # Made by the loop's protocol factory, so on it. Kept: asyncio.get_running_loop() makes a
+        # getpid() system call each time (it checks the loop belongs to this process).
+        self.loop = asyncio.get_running_loop()
         self.buffer = bytearray()
         self.preface_seen = False
         self.decoder = Decoder(MAX_HEADER_LIST)
@@ -334,7 +334,6 @@ class Http2Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = transport = cast(asyncio.Transport, transport)
-        self.loop = asyncio.get_running_loop()
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -577,7 +576,6 @@ class Http2Connection(asyncio.Protocol):
                 timeout = value
         call.method = server.methods.get(path)
         loop = self.loop
-        assert loop is not None
         if timeout:
             seconds = _timeout_seconds(timeout)
             if seconds is not None:

@@ -10,8 +10,9 @@ none is free, its connection stops reading: the rest of the body waits in the so
 the client (TCP back-pressure), and the connection waits in line. The place is given back once the
 connection has answered it (or closes), and the first connection in line reads on. Small bodies
 never wait. A client that closes while in line is seen to when its turn comes (its reading is
-paused until then), and passes the place on at once. A client that takes a place and then stops sending while others wait is cut off after
-``stall`` seconds (``HttpServer``'s sweep), so one slow upload cannot hold every place.
+paused until then), and passes the place on at once. A client that takes a place and then stops
+sending while others wait is cut off after ``stall`` seconds (``HttpServer``'s sweep), so one slow
+upload cannot hold every place.
 """
 
 from __future__ import annotations

@@ -86,8 +86,9 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        # Kept: asyncio.get_running_loop() makes a getpid() system call each time.
-        self.loop: asyncio.AbstractEventLoop | None = None
+        # Made by create_connection's protocol factory, so on the running loop. Kept:
+        # asyncio.get_running_loop() makes a getpid() system call each time.
+        self.loop = asyncio.get_running_loop()
         self.closed = False
         self.received = False  # any byte of the current answer
         self._parser = httptools.HttpResponseParser(self)
@@ -99,7 +100,6 @@ class _Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = transport = cast(asyncio.Transport, transport)
-        self.loop = asyncio.get_running_loop()
 
     def data_received(self, data: bytes) -> None:
         self.received = True
@@ -153,7 +153,7 @@ class _Connection(asyncio.Protocol):
             self.transport.abort()
 
     async def request(self, data: bytes) -> _Answer:
-        assert self.transport is not None and self.loop is not None and self._waiter is None
+        assert self.transport is not None and self._waiter is None
         self.received = False
         self._waiter = self.loop.create_future()
         self.transport.write(data)
