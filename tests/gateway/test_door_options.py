@@ -8,7 +8,7 @@ served on a real socket."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,7 @@ from gateway.grpc_service import GrpcOptions, GrpcServer
 from gateway.rest import RestOptions, RestServer
 from gateway.types import PredictResult, ServedSpec
 from tests.support.servers import free_port
+from tests.support.waiting import until
 from tfsgate.core import protos
 from tfsgate.core.signatures import SignatureSpec, TensorSpec
 from tfsgate.settings import ServeSettings
@@ -186,12 +187,6 @@ async def test_rest_num_threads_queues_past_the_limit() -> None:
     assert dataplane.most == 3
 
 
-async def _until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_rest_large_bodies_reads_that_many_at_once() -> None:
     """--rest_large_bodies: past it, large bodies wait unread (gateway/large_bodies.py) while
     small ones pass."""
@@ -203,13 +198,13 @@ async def test_rest_large_bodies_reads_that_many_at_once() -> None:
             asyncio.ensure_future(client.post("/v1/models/m:predict", content=body))
             for _ in range(3)
         ]
-        await _until(lambda: dataplane.inside == 1)
+        await until(lambda: dataplane.inside == 1, timeout=10.0)
         await asyncio.sleep(0.3)
         assert dataplane.inside == 1  # the other two wait, unread
         small = asyncio.ensure_future(
             client.post("/v1/models/m:predict", json={"instances": [1.0]})
         )
-        await _until(lambda: dataplane.inside == 2)
+        await until(lambda: dataplane.inside == 2, timeout=10.0)
         dataplane.gate.set()
         answers = await asyncio.gather(*large, small)
     assert [a.status_code for a in answers] == [200] * 4

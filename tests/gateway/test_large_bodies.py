@@ -14,6 +14,7 @@ import pytest
 from gateway.http_server import HttpServer
 from gateway.large_bodies import LargeBodies
 from tests.gateway.test_http_server import Echo, closed, read_answer, serving
+from tests.support.waiting import until
 
 THRESHOLD = 64 * 1024
 BODY = bytes(range(256)) * (4 * 1024 * 1024 // 256)  # 4 MB: more than the socket buffers take
@@ -62,14 +63,6 @@ def post(path: str, body: bytes) -> bytes:
 
 async def connect(server: HttpServer) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
     return await asyncio.open_connection("127.0.0.1", server.port)
-
-
-async def until(condition: object, timeout: float = 5.0) -> None:
-    assert callable(condition)
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not condition():
-        assert asyncio.get_running_loop().time() < deadline, "not within the timeout"
-        await asyncio.sleep(0.01)
 
 
 def echoed(answer: bytes, body: bytes) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,15 @@ def wait_until(predicate: Callable[[], object], timeout: float, interval: float 
             return True
         time.sleep(interval)
     return False
+
+
+async def until(condition: Callable[[], object], timeout: float = 5.0) -> None:
+    """On the event loop: return once ``condition()`` is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout:.0f}s")
+        await asyncio.sleep(0.01)
 
 
 def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.metrics import FLUSH_SECONDS
+from gateway.metrics import FLUSH_SECONDS, METRICS_PATH
+from tests.support.metrics_pages import scrape
 from tests.support.roles import admin_answers, health_status, predict_status, running, wait_for
 from tfsgate.gateway_workers import worker_argv
 
@@ -25,10 +26,6 @@ def test_worker_argv_replaces_the_workers_flag() -> None:
 def children(pid: int) -> list[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(p) for p in text.split()]
-
-
-def scrape(rest_url: str) -> str:
-    return httpx.get(f"{rest_url}/monitoring/prometheus/metrics", timeout=10).text
 
 
 def requests_counted(page: str) -> float:
@@ -70,7 +67,7 @@ def test_two_gateway_workers_share_the_ports(half_plus_two: Path, tmp_path: Path
             # reach its file within gateway.metrics.FLUSH_SECONDS (docs/metrics.md).
             wait_for(
                 gateway,
-                lambda: requests_counted(scrape(gateway.rest_url)) >= 40,
+                lambda: requests_counted(scrape(f"{gateway.rest_url}{METRICS_PATH}").text) >= 40,
                 "both workers' requests on the summed page",
                 timeout=3 * FLUSH_SECONDS,
             )
