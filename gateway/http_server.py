@@ -348,9 +348,14 @@ class _Connection(asyncio.Protocol):
 
     async def _answer(self, request: _Request) -> None:
         method, path, headers, body, keep_alive = request
+        del request
         try:
             try:
-                status, answer_headers, answer = await self._handler(method, path, headers, body)
+                # The handler's frames alone hold the body, so a large one is let go once
+                # decoded rather than kept until its answer is written (peak RSS).
+                answering = self._handler(method, path, headers, body)
+                del body
+                status, answer_headers, answer = await answering
             except Exception as exc:  # noqa: BLE001 - a bug answers 500 in TF's shape, never a hang
                 log.exception("HTTP handler failed on %s %r", method, path)
                 status, answer_headers = 500, _JSON

@@ -168,15 +168,17 @@ class RestHandlers:
             if self.feedback is None:
                 raise ServingError(Code.UNIMPLEMENTED, "feedback is not enabled on this gateway")
             return 200, await self.feedback.feedback(parsed.ref.name, body), None
-        call = getattr(self, f"_{parsed.verb}")
+        answering = getattr(self, f"_{parsed.verb}")(parsed.ref, body, request_id)
+        del body  # the verb alone holds it (see http_server's _answer)
         if self.deadlines is None:
-            return await call(parsed.ref, body, request_id)  # type: ignore[no-any-return]
+            return await answering  # type: ignore[no-any-return]
         # The request's one deadline (--rest_api_timeout_in_ms), enforced here and only here:
         # the layers below are cancelled with it, so they get no timeout of their own.
-        return await self.deadlines.within(call(parsed.ref, body, request_id))  # type: ignore[no-any-return]
+        return await self.deadlines.within(answering)  # type: ignore[no-any-return]
 
     async def _predict(self, ref: ModelRef, body: bytes, request_id: str) -> Answer:
         request = json_requests.PredictBody(body)
+        del body  # PredictBody lets it go once decoded
         ref = ref.with_signature(request.signature_name)
         result = await self.dataplane.predict(ref, request.tensors, request_id=request_id)
         return (
@@ -265,15 +267,16 @@ class RestApp:
             if route_key:
                 parsed = ParsedPath(replace(parsed.ref, route_key=route_key), parsed.verb)
             verb, model = parsed.verb, parsed.ref.name
+            # The handler alone holds the body from here (see http_server's _answer).
             if self._slots is None:
-                status, reply, version = await self.handlers.handle(
-                    parsed, decompress(body, encoding), request_id
-                )
+                answering = self.handlers.handle(parsed, decompress(body, encoding), request_id)
+                del body
+                status, reply, version = await answering
             else:
                 async with self._slots:
-                    status, reply, version = await self.handlers.handle(
-                        parsed, decompress(body, encoding), request_id
-                    )
+                    answering = self.handlers.handle(parsed, decompress(body, encoding), request_id)
+                    del body
+                    status, reply, version = await answering
         except ServingError as exc:
             code = exc.code
             status, reply = error_reply(exc)
