@@ -41,6 +41,7 @@ from control_plane.api.schemas import (
 from control_plane.catalog.entities import (
     PREVIOUS_STABLE_LABEL,
     STABLE_LABEL,
+    Expect,
     ExpectedStable,
     VersionPin,
     VersionState,
@@ -321,13 +322,13 @@ async def _move_stable(
     body: PromoteIn | RollbackIn,
     verb: Callable[[ExpectedStable], object],
 ) -> StableOut:
-    """``verb`` (a promote or rollback given the expected stable) then the labels after it, read
-    in one thread hop with the expected stable when the body does not give it: in ``tfsgate
-    serve`` each hop is a GIL hand-off the serving event loop waits on, three per call before."""
-    given = "expected_stable" in body.model_fields_set
+    """``verb`` (a promote or rollback given the expected stable) then the labels after it, in one
+    thread hop: in ``tfsgate serve`` each hop is a GIL hand-off the serving event loop waits on.
+    A body without ``expected_stable`` expects the stable the transaction reads as it begins."""
+    expected = body.expected_stable if "expected_stable" in body.model_fields_set else Expect.ANY
 
     def move() -> StableOut:
-        verb(body.expected_stable if given else ctx.stable_out(model).stable)
+        verb(expected)
         return ctx.stable_out(model)
 
     result: StableOut = await ctx.with_current_state(model, move)

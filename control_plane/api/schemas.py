@@ -207,7 +207,7 @@ class PromoteIn(Strict):
     expected_stable: int | None = Field(
         default=None,
         description="the stable version the caller saw (null: none yet); when omitted, the "
-        "server uses what it reads at the start of the request",
+        "stable the server reads as the move begins",
     )
 
 

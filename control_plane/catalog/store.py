@@ -71,6 +71,11 @@ _VERSIONS_OF = (
     .where(_VERSIONS.c.model_id == bindparam("model_id"))
     .order_by(_VERSIONS.c.version)
 )
+_PINNED = (
+    select(_MODELS.c.name, _VERSIONS.c.version, _VERSIONS.c.pin)
+    .join(_MODELS, _MODELS.c.id == _VERSIONS.c.model_id)
+    .where(_VERSIONS.c.pin.is_not(None))
+)
 _VERSIONS_IN_STATES = _VERSIONS_OF.where(_VERSIONS.c.state.in_(bindparam("states", expanding=True)))
 _LABELS_OF = (
     select(LabelRow.label, LabelRow.version)
@@ -410,6 +415,14 @@ class CatalogStore:
         wanted = None if states is None else [_require_state(s).value for s in states]
         with self._sessions.snapshot() as db:
             return self._versions(db, self._model_row(db, model), wanted)
+
+    def list_pins(self) -> dict[str, dict[int, VersionPin]]:
+        """Every model's pinned versions (models without pins are absent), in one read."""
+        pins: dict[str, dict[int, VersionPin]] = {}
+        with self._sessions.snapshot() as db:
+            for name, version, pin in db.execute(_PINNED):
+                pins.setdefault(name, {})[version] = VersionPin(pin)
+        return pins
 
     def set_model_version_state(
         self,

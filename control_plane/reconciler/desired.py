@@ -75,9 +75,10 @@ def admin_spec(model: Model) -> ModelSpecConfig:
     )
 
 
-def served_models(store: CatalogStore, config: ModelSetConfig) -> dict[str, ModelSpecConfig]:
-    """Config models plus admin-registered ones; the config wins a name both define."""
-    served = {m.name: admin_spec(m) for m in store.list_models() if m.admin_registered}
+def served_models(models: Iterable[Model], config: ModelSetConfig) -> dict[str, ModelSpecConfig]:
+    """Config models plus admin-registered ones (of the catalog's ``models``); the config wins a
+    name both define."""
+    served = {m.name: admin_spec(m) for m in models if m.admin_registered}
     served.update(config.by_name())
     return served
 
@@ -96,21 +97,21 @@ def wanted_versions(
     return policy.select(on_disk - unloaded) | (loaded & on_disk)
 
 
-def pins(store: CatalogStore, model: str) -> dict[int, VersionPin]:
-    return {v.version: v.pin for v in store.list_model_versions(model) if v.pin}
-
-
 def register_model(
     store: CatalogStore,
     spec: ModelSpecConfig,
     own: Mapping[str, Any],
     default_runner: str | None,
+    known: Model | None = None,
 ) -> Model:
     """The model's catalog row, with the base path and policy the source gives it, and (for a
     model of the flags or config file) the runner and response cache of ``--model_settings_file``
-    (``own``) or ``--runner``; an admin-registered model keeps what the admin API set."""
+    (``own``) or ``--runner``; an admin-registered model keeps what the admin API set.
+    ``known``: its row as just read, if it has one."""
     policy = spec.policy.to_json()
-    model, _ = store.get_or_create_model(spec.name, str(spec.base_path), policy, actor=ACTOR)
+    model = known
+    if model is None:
+        model, _ = store.get_or_create_model(spec.name, str(spec.base_path), policy, actor=ACTOR)
     runner, cache = None, None
     if not model.admin_registered:
         runner = own.get("runner", default_runner)

@@ -11,6 +11,7 @@ from control_plane.catalog import (
     Action,
     CatalogError,
     CatalogStore,
+    VersionPin,
     VersionState,
 )
 from tfsgate.core.status import Code
@@ -341,3 +342,20 @@ def test_blank_actor_is_rejected(store: CatalogStore) -> None:
         store.create_model("m", "/m", LATEST, " ")
     assert _code(exc_info) == Code.INVALID_ARGUMENT
     assert store.list_events() == []
+
+
+def test_list_pins_reads_every_models_pinned_versions(store: CatalogStore) -> None:
+    """The reconciler's pass reads all pins at once (list_pins), as each model's versions say."""
+    _model(store, "a")
+    _model(store, "b")
+    _model(store, "c")
+    store.set_model_version_pin("a", 1, VersionPin.LOAD, ACTOR)
+    store.set_model_version_pin("a", 3, VersionPin.UNLOAD, ACTOR)
+    store.set_model_version_pin("c", 2, "load", ACTOR)
+    store.set_model_version_pin("c", 2, None, ACTOR)  # back to the policy
+    store.set_model_version_pin("c", 9, VersionPin.UNLOAD, ACTOR)
+    pins = store.list_pins()
+    assert pins == {"a": {1: VersionPin.LOAD, 3: VersionPin.UNLOAD}, "c": {9: VersionPin.UNLOAD}}
+    for name in ("a", "b", "c"):
+        pinned = {v.version: v.pin for v in store.list_model_versions(name) if v.pin}
+        assert pins.get(name, {}) == pinned
