@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tfsgate.core.catalog_urls import PG_KEEPALIVES, backend, libpq_dsn, sqlite_path
+from tfsgate.core.pauses import pause
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,7 @@ async def acquire(leadership: Leadership, stopping: asyncio.Event) -> bool:
         if not announced:
             log.info("leadership: another control plane leads; standing by")
             announced = True
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), RETRY_SECONDS)
+        await pause(stopping, RETRY_SECONDS)
     return False
 
 
@@ -142,6 +142,5 @@ async def watch(leadership: Leadership, stopping: asyncio.Event) -> bool:
         if not await asyncio.to_thread(leadership.still_held):
             log.error("leadership: lost the lock (catalog connection gone); stopping")
             return False
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), CHECK_SECONDS)
+        await pause(stopping, CHECK_SECONDS)
     return True

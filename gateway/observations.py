@@ -11,7 +11,6 @@ Nothing is reported while no model is guarded or shadowed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -23,6 +22,7 @@ from typing import Protocol
 from gateway.shadow import ShadowRunner
 from gateway.version_stats import VersionStats
 from tfsgate.core.observations import ShadowReport, VersionSecond
+from tfsgate.core.pauses import pause
 
 log = logging.getLogger(__name__)
 REPORT_SECONDS = 1.0
@@ -77,8 +77,7 @@ class ObservationReporter:
     async def run(self, stopping: asyncio.Event, period: float = REPORT_SECONDS) -> None:
         """Until ``stopping``, then once more; a failed report is logged."""
         while not stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), period)
+            await pause(stopping, period)
             try:
                 await self.report_once()
             except Exception:  # noqa: BLE001 - the catalog may be down; the next report goes on

@@ -16,7 +16,6 @@ instance that dies fails no request while another one serves.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from gateway import metrics
 from gateway.triton_grpc import GrpcTriton
 from gateway.triton_http import HttpTriton, InstanceUnavailable
 from gateway.types import Tensors
+from tfsgate.core.pauses import pause
 from tfsgate.core.status import Code, ServingError
 
 PROBE_SECONDS = 0.5
@@ -141,8 +141,7 @@ class TritonInferenceClient:
     async def run_probes(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
             await self.probe()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), PROBE_SECONDS)
+            await pause(stopping, PROBE_SECONDS)
 
     def _candidates(self) -> list[_Instance]:
         """Usable instances round robin, then the others: when none looks usable, trying is

@@ -26,6 +26,7 @@ from control_plane.quality.feedback import FeedbackService
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
 from tfsgate import gateway_workers, lifecycle
+from tfsgate.core.pauses import pause
 from tfsgate.core.routing_feed import FeedFollower, FeedState
 from tfsgate.core.status import Code
 from tfsgate.front_doors import FrontDoors
@@ -118,8 +119,7 @@ class GatewayServer:
     async def _follow_health(self) -> None:
         while not self._stopping.is_set():
             await self._set_health()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), HEALTH_SECONDS)
+            await pause(self._stopping, HEALTH_SECONDS)
 
     async def _set_health(self) -> None:
         assert self.upstream is not None and self.doors is not None

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Protocol
+
+from tfsgate.core.pauses import pause
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +28,7 @@ async def retry_failed_passes(
     nothing else would ever run the pass again."""
     delay = min_delay
     while not stopping.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), delay if reconciler.needs_retry else min_delay)
+        if await pause(stopping, delay if reconciler.needs_retry else min_delay):
             return
         if not reconciler.needs_retry:
             delay = min_delay

@@ -10,7 +10,6 @@ gateways route by the new weights at once. Request outcomes per version come fro
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -30,6 +29,7 @@ from control_plane.rollouts.guard import (
     check_steps,
     decide,
 )
+from tfsgate.core.pauses import pause
 from tfsgate.core.status import Code
 
 log = logging.getLogger(__name__)
@@ -132,8 +132,7 @@ class RolloutService:
     # -- the loop ------------------------------------------------------------------------------
     async def run(self, stopping: asyncio.Event, tick_seconds: float = 1.0) -> None:
         while not stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), tick_seconds)
+            if await pause(stopping, tick_seconds):
                 return
             try:
                 await self.tick()

@@ -9,13 +9,13 @@ loops end when ``stopping`` is set; a failing round is logged and the next one t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
 from control_plane.sources.model_config import ModelConfigError, ModelSetConfig, load_model_config
+from tfsgate.core.pauses import pause
 
 log = logging.getLogger(__name__)
 
@@ -36,8 +36,7 @@ async def every(
 ) -> None:
     """Run ``action`` every ``seconds`` until ``stopping`` is set."""
     while not stopping.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), timeout=seconds)
+        if await pause(stopping, seconds):
             return
         try:
             await action()

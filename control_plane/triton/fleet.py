@@ -30,6 +30,7 @@ from control_plane.triton.repository import (
     RepositoryError,
     TritonRepositoryClient,
 )
+from tfsgate.core.pauses import pause
 
 log = logging.getLogger(__name__)
 SYNC_SECONDS = 1.0
@@ -125,8 +126,7 @@ class TritonFleet:
 
     async def run_sync(self, stopping: asyncio.Event) -> None:
         while not stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), SYNC_SECONDS)
+            if await pause(stopping, SYNC_SECONDS):
                 return
             try:
                 await self.sync()
