@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from gateway.loops import BoundLoop
 from gateway.types import Tensors
 from gateway.upstream import TritonInferenceClient
 from tfsgate.core.status import Code, ServingError
@@ -59,6 +60,7 @@ class Coalescer:
         self.upstream = upstream
         self.max_rows = max_rows
         self._lanes: dict[_Key, _Lane] = {}
+        self._loop = BoundLoop()
 
     async def infer(
         self,
@@ -84,7 +86,7 @@ class Coalescer:
                 return await self.upstream.infer(model, version, inputs, outputs, timeout)
             finally:
                 self._next(key, lane)
-        future: asyncio.Future[Tensors] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Tensors] = self._loop.get().create_future()
         lane.queue.append(_Pending(inputs, outputs, rows, future))
         # The future itself is awaited (no wait_for task, no shield): a deadline or a caller's
         # cancellation cancels it, and a cancelled future is skipped by ``_take`` and never
@@ -103,7 +105,7 @@ class Coalescer:
         if not batch:
             lane.busy = False
             return
-        task = asyncio.ensure_future(self._run(key, batch))
+        task = self._loop.get().create_task(self._run(key, batch))
         task.add_done_callback(lambda _: self._next(key, lane))
 
     def _take(self, lane: _Lane) -> list[_Pending]:

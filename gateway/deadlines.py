@@ -15,6 +15,7 @@ from collections import deque
 from collections.abc import Awaitable
 from typing import TypeVar
 
+from gateway.loops import BoundLoop
 from tfsgate.core.status import Code, ServingError
 
 T = TypeVar("T")
@@ -38,6 +39,7 @@ class Deadlines:
         self.message = message
         self._queue: deque[_Entry] = deque()
         self._timer: asyncio.TimerHandle | None = None
+        self._bound = BoundLoop()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._open = 0
 
@@ -46,8 +48,8 @@ class Deadlines:
         return len(self._queue)
 
     async def within(self, awaitable: Awaitable[T]) -> T:
-        loop = self._loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
+        loop = self._loop = self._bound.get()
+        task = asyncio.current_task(loop)
         assert task is not None
         entry = _Entry(loop.time() + self.seconds, task)
         self._queue.append(entry)

@@ -156,7 +156,7 @@ class Context:
         deadline = self._call.deadline
         if deadline is None:
             return None
-        return max(0.0, deadline - asyncio.get_running_loop().time())
+        return max(0.0, deadline - self._call.connection.loop.time())
 
     async def abort(
         self, code: grpc.StatusCode, details: str = "", trailing_metadata: Any = ()

@@ -41,6 +41,7 @@ from tritonclient.utils import (
     triton_to_np_dtype,
 )
 
+from gateway.loops import BoundLoop
 from gateway.types import Tensors
 from tfsgate.core.status import Code, ServingError
 
@@ -273,6 +274,7 @@ class HttpTriton:
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()  # a call is waiting on each
         self._closed = False
+        self._loop = BoundLoop()
 
     async def _open(self, deadline: float | None) -> _Connection:
         """A new connection within CONNECT_SECONDS, or by the call's deadline when that comes
@@ -307,7 +309,7 @@ class HttpTriton:
     async def _send(self, data: bytes, timeout: float | None) -> _Answer:
         """Send on an idle connection (a new one if the idle one turns out closed). ``timeout``
         covers connecting and the answer together."""
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        deadline = None if timeout is None else self._loop.get().time() + timeout
         while True:
             reused = bool(self._idle)
             connection = self._idle.pop() if reused else await self._open(deadline)
