@@ -39,8 +39,7 @@ class Deadlines:
         self.message = message
         self._queue: deque[_Entry] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._bound = BoundLoop()
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop = BoundLoop()
         self._open = 0
 
     def __len__(self) -> int:
@@ -48,7 +47,7 @@ class Deadlines:
         return len(self._queue)
 
     async def within(self, awaitable: Awaitable[T]) -> T:
-        loop = self._loop = self._bound.get()
+        loop = self._loop.get()
         task = asyncio.current_task(loop)
         assert task is not None
         entry = _Entry(loop.time() + self.seconds, task)
@@ -82,8 +81,7 @@ class Deadlines:
     def _expire(self) -> None:
         """Pass finished entries, cancel those past their deadline, re-arm for the next open."""
         self._timer = None
-        loop, queue = self._loop, self._queue
-        assert loop is not None
+        loop, queue = self._loop.get(), self._queue
         now = loop.time()
         while queue:
             head = queue[0]

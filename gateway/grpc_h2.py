@@ -301,8 +301,7 @@ class Http2Connection(asyncio.Protocol):
     def __init__(self, server: Http2GrpcServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
-        # Made by the loop's protocol factory, so on it. Kept: asyncio.get_running_loop() makes a
-        # getpid() system call each time (it checks the loop belongs to this process).
+        # Made by the loop's protocol factory, so on it; kept (why: gateway/loops.py).
         self.loop = asyncio.get_running_loop()
         self.buffer = bytearray()
         self.preface_seen = False

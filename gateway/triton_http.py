@@ -87,8 +87,8 @@ class _Connection(asyncio.Protocol):
 
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
-        # Made by create_connection's protocol factory, so on the running loop. Kept:
-        # asyncio.get_running_loop() makes a getpid() system call each time.
+        # Made by create_connection's protocol factory, so on the running loop; kept (why:
+        # gateway/loops.py).
         self.loop = asyncio.get_running_loop()
         self.closed = False
         self.received = False  # any byte of the current answer
