@@ -5,6 +5,8 @@ own throughput (measured: bench/throughput.py). So per (Triton model, version, i
 signatures of a shared Triton model have their own, see tfsgate/core/naming.py) there is a lane:
 when a call is in flight, requests that arrive wait, and all of them (up to ``max_rows`` rows) go
 together in the next call as soon as it returns. There is no timer, so a lone request never waits.
+A lane may keep a second call in flight, so that Triton works on the next batch while the gateway
+answers the last, when its requests measurably come back sooner that way (gateway/call_depth.py).
 Answers are split back by each request's rows; a failed batch is retried request by request, so an
 error reaches only the request that caused it; each request keeps its own deadline.
 
@@ -17,11 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from gateway.call_depth import CallDepth
 from gateway.loops import BoundLoop
 from gateway.types import Tensors
 from gateway.upstream import TritonInferenceClient
@@ -40,7 +45,8 @@ class _Pending:
 
 @dataclass
 class _Lane:
-    busy: bool = False
+    depth: CallDepth
+    calls: int = 0  # Triton calls in flight
     queue: deque[_Pending] = field(default_factory=deque)
 
 
@@ -56,9 +62,15 @@ def _stackable(first: Tensors, other: Tensors) -> bool:
 
 
 class Coalescer:
-    def __init__(self, upstream: TritonInferenceClient, max_rows: int) -> None:
+    def __init__(
+        self,
+        upstream: TritonInferenceClient,
+        max_rows: int,
+        new_depth: Callable[[], CallDepth] = CallDepth,
+    ) -> None:
         self.upstream = upstream
         self.max_rows = max_rows
+        self._new_depth = new_depth
         self._lanes: dict[_Key, _Lane] = {}
         self._loop = BoundLoop()
 
@@ -74,39 +86,47 @@ class Coalescer:
         key = (model, version, tuple(inputs))
         lane = self._lanes.get(key)
         if lane is None:  # (setdefault would build a lane per call)
-            lane = self._lanes[key] = _Lane()
+            lane = self._lanes[key] = _Lane(self._new_depth())
         rows = _rows(inputs)
-        if rows > self.max_rows:
+        if rows > self.max_rows or rows == 0:
             return await self.upstream.infer(model, version, inputs, outputs, timeout)
-        if not lane.busy or rows == 0:
-            if rows == 0:
-                return await self.upstream.infer(model, version, inputs, outputs, timeout)
-            lane.busy = True
+        began = time.perf_counter()  # each request's time feeds the lane's depth
+        if not lane.calls:
+            lane.calls = 1
             try:
                 return await self.upstream.infer(model, version, inputs, outputs, timeout)
             finally:
-                self._next(key, lane)
+                lane.depth.record(time.perf_counter() - began)
+                self._done(key, lane)
         future: asyncio.Future[Tensors] = self._loop.get().create_future()
         lane.queue.append(_Pending(inputs, outputs, rows, future))
+        if lane.calls < lane.depth.calls:
+            self._start(key, lane)
         # The future itself is awaited (no wait_for task, no shield): a deadline or a caller's
         # cancellation cancels it, and a cancelled future is skipped by ``_take`` and never
         # answered by ``_run_batch``.
-        if timeout is None:  # the caller's own deadline covers the wait
-            return await future
         try:
-            async with asyncio.timeout(timeout):
+            if timeout is None:  # the caller's own deadline covers the wait
                 return await future
-        except TimeoutError:
-            raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded") from None
+            try:
+                async with asyncio.timeout(timeout):
+                    return await future
+            except TimeoutError:
+                raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded") from None
+        finally:
+            lane.depth.record(time.perf_counter() - began)
 
-    def _next(self, key: _Key, lane: _Lane) -> None:
-        """Start the next call with whatever queued meanwhile, or mark the lane idle."""
+    def _done(self, key: _Key, lane: _Lane) -> None:
+        """A call returned: the next starts with whatever queued meanwhile."""
+        lane.calls -= 1
+        if lane.calls < lane.depth.calls:
+            self._start(key, lane)
+
+    def _start(self, key: _Key, lane: _Lane) -> None:
         batch = self._take(lane)
-        if not batch:
-            lane.busy = False
-            return
-        task = self._loop.get().create_task(self._run(key, batch))
-        task.add_done_callback(lambda _: self._next(key, lane))
+        if batch:
+            lane.calls += 1
+            self._loop.get().create_task(self._run(key, lane, batch))
 
     def _take(self, lane: _Lane) -> list[_Pending]:
         batch: list[_Pending] = []
@@ -125,13 +145,17 @@ class Coalescer:
             rows += pending.rows
         return batch
 
-    async def _run(self, key: _Key, batch: list[_Pending]) -> None:
+    async def _run(self, key: _Key, lane: _Lane, batch: list[_Pending]) -> None:
         try:
             await self._run_batch(key, batch)
         except Exception as exc:  # noqa: BLE001 - every waiting caller gets an answer
             for pending in batch:
                 if not pending.future.done():
                     pending.future.set_exception(ServingError(Code.INTERNAL, str(exc)))
+        finally:
+            # In the step that answered the batch: the next call is counted before its callers
+            # wake (its task runs after them, as when this was the task's done callback).
+            self._done(key, lane)
 
     async def _run_batch(self, key: _Key, batch: list[_Pending]) -> None:
         model, version, _ = key

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import numpy as np
 import pytest
 
+from gateway.call_depth import CallDepth
 from gateway.coalescer import Coalescer
 from gateway.types import Tensors
 from tfsgate.core.status import Code, ServingError
@@ -133,3 +135,60 @@ async def test_requests_above_max_rows_go_alone_as_one_call() -> None:
     answer, _ = await asyncio.gather(big, small)
     assert answer["y"].ravel().tolist() == [2.0 * v for v in values]
     assert sorted(upstream.calls) == [1, 10]
+
+
+class OverlapUpstream(RecordingUpstream):
+    """Also counts the calls in flight at once; each call costs the gateway ``cost`` of CPU
+    (blocking the loop, as encoding a Triton request and decoding its answer do) besides
+    Triton's ``delay``."""
+
+    def __init__(self, delay: float, cost: float = 0) -> None:
+        super().__init__(delay)
+        self.cost = cost
+        self.in_flight = self.most_in_flight = 0
+
+    async def infer(
+        self, model: str, version: int, inputs: Tensors, outputs: list[str], timeout: Any = None
+    ) -> Tensors:
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(self.cost)
+        try:
+            return await super().infer(model, version, inputs, outputs, timeout)
+        finally:
+            self.in_flight -= 1
+
+
+async def _client(coalescer: Coalescer, calls: int, answer_cost: float) -> None:
+    """A closed-loop client: its answer costs the gateway ``answer_cost`` of CPU (blocking the
+    loop, as encoding and writing an answer does); its next request comes 2 ms later."""
+    for _ in range(calls):
+        answer = await coalescer.infer("m", 1, request(1.0), ["y"])
+        assert answer["y"].tolist() == [[2.0]]
+        time.sleep(answer_cost)
+        await asyncio.sleep(0.002)
+
+
+def _quick_depth() -> CallDepth:
+    return CallDepth(epoch=8, probe_every=2)
+
+
+async def test_a_lane_keeps_two_calls_in_flight_when_triton_is_the_slower_side() -> None:
+    """Triton's 20 ms call dwarfs the gateway's work: requests come back sooner with a second
+    call beside the first, and the lane keeps it."""
+    upstream = OverlapUpstream(delay=0.02)
+    coalescer = Coalescer(upstream, max_rows=64, new_depth=_quick_depth)  # type: ignore[arg-type]
+    await asyncio.gather(*(_client(coalescer, 40, 0) for _ in range(4)))
+    assert upstream.most_in_flight == 2
+    assert sum(upstream.calls) == 160
+    assert coalescer._lanes[("m", 1, ("x",))].depth.chosen == 2
+
+
+async def test_a_lane_keeps_one_call_when_the_gateway_is_the_slower_side() -> None:
+    """Each Triton call costs the gateway 4 ms and Triton 1 ms: a second call only splits the
+    batches into more calls, requests come back later, and the lane goes back to one."""
+    upstream = OverlapUpstream(delay=0.001, cost=0.004)
+    coalescer = Coalescer(upstream, max_rows=64, new_depth=_quick_depth)  # type: ignore[arg-type]
+    await asyncio.gather(*(_client(coalescer, 40, 0.001) for _ in range(4)))
+    assert sum(upstream.calls) == 160
+    assert coalescer._lanes[("m", 1, ("x",))].depth.chosen == 1
