@@ -15,31 +15,40 @@ from __future__ import annotations
 
 import math
 
-# An epoch: this many requests answered. A probe: one epoch at the other depth after this many
-# at the depth in use; it wins when its mean is lower by more than MARGIN (noise stays put).
+# An epoch: this many requests answered, or this long (slow requests: a 1 MB REST tensor takes
+# 25 ms, and a lane's traffic may change from small to large; a choice made on one kind is looked
+# at again within seconds of the other). A probe: one epoch at the other depth after this many at
+# the depth in use; it wins when its mean is lower by more than MARGIN (noise stays put).
 EPOCH = 512
+EPOCH_SECONDS = 0.5
 PROBE_EVERY = 16
 MARGIN = 0.05
 
 
 class CallDepth:
-    """The depth a lane uses now (``calls``), fed each request's time by ``record``."""
+    """The depth a lane uses now (``calls``), fed each request's times by ``record``."""
 
     __slots__ = (
         "_best",
         "_count",
         "_epoch",
         "_epochs",
+        "_opened",
         "_probe_every",
         "_reference",
+        "_seconds",
         "_total",
         "calls",
     )
 
-    def __init__(self, epoch: int = EPOCH, probe_every: int = PROBE_EVERY) -> None:
+    def __init__(
+        self, epoch: int = EPOCH, seconds: float = EPOCH_SECONDS, probe_every: int = PROBE_EVERY
+    ) -> None:
         self.calls = 1
         self._best = 1
         self._epoch = epoch
+        self._seconds = seconds
+        self._opened = 0.0  # when the epoch's first request was taken
         self._probe_every = probe_every
         self._count = 0
         self._total = 0.0
@@ -51,10 +60,13 @@ class CallDepth:
         """The depth the lane keeps between probes."""
         return self._best
 
-    def record(self, seconds: float) -> None:
+    def record(self, began: float, ended: float) -> None:
+        """A request of the lane taken at ``began``, answered (or given up) at ``ended``."""
+        if not self._count:
+            self._opened = began
         self._count += 1
-        self._total += seconds
-        if self._count >= self._epoch:
+        self._total += ended - began
+        if self._count >= self._epoch or ended - self._opened >= self._seconds:
             self._close_epoch(self._total / self._count)
 
     def _close_epoch(self, mean: float) -> None:

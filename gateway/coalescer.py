@@ -96,7 +96,7 @@ class Coalescer:
             try:
                 return await self.upstream.infer(model, version, inputs, outputs, timeout)
             finally:
-                lane.depth.record(time.perf_counter() - began)
+                lane.depth.record(began, time.perf_counter())
                 self._done(key, lane)
         future: asyncio.Future[Tensors] = self._loop.get().create_future()
         lane.queue.append(_Pending(inputs, outputs, rows, future))
@@ -114,7 +114,7 @@ class Coalescer:
             except TimeoutError:
                 raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline exceeded") from None
         finally:
-            lane.depth.record(time.perf_counter() - began)
+            lane.depth.record(began, time.perf_counter())
 
     def _done(self, key: _Key, lane: _Lane) -> None:
         """A call returned: the next starts with whatever queued meanwhile."""

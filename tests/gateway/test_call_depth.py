@@ -7,7 +7,7 @@ from gateway.call_depth import CallDepth
 
 def epoch(depth: CallDepth, seconds: float, requests: int = 4) -> None:
     for _ in range(requests):
-        depth.record(seconds)
+        depth.record(100.0, 100.0 + seconds)  # ended at the same time: no epoch closes by time
 
 
 def test_a_lane_starts_with_one_call_and_probes_two_after_the_set_epochs() -> None:
@@ -50,3 +50,14 @@ def test_the_mean_is_per_epoch() -> None:
     epoch(depth, 0.010, requests=2)
     epoch(depth, 0.009, requests=2)  # the probe: 10 % sooner than the epoch before it
     assert depth.chosen == 2
+
+
+def test_an_epoch_of_slow_requests_closes_after_its_seconds() -> None:
+    """Requests of a quarter second: an epoch closes after half a second, not 512 requests, so a
+    lane whose traffic turned slow looks at its depth again within seconds."""
+    depth = CallDepth(epoch=512, seconds=0.5, probe_every=2)
+    clock = 0.0
+    for _ in range(4):  # two epochs of two requests each
+        depth.record(clock, clock + 0.25)
+        clock += 0.25
+    assert (depth.calls, depth.chosen) == (2, 1)  # the next epoch is the probe
