@@ -23,6 +23,7 @@ import numpy as np
 import simdjson
 
 from gateway import heap
+from gateway.codecs import json_pieces
 from gateway.codecs.json_tensors import MAX_EXACT_INT
 from tfsgate.core.signatures import SignatureSpec
 
@@ -35,7 +36,8 @@ _FLOATS = {"DT_FLOAT": (np.float32, "float"), "DT_DOUBLE": (np.float64, "double"
 _KEYS = frozenset(("signature_name", "instances", "inputs"))
 _parser = simdjson.Parser()
 # A parser keeps the buffers of the largest body it has read, resident (11 MB after a 5 MB body:
-# its padded copy, the tape, the structural indexes). One that read a body above this is replaced
+# its padded copy, the tape, the structural indexes). Above this, a body of one array is read in
+# pieces (json_pieces) that keep it small; one read whole instead is replaced
 # at the first heap trim (gateway/heap.py) with no such body since the trim before, so a process
 # that once read megabytes does not hold them. Replaced sooner (a parser per large body, or at
 # every trim during a burst) each new one faulted its buffers in anew: 15 % less throughput on
@@ -105,6 +107,14 @@ def parse_predict(body: bytes) -> NumericBody | None:
         return None
     global _parser, _grown, _large_since_trim
     if len(body) > REUSED_UP_TO:
+        try:
+            pieces = json_pieces.read(body, _parser)
+        except RuntimeError:  # a view of the last body still alive: a new parser
+            _parser = simdjson.Parser()
+            pieces = json_pieces.read(body, _parser)
+        if pieces is not None:
+            name, row_format, doubles = pieces
+            return NumericBody(name, row_format, {"": doubles})
         _grown = _large_since_trim = True
     try:
         document = _parser.parse(body)

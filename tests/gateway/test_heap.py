@@ -54,7 +54,8 @@ def test_a_large_json_body_leaves_the_parser_until_the_trim(
     """simdjson's parser keeps buffers sized by the largest body it read: one that read a body
     past REUSED_UP_TO is reused for the rest of the burst (a trim in between keeps it and comes
     back), then replaced at the first trim after it; a parser that only read small bodies is
-    kept."""
+    kept. (A large body of named inputs: one array of ``instances`` or ``inputs`` is read in
+    pieces, which never grow the parser.)"""
     from gateway.codecs import json_numeric
 
     monkeypatch.setattr(heap, "DELAY", 0.05)
@@ -65,7 +66,7 @@ def test_a_large_json_body_leaves_the_parser_until_the_trim(
     trimmer.before_trim(json_numeric._drop_grown_parser)
     row = ", ".join(["0.25"] * 60)
     small = f'{{"instances": [[{row}]]}}'.encode()
-    large = ('{"instances": [' + ", ".join([f"[{row}]"] * 4000) + "]}").encode()
+    large = ('{"inputs": {"x": [' + ", ".join([f"[{row}]"] * 4000) + "]}}").encode()
     assert len(large) > json_numeric.REUSED_UP_TO
 
     async def main() -> None:
@@ -75,7 +76,7 @@ def test_a_large_json_body_leaves_the_parser_until_the_trim(
         await asyncio.sleep(0.2)
         assert json_numeric._parser is first  # small bodies only: kept
         body = json_numeric.parse_predict(large)
-        assert body is not None and body.arrays[""].shape == (4000, 60)
+        assert body is not None and body.arrays["x"].shape == (4000, 60)
         assert json_numeric.parse_predict(large) is not None
         assert json_numeric._parser is first  # reused within the burst
         trimmer._run()  # a trim: the burst may go on, so the parser stays and a trim is due

@@ -1,7 +1,9 @@
 """The float-only predict fast path (simdjson) against the exact path (orjson + json_tensors).
 
 The fast path may decline any body; when it answers, its tensors must equal the exact path's in
-dtype, shape and every bit, and a body the exact path rejects must never be answered."""
+dtype, shape and every bit, and a body the exact path rejects must never be answered. Every test
+runs twice: with bodies read whole, and with every body read in pieces of a few bytes
+(``json_pieces``, the path of bodies above a megabyte), falling back to the whole read."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ import numpy as np
 import orjson
 import pytest
 
-from gateway.codecs import json_numeric
+from gateway.codecs import json_numeric, json_pieces
 from gateway.codecs import json_requests as jr
 from tests.support.signatures import spec
 from tfsgate.core.signatures import SignatureSpec
@@ -31,6 +33,14 @@ DOUBLE = sig(x=spec("x", "DT_DOUBLE", (-1, -1)))
 FLOAT_VECTOR = sig(x=spec("x", "DT_FLOAT", (-1,)))
 INT = sig(x=spec("x", "DT_INT64", (-1, -1)))
 TWO = sig(a=spec("a", "DT_FLOAT", (-1, 2)), b=spec("b", "DT_DOUBLE", (-1,)))
+
+
+@pytest.fixture(autouse=True, params=["whole", "pieces"])
+def reading(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    if request.param == "pieces":
+        monkeypatch.setattr(json_numeric, "REUSED_UP_TO", json_numeric.MIN_BYTES)
+        monkeypatch.setattr(json_pieces, "PIECE", 8)  # a cut every few numbers
+    return str(request.param)
 
 
 def _exact(body: bytes, signature: SignatureSpec) -> dict[str, np.ndarray] | ServingError:
@@ -166,3 +176,106 @@ def test_random_bodies_agree_with_the_exact_path() -> None:
         for signature in (FLOAT, DOUBLE):
             answered += check(body(document), signature)
     assert answered > 200  # the comparison above was made, not skipped
+
+
+def _pieces(body: bytes, signature: SignatureSpec) -> dict[str, np.ndarray] | None:
+    """The tensors ``json_pieces`` alone reads from ``body``, or None where it declines."""
+    read = json_pieces.read(body, json_numeric._parser)
+    if read is None:
+        return None
+    name, row_format, doubles = read
+    return json_numeric.NumericBody(name, row_format, {"": doubles}).tensors(signature)
+
+
+@pytest.mark.parametrize(
+    ("document", "signature"),
+    [
+        ('{"instances": [[0.1, -2.5, 3e-7, 1E5, 7, -0, -0.0, 16777215]]}', FLOAT),
+        ('{"instances": [[0.1, 0.2], [0.3, 0.4], [1, 2]]}', DOUBLE),
+        ('{"instances": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5, 7.5, 8.5, 9.5]}', FLOAT_VECTOR),
+        ('{"inputs": [[1.5, 2.5], [3.5, 4.5]]}', FLOAT),
+        ('{"signature_name": "serving_default", "inputs": [[9007199254740991]]}', DOUBLE),
+        ('{"instances": [[1.5, 2.5]], "signature_name": "serving_default"}', FLOAT),
+        ('{"instances": [[[1.0, 2.0], [3.0, 4.0]], [[5.0, 6.0], [7.0, 8.0]]]}', FLOAT),
+        ('\n{ "instances" :\t[ [ 1.0 , 2.0 ] ,\r\n[ 3.0 ,4.0 ] ] }', FLOAT),
+        ('{"instances": [[1.0], [2.0], [3.0], [4.0], [5.0], [6.0], [7.0]]}', FLOAT),
+    ],
+)
+def test_one_array_is_read_in_pieces_with_the_exact_values(
+    document: str, signature: SignatureSpec
+) -> None:
+    read = _pieces(body(document), signature)
+    exact = _exact(body(document), signature)
+    assert read is not None and not isinstance(exact, ServingError)
+    assert _same(read, exact)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"instances": [[1, 2], [3], [4, 5, 6]]}',  # ragged, same count as 3 x 2
+        '{"instances": [[1, 2, 3], [4, 5], [6]]}',
+        '{"instances": [[1.5, [2.5]]]}',
+        '{"instances": [[1.5], 2.5]}',
+        '{"instances": [[], []]}',
+        '{"instances": [[1.0, , 2.0]]}',
+        '{"instances": [[1.0 2.0]]}',
+        '{"instances": [[01.5, 2.0]]}',
+        '{"instances": [[+1.5, 2.0]]}',
+        '{"instances": [[.5, 2.0]]}',
+        '{"instances": [[1.0, true]]}',
+        '{"instances": [[1.0, NaN]]}',
+        '{"instances": [[1.0, 1e400]]}',
+        '{"instances": [[1.0]], "instances": [[2.0]]}',
+        '{"signature_name": "a", "instances": [[1.0]], "signature_name": "b"}',
+        '{"instances": [[1.0]], "other": 1}',
+        '{"signature_name": "a\\\\u005d", "instances": [[1.0]]}',  # an escape in the name
+        '{"inputs": {"x": [[1.0, 2.0]]}}',  # named inputs: read whole
+        '{"instances": [[1.0, 2.0]]} x',
+        '{"instances": [[1.0, 2.0]]',
+    ],
+)
+def test_anything_else_is_declined_by_the_pieces(document: str) -> None:
+    assert _pieces(body(document), FLOAT) is None
+
+
+def test_a_name_that_is_not_utf8_is_declined_by_the_pieces() -> None:
+    document = b'{"signature_name": "\xff", "instances": [[1.0, 2.0]]}' + PAD.encode()
+    assert _pieces(document, FLOAT) is None
+    assert isinstance(_exact(document, FLOAT), ServingError)
+
+
+def test_random_bodies_read_in_pieces_agree_with_the_exact_path(reading: str) -> None:
+    rng = random.Random(12)
+    answered = 0
+    for _ in range(400):
+        shape = [rng.randint(1, 5) for _ in range(rng.randint(1, 4))]
+        tensor = _random_tensor(rng, shape)
+        if rng.random() < 0.4:
+            tensor = _mutate(rng, tensor)
+        document = body(orjson.dumps({"instances": tensor}).decode())
+        read = _pieces(document, DOUBLE)
+        if read is not None:
+            exact = _exact(document, DOUBLE)
+            assert not isinstance(exact, ServingError), document[:80]
+            assert _same(read, exact), document[:80]
+            answered += 1
+    assert answered > 80  # the comparison above was made, not skipped
+
+
+def test_a_large_body_in_one_array_leaves_the_parser_small(
+    reading: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above REUSED_UP_TO a body in one array is read in pieces: the parser is not grown (so
+    it is not replaced at the next trim), and the tensor is the exact path's."""
+    monkeypatch.setattr(json_numeric, "_grown", False)
+    row = ", ".join(f"{i / 7:.6f}" for i in range(1000))
+    large = ('{"instances": [' + ", ".join([f"[{row}]"] * 200) + "]}").encode()
+    assert len(large) > json_numeric.REUSED_UP_TO
+    numeric = json_numeric.parse_predict(large)
+    exact = _exact(large, FLOAT)
+    assert numeric is not None and not isinstance(exact, ServingError)
+    tensors = numeric.tensors(FLOAT)
+    assert tensors is not None and _same(tensors, exact)
+    assert tensors["x"].shape == (200, 1000)
+    assert json_numeric._grown is False
