@@ -6,7 +6,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gateway.codecs.tensor_proto import decode_predict_inputs, ndarray_to_tensor_proto
+from gateway.codecs.tensor_proto import (
+    SPLICED_FROM,
+    decode_predict_inputs,
+    length_delimited,
+    ndarray_to_tensor_proto,
+    tensor_parts,
+)
 from gateway.codecs.tf_example import examples_from_input
 from gateway.types import (
     ClassifyResult,
@@ -60,6 +66,34 @@ def predict_response(
         spec = signature_outputs.get(key)
         ndarray_to_tensor_proto(array, tensor_content, spec.dtype if spec else None, outputs[key])
     return response
+
+
+# PredictResponse's fields (outputs: map<string, TensorProto> = 1, model_spec = 2) and a map
+# entry's (key = 1, value = 2), each length-delimited: the same tags.
+_FIRST, _SECOND = b"\x0a", b"\x12"
+
+
+def predict_answer(
+    result: PredictResult, signature_outputs: dict[str, TensorSpec], tensor_content: bool
+) -> protos.predict_pb2.PredictResponse | bytes:
+    """``predict_response``, or its serialized bytes when an output is large: each large
+    tensor's values go from the array into the answer in one copy (``tensor_parts``), the
+    fields as protobuf writes them (the map's entries, then the model spec)."""
+    if all(array.nbytes < SPLICED_FROM for array in result.outputs.values()):
+        return predict_response(result, signature_outputs, tensor_content)
+    parts: list[bytes | memoryview] = []
+    for key, array in result.outputs.items():
+        spec = signature_outputs.get(key)
+        dtype = spec.dtype if spec else None
+        tensor = tensor_parts(array, tensor_content, dtype)
+        if tensor is None:  # strings, or typed values that are not packed
+            tensor = [ndarray_to_tensor_proto(array, tensor_content, dtype).SerializeToString()]
+        entry = length_delimited(_FIRST, [key.encode()]) + length_delimited(_SECOND, tensor)
+        parts += length_delimited(_FIRST, entry)
+    model_spec = protos.model_pb2.ModelSpec()
+    fill_model_spec(model_spec, result.spec)
+    parts += length_delimited(_SECOND, [model_spec.SerializeToString()])
+    return b"".join(parts)
 
 
 def classification_result(result: ClassifyResult) -> protos.classification_pb2.ClassificationResult:

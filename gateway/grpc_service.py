@@ -113,6 +113,17 @@ def guarded(method_path: str, inner: Handler) -> Handler:
     return call
 
 
+def _serializer(response_class: Any) -> Callable[[Any], bytes]:
+    """The class's serializer, passing through an answer a servicer serialized itself
+    (``convert.predict_answer``'s large tensors)."""
+    serialize = response_class.SerializeToString
+
+    def serializer(answer: Any) -> bytes:
+        return answer if type(answer) is bytes else serialize(answer)  # type: ignore[no-any-return]
+
+    return serializer
+
+
 def guarded_methods(service: Any, servicer: Any) -> dict[str, grpc.RpcMethodHandler]:
     """``servicer``'s methods of ``service`` (a protobuf ServiceDescriptor) by full path, each
     unary one wrapped by ``guarded``."""
@@ -124,7 +135,7 @@ def guarded_methods(service: Any, servicer: Any) -> dict[str, grpc.RpcMethodHand
         path = f"/{service.full_name}/{method.name}"
         kwargs: dict[str, Any] = {
             "request_deserializer": request_class.FromString,
-            "response_serializer": response_class.SerializeToString,
+            "response_serializer": _serializer(response_class),
         }
         if method.client_streaming:
             continue  # none in TF Serving's or the health API
@@ -162,9 +173,7 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
             _deadline(context),
             _CALL.get()[0],
         )
-        return convert.predict_response(
-            result, result.signature.outputs, self.tensor_content_answers
-        )
+        return convert.predict_answer(result, result.signature.outputs, self.tensor_content_answers)
 
     async def Classify(self, request: Any, context: Any) -> Any:  # noqa: N802
         result = await self.dataplane.classify(

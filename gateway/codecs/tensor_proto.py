@@ -162,6 +162,50 @@ def ndarray_to_tensor_proto(
     return proto
 
 
+# tensor_content's wire tag (field 4, length-delimited).
+_CONTENT_TAG = bytes(
+    [tensor_pb2.TensorProto.DESCRIPTOR.fields_by_name["tensor_content"].number << 3 | 2]
+)
+SPLICED_FROM = 64 << 10  # bytes of values: below this the answer is a proto like any other
+
+
+def tensor_parts(
+    array: np.ndarray, use_tensor_content: bool = False, tf_dtype: str | None = None
+) -> list[bytes | memoryview] | None:
+    """``ndarray_to_tensor_proto(...).SerializeToString()`` as parts, the values a view of the
+    array; None unless its values are packed or tensor_content and at least SPLICED_FROM bytes.
+
+    Through the proto, a megabyte of values is copied three times (``tobytes``, into the field,
+    out again by serializing; four for packed floats, merged from their bytes): here once, when
+    the caller joins the parts. The bytes are the proto's own: the dtype and shape serialized,
+    then the values' field (the highest-numbered one set, where protobuf writes it)."""
+    entry = dtypes.tf_type(tf_dtype) if tf_dtype else dtypes.from_numpy(array.dtype)
+    if entry.numpy is None or entry.tf_name == "DT_STRING":
+        return None
+    if use_tensor_content:
+        tag, wire = _CONTENT_TAG, np.dtype(entry.numpy).newbyteorder("<")
+    elif entry.tf_name in _PACKED:
+        tag, wire = _PACKED[entry.tf_name][0], np.dtype(_PACKED[entry.tf_name][1])
+    else:
+        return None
+    if array.size * wire.itemsize < SPLICED_FROM:
+        return None
+    values = np.ascontiguousarray(np.asarray(array).astype(wire, copy=False))
+    head = tensor_pb2.TensorProto(dtype=entry.tf_enum)
+    dims = head.tensor_shape.dim
+    for size in array.shape:
+        dims.add(size=size)
+    return [
+        head.SerializeToString() + tag + _varint(values.nbytes),
+        values.reshape(-1).view(np.uint8).data,
+    ]
+
+
+def length_delimited(tag: bytes, parts: list[bytes | memoryview]) -> list[bytes | memoryview]:
+    """A length-delimited field of ``parts``: its tag and length, then the parts."""
+    return [tag + _varint(sum(len(p) for p in parts)), *parts]
+
+
 def _varint(value: int) -> bytes:
     """Protobuf's base-128 varint (a packed field's length)."""
     out = bytearray()
