@@ -162,14 +162,18 @@ def _mutate(rng: random.Random, value: Any) -> Any:
     return value[:index] + [_mutate(rng, value[index])] + value[index + 1 :]
 
 
+def _random_tree(rng: random.Random, widest: int, deepest: int) -> Any:
+    """A tensor of random shape as nested lists, 40 % of the time made ragged or too deep."""
+    shape = [rng.randint(1, widest) for _ in range(rng.randint(1, deepest))]
+    tensor = _random_tensor(rng, shape)
+    return _mutate(rng, tensor) if rng.random() < 0.4 else tensor
+
+
 def test_random_bodies_agree_with_the_exact_path() -> None:
     rng = random.Random(11)
     answered = 0
     for _ in range(600):
-        shape = [rng.randint(1, 4) for _ in range(rng.randint(1, 3))]
-        tensor = _random_tensor(rng, shape)
-        if rng.random() < 0.4:
-            tensor = _mutate(rng, tensor)
+        tensor = _random_tree(rng, 4, 3)
         key = rng.choice(["instances", "inputs"])
         document = orjson.dumps({key: tensor}, option=orjson.OPT_SERIALIZE_NUMPY).decode()
         document = document.replace("null", rng.choice(["null", "NaN"]))
@@ -245,15 +249,11 @@ def test_a_name_that_is_not_utf8_is_declined_by_the_pieces() -> None:
     assert isinstance(_exact(document, FLOAT), ServingError)
 
 
-def test_random_bodies_read_in_pieces_agree_with_the_exact_path(reading: str) -> None:
+def test_random_bodies_read_in_pieces_agree_with_the_exact_path() -> None:
     rng = random.Random(12)
     answered = 0
     for _ in range(400):
-        shape = [rng.randint(1, 5) for _ in range(rng.randint(1, 4))]
-        tensor = _random_tensor(rng, shape)
-        if rng.random() < 0.4:
-            tensor = _mutate(rng, tensor)
-        document = body(orjson.dumps({"instances": tensor}).decode())
+        document = body(orjson.dumps({"instances": _random_tree(rng, 5, 4)}).decode())
         read = _pieces(document, DOUBLE)
         if read is not None:
             exact = _exact(document, DOUBLE)
@@ -264,7 +264,7 @@ def test_random_bodies_read_in_pieces_agree_with_the_exact_path(reading: str) ->
 
 
 def test_a_large_body_in_one_array_leaves_the_parser_small(
-    reading: str, monkeypatch: pytest.MonkeyPatch
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Above REUSED_UP_TO a body in one array is read in pieces: the parser is not grown (so
     it is not replaced at the next trim), and the tensor is the exact path's."""
