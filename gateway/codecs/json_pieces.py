@@ -31,14 +31,15 @@ import simdjson
 
 PIECE = 1 << 18  # bytes of JSON per parse: a parser sized for this stays at about 0.6 MB
 
-_WS = rb"[ \t\n\r]*"  # JSON's whitespace (RFC 8259 2)
+_SPACES = b" \t\n\r"  # JSON's whitespace (RFC 8259 2)
+_WS = b"[" + _SPACES + b"]*"
 _NAME = _WS + rb'"signature_name"' + _WS + rb":" + _WS + rb'"([^"\\\x00-\x1f]*)"' + _WS
 _HEAD = re.compile(
     _WS + rb"\{(?:" + _NAME + rb",)?" + _WS + rb'"(instances|inputs)"' + _WS + b":" + _WS
 )
 _TAIL = re.compile(rb"\]" + _WS + rb"(?:," + _NAME + rb")?\}" + _WS + rb"\Z")
-_NOT_STRUCTURE = b"0123456789.eE+- \t\n\r"  # deleted for the skeleton
-_SPACE = frozenset(b" \t\n\r")
+_NOT_STRUCTURE = b"0123456789.eE+-" + _SPACES  # deleted for the skeleton
+_SPACE = frozenset(_SPACES)
 
 
 def read(body: bytes, parser: simdjson.Parser) -> tuple[str, bool, np.ndarray] | None:

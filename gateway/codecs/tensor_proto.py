@@ -128,6 +128,20 @@ def _broadcast_last(raw: np.ndarray, count: int) -> np.ndarray:
     return out
 
 
+def _head(
+    array: np.ndarray, tf_dtype: str | None, into: tensor_pb2.TensorProto | None = None
+) -> tuple[dtypes.DType, tensor_pb2.TensorProto]:
+    """The TF type ``array`` is written as (``tf_dtype``, else its own), and ``into`` (or a new
+    TensorProto) with that dtype and the array's shape."""
+    entry = dtypes.tf_type(tf_dtype) if tf_dtype else dtypes.from_numpy(array.dtype)
+    proto = tensor_pb2.TensorProto() if into is None else into
+    proto.dtype = entry.tf_enum
+    dims = proto.tensor_shape.dim
+    for size in array.shape:
+        dims.add(size=size)
+    return entry, proto
+
+
 def ndarray_to_tensor_proto(
     array: np.ndarray,
     use_tensor_content: bool = False,
@@ -139,12 +153,7 @@ def ndarray_to_tensor_proto(
     ``string_val``. ``tf_dtype`` overrides the type inferred from the array (e.g. "DT_STRING").
     ``into``: an empty TensorProto inside the answer to fill in place (no copy of the tensor).
     """
-    entry = dtypes.tf_type(tf_dtype) if tf_dtype else dtypes.from_numpy(array.dtype)
-    proto = tensor_pb2.TensorProto() if into is None else into
-    proto.dtype = entry.tf_enum
-    dims = proto.tensor_shape.dim
-    for size in array.shape:
-        dims.add(size=size)
+    entry, proto = _head(array, tf_dtype, into)
     if entry.tf_name == "DT_STRING":
         proto.string_val.extend(_as_bytes(v) for v in np.asarray(array).ravel().tolist())
         return proto
@@ -179,7 +188,7 @@ def tensor_parts(
     out again by serializing; four for packed floats, merged from their bytes): here once, when
     the caller joins the parts. The bytes are the proto's own: the dtype and shape serialized,
     then the values' field (the highest-numbered one set, where protobuf writes it)."""
-    entry = dtypes.tf_type(tf_dtype) if tf_dtype else dtypes.from_numpy(array.dtype)
+    entry, head = _head(array, tf_dtype)
     if entry.numpy is None or entry.tf_name == "DT_STRING":
         return None
     if use_tensor_content:
@@ -191,10 +200,6 @@ def tensor_parts(
     if array.size * wire.itemsize < SPLICED_FROM:
         return None
     values = np.ascontiguousarray(np.asarray(array).astype(wire, copy=False))
-    head = tensor_pb2.TensorProto(dtype=entry.tf_enum)
-    dims = head.tensor_shape.dim
-    for size in array.shape:
-        dims.add(size=size)
     return [
         head.SerializeToString() + tag + _varint(values.nbytes),
         values.reshape(-1).view(np.uint8).data,
