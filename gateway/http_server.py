@@ -50,6 +50,11 @@ Answer = tuple[int, Headers, bytes]
 Handler = Callable[[str, bytes, Headers, bytes], Awaitable[Answer]]
 _Request = tuple[str, bytes, Headers, bytes, bool]  # method, raw path, headers, body, keep-alive
 
+# The client's address, in each request's context (an ASGI app's scope["client"]).
+PEER: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+    "tfsgate_http_peer", default=None
+)
+
 KEEP_ALIVE_TIMEOUT = 5.0  # uvicorn's --timeout-keep-alive default
 BACKLOG = 2048  # uvicorn's --backlog default
 _SWEEP_SECONDS = 1.0
@@ -105,8 +110,12 @@ class HttpServer:
         reuse_port: bool = False,
         keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
         large_bodies: LargeBodies | None = None,
+        query: bool = False,
     ) -> None:
+        """``query``: the handler's path keeps the request's query (TF Serving's REST API has
+        none to read; the admin API's has)."""
         self.handler = handler
+        self.query = query
         self.large_bodies = large_bodies or LargeBodies()
         self.host = host
         self.port = port
@@ -234,6 +243,9 @@ class _Connection(asyncio.Protocol):
         # every socket (with Nagle and delayed ACKs a small answer waited ~40 ms).
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        peer = transport.get_extra_info("peername")
+        if isinstance(peer, tuple):  # (host, port[, flow, scope]); a Unix socket's is a str
+            self._context.run(PEER.set, (str(peer[0]), int(peer[1])))
         self.server.connections.add(self)
         self.idle_since = self.server.loop.time()
 
@@ -338,9 +350,12 @@ class _Connection(asyncio.Protocol):
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []  # an idle kept-alive connection holds no body
         keep_alive = self._keep_alive and not self._upgrade  # CONNECT: closed after its answer
-        request = (self._method, _path(self._url), self._headers, body, keep_alive)
+        target = _target(self._url) if self.server.query else _path(self._url)
+        request = (self._method, target, self._headers, body, keep_alive)
         if self._task is None:
-            self._task = self.server.loop.create_task(self._answer(request))
+            self._task = self.server.loop.create_task(
+                self._answer(request), context=self._context.copy()
+            )
         else:
             self._queue.append(request)
 
@@ -503,6 +518,18 @@ class _Connection(asyncio.Protocol):
         if task is not None:
             task.cancel()
         return task
+
+
+def _target(url: bytes) -> bytes:
+    """The path and query of a request target (origin-form as sent)."""
+    if url[:1] == b"/":
+        return url
+    try:
+        parsed = httptools.parse_url(url)
+    except httptools.HttpParserInvalidURLError:
+        return url
+    path = parsed.path or b"/"
+    return path + b"?" + parsed.query if parsed.query else path  # type: ignore[no-any-return]
 
 
 def _path(url: bytes) -> bytes:

@@ -20,7 +20,7 @@ from typing import Any
 
 from control_plane import leadership
 from control_plane import metrics as control_metrics
-from control_plane.api import AdminServer, AdminSettings
+from control_plane.api import AdminSettings
 from control_plane.api.rollout_routes import RolloutParts
 from control_plane.catalog import migrate
 from control_plane.catalog.store import CatalogStore
@@ -41,6 +41,7 @@ from control_plane.triton.repository import Repository, TritonRepositoryClient
 from control_plane.triton.supervisor import supervise
 from gateway import metrics as gateway_metrics
 from tfsgate import lifecycle
+from tfsgate.admin_door import AdminServer
 from tfsgate.core.routing_table import TablePublisher
 from tfsgate.core.shared_metrics import TRITON_PROBE_SECONDS
 from tfsgate.core.status import ServingError, invalid_argument

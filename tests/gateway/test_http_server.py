@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 
-from gateway.http_server import Answer, Headers, HttpServer
+from gateway.http_server import PEER, Answer, Headers, HttpServer
 from gateway.rest import RestTls, ssl_context
 from tests.support.pki import Pki, client_context
 from tfsgate.core.ports import free_port
@@ -115,6 +115,32 @@ async def test_pipelined_requests_are_answered_in_order_each_in_its_own_context(
         assert [a["path"] for a in answers] == ["/slow", "/fast", "/third"]
         assert [a["previous"] for a in answers] == ["", "", ""]  # nothing leaks between them
         writer.close()
+
+
+@pytest.mark.parametrize("query", [False, True])
+async def test_the_query_reaches_the_handler_only_when_asked(query: bool) -> None:
+    async with serving(query=query) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(get("/p?a=1&b=%2B") + get("http://t/q?c=2") + get("http://t/r"))
+        paths = [orjson.loads((await read_answer(reader))[2])["path"] for _ in range(3)]
+        writer.close()
+    if query:
+        assert paths == ["/p?a=1&b=%2B", "/q?c=2", "/r"]
+    else:
+        assert paths == ["/p", "/q", "/r"]
+
+
+async def test_the_client_address_is_in_the_request_context() -> None:
+    async def peer(method: str, path: bytes, headers: Headers, body: bytes) -> Answer:
+        return 200, [], orjson.dumps(PEER.get())
+
+    async with serving(peer) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        local = writer.get_extra_info("sockname")
+        writer.write(get("/a") + get("/b"))  # the second waits in line: its own task
+        answers = [orjson.loads((await read_answer(reader))[2]) for _ in range(2)]
+        writer.close()
+    assert answers == [["127.0.0.1", local[1]]] * 2
 
 
 async def test_chunked_request_body() -> None:

@@ -16,13 +16,14 @@ import httpx
 from pydantic import SecretStr
 from tritonclient.grpc import model_config_pb2 as mc
 
-from control_plane.api import AdminServer, AdminSettings
+from control_plane.api import AdminSettings
 from control_plane.catalog import CatalogStore
 from control_plane.converter.writer import SavedModelConverter
 from control_plane.reconciler import Reconciler, ReconcilerSettings
 from control_plane.sources.model_config import ModelSetConfig, ModelSpecConfig
 from control_plane.triton.repository import IndexEntry, TritonRepositoryClient
 from gateway.routing import Router
+from tfsgate.admin_door import AdminServer
 from tfsgate.core.version_policy import VersionPolicy
 
 TOKEN = "s3cret-token"
