@@ -350,8 +350,8 @@ class _Connection(asyncio.Protocol):
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
         self._body = []  # an idle kept-alive connection holds no body
         keep_alive = self._keep_alive and not self._upgrade  # CONNECT: closed after its answer
-        target = _target(self._url) if self.server.query else _path(self._url)
-        request = (self._method, target, self._headers, body, keep_alive)
+        path = _path(self._url, self.server.query)
+        request = (self._method, path, self._headers, body, keep_alive)
         if self._task is None:
             self._task = self.server.loop.create_task(
                 self._answer(request), context=self._context.copy()
@@ -520,25 +520,15 @@ class _Connection(asyncio.Protocol):
         return task
 
 
-def _target(url: bytes) -> bytes:
-    """The path and query of a request target (origin-form as sent)."""
+def _path(url: bytes, query: bool = False) -> bytes:
+    """The path of a request target, and its query when ``query`` (origin-form, what clients
+    send, without parsing; absolute-form through httptools; ``*`` as is)."""
     if url[:1] == b"/":
-        return url
+        end = -1 if query else url.find(b"?")
+        return url if end < 0 else url[:end]
     try:
         parsed = httptools.parse_url(url)
     except httptools.HttpParserInvalidURLError:
         return url
-    path = parsed.path or b"/"
-    return path + b"?" + parsed.query if parsed.query else path  # type: ignore[no-any-return]
-
-
-def _path(url: bytes) -> bytes:
-    """The path of a request target, without its query (origin-form, what clients send, without
-    parsing; absolute-form through httptools; ``*`` as is)."""
-    if url[:1] == b"/":
-        end = url.find(b"?")
-        return url if end < 0 else url[:end]
-    try:
-        return httptools.parse_url(url).path or b"/"  # type: ignore[no-any-return]
-    except httptools.HttpParserInvalidURLError:
-        return url
+    path: bytes = parsed.path or b"/"
+    return path + b"?" + parsed.query if query and parsed.query else path
