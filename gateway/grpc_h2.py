@@ -99,6 +99,11 @@ _OUR_SETTINGS = b"".join(
 )
 # ":status: 200" is static entry 8; content-type a literal (stateless, see hpack_codec).
 _RESPONSE_HEADERS = b"\x88" + literal(b"content-type", b"application/grpc")
+# Their HEADERS frame's header up to the stream id (which follows), and the trailers' flags.
+_RESPONSE_HEADERS_FRAME_HEAD = struct.pack(
+    ">HBBB", 0, len(_RESPONSE_HEADERS), _HEADERS, _END_HEADERS
+)
+_TRAILER_FLAGS = _END_STREAM | _END_HEADERS
 # Request headers that are the transport's, not the call's metadata (grpc.aio hides them too).
 _TRANSPORT_HEADERS = frozenset(
     (b"content-type", b"te", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding")
@@ -180,6 +185,8 @@ def _serialize(method: grpc.RpcMethodHandler, answer: Any) -> bytes:
 
 
 _STATUS = {code: literal(b"grpc-status", str(code.value[0]).encode()) for code in grpc.StatusCode}
+_OK_CODE = grpc.StatusCode.OK
+_OK = _STATUS[_OK_CODE]
 
 
 def _trailers(
@@ -187,7 +194,7 @@ def _trailers(
 ) -> bytes:
     """A call's trailer block: ``grpc-status``, ``grpc-message`` percent-encoded as gRPC's
     PROTOCOL-HTTP2.md asks (everything outside printable ASCII, and ``%``), trailing metadata."""
-    block = _STATUS[code]
+    block = _OK if code is _OK_CODE else _STATUS[code]  # (an enum's hash runs Python code)
     if message:
         block += literal(
             b"grpc-message", quote(message, safe=" !\"#$&'()*+,-./:;<=>?@[\\]^_`{|}~").encode()
@@ -256,6 +263,37 @@ class _Call:
         if self.closed:
             return
         connection = self.connection
+        size = len(message) + 5
+        if (
+            size <= connection.send_window
+            and size <= self.send_window
+            and size <= connection.peer_frame
+            and len(trailer_block) <= connection.peer_frame
+        ):
+            # The usual answer: HEADERS, one DATA frame and the trailers, built in one join (what
+            # the general path below writes, without its per-frame calls).
+            self.headers_sent = self.closed = True
+            connection.send_window -= size
+            self.send_window -= size
+            connection.ping_strikes = 0  # grpc-core: headers or data written reset the strikes
+            stream, pack = self.id, _FRAME_HEADER.pack
+            trailers = len(trailer_block)
+            connection.write(
+                b"".join(
+                    (
+                        _RESPONSE_HEADERS_FRAME_HEAD,
+                        _U32.pack(stream),
+                        _RESPONSE_HEADERS,
+                        pack(size >> 8, size & 0xFF, _DATA, 0, stream),
+                        _MESSAGE_PREFIX.pack(0, len(message)),
+                        message,
+                        pack(trailers >> 8, trailers & 0xFF, _HEADERS, _TRAILER_FLAGS, stream),
+                        trailer_block,
+                    )
+                )
+            )
+            connection.forget(self)
+            return
         out: list[Buffer] = [connection.header_frames(self.id, _RESPONSE_HEADERS, False)]
         self.headers_sent = True
         self.closed = True
@@ -309,6 +347,8 @@ class Http2Connection(asyncio.Protocol):
         # The metadata of the last header list read out (hpack_codec shares a resent block's).
         self.last_metadata: tuple[tuple[Header, ...], tuple[tuple[str, str | bytes], ...]] | None
         self.last_metadata = None
+        # The :path and grpc-timeout of the last header list dispatched, likewise.
+        self.last_target: tuple[tuple[Header, ...], bytes, bytes] | None = None
         self.calls: dict[int, _Call] = {}
         self.blocked: dict[int, _Call] = {}  # calls with frames waiting for window, oldest first
         self.last_stream = 0
@@ -566,13 +606,18 @@ class Http2Connection(asyncio.Protocol):
 
     def _dispatch(self, call: _Call) -> None:
         server = self.server
-        path = b""
-        timeout = b""
-        for name, value in call.headers:
-            if name == b":path":
-                path = value
-            elif name == b"grpc-timeout":
-                timeout = value
+        headers = call.headers
+        last = self.last_target  # the header list is shared when a block is resent
+        if last is not None and last[0] is headers:
+            path, timeout = last[1], last[2]
+        else:
+            path = timeout = b""
+            for name, value in headers:
+                if name == b":path":
+                    path = value
+                elif name == b"grpc-timeout":
+                    timeout = value
+            self.last_target = (headers, path, timeout)
         call.method = server.methods.get(path)
         loop = self.loop
         if timeout:

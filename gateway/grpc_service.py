@@ -60,13 +60,23 @@ _METHOD_NAMES = {
 _CALL: ContextVar[tuple[str, str]] = ContextVar("tfsgate_grpc_call", default=("", ""))
 
 
+# The last metadata read and its (x-request-id, x-route-key): the door hands a client's calls
+# the same metadata object while their headers repeat (grpc_h2's Context).
+_last_headers: tuple[Any, str, str] | None = None
+
+
 def _call_headers(metadata: Any) -> tuple[str, str]:
+    global _last_headers
+    last = _last_headers
+    if last is not None and last[0] is metadata:
+        return accept_request_id(last[1]), last[2]
     request_id = route_key = ""
     for key, value in metadata or ():
         if key == "x-request-id":
             request_id = value if isinstance(value, str) else ""
         elif key == "x-route-key":
             route_key = value if isinstance(value, str) else ""
+    _last_headers = (metadata, request_id, route_key)
     return accept_request_id(request_id), route_key
 
 
@@ -169,7 +179,7 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
         result = await self.dataplane.predict(
             ref,
             convert.predict_decoder(request),
-            list(request.output_filter),
+            list(request.output_filter) if request.output_filter else (),
             _deadline(context),
             _CALL.get()[0],
         )
