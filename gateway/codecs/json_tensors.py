@@ -266,7 +266,8 @@ def small_floats(value: Any, tf_name: str) -> np.ndarray | None:
     """``dense_to_array`` in one pass for what online requests send: a vector or matrix of at most
     ``SMALL`` JSON numbers written with a point or exponent, within float32's range for a float
     input. None for anything else (ints, bools, strings, ragged or deeper lists, NaN, Infinity,
-    overflow): the general path decides. Same values as the bulk path (float64, then the type)."""
+    overflow): the general path decides. Same values as the bulk path (each double rounded once
+    to the type)."""
     if tf_name == "DT_FLOAT":
         limit = FLT_MAX
     elif tf_name == "DT_DOUBLE":
@@ -288,8 +289,8 @@ def small_floats(value: Any, tf_name: str) -> np.ndarray | None:
         for number in row:
             if type(number) is not float or not -limit <= number <= limit:
                 return None
-    wide = np.array(value, dtype=np.float64)
-    return wide.astype(np.float32) if tf_name == "DT_FLOAT" else wide
+    # Each number is a double; numpy rounds it to float32 straight from it, as astype does.
+    return np.array(value, dtype=np.float32 if tf_name == "DT_FLOAT" else np.float64)
 
 
 def dense_to_array(value: Any, tf_name: str) -> np.ndarray:

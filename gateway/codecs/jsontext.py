@@ -255,25 +255,24 @@ def _small_float_tokens(values: list[float], double: bool) -> list[str]:
     """``float_tokens`` element by element (the same texts: tests/gateway/codecs)."""
     tokens = []
     digits = 17 if double else 9
+    pack, unpack = _FLOAT32.pack, _FLOAT32.unpack
     for value in values:
         if not math.isfinite(value):
             tokens.append(_format_decimal(value, 9, None))
             continue
         text = f"{value:.6g}"
-        exact = float(text) == value if double else _float32_roundtrips_exactly(text, value)
+        if double:
+            exact = float(text) == value
+        else:  # whether the text reads back as float32 ``value`` (struct rounds as numpy does;
+            # a text beyond float32's range does not read back), inline: 2.0 -> 1.7 us for three.
+            try:
+                exact = unpack(pack(float(text)))[0] == value
+            except OverflowError:
+                exact = False
         if not exact:
             text = f"{value:.{digits}g}"
         tokens.append(text if ("." in text or "e" in text) else text + ".0")
     return tokens
-
-
-def _float32_roundtrips_exactly(text: str, value: float) -> bool:
-    """Whether ``text`` reads back as float32 ``value`` (struct rounds to float32 as numpy
-    does; a text beyond float32's range does not read back)."""
-    try:
-        return bool(_FLOAT32.unpack(_FLOAT32.pack(float(text)))[0] == value)
-    except OverflowError:
-        return False
 
 
 def nest_tokens(tokens: list[str], shape: tuple[int, ...]) -> str:
