@@ -124,6 +124,44 @@ def throughput_note(results: Results, kind: str, clients: int) -> str | None:
     )
 
 
+def rollout_note(results: Results, name: str, value: float) -> str:
+    """The rollout rows: the two windows' latencies and what each admin call cost."""
+    rollout = results["rollout"]
+    beside = "gateway` beside" in name
+    shape = rollout["gateway_role"] if beside else rollout
+    steady, during = shape["steady"], shape["during"]
+    cost = (
+        f" and about {shape['admin_cpu_ms']:.1f} ms of the control plane's CPU"
+        if "admin_cpu_ms" in shape
+        else ""
+    )
+    text = (
+        f"{name}: {value:.2f}x. Steady p50 / p99 {steady['p50_ms']:.2f} / {steady['p99_ms']:.2f}"
+        f" ms, during the {rollout['cycles']} cycles {during['p50_ms']:.2f} /"
+        f" {during['p99_ms']:.2f} ms; an admin call took {shape['admin_p50_ms']:.1f} ms (p50, at"
+        f" most {shape['admin_max_ms']:.1f}){cost}."
+    )
+    if beside:
+        return text + (
+            " Here the admin work runs in another process and competes with the gateway only"
+            " for the cores (each call also swaps the gateway's routing table)."
+        )
+    other = rollout.get("gateway_role")
+    compared = (
+        " The same calls against a `tfsgate gateway` beside the control plane read"
+        f" {other['during']['p99_ms'] / other['steady']['p99_ms']:.2f}x (the next row)."
+        if other
+        else ""
+    )
+    return text + (
+        " In `tfsgate serve` the admin API and the catalog share the gateway's interpreter: while"
+        " a call's FastAPI handling and its catalog transaction (SQLAlchemy) hold the GIL, the"
+        f" requests that arrive wait.{compared} What would close it: the admin work out of the"
+        " serving process (docker-compose.yml's shape), or a cheaper call (SQLAlchemy's ORM is"
+        " the largest share of its GIL time: docs/performance.md, eighteenth pass)."
+    )
+
+
 def notes(results: Results) -> list[str]:
     """One line per missed target of the sweep, in the targets table's order."""
     out: list[str] = []
@@ -167,6 +205,8 @@ def notes(results: Results) -> list[str]:
                 f" request, the naive server {mlp['naive'].get('server_cpu_us', 0):.0f} us in one"
                 " process: 5x needs the two hops to cost a fifth of one in-process call."
             )
+        elif name.startswith("p99 during promote/rollback"):
+            text = rollout_note(results, name, value)
         elif name.startswith("MLP"):
             text = (
                 f"{name}: {value:.2f}x. The same CPU arithmetic as the throughput rows applies"

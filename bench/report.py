@@ -165,7 +165,9 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "calls failed. The load goes to `tfsgate serve` itself (gateway and control plane in "
             "one interpreter: each call's catalog work holds the GIL its event loop waits on), "
             "then to a `tfsgate gateway` beside it that follows the routing feed, the shape "
-            "docker-compose.yml deploys.",
+            "docker-compose.yml deploys. The control plane's CPU per call is the `tfsgate serve` "
+            "process's CPU during the cycling run less the steady run's (scaled to the requests "
+            "when that process also serves the load), over the calls.",
             "",
             rollout_table(results),
             "",

@@ -221,6 +221,7 @@ def rollout_table(results: Results) -> str:
             _latencies(p),
             str(p["errors"]),
             f"{s['admin_p50_ms']:.0f} / {s['admin_max_ms']:.0f} ms" if period != "steady" else "",
+            f"{s['admin_cpu_ms']:.1f} ms" if period != "steady" and "admin_cpu_ms" in s else "",
         ]
         for shape, s in shapes
         for period, p in (
@@ -229,7 +230,9 @@ def rollout_table(results: Results) -> str:
         )
     ]
     header = ["load on", "period", "req/s", "p50 / p95 / p99 ms", "failed requests"]
-    return table([*header, "admin call p50 / slowest"], rows)
+    # The control plane's CPU per call: the cycling run's less the steady run's (bench/sections/
+    # rollout.py); the serve's own requests are scaled out of it.
+    return table([*header, "admin call p50 / slowest", "control plane CPU per call"], rows)
 
 
 def workers_table(rows: list[dict[str, Any]]) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 
 from bench import loadgen
 from bench.measure import HALF_PLUS_TWO_X, Bench
-from bench.procs import shown, wait_http
+from bench.procs import cpu_seconds, shown, wait_http
 from bench.sections import workers
 
 STABLE_PATH = "/v1/models/half_plus_two/labels/stable:predict"
@@ -35,11 +35,11 @@ def run(bench: Bench) -> None:
     admin = f"http://127.0.0.1:{bench.serve.admin_port}/v1/admin/models/half_plus_two"
     with httpx.Client(timeout=60) as client:
         client.post(f"{admin}/promote", json={"version": 1}).raise_for_status()
-        result = _cycles(bench, client, admin, f"{bench.serve.rest_url}{STABLE_PATH}", body)
+        result = _cycles(bench, client, admin, f"{bench.serve.rest_url}{STABLE_PATH}", body, True)
         bench.results["commands"]["rest rollout"] = result.pop("command")
         with workers.gateway(bench, 1) as (_, rest_port, _grpc):
             url = f"http://127.0.0.1:{rest_port}{STABLE_PATH}"
-            beside = _cycles(bench, client, admin, url, body)
+            beside = _cycles(bench, client, admin, url, body, False)
             bench.results["commands"]["rest rollout, gateway role"] = beside.pop("command")
     bench.results["rollout"] = {
         "clients": bench.plan.rollout_clients,
@@ -49,14 +49,22 @@ def run(bench: Bench) -> None:
     }
 
 
-def _cycles(bench: Bench, client: httpx.Client, admin: str, url: str, body: Path) -> dict[str, Any]:
-    """A steady run, then one as long with the cycles spread over it."""
+def _cycles(
+    bench: Bench, client: httpx.Client, admin: str, url: str, body: Path, serves_load: bool
+) -> dict[str, Any]:
+    """A steady run, then one as long with the cycles spread over it. ``serves_load``: the load
+    goes to the process whose admin API takes the calls (``tfsgate serve``)."""
     plan = bench.plan
     script = loadgen.write_wrk_script(body, body.with_suffix(".lua"))
     wait_http(url, method="POST", body=json.loads(body.read_text()))
     loadgen.run_wrk(url, script, plan.rollout_clients, plan.warmup)
+    assert bench.serve is not None
+    control = bench.serve.process.pid  # the process whose admin API takes the calls
+    cpu = cpu_seconds(control)
     steady = loadgen.run_wrk(url, script, plan.rollout_clients, plan.rollout_seconds)
+    steady_cpu = cpu_seconds(control) - cpu
     command = loadgen.wrk_command(url, script, plan.rollout_clients, plan.rollout_seconds)
+    cpu = cpu_seconds(control)
     wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     admin_ms: list[float] = []
     failures = 0
@@ -73,7 +81,13 @@ def _cycles(bench: Bench, client: httpx.Client, admin: str, url: str, body: Path
                 bench.say(f"cycle {cycle}: {path} answered {reply.status_code} {reply.text}")
             time.sleep(max(0.0, (due - time.monotonic()) / 2))
     out, _ = wrk.communicate(timeout=plan.rollout_seconds + 60)
+    during_cpu = cpu_seconds(control) - cpu
     during = loadgen.parse_wrk(out)
+    # The control plane's CPU per admin call: the cycling run's CPU less the steady run's, scaled
+    # to as many requests where that process also serves them (the serve shape); the windows
+    # are equally long.
+    scale = during.requests / max(steady.requests, 1) if serves_load else 1.0
+    calls = 2 * plan.rollout_cycles
     bench.say(
         f"rollout ({url}): steady p99 {steady.p99_ms:.2f} ms, during {plan.rollout_cycles}"
         f" cycles {during.p99_ms:.2f} ms, errors {during.errors}, admin failures {failures}"
@@ -84,5 +98,6 @@ def _cycles(bench: Bench, client: httpx.Client, admin: str, url: str, body: Path
         "admin_failures": failures,
         "admin_p50_ms": float(np.percentile(admin_ms, 50)),
         "admin_max_ms": max(admin_ms),
+        "admin_cpu_ms": max(0.0, during_cpu - steady_cpu * scale) / calls * 1000,
         "command": shown(command),
     }

@@ -313,3 +313,19 @@ def test_missed_cpu_target_note_splits_user_and_kernel() -> None:
         " interpreter running tfsgate's Python and its C extensions, 80% of it) and 30 us in the"
         " kernel (its socket calls)." in rest_16
     )
+
+
+def test_missed_rollout_target_note_shows_both_windows_and_the_admin_cost() -> None:
+    from bench import diagnosis
+
+    rollout = {**RESULTS["rollout"], "admin_cpu_ms": 4.3}
+    beside = {**rollout, "steady": _point(3000, 2.0, 5.0), "during": _point(3000, 2.0, 6.0)}
+    notes = diagnosis.notes({**RESULTS, "rollout": {**rollout, "gateway_role": beside}})
+    serve = next(n for n in notes if n.startswith("p99 during promote/rollback cycles / steady"))
+    assert serve.startswith(
+        "p99 during promote/rollback cycles / steady p99: 3.17x. Steady p50 / p99 2.00 / 5.30 ms,"
+        " during the 20 cycles 2.10 / 16.80 ms; an admin call took 30.0 ms (p50, at most 90.0)"
+        " and about 4.3 ms of the control plane's CPU."
+    )
+    assert "read 1.20x (the next row)" in serve
+    assert not any("beside the control plane (docker" in n for n in notes)  # 1.20x: met
