@@ -166,8 +166,8 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "one interpreter: each call's catalog work holds the GIL its event loop waits on), "
             "then to a `tfsgate gateway` beside it that follows the routing feed, the shape "
             "docker-compose.yml deploys. The control plane's CPU per call is the `tfsgate serve` "
-            "process's CPU during the cycling run less the steady run's (scaled to the requests "
-            "when that process also serves the load), over the calls.",
+            "process's CPU during the cycling run less the steady run's, over the calls, where "
+            "that process serves no requests (the second shape).",
             "",
             rollout_table(results),
             "",

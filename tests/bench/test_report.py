@@ -318,8 +318,13 @@ def test_missed_cpu_target_note_splits_user_and_kernel() -> None:
 def test_missed_rollout_target_note_shows_both_windows_and_the_admin_cost() -> None:
     from bench import diagnosis
 
-    rollout = {**RESULTS["rollout"], "admin_cpu_ms": 4.3}
-    beside = {**rollout, "steady": _point(3000, 2.0, 5.0), "during": _point(3000, 2.0, 6.0)}
+    rollout = RESULTS["rollout"]
+    beside = {
+        **rollout,
+        "steady": _point(3000, 2.0, 5.0),
+        "during": _point(3000, 2.0, 6.0),
+        "admin_cpu_ms": 4.3,
+    }
     notes = diagnosis.notes({**RESULTS, "rollout": {**rollout, "gateway_role": beside}})
     serve = next(n for n in notes if n.startswith("p99 during promote/rollback cycles / steady"))
     assert serve.startswith(
