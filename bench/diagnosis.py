@@ -131,7 +131,11 @@ def rollout_note(results: Results, name: str, value: float) -> str:
     shape = rollout["gateway_role"] if beside else rollout
     steady, during = shape["steady"], shape["during"]
     measured = rollout.get("gateway_role", {}).get("admin_cpu_ms")  # where it serves nothing
-    cost = f" and about {measured:.1f} ms of the control plane's CPU" if measured else ""
+    cost = (
+        f" and about {measured:.1f} ms of the control plane's CPU (the gateway-beside run's figure)"
+        if measured
+        else ""
+    )
     text = (
         f"{name}: {value:.2f}x. Steady p50 / p99 {steady['p50_ms']:.2f} / {steady['p99_ms']:.2f}"
         f" ms, during the {rollout['cycles']} cycles {during['p50_ms']:.2f} /"

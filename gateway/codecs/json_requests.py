@@ -151,7 +151,8 @@ class PredictBody:
         inputs = signature.inputs
         if len(inputs) == 1 and "inputs" not in document:
             # The usual small body, {"instances": [[0.5, ...], ...]} for one float input: what
-            # decode_predict_request's checks pass, read in one step (1.2 of its 3.3 us saved).
+            # decode_predict_request's checks pass, read in one step (with the parse: 4.2 -> 2.7 us
+            # for half_plus_two's body).
             ((key, spec),) = inputs.items()
             array = small_floats(document.get("instances"), spec.dtype)
             if array is not None:

@@ -330,7 +330,7 @@ def test_missed_rollout_target_note_shows_both_windows_and_the_admin_cost() -> N
     assert serve.startswith(
         "p99 during promote/rollback cycles / steady p99: 3.17x. Steady p50 / p99 2.00 / 5.30 ms,"
         " during the 20 cycles 2.10 / 16.80 ms; an admin call took 30.0 ms (p50, at most 90.0)"
-        " and about 4.3 ms of the control plane's CPU."
+        " and about 4.3 ms of the control plane's CPU (the gateway-beside run's figure)."
     )
     assert "read 1.20x (the next row)" in serve
     assert not any("beside the control plane (docker" in n for n in notes)  # 1.20x: met
