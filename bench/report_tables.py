@@ -221,11 +221,7 @@ def rollout_table(results: Results) -> str:
             _latencies(p),
             str(p["errors"]),
             f"{s['admin_p50_ms']:.0f} / {s['admin_max_ms']:.0f} ms" if period != "steady" else "",
-            # The gateway shape's only: bb52321's run also wrote one for the serve shape, which
-            # is not a measurement (bench/sections/rollout.py says why).
-            f"{s['admin_cpu_ms']:.1f} ms"
-            if period != "steady" and s is not r and "admin_cpu_ms" in s
-            else "",
+            f"{s['admin_cpu_ms']:.1f} ms" if period != "steady" and "admin_cpu_ms" in s else "",
         ]
         for shape, s in shapes
         for period, p in (

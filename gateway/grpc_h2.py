@@ -99,11 +99,6 @@ _OUR_SETTINGS = b"".join(
 )
 # ":status: 200" is static entry 8; content-type a literal (stateless, see hpack_codec).
 _RESPONSE_HEADERS = b"\x88" + literal(b"content-type", b"application/grpc")
-# Their HEADERS frame's header up to the stream id (which follows), and the trailers' flags.
-_RESPONSE_HEADERS_FRAME_HEAD = struct.pack(
-    ">HBBB", 0, len(_RESPONSE_HEADERS), _HEADERS, _END_HEADERS
-)
-_TRAILER_FLAGS = _END_STREAM | _END_HEADERS
 # Request headers that are the transport's, not the call's metadata (grpc.aio hides them too).
 _TRANSPORT_HEADERS = frozenset(
     (b"content-type", b"te", b"grpc-timeout", b"grpc-encoding", b"grpc-accept-encoding")
@@ -276,19 +271,15 @@ class _Call:
             connection.send_window -= size
             self.send_window -= size
             connection.ping_strikes = 0  # grpc-core: headers or data written reset the strikes
-            stream, pack = self.id, _FRAME_HEADER.pack
-            trailers = len(trailer_block)
+            stream = self.id
             connection.write(
                 b"".join(
                     (
-                        _RESPONSE_HEADERS_FRAME_HEAD,
-                        _U32.pack(stream),
-                        _RESPONSE_HEADERS,
-                        pack(size >> 8, size & 0xFF, _DATA, 0, stream),
+                        _frame(_HEADERS, _END_HEADERS, stream, _RESPONSE_HEADERS),
+                        _FRAME_HEADER.pack(size >> 8, size & 0xFF, _DATA, 0, stream),
                         _MESSAGE_PREFIX.pack(0, len(message)),
                         message,
-                        pack(trailers >> 8, trailers & 0xFF, _HEADERS, _TRAILER_FLAGS, stream),
-                        trailer_block,
+                        _frame(_HEADERS, _END_STREAM | _END_HEADERS, stream, trailer_block),
                     )
                 )
             )
