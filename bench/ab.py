@@ -7,18 +7,22 @@ run against each in turn, the order flipped every round; the figures are per-poi
 the rounds, with how many rounds the second checkout came out lower.
 
 ``python -m bench.ab --before /tmp/before [--rounds 6] [--seconds 4] [--clients 1,16]
-[--kinds rest,grpc] [--model half_plus_two|mlp|scale] [--floats N]`` (``--before``: a worktree of
-the earlier commit, e.g. ``git worktree add /tmp/before HEAD~1``). Peak RSS of each serve is
-printed at the end (with ``--model scale --floats 262144`` that is the 1 MB payload's).
+[--kinds rest,grpc,admin] [--model half_plus_two|mlp|scale] [--floats N]`` (``--before``: a
+worktree of the earlier commit, e.g. ``git worktree add /tmp/before HEAD~1``). Peak RSS of each
+serve is printed at the end (with ``--model scale --floats 262144`` that is the 1 MB payload's).
+The ``admin`` kind is back-to-back promote/rollback calls on half_plus_two through the admin API
+with no other load: the serve's CPU per call, the rollout rows' cost (``clients`` is ignored).
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from bench import loadgen
@@ -50,7 +54,9 @@ def measure(
 ) -> tuple[float, loadgen.LoadResult]:
     """One run of the load generator against ``serve``: CPU us per request, and the run."""
     before = cpu_seconds(serve.process.pid)
-    if kind == "rest":
+    if kind == "admin":
+        result = admin_calls(serve, seconds)
+    elif kind == "rest":
         script = loadgen.write_wrk_script(bodies.rest, work / f"{model}.lua")
         url = f"{serve.rest_url}/v1/models/{model}:predict"
         result = loadgen.run_wrk(url, script, clients, seconds)
@@ -59,6 +65,23 @@ def measure(
         result = loadgen.run_h2load(url, bodies.predict, clients, seconds, work / "h2load.log")
     spent = cpu_seconds(serve.process.pid) - before
     return 1e6 * spent / max(result.requests, 1), result
+
+
+def admin_calls(serve: Serve, seconds: float) -> loadgen.LoadResult:
+    """Promote/rollback pairs on half_plus_two for ``seconds``, one call at a time."""
+    admin = f"http://127.0.0.1:{serve.admin_port}/v1/admin/models/half_plus_two"
+    times: list[float] = []
+    with httpx.Client(timeout=60) as client:
+        client.post(f"{admin}/promote", json={"version": 1}).raise_for_status()
+        began = time.perf_counter()
+        while time.perf_counter() - began < seconds or len(times) % 2:
+            path, payload = ("promote", {"version": 2}) if len(times) % 2 == 0 else ("rollback", {})
+            start = time.perf_counter()
+            client.post(f"{admin}/{path}", json=payload).raise_for_status()
+            times.append((time.perf_counter() - start) * 1e3)
+        spent = time.perf_counter() - began
+    p50, p95, p99 = (float(np.percentile(times, q)) for q in (50, 95, 99))
+    return loadgen.LoadResult(len(times), spent, 0, p50, p95, p99)
 
 
 def median_line(name: str, a: Point, b: Point) -> str:
@@ -99,11 +122,13 @@ def main() -> None:
             serves[side] = spawn_serve(home, [f"--model_config_file={config}"], True, tree)
         for serve in serves.values():
             wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()})
+        kinds = args.kinds.split(",")
         points = [
             (kind, int(clients))
             for clients in args.clients.split(",")
-            for kind in args.kinds.split(",")
-        ]
+            for kind in kinds
+            if kind != "admin"
+        ] + [("admin", 1)] * ("admin" in kinds)
         samples = {(side, point): Point() for side in serves for point in points}
         for serve in serves.values():  # warm up: connections, first-call paths
             for kind, clients in points:
