@@ -43,6 +43,7 @@ from control_plane.catalog.entities import (
     STABLE_LABEL,
     Expect,
     ExpectedStable,
+    StableMove,
     VersionPin,
     VersionState,
 )
@@ -320,20 +321,16 @@ async def _move_stable(
     ctx: AdminContext,
     model: str,
     body: PromoteIn | RollbackIn,
-    verb: Callable[[ExpectedStable], object],
+    verb: Callable[[ExpectedStable], StableMove],
 ) -> StableOut:
-    """``verb`` (a promote or rollback given the expected stable) then the labels after it, in one
-    thread hop: in ``tfsgate serve`` each hop is a GIL hand-off the serving event loop waits on.
-    A body without ``expected_stable`` expects the stable the transaction reads as it begins."""
+    """``verb``, a promote or rollback given the expected stable, in one thread hop (in ``tfsgate
+    serve`` each hop is a GIL hand-off the serving event loop waits on); the answer is the labels
+    the verb's transaction left. A body without ``expected_stable`` expects the stable the
+    transaction reads as it begins."""
     expected = body.expected_stable if "expected_stable" in body.model_fields_set else Expect.ANY
-
-    def move() -> StableOut:
-        verb(expected)
-        return ctx.stable_out(model)
-
-    result: StableOut = await ctx.with_current_state(model, move)
+    move: StableMove = await ctx.with_current_state(model, verb, expected)
     await ctx.publish(model)
-    return result
+    return StableOut(model=model, stable=move.version.version, previous_stable=move.previous_stable)
 
 
 @router.post("/models/{model}/promote", tags=["promote"], summary="Promote a version to stable")
@@ -344,7 +341,7 @@ async def promote(model: str, body: PromoteIn, actor: Actor, ctx: Ctx) -> Stable
     with the current state.
     """
 
-    def verb(expected: ExpectedStable) -> object:
+    def verb(expected: ExpectedStable) -> StableMove:
         return ctx.store.promote(model, body.version, actor, expected_stable=expected)
 
     return await _move_stable(ctx, model, body, verb)
@@ -354,7 +351,7 @@ async def promote(model: str, body: PromoteIn, actor: Actor, ctx: Ctx) -> Stable
 async def rollback(model: str, actor: Actor, ctx: Ctx, body: RollbackIn | None = None) -> StableOut:
     """``stable`` -> ``previous_stable`` in one transaction; a second rollback is refused."""
 
-    def verb(expected: ExpectedStable) -> object:
+    def verb(expected: ExpectedStable) -> StableMove:
         return ctx.store.rollback(model, actor, expected_stable=expected)
 
     return await _move_stable(ctx, model, body or RollbackIn(), verb)

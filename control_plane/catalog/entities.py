@@ -140,6 +140,14 @@ class ModelVersion:
 
 
 @dataclass(frozen=True)
+class StableMove:
+    """What a promote or rollback left: the version now ``stable`` and ``previous_stable``."""
+
+    version: ModelVersion
+    previous_stable: int | None
+
+
+@dataclass(frozen=True)
 class Event:
     """One audit-log entry: who did what to which model, with before/after snapshots."""
 

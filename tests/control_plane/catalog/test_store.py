@@ -208,10 +208,11 @@ def test_promote_then_rollback(store: CatalogStore) -> None:
     _model(store)
     store.promote("m", 1, ACTOR)
     promoted = store.promote("m", 2, "alice")
-    assert promoted.version == 2
+    assert (promoted.version.version, promoted.previous_stable) == (2, 1)
     assert store.list_labels("m") == {"previous_stable": 1, "stable": 2}
 
-    assert store.rollback("m", "bob").version == 1
+    rolled_back = store.rollback("m", "bob")
+    assert (rolled_back.version.version, rolled_back.previous_stable) == (1, None)
     assert store.list_labels("m") == {"stable": 1}
     promote_event, rollback_event = store.list_events(model="m")[-2:]
     assert (promote_event.action, promote_event.actor) == (Action.PROMOTE, "alice")
