@@ -86,22 +86,35 @@ class Publisher:
         last table, so an admin call's cost does not grow with the number of models served (a
         full build reads each model's versions, labels, traffic and shadow)."""
         async with self._lock:
-            table = await asyncio.to_thread(self.build, self._generation + 1, only)
-            # Nothing a gateway routes by changed (a reconcile pass re-run after an index
-            # change, an admin call repeating the current state): gateways keep their table
-            # rather than swap in an equal one under a new version.
-            last = self._last
-            fed = self.feed is None or self.feed.urls_written()
-            if last is not None and table.models == last.models and fed:
-                return last
+            table, failed = await asyncio.to_thread(self._build_and_feed, only)
+            if table is self._last:
+                return table
             self._generation = table.generation
             self._last = table
             if self.sink is not None:
                 self.sink.publish(table)
             metrics.published(table)
-            if self.feed is not None:
-                await asyncio.to_thread(self.feed.write, table)
+            if failed is not None:
+                raise failed  # this process's gateway has the table; the next pass writes it
             return table
+
+    def _build_and_feed(self, only: str | None) -> tuple[RoutingTable, Exception | None]:
+        """The table built and written to the feed in one thread hop (in ``tfsgate serve`` each
+        hop is a GIL hand-off the gateway's event loop waits on): the last table when nothing a
+        gateway routes by changed (a reconcile pass re-run after an index change, an admin call
+        repeating the current state), so gateways keep theirs rather than swap in an equal one
+        under a new version; with the feed's write failure, if it failed."""
+        table = self.build(self._generation + 1, only)
+        last = self._last
+        fed = self.feed is None or self.feed.urls_written()
+        if last is not None and table.models == last.models and fed:
+            return last, None
+        if self.feed is not None:
+            try:
+                self.feed.write(table)
+            except Exception as exc:  # noqa: BLE001 - raised after the in-process publish
+                return table, exc
+        return table, None
 
     def build(self, generation: int, only: str | None = None) -> RoutingTable:
         try:
