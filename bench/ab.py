@@ -84,6 +84,13 @@ def admin_calls(serve: Serve, seconds: float) -> loadgen.LoadResult:
     return loadgen.LoadResult(len(times), spent, 0, p50, p95, p99)
 
 
+def points_of(kinds: str, clients: str) -> list[tuple[str, int]]:
+    """Each load kind at each client count; the admin kind once (its calls come one at a time)."""
+    loads = [kind for kind in kinds.split(",") if kind != "admin"]
+    points = [(kind, int(count)) for count in clients.split(",") for kind in loads]
+    return points + [("admin", 1)] * ("admin" in kinds.split(","))
+
+
 def median_line(name: str, a: Point, b: Point) -> str:
     cpu_a, cpu_b = statistics.median(a.cpu_us), statistics.median(b.cpu_us)
     lower = sum(y < x for x, y in zip(a.cpu_us, b.cpu_us, strict=True))
@@ -122,13 +129,7 @@ def main() -> None:
             serves[side] = spawn_serve(home, [f"--model_config_file={config}"], True, tree)
         for serve in serves.values():
             wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()})
-        kinds = args.kinds.split(",")
-        points = [
-            (kind, int(clients))
-            for clients in args.clients.split(",")
-            for kind in kinds
-            if kind != "admin"
-        ] + [("admin", 1)] * ("admin" in kinds)
+        points = points_of(args.kinds, args.clients)
         samples = {(side, point): Point() for side in serves for point in points}
         for serve in serves.values():  # warm up: connections, first-call paths
             for kind, clients in points:
