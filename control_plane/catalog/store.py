@@ -822,8 +822,8 @@ class CatalogStore:
         after: dict[str, Any] | None,
     ) -> None:
         """Append the transaction's one audit event; it commits or rolls back with the change.
-        One INSERT statement: the ORM's add and flush cost more CPU than the rest of a label
-        change."""
+        One INSERT statement, on a session or a plain connection alike (an added row waited for
+        the session's flush, its unit of work)."""
         db.execute(
             _ADD_EVENT,
             {

@@ -133,3 +133,52 @@ def test_an_equal_table_is_handed_out_again_only_for_new_triton_urls(catalog_url
         asyncio.run(steps())
     finally:
         store.close()
+
+
+class _BrokenFeed:
+    """A routing feed whose catalog write fails until ``fixed``."""
+
+    def __init__(self) -> None:
+        self.written: list[RoutingTable] = []
+        self.fixed = False
+
+    def write(self, table: RoutingTable) -> int:
+        if not self.fixed:
+            raise RuntimeError("catalog unavailable")
+        self.written.append(table)
+        return len(self.written)
+
+    def urls_written(self) -> bool:
+        return bool(self.written)
+
+
+def test_a_failed_feed_write_still_publishes_in_process_and_is_written_by_the_next_publish(
+    catalog_url: str,
+) -> None:
+    """The table is built and written to the feed in one thread hop; a write that fails is raised
+    after this process's gateway has the table, and the next publish writes it."""
+    store = CatalogStore.from_url(catalog_url)
+    try:
+        _catalog(store)
+        served = {n: ModelSpecConfig(n, Path(f"/models/{n}")) for n in NAMES}
+        feed, sink = _BrokenFeed(), _Sink()
+        publisher = Publisher(store, sink, lambda: served, max_batch_size=8, feed=feed)
+
+        async def steps() -> None:
+            store.promote("a", 1, ACTOR)
+            try:
+                await publisher.publish("a")
+            except RuntimeError as exc:
+                assert str(exc) == "catalog unavailable"
+            else:
+                raise AssertionError("the feed's failure was not raised")
+            assert [t.models["a"].labels for t in sink.tables] == [{"stable": 1}]
+            feed.fixed = True
+            again = await publisher.publish("a")  # unchanged, but the feed never took it
+            assert feed.written == [again]
+            assert again.models == sink.tables[0].models
+            assert await publisher.publish("a") is again  # now nothing to hand out
+
+        asyncio.run(steps())
+    finally:
+        store.close()

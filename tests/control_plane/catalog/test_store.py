@@ -210,6 +210,10 @@ def test_promote_then_rollback(store: CatalogStore) -> None:
     promoted = store.promote("m", 2, "alice")
     assert (promoted.version.version, promoted.previous_stable) == (2, 1)
     assert store.list_labels("m") == {"previous_stable": 1, "stable": 2}
+    events = len(store.list_events(model="m"))
+    again = store.promote("m", 2, "carol")  # the stable already: nothing moves or is recorded
+    assert (again.version.version, again.previous_stable) == (2, 1)
+    assert len(store.list_events(model="m")) == events
 
     rolled_back = store.rollback("m", "bob")
     assert (rolled_back.version.version, rolled_back.previous_stable) == (1, None)
