@@ -626,7 +626,7 @@ class CatalogStore:
         _require_version_number(version)
         _require_text("actor", actor)
         with self._sessions.write_statements() as db:
-            model_row = self._model_to_change(db, model)
+            model_row = self._model_row(db, model, lock=True)
             target = self._version_row(db, model_row, version)
             before = self._stable_pair(db, model_row.id)
             self._check_expected(model, before[STABLE_LABEL], expected_stable)
@@ -649,7 +649,7 @@ class CatalogStore:
         """
         _require_text("actor", actor)
         with self._sessions.write_statements() as db:
-            model_row = self._model_to_change(db, model)
+            model_row = self._model_row(db, model, lock=True)
             before = self._stable_pair(db, model_row.id)
             self._check_expected(model, before[STABLE_LABEL], expected_stable)
             previous = before[PREVIOUS_STABLE_LABEL]
@@ -717,17 +717,11 @@ class CatalogStore:
         return row
 
     @staticmethod
-    def _model_to_change(db: Connection, name: str) -> Row[Any]:
-        """``_require_model(lock=True)`` on a plain connection (``write_statements``)."""
-        row = db.execute(_MODEL_TO_CHANGE, {"name": name}).first()
-        if row is None:
-            raise _model_not_found(name)
-        return row
-
-    @staticmethod
-    def _model_row(db: Connection, name: str) -> Row[Any]:
-        """The model's columns, for reads (``_require_model`` loads the ORM row writes change)."""
-        row = db.execute(_MODEL_BY_NAME, {"name": name}).first()
+    def _model_row(db: Connection, name: str, lock: bool = False) -> Row[Any]:
+        """The model's columns, for reads and for the verbs made of statements alone
+        (``write_statements``; ``lock`` as ``_require_model``'s, which loads the ORM row the other
+        writes change)."""
+        row = db.execute(_MODEL_TO_CHANGE if lock else _MODEL_BY_NAME, {"name": name}).first()
         if row is None:
             raise _model_not_found(name)
         return row
