@@ -48,6 +48,9 @@ class CatalogFeed:
         self._written: tuple[str, ...] | None = None
 
     def write(self, table: RoutingTable) -> int:
+        # Nothing counts as written until this table is: after a failed write the next publish
+        # writes its table though it equals the last one handed out.
+        self._written = None
         urls = self.triton_urls()
         with translate_errors(), self._engine.begin() as connection:
             version = routing_feed.write(connection, table, urls)
@@ -55,8 +58,8 @@ class CatalogFeed:
         return version
 
     def urls_written(self) -> bool:
-        """Whether the last write carried the Triton instances of now (a restarted Triton's new
-        ports reach other gateways only through a write)."""
+        """Whether the last table handed out was written, with the Triton instances of now (a
+        restarted Triton's new ports reach other gateways only through a write)."""
         return self._written == self.triton_urls()
 
 

@@ -4,8 +4,10 @@ build from the catalog gives (real catalogs: SQLite and PostgreSQL)."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
+import pytest
 from sqlalchemy import event
 
 from control_plane.catalog import CatalogStore, VersionState
@@ -135,48 +137,47 @@ def test_an_equal_table_is_handed_out_again_only_for_new_triton_urls(catalog_url
         store.close()
 
 
-class _BrokenFeed:
-    """A routing feed whose catalog write fails until ``fixed``."""
-
-    def __init__(self) -> None:
-        self.written: list[RoutingTable] = []
-        self.fixed = False
-
-    def write(self, table: RoutingTable) -> int:
-        if not self.fixed:
-            raise RuntimeError("catalog unavailable")
-        self.written.append(table)
-        return len(self.written)
-
-    def urls_written(self) -> bool:
-        return bool(self.written)
-
-
 def test_a_failed_feed_write_still_publishes_in_process_and_is_written_by_the_next_publish(
     catalog_url: str,
 ) -> None:
-    """The table is built and written to the feed in one thread hop; a write that fails is raised
-    after this process's gateway has the table, and the next publish writes it."""
+    """The table is built and written to the feed in one thread hop; a write that fails (the
+    catalog refusing it) is raised after this process's gateway has the table, and the next
+    publish writes it, though nothing changed since and an earlier write carried the same
+    Triton instances."""
     store = CatalogStore.from_url(catalog_url)
     try:
         _catalog(store)
         served = {n: ModelSpecConfig(n, Path(f"/models/{n}")) for n in NAMES}
-        feed, sink = _BrokenFeed(), _Sink()
+        feed, sink = CatalogFeed(store, lambda: ("http://127.0.0.1:1",)), _Sink()
         publisher = Publisher(store, sink, lambda: served, max_batch_size=8, feed=feed)
+        broken = [False]
+
+        def refuse(*args: object) -> None:
+            if broken[0] and str(args[2]).startswith("UPDATE routing_state"):
+                raise RuntimeError("catalog unavailable")
+
+        event.listen(store.engine, "before_cursor_execute", refuse)
+
+        def fed() -> dict[str, object]:
+            with store.engine.connect() as connection:
+                payload = connection.exec_driver_sql(
+                    "SELECT payload FROM routing_state"
+                ).scalar_one()
+            return {m["name"]: m["labels"] for m in json.loads(payload)["table"]["models"]}
 
         async def steps() -> None:
+            await publisher.publish()
+            assert fed()["a"] == {}
             store.promote("a", 1, ACTOR)
-            try:
+            broken[0] = True
+            with pytest.raises(RuntimeError, match="catalog unavailable"):
                 await publisher.publish("a")
-            except RuntimeError as exc:
-                assert str(exc) == "catalog unavailable"
-            else:
-                raise AssertionError("the feed's failure was not raised")
-            assert [t.models["a"].labels for t in sink.tables] == [{"stable": 1}]
-            feed.fixed = True
+            assert sink.tables[-1].models["a"].labels == {"stable": 1}
+            assert fed()["a"] == {}
+            broken[0] = False
             again = await publisher.publish("a")  # unchanged, but the feed never took it
-            assert feed.written == [again]
-            assert again.models == sink.tables[0].models
+            assert again.models["a"].labels == {"stable": 1}
+            assert fed()["a"] == {"stable": 1}
             assert await publisher.publish("a") is again  # now nothing to hand out
 
         asyncio.run(steps())
