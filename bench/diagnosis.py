@@ -158,8 +158,9 @@ def rollout_note(results: Results, name: str, value: float) -> str:
         " In `tfsgate serve` the admin API and the catalog share the gateway's interpreter: while"
         " a call's FastAPI handling and its catalog transaction (SQLAlchemy) hold the GIL, the"
         f" requests that arrive wait.{compared} What would close it: the admin work out of the"
-        " serving process (docker-compose.yml's shape), or a cheaper call (SQLAlchemy's ORM is"
-        " the largest share of its GIL time: docs/performance.md, eighteenth pass)."
+        " serving process (docker-compose.yml's shape), or a cheaper call (FastAPI's handling,"
+        " the routing table's build and the feed's write are most of it since promote and"
+        " rollback left the ORM: docs/performance.md, nineteenth pass)."
     )
 
 
