@@ -5,11 +5,14 @@ gateway and of Triton around it, tfsgate against Triton direct back to back). Th
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +33,7 @@ from bench.bodies import (
 from bench.procs import (
     ROOT,
     Serve,
+    alive,
     children_cpu_seconds,
     cpu_seconds,
     group_cpu_seconds,
@@ -45,6 +49,7 @@ from tfsgate.core import protos
 
 HALF_PLUS_TWO_X = np.array([[1.0], [2.0], [5.0]], np.float32)
 HALF_PLUS_TWO_Y = [2.5, 3.0, 4.5]
+_TRITON_EXITED = re.compile(r"tritonserver exited \((.*)\); restarting it")
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,10 @@ class Bench:
         self.results: dict[str, Any] = {"commands": {}}
         self.serve: Serve | None = None
         self.log_lines: list[str] = []
+        # The Triton models loaded once the serve was up (a restarted Triton is waited for until
+        # it has them again), and what a section changed on Triton that a restart would undo.
+        self.triton_models: set[str] = set()
+        self.on_triton_restart: list[Callable[[], None]] = []
 
     def say(self, text: str) -> None:
         line = f"[{time.strftime('%H:%M:%S')}] {text}"
@@ -133,13 +142,15 @@ class Bench:
         return config
 
     # ---- the main server
-    def start_main(self, config: Path) -> Serve:
+    def start_main(self, config: Path, others: tuple[str, ...] = ("mlp", "scale")) -> Serve:
+        """``tfsgate serve`` on ``config``, up once half_plus_two answers and ``others`` exist."""
         serve = spawn_serve(self.work / "home", [f"--model_config_file={config}"], admin=True)
         self.serve = serve
         wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()})
         serve.endpoints = json.loads((serve.home / "triton" / "endpoints.json").read_text())
-        for model in ("mlp", "scale"):
+        for model in others:
             wait_http(f"{serve.rest_url}/v1/models/{model}")
+        self.triton_models = self._triton_ready_models(serve.endpoints["http_url"])
         self.say(f"tfsgate serve up (pid {serve.process.pid}); Triton {serve.endpoints}")
         return serve
 
@@ -297,7 +308,25 @@ class Bench:
     def pair(
         self, case: Case, bodies: Bodies, kind: str, clients: int, seconds: float
     ) -> dict[str, Any]:
-        """Triton direct, then tfsgate, same protocol and tensor, back to back."""
+        """Triton direct, then tfsgate, same protocol and tensor, back to back; measured again,
+        once, when Triton died meanwhile (tritonserver 2.51 has died of SIGSEGV at 64 clients
+        here): the serve restarts it on new ports, and the report lists the restart."""
+        assert self.serve is not None
+        pid = int(self.serve.endpoints["pid"])
+        try:
+            point = self._pair(case, bodies, kind, clients, seconds)
+        except Exception:
+            if not self.triton_restarted(pid):
+                raise
+        else:
+            if not self.triton_restarted(pid):
+                return point
+        self.recover_triton(case, bodies, f"{kind}, {clients} clients")
+        return self._pair(case, bodies, kind, clients, seconds)
+
+    def _pair(
+        self, case: Case, bodies: Bodies, kind: str, clients: int, seconds: float
+    ) -> dict[str, Any]:
         urls = self.urls(case)
         triton_body = bodies.triton_json if kind == "rest" else bodies.model_infer
         gateway_body = bodies.rest if kind == "rest" else bodies.predict
@@ -310,3 +339,70 @@ class Bench:
                 kind, "tfsgate", urls[f"{kind} tfsgate"], gateway_body, clients, seconds
             ),
         }
+
+    # ---- a Triton that died mid-run
+    def _endpoints_file(self) -> dict[str, Any]:
+        """The serve's current ``endpoints.json`` (rewritten at each Triton start: read again
+        when caught half-written)."""
+        assert self.serve is not None
+        path = self.serve.home / "triton" / "endpoints.json"
+        for _ in range(50):
+            with contextlib.suppress(ValueError):
+                return dict(json.loads(path.read_text()))
+            time.sleep(0.02)
+        return dict(json.loads(path.read_text()))
+
+    def triton_restarted(self, pid: int) -> bool:
+        """The Triton ``pid`` that the last points ran against has died (and perhaps already
+        been replaced by the serve's supervisor, which checks every half second)."""
+        return int(self._endpoints_file()["pid"]) != pid or not alive(pid)
+
+    @staticmethod
+    def _triton_ready_models(http_url: str) -> set[str]:
+        index = httpx.post(f"{http_url}/v2/repository/index", json={"ready": True}, timeout=10)
+        index.raise_for_status()
+        return {f"{m['name']}/{m['version']}" for m in index.json()}
+
+    def recover_triton(self, case: Case, bodies: Bodies, point: str, timeout: float = 300) -> None:
+        """Wait for the restarted Triton to hold every model it held before and for tfsgate to
+        answer ``case`` through it, point the benchmark at its new ports, put back what a
+        section had changed on Triton, and note the restart for the report."""
+        assert self.serve is not None
+        serve = self.serve
+        old = int(serve.endpoints["pid"])
+        began = time.monotonic()
+        deadline = began + timeout
+        current = self._endpoints_file()
+        while int(current["pid"]) == old or not alive(int(current["pid"])):
+            if time.monotonic() > deadline or serve.process.poll() is not None:
+                raise RuntimeError(f"Triton was not restarted:\n{serve.log.read_text()[-3000:]}")
+            time.sleep(0.2)
+            current = self._endpoints_file()
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if self.triton_models <= self._triton_ready_models(current["http_url"]):
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the restarted Triton did not load {self.triton_models}")
+            time.sleep(0.2)
+        serve.endpoints = current
+        for put_back in self.on_triton_restart:
+            put_back()
+        wait_http(
+            f"{serve.rest_url}/v1/models/{case.model}:predict",
+            method="POST",
+            body=json.loads(bodies.rest.read_text()),
+        )
+        # The supervisor's line (control_plane/triton/supervisor.py) says how Triton ended.
+        ended = _TRITON_EXITED.findall(serve.log.read_text(errors="replace"))
+        restart = {
+            "at": time.strftime("%H:%M:%S"),
+            "point": point,
+            "ended": ended[-1] if ended else "not logged",
+            "seconds": round(time.monotonic() - began, 1),
+        }
+        self.results.setdefault("triton_restarts", []).append(restart)
+        self.say(
+            f"Triton (pid {old}) died during {point} ({restart['ended']}); restarted as pid "
+            f"{current['pid']} (waited {restart['seconds']} s for it): measuring the point again"
+        )

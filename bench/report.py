@@ -59,6 +59,21 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             *[f"- {note}" for note in missed],
             "",
         ]
+    restarts = results.get("triton_restarts", [])
+    if restarts:
+        out += [
+            "### Triton restarts during this run",
+            "",
+            "The embedded tritonserver died while these points ran; `tfsgate serve` restarted it "
+            "(its supervisor checks every 0.5 s) and each interrupted point was measured again "
+            "once, after the new Triton had every model back and tfsgate answered through it:",
+            "",
+            table(
+                ["time", "point", "how Triton ended", "waited for the new one"],
+                [[r["at"], r["point"], r["ended"], f"{r['seconds']} s"] for r in restarts],
+            ),
+            "",
+        ]
     out += [
         "For scale, the added latency other serving layers put in front of a model server "
         "(as issue 11 quotes them): KServe's queue-proxy 2-3 ms, Seldon v1's orchestrator up to "

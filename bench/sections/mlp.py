@@ -86,11 +86,13 @@ def _batching_off(bench: Bench, triton_model: str) -> Iterator[None]:
     serving, tfsgate's routing does not change.
     """
     assert bench.serve is not None
-    http = bench.serve.endpoints["http_url"]
+    serve = bench.serve
+    http = serve.endpoints["http_url"]
     original = httpx.get(f"{http}/v2/models/{triton_model}/config", timeout=30).json()
     plain = {k: v for k, v in original.items() if k != "dynamic_batching"}
 
     def load(config: dict[str, Any]) -> None:
+        http = serve.endpoints["http_url"]  # a Triton restarted meanwhile has new ports
         reply = httpx.post(
             f"{http}/v2/repository/models/{triton_model}/load",
             json={"parameters": {"config": json.dumps(config)}},
@@ -99,10 +101,15 @@ def _batching_off(bench: Bench, triton_model: str) -> Iterator[None]:
         reply.raise_for_status()
         wait_http(f"{http}/v2/models/{triton_model}/ready")
 
+    def put_back() -> None:  # a restarted Triton loads the model with its own config
+        load(plain)
+
     load(plain)
     bench.say(f"{triton_model}: dynamic batching off")
+    bench.on_triton_restart.append(put_back)
     try:
         yield
     finally:
+        bench.on_triton_restart.remove(put_back)
         load(original)
         bench.say(f"{triton_model}: dynamic batching back on")

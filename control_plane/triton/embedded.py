@@ -116,6 +116,20 @@ class EmbeddedTriton:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    def exit_status(self) -> str:
+        """How the last Triton ended, for the log: its exit code or the signal that killed it
+        (Popen's negative returncode), e.g. "signal 11 (SIGSEGV)"."""
+        if self._process is None:
+            return "not started"
+        code = self._process.poll()
+        if code is None:
+            return "running"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"signal {-code} ({signal.Signals(-code).name})"
+            return f"signal {-code}"
+        return f"exit code {code}"
+
     def _command(self, grpc_port: int, http_port: int, metrics_port: int) -> list[str]:
         backends = prepare_backend_dir(self.home / "triton" / "backends")
         return [

@@ -27,7 +27,7 @@ async def supervise(
     async def check() -> None:
         if triton.running():
             return
-        log.error("tritonserver exited; restarting it")
+        log.error("tritonserver exited (%s); restarting it", triton.exit_status())
         triton.stop()
         endpoints = triton.start()
         await triton.wait_ready()

@@ -228,6 +228,7 @@ def test_triton_killed_is_restarted_and_serves_again(
     wait_for(lambda: prediction(server, "m2") == answer(2.0), 60, "m2 to answer again")
     print(f"\ntriton kill -9 to first successful prediction: {recovered:.2f}s")
     assert json.loads(endpoints.read_text())["pid"] != old_pid
+    assert "tritonserver exited (signal 9 (SIGKILL)); restarting it" in server.log()
     m1 = status(server, "m1") or {}
     # A FAILED version stays failed (with its reason) across the restart.
     assert {v: state for v, (state, _) in m1.items()} == {"1": "AVAILABLE", "2": "END"}

@@ -1,0 +1,57 @@
+"""``make bench`` outlives a Triton that dies mid-run: tritonserver 2.51 has died of SIGSEGV at a
+64-client point here. The serve restarts it on new ports; the benchmark waits for it, measures the
+interrupted point again and the report lists the restart. Real serve, real Triton, real wrk."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import threading
+from pathlib import Path
+
+import pytest
+
+from bench.bodies import Case, write_bodies
+from bench.measure import HALF_PLUS_TWO_X, Bench, Plan
+from bench.procs import stop
+from bench.report import render
+
+pytestmark = [pytest.mark.triton, pytest.mark.tensorflow]
+
+
+def test_a_triton_that_dies_during_a_point_is_waited_for_and_the_point_measured_again(
+    half_plus_two: Path, tmp_path: Path
+) -> None:
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (bash bench/setup.sh installs it; .ci/run does)")
+    bench = Bench(Plan.make(quick=True), tmp_path)
+    config = tmp_path / "models.config"
+    config.write_text(
+        f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{half_plus_two}" '
+        'model_platform: "tensorflow" } }\n'
+    )
+    serve = bench.start_main(config, others=())
+    try:
+        case = Case.of("half_plus_two", 123, "x", "y", HALF_PLUS_TWO_X)
+        bodies = write_bodies(case, bench.bodies_dir)
+        died = int(serve.endpoints["pid"])
+        # Into Triton direct's measured run (after its 1 s warm-up; the run lasts 2 s).
+        killer = threading.Timer(1.5, os.kill, (died, signal.SIGSEGV))
+        killer.start()
+        point = bench.pair(case, bodies, "rest", 4, bench.plan.seconds)
+        killer.join()
+
+        restarts = bench.results["triton_restarts"]
+        assert [(r["point"], r["ended"]) for r in restarts] == [
+            ("rest, 4 clients", "signal 11 (SIGSEGV)")
+        ]
+        assert int(serve.endpoints["pid"]) not in (died, 0)
+        for target in ("triton", "tfsgate"):  # the point again, whole, on the new Triton
+            assert point[target]["requests"] > 100
+            assert point[target]["errors"] == point[target]["server_errors"] == 0
+        report = render(bench.results, {}, "bench", None)
+        assert "### Triton restarts during this run" in report
+        assert "| rest, 4 clients | signal 11 (SIGSEGV) |" in report
+    finally:
+        stop(serve.process)
