@@ -314,3 +314,55 @@ def memory_table(results: Results) -> str:
             [f"`tfsgate gateway --gateway_workers={row['workers']}`, each serving process", shown]
         )
     return table(["what", "value"], rows)
+
+
+# Google's launch post for TF Serving (Open Source Blog, 2016-02-16, "Running your models in
+# production with TensorFlow Serving"): "~100,000 queries per second (QPS) per core on a 16 vCPU
+# Intel Xeon E5 2.6 GHz machine, excluding gRPC and the TensorFlow inference processing time".
+TF_SERVING_QPS_PER_CORE = 100_000
+TF_SERVING_SOURCE = (
+    "https://opensource.googleblog.com/2016/02/running-your-models-in-production-with.html"
+)
+
+
+def _floor(results: Results, kind: str, clients: int) -> float | None:
+    for row in results.get("floors", []):
+        if row["kind"] == kind and row["clients"] == clients:
+            return float(row["server_cpu_us"])
+    return None
+
+
+def tf_serving_table(results: Results) -> str:
+    """TF Serving's published cost of its own code per request (no RPC layer, no inference)
+    beside tfsgate's from this run: the gateway's CPU per request (inference is Triton's, in
+    another process) less its door's do-nothing floor at the same client count (the RPC layer:
+    ``grpc-h2`` for the gRPC door, ``rest-bare`` for the REST door's own HTTP server). "" when
+    the run has no sweep or no floors."""
+    ours_per_core = 1e6 / TF_SERVING_QPS_PER_CORE
+    rows = []
+    for kind, floor_kind in (("grpc", "grpc-h2"), ("rest", "rest-bare")):
+        for point in results.get("sweep", {}).get(kind, []):
+            floor = _floor(results, floor_kind, point["clients"])
+            if floor is None or point["clients"] == 1:  # a rate per core is a figure under load
+                continue
+            gateway = point["tfsgate"]["gateway_cpu_us"]
+            own = gateway - floor
+            rows.append(
+                [
+                    f"{protocol_name(kind)}, {point['clients']} clients",
+                    f"{gateway:.0f} - {floor:.0f} (`{floor_kind}`) = {own:.0f} us",
+                    f"{1e6 / own:,.0f}" if own > 0 else "n/a",
+                    f"{own / ours_per_core:.1f}x" if own > 0 else "n/a",
+                ]
+            )
+    if not rows:
+        return ""
+    return table(
+        [
+            "tfsgate, this run",
+            "gateway CPU per request less its door's floor",
+            "requests per second per core",
+            "against TF Serving's ~10 us",
+        ],
+        rows,
+    )

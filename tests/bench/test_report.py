@@ -334,3 +334,19 @@ def test_missed_rollout_target_note_shows_both_windows_and_the_admin_cost() -> N
     )
     assert "read 1.20x (the next row)" in serve
     assert not any("beside the control plane (docker" in n for n in notes)  # 1.20x: met
+
+
+def test_tf_servings_published_figure_beside_the_gateways_own_cost() -> None:
+    """TF Serving's ~100,000 requests per second per core (no gRPC, no inference) beside the
+    gateway's CPU per request less its door's do-nothing floor, under load only."""
+    floors = [
+        {**_point(50000, 0.2, 0.5), "kind": "grpc-h2", "clients": 16, "server_cpu_us": 19.0},
+        {**_point(9000, 0.1, 0.2), "kind": "grpc-h2", "clients": 1, "server_cpu_us": 60.0},
+        {**_point(90000, 0.1, 0.3), "kind": "rest-bare", "clients": 16, "server_cpu_us": 10.0},
+    ]
+    markdown = report.render({**RESULTS, "floors": floors}, {}, "Benchmarks", baseline=None)
+    assert "## Against TF Serving's published figures" in markdown
+    assert "| gRPC, 16 clients | 119 - 19 (`grpc-h2`) = 100 us | 10,000 | 10.0x |" in markdown
+    assert "| REST, 16 clients | 150 - 10 (`rest-bare`) = 140 us | 7,143 | 14.0x |" in markdown
+    assert "gRPC, 1 clients" not in markdown  # a rate per core is a figure under load
+    assert "TF Serving's published" not in report.render(RESULTS, {}, "Benchmarks", None)
