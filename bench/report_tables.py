@@ -338,7 +338,7 @@ def tf_serving_table(results: Results) -> str:
     another process) less its door's do-nothing floor at the same client count (the RPC layer:
     ``grpc-h2`` for the gRPC door, ``rest-bare`` for the REST door's own HTTP server). "" when
     the run has no sweep or no floors."""
-    ours_per_core = 1e6 / TF_SERVING_QPS_PER_CORE
+    theirs_us = 1e6 / TF_SERVING_QPS_PER_CORE  # ~10 us of CPU a request
     rows = []
     for kind, floor_kind in (("grpc", "grpc-h2"), ("rest", "rest-bare")):
         for point in results.get("sweep", {}).get(kind, []):
@@ -352,7 +352,7 @@ def tf_serving_table(results: Results) -> str:
                     f"{protocol_name(kind)}, {point['clients']} clients",
                     f"{gateway:.0f} - {floor:.0f} (`{floor_kind}`) = {own:.0f} us",
                     f"{1e6 / own:,.0f}" if own > 0 else "n/a",
-                    f"{own / ours_per_core:.1f}x" if own > 0 else "n/a",
+                    f"{own / theirs_us:.1f}x" if own > 0 else "n/a",
                 ]
             )
     if not rows:
