@@ -15,33 +15,30 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.targets import TARGETS, Results, protocol_name, sweep_point
+from bench.targets import (
+    DOOR_FLOOR,
+    TARGETS,
+    Results,
+    floor_cpu_us,
+    protocol_name,
+    sweep_point,
+)
 
 # floors.py's servers for each front door (tfsgate's REST door is an asyncio protocol on
 # httptools' parser, gateway/http_server.py: the bare floor; its gRPC door its own HTTP/2
 # server, gateway/grpc_h2.py).
-_FLOOR_KIND = {"rest": "rest-bare", "grpc": "grpc-h2"}
-
-
 # The REST door's alternatives measured beside its own library (issue 11, item 2).
 _REST_ALTERNATIVES = {"rest-granian": "granian (ASGI)", "rest-bare": "a bare asyncio protocol"}
 
 
 def _floor(results: Results, kind: str, clients: int) -> float | None:
-    return _floor_of(results, _FLOOR_KIND[kind], clients)
-
-
-def _floor_of(results: Results, floor_kind: str, clients: int) -> float | None:
-    for row in results.get("floors", []):
-        if row["kind"] == floor_kind and row["clients"] == clients:
-            return float(row["server_cpu_us"])
-    return None
+    return floor_cpu_us(results, DOOR_FLOOR[kind], clients)
 
 
 def _alternatives(results: Results, clients: int) -> str:
     """What the REST door's alternatives cost doing nothing, for the same load."""
     found = [
-        (label, _floor_of(results, floor_kind, clients))
+        (label, floor_cpu_us(results, floor_kind, clients))
         for floor_kind, label in _REST_ALTERNATIVES.items()
     ]
     shown = [f"{label} {cost:.0f} us" for label, cost in found if cost is not None]
@@ -83,7 +80,7 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
     text = f"{protocol_name(kind)} at {who}: {cpu:.0f} us against {limit:.0f} us."
     if floor is not None:
         text += (
-            f" The do-nothing `{_FLOOR_KIND[kind]}` server costs {floor:.0f} us per request under"
+            f" The do-nothing `{DOOR_FLOOR[kind]}` server costs {floor:.0f} us per request under"
             f" the same load ({floor / limit:.1f}x the target by itself); the rest"
             f" ({max(0.0, cpu - floor):.0f} us) is the gateway's decode/route/encode and its"
             " HTTP client to Triton (one call per coalesced batch)."

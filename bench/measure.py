@@ -147,7 +147,7 @@ class Bench:
         serve = spawn_serve(self.work / "home", [f"--model_config_file={config}"], admin=True)
         self.serve = serve
         wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()})
-        serve.endpoints = json.loads((serve.home / "triton" / "endpoints.json").read_text())
+        serve.endpoints = self._endpoints_file()
         for model in others:
             wait_http(f"{serve.rest_url}/v1/models/{model}")
         self.triton_models = self._triton_ready_models(serve.endpoints["http_url"])

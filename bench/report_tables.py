@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.targets import TARGETS, Results, protocol_name, ratio
+from bench.targets import DOOR_FLOOR, TARGETS, Results, floor_cpu_us, protocol_name, ratio
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -325,13 +325,6 @@ TF_SERVING_SOURCE = (
 )
 
 
-def _floor(results: Results, kind: str, clients: int) -> float | None:
-    for row in results.get("floors", []):
-        if row["kind"] == kind and row["clients"] == clients:
-            return float(row["server_cpu_us"])
-    return None
-
-
 def tf_serving_table(results: Results) -> str:
     """TF Serving's published cost of its own code per request (no RPC layer, no inference)
     beside tfsgate's from this run: the gateway's CPU per request (inference is Triton's, in
@@ -340,9 +333,10 @@ def tf_serving_table(results: Results) -> str:
     the run has no sweep or no floors."""
     theirs_us = 1e6 / TF_SERVING_QPS_PER_CORE  # ~10 us of CPU a request
     rows = []
-    for kind, floor_kind in (("grpc", "grpc-h2"), ("rest", "rest-bare")):
+    for kind in ("grpc", "rest"):
+        floor_kind = DOOR_FLOOR[kind]
         for point in results.get("sweep", {}).get(kind, []):
-            floor = _floor(results, floor_kind, point["clients"])
+            floor = floor_cpu_us(results, floor_kind, point["clients"])
             if floor is None or point["clients"] == 1:  # a rate per core is a figure under load
                 continue
             gateway = point["tfsgate"]["gateway_cpu_us"]

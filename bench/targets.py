@@ -17,6 +17,18 @@ def sweep_point(results: Results, kind: str, clients: int) -> dict[str, Any] | N
     return None
 
 
+# The do-nothing server (bench floors) of each door's own protocol layer.
+DOOR_FLOOR = {"rest": "rest-bare", "grpc": "grpc-h2"}
+
+
+def floor_cpu_us(results: Results, floor_kind: str, clients: int) -> float | None:
+    """The server CPU per request of one library floor at ``clients``, if the run has it."""
+    for row in results.get("floors", []):
+        if row["kind"] == floor_kind and row["clients"] == clients:
+            return float(row["server_cpu_us"])
+    return None
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b else math.nan
 
