@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import socket
 from collections.abc import Awaitable, Callable
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 
 from gateway import triton_http
 from gateway.triton_http import HttpTriton, InstanceUnavailable, decode_infer, encode_infer
+from tests.support.blackhole import NeverAccepting
 from tfsgate.core.status import Code, ServingError
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -264,29 +264,6 @@ def test_a_triton_answering_not_ready_still_finishes_its_calls() -> None:
     asyncio.run(with_server(shutting_down, body))
 
 
-class _NeverAccepting:
-    """A port whose accept queue is full (backlog 0, one connection held): Linux drops every
-    further SYN, as a host that vanished would (no reset, no answer)."""
-
-    def __init__(self) -> None:
-        self.listener = socket.socket()
-        self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(0)
-        self.port = self.listener.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.held = socket.create_connection(("127.0.0.1", self.port), timeout=5)
-
-    def __enter__(self) -> _NeverAccepting:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.held.close()
-        self.listener.close()
-
-
 def test_a_connection_that_never_opens_fails_unavailable_within_the_connect_bound(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -311,7 +288,7 @@ def test_a_connection_that_never_opens_fails_unavailable_within_the_connect_boun
         assert loop.time() - started < 3
         await triton.close()
 
-    with _NeverAccepting() as port:
+    with NeverAccepting() as port:
         asyncio.run(main(port.url))
 
 
@@ -332,7 +309,7 @@ def test_a_deadline_shorter_than_the_connect_bound_ends_the_call_at_the_deadline
         assert 0.35 <= loop.time() - started < 1.5
         await triton.close()
 
-    with _NeverAccepting() as port:
+    with NeverAccepting() as port:
         asyncio.run(main(port.url))
 
 
@@ -352,7 +329,7 @@ def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_no
         writer.write(answer_bytes(y))
         await writer.drain()
 
-    async def main(port: _NeverAccepting) -> None:
+    async def main(port: NeverAccepting) -> None:
         client = TritonInferenceClient(port.url, default_timeout=60.0)
         x = {"x": np.zeros((1, 1), np.float32)}
         loop = asyncio.get_running_loop()
@@ -371,5 +348,5 @@ def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_no
             server.close()
             await client.close()
 
-    with _NeverAccepting() as port:
+    with NeverAccepting() as port:
         asyncio.run(main(port))
