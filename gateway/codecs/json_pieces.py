@@ -5,7 +5,7 @@ resident for the 5.3 MB of JSON of a 1 MB float32 tensor, kept by the parser for
 beside the body itself and the answer being built (docs/performance.md: the REST door's peak
 RSS). Here the body's one array (``{"instances": [...]}`` or ``{"inputs": [...]}``, with an
 optional ``"signature_name"`` before or after) is parsed a quarter of a megabyte at a time
-into one buffer of doubles, and its shape is checked from its brackets and commas alone.
+into doubles, joined once, and its shape is checked from its brackets and commas alone.
 
 A piece is cut at a comma between two numbers and wrapped in as many brackets as the array is
 deep at its start, which makes it a JSON document of its own: simdjson checks each number's
@@ -104,9 +104,10 @@ def _numbers(
     while body[at] == 0x5B or body[at] in _SPACE:  # "[": the leading brackets, to the leaves
         depth += body[at] == 0x5B
         at += 1
-    # At most one number per 2 bytes ("1,"); pages never written are never made resident.
-    out = np.empty((end - start) // 2 + 1, np.float64)
-    filled = 0
+    # Each piece's doubles, joined once at the end: a buffer for the most numbers the text could
+    # hold (one per 2 bytes) was 21 MB for a 5.3 MB body. Few of its pages were written, but
+    # freed, glibc's dynamic mmap threshold rose to its size, and the heap grew around it.
+    flats: list[np.ndarray] = []
     skeleton: list[bytes] = []
     opened, closed = b"[" * depth, b"]" * depth
     at = start
@@ -131,9 +132,8 @@ def _numbers(
             document = None  # the parser may be reused only once its views are gone
         if not bracketed:
             skeleton.append(b"," * (flat.size - 1))
-        out[filled : filled + flat.size] = flat
-        filled += flat.size
-    return out[:filled], b",".join(skeleton)
+        flats.append(flat)
+    return np.concatenate(flats), b",".join(skeleton)
 
 
 def _cut(body: bytes, at: int, end: int) -> int:
