@@ -62,7 +62,11 @@ async def with_server(handler: Handler, body: Callable[[str], Awaitable[None]]) 
 def test_request_layout_and_answer_decoding() -> None:
     x = np.arange(6, dtype=np.float32).reshape(3, 2)
     s = np.array([[b"ab"], [b""], [b"c"]], dtype=object)
-    data = encode_infer(b"h:1", "m", 3, {"x": x, "s": s}, ["y"])
+    parts = encode_infer(b"h:1", "m", 3, {"x": x, "s": s}, ["y"])
+    # The tensors' bytes are views of the arrays, not copies (a 1 MB tensor's request was one
+    # more megabyte held through the call).
+    assert isinstance(parts[1], memoryview) and parts[1].obj is not None
+    data = b"".join(parts)
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"POST /v2/models/m/versions/3/infer HTTP/1.1\r\n")
     assert b"\r\nContent-Length: %d" % len(body) in head
@@ -80,11 +84,11 @@ def test_request_layout_and_answer_decoding() -> None:
     assert raw[:24] == x.tobytes()
     assert raw[24:] == b"\x02\x00\x00\x00ab" + b"\x00\x00\x00\x00" + b"\x01\x00\x00\x00c"
     # An empty tensor (rows of zero) is sent as zero bytes.
-    empty = encode_infer(b"h:1", "m", 3, {"x": np.zeros((0, 2), np.float32)}, [])
+    empty = b"".join(encode_infer(b"h:1", "m", 3, {"x": np.zeros((0, 2), np.float32)}, []))
     assert empty.endswith(b'"parameters":{"binary_data_output":true}}')
     assert b'"shape":[0,2]' in empty and b'"binary_data_size":0' in empty
     # All outputs wanted: one flag for every output instead of a list.
-    everything = encode_infer(b"h:1", "m", 3, {"x": x}, [])
+    everything = b"".join(encode_infer(b"h:1", "m", 3, {"x": x}, []))
     assert b'"binary_data_output":true' in everything
 
 
