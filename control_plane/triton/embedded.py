@@ -220,6 +220,39 @@ class EmbeddedTriton:
             await client.close()
         raise TritonStartError(f"tritonserver not ready after {timeout:.0f}s")
 
+    async def live(self, timeout: float) -> bool:
+        """Triton's ``GET /v2/health/live`` answered 200 within ``timeout`` (live, not ready:
+        a Triton loading a large model is live)."""
+        if self.endpoints is None:
+            return False
+        address = self.endpoints.http_url.removeprefix("http://")
+        host, _, port = address.rpartition(":")
+        request = b"GET /v2/health/live HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+        writer = None
+        try:
+            async with asyncio.timeout(timeout):
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(request % address.encode())
+                status = await reader.readline()
+        except (OSError, TimeoutError):
+            return False
+        finally:
+            if writer is not None:
+                writer.close()
+        return status.split(b" ")[1:2] == [b"200"]
+
+    def kill(self) -> None:
+        """SIGKILL Triton and its stubs at once: for one that no longer answers (a hung process
+        does not act on SIGTERM: tritonserver 2.51, its heap found corrupted, caught the
+        SIGABRT and hung in its handler)."""
+        process = self._process
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=5)
+
     def stop(self, grace: float = 15.0) -> None:
         """SIGTERM Triton, wait for it and its stubs, then SIGKILL whatever of the group is left."""
         process = self._process
@@ -233,8 +266,5 @@ class EmbeddedTriton:
             except subprocess.TimeoutExpired:
                 log.warning("tritonserver did not stop in %.0fs; killing it", grace)
         # Stubs may outlive Triton by a moment; nothing of the group may survive us.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=5)
+        self.kill()
         self._process = None

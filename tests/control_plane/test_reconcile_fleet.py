@@ -214,6 +214,23 @@ def test_config_edit_removes_a_model_while_the_other_serves(fleet: Deployment) -
 
 
 # -- restarts ------------------------------------------------------------------------------------
+def test_a_hung_triton_is_killed_and_restarted(fleet: Deployment) -> None:
+    """Alive to the OS but answering nothing (SIGSTOP here; tritonserver 2.51 once hung in its
+    SIGABRT handler after finding its heap corrupted): the supervisor's health probes miss, it
+    kills the process group and starts a new Triton, and predictions are answered again."""
+    server = running(fleet)
+    endpoints = server.home / "triton" / "endpoints.json"
+    old_pid = json.loads(endpoints.read_text())["pid"]
+    os.kill(old_pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    wait_for(lambda: json.loads(endpoints.read_text())["pid"] != old_pid, 60, "a new Triton")
+    wait_for(lambda: prediction(server, "m1") == answer(2.0), 120, "m1 to answer again")
+    print(f"\ntriton SIGSTOP to first successful prediction: {time.monotonic() - stopped:.2f}s")
+    assert f"tritonserver pid {old_pid} hung (3 health probes of 3 s unanswered)" in server.log()
+    assert not Path(f"/proc/{old_pid}").exists()  # killed and reaped, not left stopped
+    wait_for(lambda: prediction(server, "m2") == answer(2.0), 60, "m2 to answer again")
+
+
 def test_triton_killed_is_restarted_and_serves_again(
     fleet: Deployment, templates: dict[float, Path]
 ) -> None:
