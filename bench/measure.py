@@ -49,7 +49,12 @@ from tfsgate.core import protos
 
 HALF_PLUS_TWO_X = np.array([[1.0], [2.0], [5.0]], np.float32)
 HALF_PLUS_TWO_Y = [2.5, 3.0, 4.5]
-_TRITON_EXITED = re.compile(r"tritonserver exited \((.*)\); restarting it")
+# The supervisor's lines (control_plane/triton/supervisor.py): how Triton ended.
+_TRITON_ENDED = re.compile(
+    r"tritonserver (?:exited \((.*)\)|pid \d+ (hung) \((.*)\)); restarting it"
+)
+# A hung Triton is replaced once the supervisor's health probes have missed (about 10 s).
+HUNG_WAIT = 40.0
 
 
 @dataclass(frozen=True)
@@ -309,14 +314,16 @@ class Bench:
         self, case: Case, bodies: Bodies, kind: str, clients: int, seconds: float
     ) -> dict[str, Any]:
         """Triton direct, then tfsgate, same protocol and tensor, back to back; measured again,
-        once, when Triton died meanwhile (tritonserver 2.51 has died of SIGSEGV at 64 clients
-        here): the serve restarts it on new ports, and the report lists the restart."""
+        once, when Triton died or hung meanwhile (tritonserver 2.51 has died of SIGSEGV and hung
+        after a heap corruption at 64 clients here): the serve restarts it on new ports, and
+        the report lists the restart."""
         assert self.serve is not None
         pid = int(self.serve.endpoints["pid"])
         try:
             point = self._pair(case, bodies, kind, clients, seconds)
         except Exception:
-            if not self.triton_restarted(pid):
+            # Triton's metrics unanswered: dead, or hung until the supervisor replaces it.
+            if not self.triton_restarted(pid, HUNG_WAIT):
                 raise
         else:
             if not self.triton_restarted(pid):
@@ -352,10 +359,16 @@ class Bench:
             time.sleep(0.02)
         return dict(json.loads(path.read_text()))
 
-    def triton_restarted(self, pid: int) -> bool:
+    def triton_restarted(self, pid: int, wait: float = 0) -> bool:
         """The Triton ``pid`` that the last points ran against has died (and perhaps already
-        been replaced by the serve's supervisor, which checks every half second)."""
-        return int(self._endpoints_file()["pid"]) != pid or not alive(pid)
+        been replaced by the serve's supervisor, which checks every half second), or is
+        replaced within ``wait`` seconds."""
+        deadline = time.monotonic() + wait
+        while int(self._endpoints_file()["pid"]) == pid and alive(pid):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        return True
 
     @staticmethod
     def _triton_ready_models(http_url: str) -> set[str]:
@@ -393,16 +406,17 @@ class Bench:
             method="POST",
             body=json.loads(bodies.rest.read_text()),
         )
-        # The supervisor's line (control_plane/triton/supervisor.py) says how Triton ended.
-        ended = _TRITON_EXITED.findall(serve.log.read_text(errors="replace"))
+        ended = _TRITON_ENDED.findall(serve.log.read_text(errors="replace"))
         restart = {
             "at": time.strftime("%H:%M:%S"),
             "point": point,
-            "ended": ended[-1] if ended else "not logged",
+            "ended": (ended[-1][0] or f"{ended[-1][1]} ({ended[-1][2]})")
+            if ended
+            else "not logged",
             "seconds": round(time.monotonic() - began, 1),
         }
         self.results.setdefault("triton_restarts", []).append(restart)
         self.say(
-            f"Triton (pid {old}) died during {point} ({restart['ended']}); restarted as pid "
+            f"Triton (pid {old}) ended during {point} ({restart['ended']}); restarted as pid "
             f"{current['pid']} (waited {restart['seconds']} s for it): measuring the point again"
         )

@@ -1,6 +1,7 @@
-"""``make bench`` outlives a Triton that dies mid-run: tritonserver 2.51 has died of SIGSEGV at a
-64-client point here. The serve restarts it on new ports; the benchmark waits for it, measures the
-interrupted point again and the report lists the restart. Real serve, real Triton, real wrk."""
+"""``make bench`` outlives a Triton that dies or hangs mid-run: tritonserver 2.51 has died of
+SIGSEGV, and hung in its SIGABRT handler after finding its heap corrupted, at 64-client points
+here. The serve restarts it on new ports; the benchmark waits for it, measures the interrupted
+point again and the report lists the restart. Real serve, real Triton, real wrk."""
 
 from __future__ import annotations
 
@@ -20,8 +21,16 @@ from bench.report import render
 pytestmark = [pytest.mark.triton, pytest.mark.tensorflow]
 
 
-def test_a_triton_that_dies_during_a_point_is_waited_for_and_the_point_measured_again(
-    half_plus_two: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("sent", "ended"),
+    [
+        (signal.SIGSEGV, "signal 11 (SIGSEGV)"),
+        # Stopped, it is alive to the OS and answers nothing, as the hung one was.
+        (signal.SIGSTOP, "hung (3 health probes of 3 s unanswered)"),
+    ],
+)
+def test_a_triton_that_ends_during_a_point_is_waited_for_and_the_point_measured_again(
+    half_plus_two: Path, tmp_path: Path, sent: signal.Signals, ended: str
 ) -> None:
     if shutil.which("wrk") is None:
         pytest.skip("wrk is not installed (bash bench/setup.sh installs it; .ci/run does)")
@@ -37,21 +46,19 @@ def test_a_triton_that_dies_during_a_point_is_waited_for_and_the_point_measured_
         bodies = write_bodies(case, bench.bodies_dir)
         died = int(serve.endpoints["pid"])
         # Into Triton direct's measured run (after its 1 s warm-up; the run lasts 2 s).
-        killer = threading.Timer(1.5, os.kill, (died, signal.SIGSEGV))
+        killer = threading.Timer(1.5, os.kill, (died, sent))
         killer.start()
         point = bench.pair(case, bodies, "rest", 4, bench.plan.seconds)
         killer.join()
 
         restarts = bench.results["triton_restarts"]
-        assert [(r["point"], r["ended"]) for r in restarts] == [
-            ("rest, 4 clients", "signal 11 (SIGSEGV)")
-        ]
+        assert [(r["point"], r["ended"]) for r in restarts] == [("rest, 4 clients", ended)]
         assert int(serve.endpoints["pid"]) not in (died, 0)
         for target in ("triton", "tfsgate"):  # the point again, whole, on the new Triton
             assert point[target]["requests"] > 100
             assert point[target]["errors"] == point[target]["server_errors"] == 0
         report = render(bench.results, {}, "bench", None)
         assert "### Triton restarts during this run" in report
-        assert "| rest, 4 clients | signal 11 (SIGSEGV) |" in report
+        assert f"| rest, 4 clients | {ended} |" in report
     finally:
         stop(serve.process)
