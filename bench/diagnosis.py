@@ -24,9 +24,6 @@ from bench.targets import (
     sweep_point,
 )
 
-# floors.py's servers for each front door (tfsgate's REST door is an asyncio protocol on
-# httptools' parser, gateway/http_server.py: the bare floor; its gRPC door its own HTTP/2
-# server, gateway/grpc_h2.py).
 # The REST door's alternatives measured beside its own library (issue 11, item 2).
 _REST_ALTERNATIVES = {"rest-granian": "granian (ASGI)", "rest-bare": "a bare asyncio protocol"}
 

@@ -50,9 +50,7 @@ from tfsgate.core import protos
 HALF_PLUS_TWO_X = np.array([[1.0], [2.0], [5.0]], np.float32)
 HALF_PLUS_TWO_Y = [2.5, 3.0, 4.5]
 # The supervisor's lines (control_plane/triton/supervisor.py): how Triton ended.
-_TRITON_ENDED = re.compile(
-    r"tritonserver (?:exited \((.*)\)|pid \d+ (hung) \((.*)\)); restarting it"
-)
+_TRITON_ENDED = re.compile(r"tritonserver (?:exited \((.*)\)|pid \d+ (hung \(.*\))); restarting it")
 # A hung Triton is replaced once the supervisor's health probes have missed (about 10 s).
 HUNG_WAIT = 40.0
 
@@ -410,9 +408,7 @@ class Bench:
         restart = {
             "at": time.strftime("%H:%M:%S"),
             "point": point,
-            "ended": (ended[-1][0] or f"{ended[-1][1]} ({ended[-1][2]})")
-            if ended
-            else "not logged",
+            "ended": "".join(ended[-1]) if ended else "not logged",
             "seconds": round(time.monotonic() - began, 1),
         }
         self.results.setdefault("triton_restarts", []).append(restart)

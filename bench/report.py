@@ -66,8 +66,9 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         out += [
             "### Triton restarts during this run",
             "",
-            "The embedded tritonserver died while these points ran; `tfsgate serve` restarted it "
-            "(its supervisor checks every 0.5 s) and each interrupted point was measured again "
+            "The embedded tritonserver died or hung while these points ran; `tfsgate serve` "
+            "restarted it (its supervisor checks every 0.5 s: for an exit, and a health probe "
+            "unanswered three times in a row) and each interrupted point was measured again "
             "once, after the new Triton had every model back and tfsgate answered through it:",
             "",
             table(

@@ -17,7 +17,9 @@ def sweep_point(results: Results, kind: str, clients: int) -> dict[str, Any] | N
     return None
 
 
-# The do-nothing server (bench floors) of each door's own protocol layer.
+# The do-nothing server (bench/floors.py) of each door's own protocol layer: the REST door is an
+# asyncio protocol on httptools' parser (gateway/http_server.py), the bare floor; the gRPC door
+# its own HTTP/2 server (gateway/grpc_h2.py).
 DOOR_FLOOR = {"rest": "rest-bare", "grpc": "grpc-h2"}
 
 
