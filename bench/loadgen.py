@@ -6,6 +6,12 @@ per-request record: wrk's histogram read in the Lua ``done`` hook, h2load's ``--
 line per request of the measured phase: start time, HTTP status, duration in microseconds).
 h2load sees HTTP statuses only; a gRPC error is HTTP 200 with ``grpc-status`` in the trailers, so
 the runner checks the servers' own counters around every gRPC run.
+
+h2load's timed mode (``-D``) ends with its calls in flight, which cancels them: Triton 2.51's gRPC
+frontend crashes now and then on exactly that (server issues #7368, #8034; see
+gateway/triton_grpc.py), the cause of the Triton restarts earlier ``make bench`` runs reported. A
+paired gRPC point (Triton direct and tfsgate alike) is therefore run by count instead
+(``run_h2load_counted``): as many calls as the warm-up's rate fills the time with, each answered.
 """
 
 from __future__ import annotations
@@ -95,14 +101,17 @@ def parse_wrk(output: str) -> LoadResult:
     raise ValueError(f"no wrk summary in output:\n{output[-2000:]}")
 
 
-def h2load_command(url: str, body: Path, clients: int, seconds: float, log_file: Path) -> list[str]:
-    """gRPC over h2load: a POST of the framed message with gRPC's headers, one stream each."""
+def h2load_command(
+    url: str, body: Path, clients: int, seconds: float, log_file: Path, count: int = 0
+) -> list[str]:
+    """gRPC over h2load: a POST of the framed message with gRPC's headers, one stream each;
+    for ``seconds``, or ``count`` calls when given."""
     return [
         "h2load",
         "-t1",
         f"-c{clients}",
         "-m1",
-        f"-D{max(1, round(seconds))}",
+        f"-n{count}" if count else f"-D{max(1, round(seconds))}",
         "-d",
         str(body),
         "-H",
@@ -114,7 +123,9 @@ def h2load_command(url: str, body: Path, clients: int, seconds: float, log_file:
     ]
 
 
-_H2_FINISHED = re.compile(r"finished in ([\d.]+)s, ([\d.]+) req/s")
+# h2load states the run's time in the unit that suits it: "1.25s", "32.55ms", "850.10us".
+_H2_FINISHED = re.compile(r"finished in ([\d.]+)(s|ms|us), ")
+_H2_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6}
 _H2_REQUESTS = re.compile(
     r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
     r"(\d+) errored, (\d+) timeout"
@@ -173,3 +184,37 @@ def run_h2load(url: str, body: Path, clients: int, seconds: float, log_file: Pat
     command = h2load_command(url, body, clients, seconds, log_file)
     output = run(command, timeout=seconds + 60)
     return parse_h2load(output, log_file.read_text(), float(max(1, round(seconds))))
+
+
+def h2load_seconds(output: str) -> float:
+    """The run's time h2load states: its first connection to its last answer."""
+    finished = _H2_FINISHED.search(output)
+    if finished is None:
+        raise ValueError(f"no h2load summary in output:\n{output[-2000:]}")
+    return float(finished.group(1)) * _H2_UNITS[finished.group(2)]
+
+
+def calls_for(seconds: float, rate: float, clients: int) -> int:
+    """The count that fills ``seconds`` at ``rate`` calls a second (at least 20 per client)."""
+    return max(20 * clients, round(rate * seconds))
+
+
+def run_h2load_answered(
+    url: str, body: Path, clients: int, seconds: float, log_file: Path, rate: float = 0.0
+) -> LoadResult:
+    """About ``seconds`` of calls by count (``run_h2load_counted``) at ``rate`` calls a second,
+    else at the rate of a first run of 20 calls per client."""
+    if not rate:
+        rate = run_h2load_counted(url, body, clients, 20 * clients, log_file).rps
+    count = calls_for(seconds, rate, clients)
+    return run_h2load_counted(url, body, clients, count, log_file, timeout=10 * seconds + 60)
+
+
+def run_h2load_counted(
+    url: str, body: Path, clients: int, count: int, log_file: Path, timeout: float = 300
+) -> LoadResult:
+    """``count`` calls, each answered before h2load ends (nothing is cancelled); the run's time
+    is h2load's own, from its first connection to its last answer."""
+    log_file.unlink(missing_ok=True)
+    output = run(h2load_command(url, body, clients, 0, log_file, count), timeout=timeout)
+    return parse_h2load(output, log_file.read_text(), h2load_seconds(output))

@@ -227,11 +227,18 @@ class Bench:
 
             command = loadgen.wrk_command(url, script, clients, seconds)
         else:
+            # By count, nothing cancelled at the end (bench/loadgen.py), at the rate of the run
+            # before (the warm-up's for the measured run).
+            rate = 0.0
 
             def load(duration: float) -> loadgen.LoadResult:
-                return loadgen.run_h2load(url, body, clients, duration, log_file)
+                nonlocal rate
+                result = loadgen.run_h2load_answered(url, body, clients, duration, log_file, rate)
+                rate = result.rps
+                return result
 
-            command = loadgen.h2load_command(url, body, clients, seconds, log_file)
+            command = loadgen.h2load_command(url, body, clients, seconds, log_file, count=1)
+            command[command.index("-n1")] = f"-n<calls for {seconds:g} s at the warm-up rate>"
         self.results["commands"].setdefault(f"{kind} {target}", shown(command))
         load(plan.warmup)
         before = self._settled_counters()
