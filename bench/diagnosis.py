@@ -9,6 +9,8 @@ Each note is arithmetic on the results JSON, never a figure typed in by hand:
   most Triton's CPU per request direct over (Triton's CPU per request behind tfsgate + the
   gateway's); the load generator and the other users of the machine come on top of both.
 - The profile's heaviest packages, for what the gateway's own time is made of.
+- The 1-client pairs measured again with no CPU ever idle (``bench/sections/wakeups.py``): the
+  difference is what halting and waking idle CPUs costs, which the host decides.
 """
 
 from __future__ import annotations
@@ -90,7 +92,30 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
             )
         if kind == "rest":
             text += _alternatives(results, min(clients, 16))
-    return text + _profile_top(results, kind) if clients == 16 else text
+    return (
+        text + _profile_top(results, kind) if clients == 16 else text + _wakeups_cpu(results, kind)
+    )
+
+
+def _wakeups_cpu(results: Results, kind: str) -> str:
+    busy = results.get("wakeups", {}).get(kind)
+    if busy is None:
+        return ""
+    return (
+        f" With every CPU kept busy by an idle-priority spinner (`SCHED_IDLE`: no CPU halts"
+        f" between requests; `bench/sections/wakeups.py`) the same point cost"
+        f" {busy['tfsgate']['gateway_cpu_us']:.0f} us: the rest is idle CPUs halting and"
+        " waking (a VM's exits, cold caches), which the host decides; a host that polls before"
+        " halting, or one busy with other work, would close it."
+    )
+
+
+def _wakeups_p50(results: Results, kind: str) -> str:
+    busy = results.get("wakeups", {}).get(kind)
+    if busy is None:
+        return ""
+    added = busy["tfsgate"]["p50_ms"] - busy["triton"]["p50_ms"]
+    return f" With no CPU idle (above) it was {added:.2f} ms."
 
 
 def ceiling(point: dict[str, Any]) -> float | None:
@@ -179,7 +204,7 @@ def notes(results: Results) -> list[str]:
             text = (
                 f"{name}: {value:.2f} ms. At one client the added time is the gateway's CPU per"
                 " request plus its wake-ups (HTTP/gRPC in, HTTP out to Triton, back): it falls"
-                " with the 1-client CPU figure above."
+                " with the 1-client CPU figure above." + _wakeups_p50(results, kind)
             )
         elif name.startswith("p99 at 64"):
             text = (

@@ -28,6 +28,7 @@ from bench.report_tables import (
     table,
     targets_table,
     tf_serving_table,
+    wakeups_table,
     workers_table,
 )
 from bench.targets import Results, protocol_name
@@ -164,6 +165,20 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         _image(plots, "cpu", "gateway CPU per request"),
         "",
     ]
+    if results.get("wakeups"):
+        out += [
+            "## One client with no idle CPU",
+            "",
+            "At one client the gateway's CPU idles while Triton works, and an idle CPU of a VM "
+            "halts: the request that wakes it pays for the hypervisor's exit and for caches other "
+            "work used meanwhile. `bench/sections/wakeups.py` measures the 1-client pairs again "
+            "with a busy loop at `SCHED_IDLE` on each CPU (it runs only when nothing else would, "
+            "so no CPU halts and every process of the benchmark preempts it at once); the "
+            "difference is what halting and waking cost, which the host decides.",
+            "",
+            wakeups_table(results),
+            "",
+        ]
     if "mlp" in results:
         out += [
             f"## MLP (3 x 1024 dense), {results['mlp']['clients']} clients, one row per request",

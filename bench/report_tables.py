@@ -61,6 +61,36 @@ def _errors(point: dict[str, Any]) -> int:
     return int(point.get("errors", 0) + point.get("server_errors", 0))
 
 
+def wakeups_table(results: Results) -> str:
+    """The 1-client pairs of the sweep beside the same pairs with no CPU idle."""
+    header = [
+        "protocol",
+        "CPUs",
+        "tfsgate req/s",
+        "Triton req/s",
+        "added p50 ms",
+        "gateway CPU us/req",
+    ]
+    rows = []
+    for kind, busy in results["wakeups"].items():
+        swept = next((p for p in results.get("sweep", {}).get(kind, []) if p["clients"] == 1), None)
+        for label, point in (("idle between requests (the sweep)", swept), ("kept busy", busy)):
+            if point is None:
+                continue
+            ours, theirs = point["tfsgate"], point["triton"]
+            rows.append(
+                [
+                    protocol_name(kind),
+                    label,
+                    f"{ours['rps']:.0f}",
+                    f"{theirs['rps']:.0f}",
+                    f"{ours['p50_ms'] - theirs['p50_ms']:.2f}",
+                    f"{ours['gateway_cpu_us']:.0f}",
+                ]
+            )
+    return table(header, rows)
+
+
 def sweep_table(results: Results, kind: str) -> str:
     header = [
         "clients",

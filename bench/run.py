@@ -31,9 +31,29 @@ from bench import report
 from bench.machine import describe
 from bench.measure import Bench, Plan
 from bench.procs import ROOT, memory_mb, stop
-from bench.sections import cold_start, floors, mlp, payload, profile, rollout, sweep, workers
+from bench.sections import (
+    cold_start,
+    floors,
+    mlp,
+    payload,
+    profile,
+    rollout,
+    sweep,
+    wakeups,
+    workers,
+)
 
-SECTIONS = ("cold_start", "sweep", "mlp", "payload", "rollout", "profile", "workers", "floors")
+SECTIONS = (
+    "cold_start",
+    "sweep",
+    "wakeups",
+    "mlp",
+    "payload",
+    "rollout",
+    "profile",
+    "workers",
+    "floors",
+)
 
 
 def main() -> None:
@@ -80,6 +100,8 @@ def main() -> None:
         bench.results["machine"] = describe(bench.serve)
         if "sweep" in sections:
             sweep.run(bench)
+        if "wakeups" in sections:
+            wakeups.run(bench)
         if "mlp" in sections:
             mlp.run(bench, models["mlp"])
         if "payload" in sections:

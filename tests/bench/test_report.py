@@ -350,3 +350,22 @@ def test_tf_servings_published_figure_beside_the_gateways_own_cost() -> None:
     assert "| REST, 16 clients | 150 - 10 (`rest-bare`) = 140 us | 7,143 | 14.0x |" in markdown
     assert "gRPC, 1 clients" not in markdown  # a rate per core is a figure under load
     assert "TF Serving's published" not in report.render(RESULTS, {}, "Benchmarks", None)
+
+
+def test_one_client_with_no_idle_cpu_beside_the_sweep() -> None:
+    results = copy.deepcopy(RESULTS)
+    results["wakeups"] = {
+        "rest": _pair(1, _point(1200, 0.90, 2.0, cpu=300), _point(1500, 0.60, 1.5)),
+        "grpc": _pair(1, _point(1100, 1.00, 2.5, cpu=130), _point(1600, 0.55, 1.5)),
+    }
+    markdown = report.render(results, {}, "Benchmarks", baseline=None)
+    assert "## One client with no idle CPU" in markdown
+    # The sweep's 1-client REST pair, then the same with every CPU kept busy.
+    assert "| REST | idle between requests (the sweep) | 700 | 1100 | 0.60 | 560 |" in markdown
+    assert "| REST | kept busy | 1200 | 1500 | 0.30 | 300 |" in markdown
+    assert "| gRPC | kept busy | 1100 | 1600 | 0.45 | 130 |" in markdown
+    # The missed 1-client rows say what the busy CPUs left of them.
+    assert "kept busy by an idle-priority spinner" in markdown
+    assert "the same point cost 300 us" in markdown
+    assert "With no CPU idle (above) it was 0.30 ms." in markdown
+    assert "## One client with no idle CPU" not in report.render(RESULTS, {}, "B", None)

@@ -1,6 +1,6 @@
 """``make bench`` outlives a Triton that dies or hangs mid-run: tritonserver 2.51 has died of
 SIGSEGV, and hung in its SIGABRT handler after finding its heap corrupted, at 64-client points
-here. The serve restarts it on new ports; the benchmark waits for it, measures the interrupted
+here (its gRPC frontend on calls h2load cancelled: gRPC points now go by count, bench/loadgen.py). The serve restarts it on new ports; the benchmark waits for it, measures the interrupted
 point again and the report lists the restart. Real serve, real Triton, real wrk."""
 
 from __future__ import annotations
