@@ -9,9 +9,9 @@ the runner checks the servers' own counters around every gRPC run.
 
 h2load's timed mode (``-D``) ends with its calls in flight, which cancels them: Triton 2.51's gRPC
 frontend crashes now and then on exactly that (server issues #7368, #8034; see
-gateway/triton_grpc.py), the cause of the Triton restarts earlier ``make bench`` runs reported. A
-paired gRPC point (Triton direct and tfsgate alike) is therefore run by count instead
-(``run_h2load_counted``): as many calls as the warm-up's rate fills the time with, each answered.
+gateway/triton_grpc.py), and the Triton SIGSEGVs earlier ``make bench`` runs reported had that
+crash's backtrace. A paired gRPC point (Triton direct and tfsgate alike) is therefore run by count
+(``run_h2load_answered``): as many calls as the warm-up's rate fills the time with, each answered.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ half_plus_two in two versions, the 3 x 1024 MLP, ``scale`` for payload sizes), a
 ``tfsgate serve`` with its embedded tritonserver (whose own HTTP and gRPC ports are read from
 ``$TFSGATE_HOME/triton/endpoints.json``) and ``bench/naive_server.py``. Load comes from ``wrk``
 (REST) and ``h2load`` (gRPC, by count: bench/loadgen.py), one thread, N connections, each point
-measured back to back against Triton direct, so the ratios come from one run. The gateway's CPU is utime+stime of the
-``tfsgate serve`` process alone, from ``/proc``, over each run. Results go to a JSON file and
-``bench/report.py`` turns them into ``docs/benchmarks.md`` and its plots.
+measured back to back against Triton direct, so the ratios come from one run. The gateway's CPU
+is utime+stime of the ``tfsgate serve`` process alone, from ``/proc``, over each run. Results go
+to a JSON file and ``bench/report.py`` turns them into ``docs/benchmarks.md`` and its plots.
 
 ``python -m bench.run [--quick] [--out docs/benchmarks.md]``; ``BENCH_QUICK=1`` for a smoke run.
 ``bench/measure.py`` holds the plan and the measuring ``Bench``, ``bench/sections/`` one module

@@ -8,9 +8,10 @@ REST predict against 1.06 ms with aio). Used for a Triton known only by its gRPC
 (``--triton_url`` without ``--triton_http_url``); the HTTP endpoint costs a third of the CPU per
 call (``gateway/triton_http.py``).
 
-A call is never cancelled and carries no deadline: Triton's gRPC frontend (2.49-2.51 at least,
-server issues #7368 and #8034) crashes when a ModelInfer call is cancelled, or its deadline passes,
-while its answer is being completed (a SIGSEGV in ``pthread_mutex_lock`` on a freed call state).
+A call is never cancelled and carries no deadline: Triton's gRPC frontend (2.51 here; server
+issues #7368 and #8034 report it from 24.07) crashes when a ModelInfer call is cancelled, or its
+deadline passes, while its answer is being completed (a SIGSEGV in ``pthread_mutex_lock`` on a
+freed call state).
 Measured here on Triton 2.51: 32 callers with 2 ms deadlines crashed it within 8 s. So the caller's
 deadline and cancellation are kept in the gateway: the caller gets DEADLINE_EXCEEDED (or is
 cancelled) at its time, and Triton's call runs to its end with its answer dropped, as TF Serving
