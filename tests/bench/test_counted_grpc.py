@@ -4,15 +4,12 @@ that (server issues #7368, #8034). Real serve, real Triton, real h2load."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from bench import loadgen
-from bench.bodies import Case, write_bodies
-from bench.measure import HALF_PLUS_TWO_X, Bench, Plan
-from bench.procs import stop
+from tests.support.bench_serve import half_plus_two_bench
 
 pytestmark = [pytest.mark.triton, pytest.mark.tensorflow]
 
@@ -35,18 +32,7 @@ def test_a_counted_run_asks_for_its_count_and_takes_h2loads_time(tmp_path: Path)
 
 
 def test_grpc_points_cancel_nothing(half_plus_two: Path, tmp_path: Path) -> None:
-    if shutil.which("h2load") is None:
-        pytest.skip("h2load is not installed (bash bench/setup.sh installs it; .ci/run does)")
-    bench = Bench(Plan.make(quick=True), tmp_path)
-    config = tmp_path / "models.config"
-    config.write_text(
-        f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{half_plus_two}" '
-        'model_platform: "tensorflow" } }\n'
-    )
-    serve = bench.start_main(config, others=())
-    try:
-        case = Case.of("half_plus_two", 123, "x", "y", HALF_PLUS_TWO_X)
-        bodies = write_bodies(case, bench.bodies_dir)
+    with half_plus_two_bench(half_plus_two, tmp_path, "h2load") as (bench, _, case, bodies):
         point = bench.pair(case, bodies, "grpc", 16, bench.plan.seconds)
         for target in ("triton", "tfsgate"):
             measured = point[target]
@@ -57,5 +43,3 @@ def test_grpc_points_cancel_nothing(half_plus_two: Path, tmp_path: Path) -> None
             # The count filled about the point's time (2 s) at the warm-up's rate.
             assert 0.5 < measured["seconds"] < 8
         assert "-n<calls for 2 s at the warm-up rate>" in bench.results["commands"]["grpc triton"]
-    finally:
-        stop(serve.process)

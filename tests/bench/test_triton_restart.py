@@ -1,22 +1,20 @@
 """``make bench`` outlives a Triton that dies or hangs mid-run: tritonserver 2.51 has died of
 SIGSEGV, and hung in its SIGABRT handler after finding its heap corrupted, at 64-client points
-here (its gRPC frontend on calls h2load cancelled: gRPC points now go by count, bench/loadgen.py). The serve restarts it on new ports; the benchmark waits for it, measures the interrupted
-point again and the report lists the restart. Real serve, real Triton, real wrk."""
+here (the SIGSEGV was its gRPC frontend on calls h2load cancelled; gRPC points now go by count,
+bench/loadgen.py). The serve restarts it on new ports; the benchmark waits for it, measures the
+interrupted point again and the report lists the restart. Real serve, real Triton, real wrk."""
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import threading
 from pathlib import Path
 
 import pytest
 
-from bench.bodies import Case, write_bodies
-from bench.measure import HALF_PLUS_TWO_X, Bench, Plan
-from bench.procs import stop
 from bench.report import render
+from tests.support.bench_serve import half_plus_two_bench
 
 pytestmark = [pytest.mark.triton, pytest.mark.tensorflow]
 
@@ -32,18 +30,7 @@ pytestmark = [pytest.mark.triton, pytest.mark.tensorflow]
 def test_a_triton_that_ends_during_a_point_is_waited_for_and_the_point_measured_again(
     half_plus_two: Path, tmp_path: Path, sent: signal.Signals, ended: str
 ) -> None:
-    if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (bash bench/setup.sh installs it; .ci/run does)")
-    bench = Bench(Plan.make(quick=True), tmp_path)
-    config = tmp_path / "models.config"
-    config.write_text(
-        f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{half_plus_two}" '
-        'model_platform: "tensorflow" } }\n'
-    )
-    serve = bench.start_main(config, others=())
-    try:
-        case = Case.of("half_plus_two", 123, "x", "y", HALF_PLUS_TWO_X)
-        bodies = write_bodies(case, bench.bodies_dir)
+    with half_plus_two_bench(half_plus_two, tmp_path, "wrk") as (bench, serve, case, bodies):
         died = int(serve.endpoints["pid"])
         # Into Triton direct's measured run (after its 1 s warm-up; the run lasts 2 s).
         killer = threading.Timer(1.5, os.kill, (died, sent))
@@ -60,5 +47,3 @@ def test_a_triton_that_ends_during_a_point_is_waited_for_and_the_point_measured_
         report = render(bench.results, {}, "bench", None)
         assert "### Triton restarts during this run" in report
         assert f"| rest, 4 clients | {ended} |" in report
-    finally:
-        stop(serve.process)
