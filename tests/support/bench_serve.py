@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.bodies import Bodies, Case, write_bodies
+from bench.engine import config_file
 from bench.measure import HALF_PLUS_TWO_X, Bench, Plan
 from bench.procs import Serve, stop
 
@@ -23,11 +24,7 @@ def half_plus_two_bench(
     if shutil.which(tool) is None:
         pytest.skip(f"{tool} is not installed (bash bench/setup.sh installs it; .ci/run does)")
     bench = Bench(Plan.make(quick=True), work)
-    config = work / "models.config"
-    config.write_text(
-        f'model_config_list {{ config {{ name: "half_plus_two" base_path: "{model}" '
-        'model_platform: "tensorflow" } }\n'
-    )
+    config = config_file(work / "models.config", {"half_plus_two": model})
     serve = bench.start_main(config, others=())
     try:
         case = Case.of("half_plus_two", 123, "x", "y", HALF_PLUS_TWO_X)
