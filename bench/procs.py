@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -57,17 +57,34 @@ def tree_cpu_seconds(pid: int) -> float:
     return total
 
 
-def group_cpu_seconds(pgid: int) -> float:
-    """utime + stime of every live process in a process group (Triton and its stubs)."""
-    total = 0.0
+def _group_stats(pgid: int) -> Iterator[tuple[int, list[str]]]:
+    """(pid, /proc/PID/stat's fields after the name) of every live process in a process group."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
             if int(fields[2]) == pgid:
-                total += (int(fields[11]) + int(fields[12])) / CLK_TCK
-    return total
+                yield int(entry.name), fields
+
+
+def group_cpu_seconds(pgid: int) -> float:
+    """utime + stime of every live process in a process group (Triton and its stubs)."""
+    return sum((int(f[11]) + int(f[12])) / CLK_TCK for _, f in _group_stats(pgid))
+
+
+def group_pids(pgid: int) -> list[int]:
+    """The live processes of a process group (Triton and its stubs)."""
+    return [pid for pid, _ in _group_stats(pgid)]
+
+
+def pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of ``pids`` onto ``cpus`` (a thread or process gone meanwhile is skipped)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task.name), cpus)
 
 
 def machine_busy_seconds() -> float:

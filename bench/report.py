@@ -167,14 +167,17 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
     ]
     if results.get("wakeups"):
         out += [
-            "## One client with no idle CPU",
+            "## One client: what the host adds",
             "",
-            "At one client the gateway's CPU idles while Triton works, and an idle CPU of a VM "
-            "halts: the request that wakes it pays for the hypervisor's exit and for caches other "
-            "work used meanwhile. `bench/sections/wakeups.py` measures the 1-client pairs again "
-            "with a busy loop at `SCHED_IDLE` on each CPU (it runs only when nothing else would, "
-            "so no CPU halts and every process of the benchmark preempts it at once); the "
-            "difference is what halting and waking cost, which the host decides.",
+            "At one client the gateway's CPU idles while Triton works. An idle CPU of a VM halts, "
+            "and the request that wakes it pays for the hypervisor's exit; and on 2 cores the "
+            "gateway runs where Triton, its stub and the load generator ran a moment before, "
+            "their code and data in its caches. `bench/sections/wakeups.py` measures the 1-client "
+            "pairs again with a busy loop at `SCHED_IDLE` on each CPU (it runs only when nothing "
+            "else would, so no CPU halts and every process of the benchmark preempts it at once), "
+            "then with the gateway's threads alone on the last CPU and Triton's processes and the "
+            "load generator on the others (Triton direct is measured so placed too). The "
+            "differences are what the host decides; the pinning is the measurement's only.",
             "",
             wakeups_table(results),
             "",

@@ -62,7 +62,8 @@ def _errors(point: dict[str, Any]) -> int:
 
 
 def wakeups_table(results: Results) -> str:
-    """The 1-client pairs of the sweep beside the same pairs with no CPU idle."""
+    """The 1-client pairs of the sweep beside the same pairs with no CPU idle and with the
+    gateway alone on a CPU."""
     header = [
         "protocol",
         "CPUs",
@@ -74,7 +75,11 @@ def wakeups_table(results: Results) -> str:
     rows = []
     for kind, busy in results["wakeups"].items():
         swept = next((p for p in results.get("sweep", {}).get(kind, []) if p["clients"] == 1), None)
-        for label, point in (("idle between requests (the sweep)", swept), ("kept busy", busy)):
+        for label, point in (
+            ("idle between requests (the sweep)", swept),
+            ("kept busy", busy),
+            ("the gateway alone on one", results.get("own_cpu", {}).get(kind)),
+        ):
             if point is None:
                 continue
             ours, theirs = point["tfsgate"], point["triton"]
