@@ -7,17 +7,21 @@ run against each in turn, the order flipped every round; the figures are per-poi
 the rounds, with how many rounds the second checkout came out lower.
 
 ``python -m bench.ab --before /tmp/before [--rounds 6] [--seconds 4] [--clients 1,16]
-[--kinds rest,grpc,admin] [--model half_plus_two|mlp|scale] [--floats N]`` (``--before``: a
+[--kinds rest,grpc,admin,rollout] [--model half_plus_two|mlp|scale] [--floats N]`` (``--before``: a
 worktree of the earlier commit, e.g. ``git worktree add /tmp/before HEAD~1``). Peak RSS of each
 serve is printed at the end (with ``--model scale --floats 262144`` that is the 1 MB payload's).
 The ``admin`` kind is back-to-back promote/rollback calls on half_plus_two through the admin API
 with no other load: the serve's CPU per call, the rollout rows' cost (``clients`` is ignored).
+The ``rollout`` kind is the rollout section's load on one serve: REST on half_plus_two's ``stable``
+label with a promote/rollback pair each second, whose p99 to set beside the ``rest`` kind's at the
+same clients (the rollout rows' ratio); its CPU per request includes the admin calls'.
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +33,7 @@ from bench import loadgen
 from bench.bodies import Bodies, Case, write_bodies
 from bench.measure import HALF_PLUS_TWO_X, Bench, Plan
 from bench.procs import ROOT, Serve, cpu_seconds, memory_mb, spawn_serve, stop, wait_predict
+from bench.sections.rollout import STABLE_PATH, spread_cycles
 
 
 @dataclass
@@ -38,6 +43,7 @@ class Point:
     cpu_us: list[float] = field(default_factory=list)
     p50_ms: list[float] = field(default_factory=list)
     rps: list[float] = field(default_factory=list)
+    p99_ms: list[float] = field(default_factory=list)
 
 
 def case_of(model: str, floats: int) -> Case:
@@ -60,6 +66,8 @@ def measure(
         script = loadgen.write_wrk_script(bodies.rest, work / f"{model}.lua")
         url = f"{serve.rest_url}/v1/models/{model}:predict"
         result = loadgen.run_wrk(url, script, clients, seconds)
+    elif kind == "rollout":
+        result = rollout(serve, bodies, clients, seconds, work)
     else:
         url = f"http://127.0.0.1:{serve.grpc_port}/tensorflow.serving.PredictionService/Predict"
         result = loadgen.run_h2load(url, bodies.predict, clients, seconds, work / "h2load.log")
@@ -84,6 +92,24 @@ def admin_calls(serve: Serve, seconds: float) -> loadgen.LoadResult:
     return loadgen.LoadResult(len(times), spent, 0, p50, p95, p99)
 
 
+def rollout(
+    serve: Serve, bodies: Bodies, clients: int, seconds: float, work: Path
+) -> loadgen.LoadResult:
+    """REST on half_plus_two's stable label for ``seconds`` with a promote/rollback pair each
+    second spread over the run (``bench/sections/rollout.py``'s cycles)."""
+    script = loadgen.write_wrk_script(bodies.rest, work / "rollout.lua")
+    command = loadgen.wrk_command(f"{serve.rest_url}{STABLE_PATH}", script, clients, seconds)
+    admin = f"http://127.0.0.1:{serve.admin_port}/v1/admin/models/half_plus_two"
+    with httpx.Client(timeout=60) as client:
+        client.post(f"{admin}/promote", json={"version": 1}).raise_for_status()
+        wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        _, failures = spread_cycles(client, admin, max(1, round(seconds)), seconds, print)
+    out, _ = wrk.communicate(timeout=seconds + 60)
+    if failures:
+        raise RuntimeError(f"{failures} admin calls failed")
+    return loadgen.parse_wrk(out)
+
+
 def points_of(kinds: str, clients: str) -> list[tuple[str, int]]:
     """Each load kind at each client count; the admin kind once (its calls come one at a time)."""
     loads = [kind for kind in kinds.split(",") if kind != "admin"]
@@ -97,7 +123,8 @@ def median_line(name: str, a: Point, b: Point) -> str:
     return (
         f"{name}: CPU {cpu_a:.0f} -> {cpu_b:.0f} us/req ({cpu_b / cpu_a:.2f}x, lower in"
         f" {lower}/{len(a.cpu_us)} rounds); p50 {statistics.median(a.p50_ms):.3f} ->"
-        f" {statistics.median(b.p50_ms):.3f} ms; {statistics.median(a.rps):.0f} ->"
+        f" {statistics.median(b.p50_ms):.3f} ms; p99 {statistics.median(a.p99_ms):.3f} ->"
+        f" {statistics.median(b.p99_ms):.3f} ms; {statistics.median(a.rps):.0f} ->"
         f" {statistics.median(b.rps):.0f} req/s"
     )
 
@@ -145,6 +172,7 @@ def main() -> None:
                     sample.cpu_us.append(cpu_us)
                     sample.p50_ms.append(result.p50_ms)
                     sample.rps.append(result.rps)
+                    sample.p99_ms.append(result.p99_ms)
             bench.say(f"round {round_ + 1}/{args.rounds} done")
         print(f"A = {trees['A']}, B = {trees['B']}; {args.model}, {args.seconds:g} s per run")
         for kind, clients in points:

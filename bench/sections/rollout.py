@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -66,20 +67,9 @@ def _cycles(
     command = loadgen.wrk_command(url, script, plan.rollout_clients, plan.rollout_seconds)
     cpu = cpu_seconds(control)
     wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    admin_ms: list[float] = []
-    failures = 0
-    time.sleep(0.5)
-    interval = (plan.rollout_seconds - 1.5) / plan.rollout_cycles
-    for cycle in range(plan.rollout_cycles):
-        due = time.monotonic() + interval
-        for path, payload in (("promote", {"version": 2}), ("rollback", {})):
-            began = time.perf_counter()
-            reply = client.post(f"{admin}/{path}", json=payload)
-            admin_ms.append((time.perf_counter() - began) * 1000)
-            if reply.status_code != 200:
-                failures += 1
-                bench.say(f"cycle {cycle}: {path} answered {reply.status_code} {reply.text}")
-            time.sleep(max(0.0, (due - time.monotonic()) / 2))
+    admin_ms, failures = spread_cycles(
+        client, admin, plan.rollout_cycles, plan.rollout_seconds, bench.say
+    )
     out, _ = wrk.communicate(timeout=plan.rollout_seconds + 60)
     during_cpu = cpu_seconds(control) - cpu
     during = loadgen.parse_wrk(out)
@@ -101,3 +91,25 @@ def _cycles(
         # requests' CPU moves between two 20 s runs by more than 40 calls cost.
         result["admin_cpu_ms"] = max(0.0, during_cpu - steady_cpu) / (2 * plan.rollout_cycles) * 1e3
     return result
+
+
+def spread_cycles(
+    client: httpx.Client, admin: str, cycles: int, seconds: float, say: Callable[[str], None]
+) -> tuple[list[float], int]:
+    """``cycles`` promote/rollback pairs on ``admin`` (a model's admin URL) spread over a load run
+    of ``seconds`` that began just now: each call's time in ms, and how many failed."""
+    admin_ms: list[float] = []
+    failures = 0
+    time.sleep(0.5)
+    interval = (seconds - 1.5) / cycles
+    for cycle in range(cycles):
+        due = time.monotonic() + interval
+        for path, payload in (("promote", {"version": 2}), ("rollback", {})):
+            began = time.perf_counter()
+            reply = client.post(f"{admin}/{path}", json=payload)
+            admin_ms.append((time.perf_counter() - began) * 1000)
+            if reply.status_code != 200:
+                failures += 1
+                say(f"cycle {cycle}: {path} answered {reply.status_code} {reply.text}")
+            time.sleep(max(0.0, (due - time.monotonic()) / 2))
+    return admin_ms, failures

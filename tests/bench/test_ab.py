@@ -3,16 +3,22 @@ its load points."""
 
 from __future__ import annotations
 
+import json
+import time
+
+import httpx
+
 from bench.ab import Point, case_of, median_line, points_of
+from bench.sections.rollout import spread_cycles
 
 
 def test_median_line_reads_medians_ratio_and_rounds() -> None:
-    a = Point(cpu_us=[100, 120, 110], p50_ms=[0.5, 0.6, 0.55], rps=[1000, 900, 950])
-    b = Point(cpu_us=[90, 121, 99], p50_ms=[0.4, 0.5, 0.45], rps=[1100, 1000, 1050])
+    a = Point([100, 120, 110], [0.5, 0.6, 0.55], [1000, 900, 950], [2.0, 3.0, 2.5])
+    b = Point([90, 121, 99], [0.4, 0.5, 0.45], [1100, 1000, 1050], [1.5, 1.9, 1.7])
     line = median_line("rest 16 clients", a, b)
     assert line == (
         "rest 16 clients: CPU 110 -> 99 us/req (0.90x, lower in 2/3 rounds); p50 0.550 -> 0.450"
-        " ms; 950 -> 1050 req/s"
+        " ms; p99 2.500 -> 1.700 ms; 950 -> 1050 req/s"
     )
 
 
@@ -26,3 +32,30 @@ def test_points_take_each_load_at_each_client_count_and_the_admin_calls_once() -
     assert points_of("rest,grpc", "1,16") == [("rest", 1), ("grpc", 1), ("rest", 16), ("grpc", 16)]
     assert points_of("admin,rest", "1,16") == [("rest", 1), ("rest", 16), ("admin", 1)]
     assert points_of("admin", "1,16") == [("admin", 1)]
+
+
+def test_cycles_alternate_promote_and_rollback_spread_over_the_run() -> None:
+    """The rollout section's and the A/B's ``rollout`` kind's admin calls, against a canned API
+    (a pure unit test): pairs in order, a refused call counted and said, spread over the run."""
+    calls: list[tuple[float, str, dict[str, object]]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        calls.append((time.monotonic(), request.url.path, json.loads(request.content)))
+        return httpx.Response(409 if len(calls) == 4 else 200, text="lost a race")
+
+    said: list[str] = []
+    began = time.monotonic()
+    with httpx.Client(transport=httpx.MockTransport(answer)) as client:
+        times, failures = spread_cycles(
+            client, "http://admin/v1/admin/models/m", 3, 3.0, said.append
+        )
+    assert [(path.rsplit("/", 1)[1], body) for _, path, body in calls] == [
+        ("promote", {"version": 2}),
+        ("rollback", {}),
+    ] * 3
+    assert len(times) == 6 and failures == 1
+    assert said == ["cycle 1: rollback answered 409 lost a race"]
+    # The first call after the 0.5 s start; a pair waits half its interval ((3 - 1.5) / 3 s)
+    # after the promote and half of what is left after the rollback: three quarters of it.
+    assert calls[0][0] - began >= 0.5
+    assert all(calls[i + 2][0] - calls[i][0] >= 0.35 for i in (0, 2))
