@@ -15,19 +15,28 @@ unavailable.
 
 One request at a time per connection (Triton's HTTP server does not pipeline); idle connections
 are kept for the next call. A connection that fails before any answer byte after lying idle was
-closed by the server meanwhile: the call is made again on a new one. A deadline or a cancelled
-caller closes the connection (its answer would arrive later, out of turn). Opening a connection
-(name lookup and handshake) is bounded on its own: a Triton whose container is gone leaves a
-name that resolves nowhere (Docker's DNS then asks upstream servers that may never answer: 5 s
-measured in a gateway container) or an address that drops the handshake (the kernel retries for
-minutes), and a call waiting on either would hang instead of failing UNAVAILABLE for another
-instance, or the client, to take.
+closed by the server meanwhile: the call is made again on a new one. A call given up (its
+deadline passed, its caller gone) leaves its connection waiting for the answer, which is dropped
+when it comes; the connection then serves again. Closing it instead, as this module did, opened
+a connection for each call given up: under a flood of deadlines shorter than Triton's latency,
+one handshake and one TIME_WAIT socket each; off loopback (where Linux's ``tcp_tw_reuse``
+default does not apply) past about 470 a second to one Triton (28,232 ephemeral ports, 60 s of
+TIME_WAIT each) no port is left to connect from. Nothing is lost: Triton runs an HTTP call
+whose client left anyway (its request cancellation covers the gRPC endpoint and the C API:
+docs/user_guide/request_cancellation.md), as the gRPC upstream lets it (triton_grpc.py).
+
+Opening a connection (name lookup and handshake) is bounded on its own: a Triton whose container
+is gone leaves a name that resolves nowhere (Docker's DNS then asks upstream servers that may
+never answer: 5 s measured in a gateway container) or an address that drops the handshake (the
+kernel retries for minutes), and a call waiting on either would hang instead of failing
+UNAVAILABLE for another instance, or the client, to take.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import cast
 from urllib.parse import urlsplit
 
@@ -46,6 +55,9 @@ from gateway.types import Tensors
 from tfsgate.core.status import Code, ServingError
 
 KEEP_IDLE = 64  # connections kept open per instance beyond those in use
+# A connection waiting for a given-up call's answer is closed after this: a backstop, since a
+# Triton that stops answering has its connections dropped by the probe (abort_calls).
+DRAIN_SECONDS = 60.0
 # A connection not open within this is a Triton gone: room for one lost SYN (Linux retransmits
 # it after its 1 s initial RTO, as when Triton's accept queue overflows under a burst).
 CONNECT_SECONDS = 2.0
@@ -97,6 +109,10 @@ class _Connection(asyncio.Protocol):
         self._waiter: asyncio.Future[_Answer] | None = None
         self._chunks: list[bytes] = []
         self._header_length = -1
+        self.keep_alive = False  # the last answer's
+        # Where the connection goes once a given-up call's answer is read (or it is lost): (it,
+        # the answer's keep-alive).
+        self.after: Callable[[_Connection, bool], None] | None = None
 
     # -- asyncio.Protocol -------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -114,6 +130,7 @@ class _Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._fail(ConnectionError(str(exc) if exc else "Triton closed the connection"))
+        self._done_draining(False)
         # httptools' parser holds our bound callbacks: broken here, the cycle through it frees
         # the connection at once instead of at the next full collection (rare after
         # tfsgate/runloop.py's gc.freeze and thresholds).
@@ -133,11 +150,24 @@ class _Connection(asyncio.Protocol):
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks = []
         length, self._header_length = self._header_length, -1
+        # (llhttp forgets it once the message is done: kept for a call given up meanwhile)
+        self.keep_alive = keep_alive = self._parser.should_keep_alive()
         if waiter is not None and not waiter.done():
             status = self._parser.get_status_code()
-            waiter.set_result(_Answer(status, length, body, self._parser.should_keep_alive()))
+            waiter.set_result(_Answer(status, length, body, keep_alive))
+        else:  # the call was given up: its answer dropped
+            self._done_draining(keep_alive)
 
     # ---------------------------------------------------------------------------------------------
+    def owed(self) -> bool:
+        """Whether the answer to the call sent last is still to come."""
+        return self._waiter is not None
+
+    def _done_draining(self, keep_alive: bool) -> None:
+        after, self.after = self.after, None
+        if after is not None:
+            after(self, keep_alive)
+
     def _fail(self, exc: Exception) -> None:
         waiter, self._waiter = self._waiter, None
         if waiter is not None and not waiter.done():
@@ -276,6 +306,8 @@ class HttpTriton:
         self._host_header = parts.netloc.encode()
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()  # a call is waiting on each
+        # Each waiting for the answer to a call given up, with its backstop timer.
+        self._draining: dict[_Connection, asyncio.TimerHandle] = {}
         self._closed = False
         self._loop = BoundLoop()
 
@@ -298,9 +330,9 @@ class HttpTriton:
             raise InstanceUnavailable(f"Triton at {self.url} unreachable: {exc}") from exc
         return connection
 
-    def _release(self, connection: _Connection, answer: _Answer) -> None:
+    def _release(self, connection: _Connection, keep_alive: bool) -> None:
         if (
-            answer.keep_alive
+            keep_alive
             and not connection.closed
             and not self._closed
             and len(self._idle) < KEEP_IDLE
@@ -326,20 +358,39 @@ class HttpTriton:
                     async with asyncio.timeout_at(deadline):
                         answer = await connection.request(data)
             except TimeoutError:
-                connection.close()
+                self._give_up(connection)
                 raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
             except ConnectionError as exc:
                 connection.close()
                 if reused and not connection.received:
                     continue  # closed by Triton while idle: nothing was read, send it again
                 raise InstanceUnavailable(f"Triton at {self.url}: {exc}") from exc
-            except BaseException:  # cancelled: the answer would arrive out of turn
-                connection.close()
+            except BaseException:  # the caller cancelled
+                self._give_up(connection)
                 raise
             finally:
                 self._busy.discard(connection)
-            self._release(connection, answer)
+            self._release(connection, answer.keep_alive)
             return answer
+
+    def _give_up(self, connection: _Connection) -> None:
+        """A call given up with its request sent: the connection reads its answer and drops it,
+        then serves again (the module's docstring says why); closed instead when it is closing
+        anyway, or when as many wait so as may lie idle."""
+        if connection.closed or not connection.owed():  # lost, or answered as it was given up
+            self._release(connection, connection.keep_alive)
+            return
+        if self._closed or len(self._draining) >= KEEP_IDLE:
+            connection.close()
+            return
+        connection.after = self._drained
+        self._draining[connection] = self._loop.get().call_later(DRAIN_SECONDS, connection.close)
+
+    def _drained(self, connection: _Connection, keep_alive: bool) -> None:
+        timer = self._draining.pop(connection, None)
+        if timer is not None:
+            timer.cancel()
+        self._release(connection, keep_alive)
 
     async def infer(
         self,
@@ -373,13 +424,14 @@ class HttpTriton:
         """Drop every connection, those with a call waiting too: each such call is sent again
         on a new connection, or fails UNAVAILABLE (503) when none opens."""
         idle, self._idle = self._idle, []
-        for connection in [*idle, *self._busy]:
+        for connection in [*idle, *self._busy, *self._draining]:
             connection.abort()
 
     async def close(self) -> None:
-        """Close the idle connections now; those in use close when their call is answered."""
+        """Close the idle connections now, and those waiting only to drop an answer; those in
+        use close when their call is answered."""
         self._closed = True
         idle, self._idle = self._idle, []
-        for connection in idle:
+        for connection in [*idle, *self._draining]:
             with contextlib.suppress(Exception):
                 connection.close()

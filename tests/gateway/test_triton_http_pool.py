@@ -127,7 +127,7 @@ def test_idle_connection_closed_by_the_server_is_replaced() -> None:
         gc.enable()
 
 
-def test_deadline_closes_the_connection_and_errors_map_to_codes() -> None:
+def test_deadline_and_errors_map_to_codes() -> None:
     async def slow_or_failing(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
             try:
@@ -354,3 +354,106 @@ def test_the_gateway_client_answers_unavailable_while_its_only_triton_accepts_no
 
     with NeverAccepting() as port:
         asyncio.run(main(port))
+
+
+class Counting:
+    """A scripted Triton: each answer's y is the number of the request it answers (in order of
+    arrival, across connections); model ``slow`` answers after 0.3 s, ``never`` does not."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests = 0
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        while True:
+            try:
+                request = await read_request(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            self.requests += 1
+            number = self.requests
+            if b"/models/never/" in request:
+                await reader.read()
+                return
+            if b"/models/slow/" in request:
+                await asyncio.sleep(0.3)
+            writer.write(answer_bytes(np.array([[number]], np.float32)))
+            await writer.drain()
+
+
+X = {"x": np.zeros((1, 1), np.float32)}
+
+
+async def number(triton: HttpTriton, model: str = "m", timeout: float = 2.0) -> int:
+    return int((await triton.infer(model, 1, X, [], timeout))["y"][0, 0])
+
+
+def test_a_call_given_up_leaves_its_connection_to_serve_once_its_answer_is_dropped() -> None:
+    """Past its deadline or cancelled, a call's connection reads the answer it was owed and
+    drops it, then serves the next call with that call's own answer; no new connection."""
+    server = Counting()
+
+    async def body(url: str) -> None:
+        triton = HttpTriton(url)
+        with pytest.raises(ServingError) as caught:
+            await number(triton, "slow", 0.05)
+        assert caught.value.code == Code.DEADLINE_EXCEEDED
+        assert await number(triton) == 2  # meanwhile: on a second connection
+        assert server.connections == 2
+        await asyncio.sleep(0.4)  # request 1's answer read and dropped
+        call = asyncio.ensure_future(number(triton, "slow"))
+        await asyncio.sleep(0.05)
+        call.cancel()  # the caller leaves
+        await asyncio.sleep(0.4)
+        assert [await number(triton) for _ in range(4)] == [4, 5, 6, 7]
+        assert server.connections == 2
+        await triton.close()
+
+    asyncio.run(with_server(server, body))
+
+
+def test_a_flood_of_calls_given_up_opens_no_connection_afterwards() -> None:
+    server = Counting()
+
+    async def body(url: str) -> None:
+        triton = HttpTriton(url)
+        flood = await asyncio.gather(
+            *(number(triton, "slow", 0.05) for _ in range(20)), return_exceptions=True
+        )
+        assert all(isinstance(e, ServingError) for e in flood)
+        await asyncio.sleep(0.5)
+        answers = await asyncio.gather(*(number(triton) for _ in range(20)))
+        assert sorted(answers) == list(range(21, 41))
+        assert server.connections == 20
+        await triton.close()
+
+    asyncio.run(with_server(server, body))
+
+
+def test_a_connection_owed_an_answer_that_never_comes_is_closed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The backstop (DRAIN_SECONDS), and a failed probe (abort_calls) drops such connections."""
+    monkeypatch.setattr(triton_http, "DRAIN_SECONDS", 0.2)
+    server = Counting()
+
+    async def body(url: str) -> None:
+        triton = HttpTriton(url)
+        for _ in range(2):
+            with pytest.raises(ServingError):
+                await number(triton, "never", 0.05)
+        assert len(triton._draining) == 2
+        await asyncio.sleep(0.4)
+        assert not triton._draining
+        assert await number(triton) == 3 and server.connections == 3
+        with pytest.raises(ServingError):
+            await number(triton, "never", 0.05)
+        assert len(triton._draining) == 1
+        triton.abort_calls()
+        await asyncio.sleep(0.05)
+        assert not triton._draining
+        assert await number(triton) == 5 and server.connections == 4
+        await triton.close()
+
+    asyncio.run(with_server(server, body))

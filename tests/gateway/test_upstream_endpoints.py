@@ -15,7 +15,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from control_plane.triton.embedded import EmbeddedTriton
-from gateway.triton_http import InstanceUnavailable
+from gateway.triton_http import HttpTriton, InstanceUnavailable
 from gateway.upstream import TritonInferenceClient, open_endpoint
 from tests.support.servers import free_port
 from tfsgate.core.status import Code, ServingError
@@ -44,6 +44,16 @@ class TritonPythonModel:
             ))
         return out
 """
+
+
+def time_wait_to(port: int) -> int:
+    """Sockets in TIME_WAIT whose far end is ``port`` (``/proc/net/tcp``, IPv4 as the tests'
+    Triton listens): each a connection this side closed within the last minute."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        count += fields[3] == "06" and int(fields[2].rsplit(":", 1)[1], 16) == port
+    return count
 
 
 def write_echo(repository: Path) -> None:
@@ -200,3 +210,61 @@ def test_deadlines_and_cancellations_do_not_reach_triton(triton: EmbeddedTriton,
     # callers are answered within their deadline.)
     assert seen["deadline"] > 100 and seen["cancelled"] > 100, seen
     assert triton.running() and triton.pid == pid  # not a restarted one
+
+
+def test_http_connections_of_calls_given_up_serve_again(triton: EmbeddedTriton) -> None:
+    """Callers that give up every other call once it is sent (a 10 us deadline, or leaving):
+    each such connection drops the answer it is owed and serves again, so no connection is
+    opened after the first and none is closed (closing them left a TIME_WAIT socket per call
+    given up); every call answered is answered with its own tensors."""
+    url = url_of(triton, "http")
+    port = int(url.rsplit(":", 1)[1])
+    s = np.array([[b"s"]], dtype=object)
+
+    async def scenario() -> tuple[int, int, int]:
+        endpoint = open_endpoint(url)
+        assert isinstance(endpoint, HttpTriton)
+        # Twelve connections, as many as four callers use at once: a call given up, the next
+        # call, and the one after when the answer owed to the first is read in the same step as
+        # the second's (Triton answers in order, the loop reads them in any).
+        await asyncio.gather(
+            *(endpoint.infer("echo", 1, dict(INPUTS), ["y"], None) for _ in range(12))
+        )
+        opened = len(endpoint._idle)
+        waiting = time_wait_to(port)
+        given_up = 0
+
+        async def caller(index: int) -> None:
+            nonlocal given_up
+            x = np.full((1, 2), index, np.float32)
+            for turn in range(100):
+                if turn % 4 == 1:  # leaves once its request is written
+                    call = asyncio.ensure_future(
+                        endpoint.infer("echo", 1, {"x": x, "s": s}, ["y"], None)
+                    )
+                    await asyncio.sleep(0)
+                    call.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await call
+                    given_up += call.cancelled()
+                elif turn % 4 == 3:
+                    try:
+                        await endpoint.infer("echo", 1, {"x": x, "s": s}, ["y"], 1e-5)
+                    except ServingError as exc:
+                        assert exc.code == Code.DEADLINE_EXCEEDED
+                        given_up += 1
+                else:
+                    answer = await endpoint.infer("echo", 1, {"x": x, "s": s}, ["y"], None)
+                    np.testing.assert_array_equal(answer["y"], x * 2)
+
+        try:
+            await asyncio.gather(*(caller(i) for i in range(4)))
+            await asyncio.sleep(0.2)  # the last answers owed, dropped
+            assert not endpoint._draining
+            return given_up, len(endpoint._idle) - opened, time_wait_to(port) - waiting
+        finally:
+            await endpoint.close()
+
+    given_up, more, closed = asyncio.run(scenario())
+    assert given_up >= 150
+    assert (more, closed) == (0, 0)
