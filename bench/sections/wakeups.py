@@ -26,7 +26,7 @@ import contextlib
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from bench.bodies import Case, write_bodies
@@ -52,21 +52,22 @@ def spinners(count: int | None = None) -> Iterator[list[subprocess.Popen[bytes]]
 
 
 @contextlib.contextmanager
-def own_cpu(gateway: int, triton_pgid: int) -> Iterator[bool]:
+def own_cpu(gateway: int, triton_pgid: Callable[[], int]) -> Iterator[bool]:
     """The gateway's threads on the last CPU alone, Triton's processes and this one (so the load
-    generators it starts) on the others while the block runs; all back on every CPU after. False
-    (nothing pinned) with one CPU."""
+    generators it starts) on the others while the block runs; all back on every CPU after, a
+    Triton the serve restarted meanwhile too (``triton_pgid`` is read again: it inherited the
+    gateway's CPU). False (nothing pinned) with one CPU."""
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         yield False
         return
-    others = [os.getpid(), *group_pids(triton_pgid)]
+    others = [os.getpid(), *group_pids(triton_pgid())]
     pin([gateway], {cpus[-1]})
     pin(others, set(cpus[:-1]))
     try:
         yield True
     finally:
-        pin([gateway, *others, *group_pids(triton_pgid)], set(cpus))
+        pin([gateway, *others, *group_pids(triton_pgid())], set(cpus))
 
 
 def run(bench: Bench) -> None:
@@ -79,7 +80,8 @@ def run(bench: Bench) -> None:
             busy[kind] = bench.pair(case, bodies, kind, 1, bench.plan.seconds)
     bench.results["wakeups"] = busy
     alone: dict[str, Any] = {}
-    with own_cpu(bench.serve.process.pid, bench.serve.triton_pgid) as pinned:
+    serve = bench.serve
+    with own_cpu(serve.process.pid, lambda: serve.triton_pgid) as pinned:
         for kind in ("rest", "grpc") if pinned else ():
             alone[kind] = bench.pair(case, bodies, kind, 1, bench.plan.seconds)
     if alone:

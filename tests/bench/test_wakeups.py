@@ -64,7 +64,7 @@ def test_the_gateway_alone_on_the_last_cpu_then_everyone_back() -> None:
         ) and time.monotonic() < deadline:
             time.sleep(0.05)
         stub = next(pid for pid in group_pids(triton.pid) if pid != triton.pid)
-        with own_cpu(gateway.pid, triton.pid) as pinned:
+        with own_cpu(gateway.pid, lambda: triton.pid) as pinned:
             assert pinned
             assert _affinities(gateway.pid) == {frozenset(cpus[-1:])}
             for pid in (triton.pid, stub, os.getpid()):
