@@ -31,6 +31,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench import loadgen  # noqa: E402
+from bench.sections.rollout import spread_cycles  # noqa: E402
 from tests.support.models import model_config, write_models  # noqa: E402
 from tests.support.servers import free_port, start_server  # noqa: E402
 from tfsgate.core.naming import shared_model_name, tensor_prefix  # noqa: E402
@@ -90,14 +91,7 @@ def swaps_during(
 ) -> tuple[loadgen.LoadResult, int]:
     """One run with ``cycles`` promote/rollback pairs spread over it."""
     started = load.start()
-    failures = 0
-    time.sleep(0.5)
-    interval = (load.seconds - 1.5) / cycles
-    for _ in range(cycles):
-        due = time.monotonic() + interval
-        for path, body in (("promote", {"version": 2}), ("rollback", {})):
-            failures += admin.post(f"{api}/{path}", json=body).status_code != 200
-            time.sleep(max(0.0, (due - time.monotonic()) / 2))
+    _, failures = spread_cycles(admin, api, cycles, load.seconds, print)
     return load.finish(started), failures
 
 
