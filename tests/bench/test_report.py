@@ -380,8 +380,9 @@ def test_one_client_with_no_idle_cpu_and_alone_on_a_cpu_beside_the_sweep() -> No
         line for line in markdown.splitlines() if line.startswith("- added p50 at 1 client, REST")
     )
     assert added.endswith(
-        "it was 0.30 ms. With the gateway alone on one CPU (Triton and the load generator on"
-        " the other) it was 0.50 ms."
+        "it was 0.30 ms (tfsgate 0.90, Triton 0.60 ms). With the gateway alone on one CPU"
+        " (Triton and the load generator on the other) it was 0.50 ms (tfsgate 1.00, Triton"
+        " 0.50 ms)."
     )
     assert "## One client" not in report.render(RESULTS, {}, "B", None)
 
