@@ -6,7 +6,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from bench.targets import DOOR_FLOOR, TARGETS, Results, floor_cpu_us, protocol_name, ratio
+from bench.targets import (
+    DOOR_FLOOR,
+    TARGETS,
+    Results,
+    floor_cpu_us,
+    protocol_name,
+    ratio,
+    sweep_point,
+)
 
 
 def table(header: list[str], rows: list[list[str]]) -> str:
@@ -74,7 +82,7 @@ def wakeups_table(results: Results) -> str:
     ]
     rows = []
     for kind, busy in results["wakeups"].items():
-        swept = next((p for p in results.get("sweep", {}).get(kind, []) if p["clients"] == 1), None)
+        swept = sweep_point(results, kind, 1)
         for label, point in (
             ("idle between requests (the sweep)", swept),
             ("kept busy", busy),
