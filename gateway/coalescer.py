@@ -10,6 +10,14 @@ answers the last, when its requests measurably come back sooner that way (gatewa
 Answers are split back by each request's rows; a failed batch is retried request by request, so an
 error reaches only the request that caused it; each request keeps its own deadline.
 
+A lone request's call is made straight from its caller (no task: the 1-client path). When its
+caller gives up (a deadline, a client gone) Triton still runs the call to its end, so the lane
+stays occupied until the upstream says Triton is done with it (``Hold``, gateway/types.py): the
+requests that arrive meanwhile wait in the lane, where those whose deadlines pass expire without
+reaching Triton, rather than each going to Triton beside the call it still runs. Under a flood of
+deadlines shorter than Triton's latency that is what keeps Triton working on requests that can
+still be answered.
+
 A request larger than ``max_rows`` goes alone, as one call: Triton's own max_batch_size is 2**31-1
 (control_plane/converter/batching.py) and the runner bounds the rows of each engine call, so a
 3,000,000-row request costs one Triton call, not 23,438 (TF Serving runs it as one batch).
@@ -22,7 +30,8 @@ import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -33,6 +42,9 @@ from gateway.upstream import TritonInferenceClient
 from tfsgate.core.status import Code, ServingError
 
 _Key = tuple[str, int, tuple[str, ...]]  # (Triton model, version, input names)
+# A lane held for a call given up is let go after this even if the upstream never says the call
+# ended (a Triton that never answers it): as long as the HTTP upstream waits for such an answer.
+HOLD_SECONDS = 60.0
 
 
 @dataclass
@@ -43,11 +55,33 @@ class _Pending:
     future: asyncio.Future[Tensors]
 
 
-@dataclass
 class _Lane:
-    depth: CallDepth
-    calls: int = 0  # Triton calls in flight
-    queue: deque[_Pending] = field(default_factory=deque)
+    """The requests of one key: its calls in flight and those waiting. Also the ``Hold`` of its
+    lone call: ``keep`` leaves that call counted in flight after its caller gave up, until
+    ``release`` (or HOLD_SECONDS)."""
+
+    __slots__ = ("depth", "calls", "queue", "kept", "_done", "_backstop")
+
+    def __init__(self, depth: CallDepth, done: Callable[[_Lane], None]) -> None:
+        self.depth = depth
+        self.calls = 0  # Triton calls in flight
+        self.queue: deque[_Pending] = deque()
+        self.kept = False  # the lone call given up is still running in Triton
+        self._done = done
+        self._backstop: asyncio.TimerHandle | None = None
+
+    def keep(self) -> None:
+        self.kept = True
+        self._backstop = asyncio.get_running_loop().call_later(HOLD_SECONDS, self.release)
+
+    def release(self) -> None:
+        if not self.kept:  # released already (the backstop, then the upstream)
+            return
+        self.kept = False
+        if self._backstop is not None:
+            self._backstop.cancel()
+            self._backstop = None
+        self._done(self)
 
 
 def _rows(inputs: Tensors) -> int:
@@ -86,7 +120,7 @@ class Coalescer:
         key = (model, version, tuple(inputs))
         lane = self._lanes.get(key)
         if lane is None:  # (setdefault would build a lane per call)
-            lane = self._lanes[key] = _Lane(self._new_depth())
+            lane = self._lanes[key] = _Lane(self._new_depth(), partial(self._done, key))
         rows = _rows(inputs)
         if rows > self.max_rows or rows == 0:
             return await self.upstream.infer(model, version, inputs, outputs, timeout)
@@ -94,10 +128,11 @@ class Coalescer:
         if not lane.calls:
             lane.calls = 1
             try:
-                return await self.upstream.infer(model, version, inputs, outputs, timeout)
+                return await self.upstream.infer(model, version, inputs, outputs, timeout, lane)
             finally:
                 lane.depth.record(began, time.perf_counter())
-                self._done(key, lane)
+                if not lane.kept:  # else the lane's release ends the call
+                    self._done(key, lane)
         future: asyncio.Future[Tensors] = self._loop.get().create_future()
         lane.queue.append(_Pending(inputs, outputs, rows, future))
         if lane.calls < lane.depth.calls:

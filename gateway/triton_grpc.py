@@ -25,7 +25,7 @@ import grpc
 from tritonclient.grpc import service_pb2, service_pb2_grpc
 
 from gateway.triton_http import InstanceUnavailable, tensor_bytes, tensor_from_bytes
-from gateway.types import Tensors
+from gateway.types import Hold, Tensors
 from tfsgate.core.defaults import TRITON_CHANNEL_OPTIONS
 from tfsgate.core.status import Code, ServingError
 
@@ -77,6 +77,13 @@ def _retrieved(call: asyncio.Future[service_pb2.ModelInferResponse]) -> None:
         call.exception()
 
 
+def _held(call: asyncio.Future[service_pb2.ModelInferResponse], hold: Hold | None) -> None:
+    """A call given up runs on: ``hold`` is kept until it ends."""
+    if hold is not None and not call.done():
+        hold.keep()
+        call.add_done_callback(lambda _: hold.release())
+
+
 class GrpcTriton:
     """One pooled ``grpc.aio`` channel to one Triton's gRPC endpoint (``host:port``)."""
 
@@ -94,6 +101,7 @@ class GrpcTriton:
         inputs: Tensors,
         outputs: list[str],
         timeout: float | None,
+        hold: Hold | None = None,
     ) -> Tensors:
         request = encode_request(model, version, inputs, outputs)
         # Its own task, shielded: the caller's cancellation or deadline leaves it running.
@@ -106,7 +114,11 @@ class GrpcTriton:
                 async with asyncio.timeout(timeout):
                     response = await asyncio.shield(call)
         except TimeoutError:
+            _held(call, hold)
             raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+        except asyncio.CancelledError:
+            _held(call, hold)
+            raise
         except grpc.aio.AioRpcError as exc:
             raise to_serving_error(exc) from exc
         return decode_response(response)

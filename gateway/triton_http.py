@@ -53,7 +53,7 @@ from tritonclient.utils import (
 )
 
 from gateway.loops import BoundLoop
-from gateway.types import Tensors
+from gateway.types import Hold, Tensors
 from tfsgate.core.status import Code, ServingError
 
 KEEP_IDLE = 64  # connections kept open per instance beyond those in use
@@ -308,8 +308,9 @@ class HttpTriton:
         self._host_header = parts.netloc.encode()
         self._idle: list[_Connection] = []
         self._busy: set[_Connection] = set()  # a call is waiting on each
-        # Each waiting for the answer to a call given up, with its backstop timer.
-        self._draining: dict[_Connection, asyncio.TimerHandle] = {}
+        # Each waiting for the answer to a call given up: its backstop timer, and what the call
+        # holds until that answer comes (gateway/types.py Hold).
+        self._draining: dict[_Connection, tuple[asyncio.TimerHandle, Hold | None]] = {}
         self._closed = False
         self._loop = BoundLoop()
 
@@ -343,9 +344,12 @@ class HttpTriton:
         else:
             connection.close()
 
-    async def _send(self, data: Request, timeout: float | None) -> _Answer:
+    async def _send(
+        self, data: Request, timeout: float | None, hold: Hold | None = None
+    ) -> _Answer:
         """Send on an idle connection (a new one if the idle one turns out closed). ``timeout``
-        covers connecting and the answer together."""
+        covers connecting and the answer together; ``hold`` is kept while the answer to a call
+        given up is owed."""
         deadline = None if timeout is None else self._loop.get().time() + timeout
         while True:
             reused = bool(self._idle)
@@ -360,7 +364,7 @@ class HttpTriton:
                     async with asyncio.timeout_at(deadline):
                         answer = await connection.request(data)
             except TimeoutError:
-                self._give_up(connection)
+                self._give_up(connection, hold)
                 raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
             except ConnectionError as exc:
                 connection.close()
@@ -368,17 +372,18 @@ class HttpTriton:
                     continue  # closed by Triton while idle: nothing was read, send it again
                 raise InstanceUnavailable(f"Triton at {self.url}: {exc}") from exc
             except BaseException:  # the caller cancelled
-                self._give_up(connection)
+                self._give_up(connection, hold)
                 raise
             finally:
                 self._busy.discard(connection)
             self._release(connection, answer.keep_alive)
             return answer
 
-    def _give_up(self, connection: _Connection) -> None:
+    def _give_up(self, connection: _Connection, hold: Hold | None) -> None:
         """A call given up with its request sent: the connection reads its answer and drops it,
-        then serves again (the module's docstring says why); closed instead when it is closing
-        anyway, or when as many wait so as may lie idle."""
+        then serves again (the module's docstring says why), and ``hold`` is kept until then;
+        closed instead (``hold`` not kept: the call is lost track of) when it is closing anyway,
+        or when as many wait so as may lie idle."""
         if connection.closed or not connection.owed():  # lost, or answered as it was given up
             self._release(connection, connection.keep_alive)
             return
@@ -386,13 +391,20 @@ class HttpTriton:
             connection.close()
             return
         connection.after = self._drained
-        self._draining[connection] = self._loop.get().call_later(DRAIN_SECONDS, connection.close)
+        timer = self._loop.get().call_later(DRAIN_SECONDS, connection.close)
+        self._draining[connection] = (timer, hold)
+        if hold is not None:
+            hold.keep()
 
     def _drained(self, connection: _Connection, keep_alive: bool) -> None:
-        timer = self._draining.pop(connection, None)
+        """The answer owed was read and dropped, or the connection is gone (closed by the
+        backstop, aborted, lost): Triton is done with the call."""
+        timer, hold = self._draining.pop(connection, (None, None))
         if timer is not None:
             timer.cancel()
         self._release(connection, keep_alive)
+        if hold is not None:
+            hold.release()
 
     async def infer(
         self,
@@ -401,9 +413,10 @@ class HttpTriton:
         inputs: Tensors,
         outputs: list[str],
         timeout: float | None,
+        hold: Hold | None = None,
     ) -> Tensors:
         answer = await self._send(
-            encode_infer(self._host_header, model, version, inputs, outputs), timeout
+            encode_infer(self._host_header, model, version, inputs, outputs), timeout, hold
         )
         if answer.status != 200:
             raise error_of(answer)

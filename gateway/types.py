@@ -1,15 +1,29 @@
-"""The small frozen types that cross the data plane. No protobuf, FastAPI or tritonclient here."""
+"""The small types that cross the data plane (frozen values, and the hold a call occupies). No
+protobuf, FastAPI or tritonclient here."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 
 from tfsgate.core.signatures import SignatureSpec
 
 Tensors = dict[str, np.ndarray]
+
+
+class Hold(Protocol):
+    """What a call occupies in the gateway while Triton runs it (a coalescer's lane). Triton runs
+    a call whose caller gave up to its end (triton_http.py, triton_grpc.py): an endpoint that
+    keeps track of such a call says ``keep`` before the caller's error is raised, then
+    ``release`` once Triton is done with it (its answer read and dropped, or its connection
+    gone). An endpoint that loses track of it (a connection closed) says nothing."""
+
+    def keep(self) -> None: ...
+
+    def release(self) -> None: ...
 
 
 @dataclass(frozen=True)

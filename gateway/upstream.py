@@ -24,7 +24,7 @@ from typing import Protocol
 from gateway import metrics
 from gateway.triton_grpc import GrpcTriton
 from gateway.triton_http import HttpTriton, InstanceUnavailable
-from gateway.types import Tensors
+from gateway.types import Hold, Tensors
 from tfsgate.core.pauses import pause
 from tfsgate.core.status import Code, ServingError
 
@@ -42,6 +42,7 @@ class Endpoint(Protocol):
         inputs: Tensors,
         outputs: list[str],
         timeout: float | None,
+        hold: Hold | None = None,
     ) -> Tensors: ...
 
     async def ready(self) -> bool: ...
@@ -161,8 +162,10 @@ class TritonInferenceClient:
         inputs: Tensors,
         outputs: list[str],
         timeout: float | None = None,
+        hold: Hold | None = None,
     ) -> Tensors:
-        """Run one inference; ``outputs`` names the tensors wanted (all of them when empty)."""
+        """Run one inference; ``outputs`` names the tensors wanted (all of them when empty);
+        ``hold``: see ``Hold``."""
         candidates = self._candidates()
         if not candidates:
             raise ServingError(Code.UNAVAILABLE, "no Triton instance known yet")
@@ -170,7 +173,9 @@ class TritonInferenceClient:
         for attempt, instance in enumerate(candidates, 1):
             started = time.perf_counter()
             try:
-                return await instance.endpoint.infer(model, version, inputs, outputs, deadline)
+                return await instance.endpoint.infer(
+                    model, version, inputs, outputs, deadline, hold
+                )
             except InstanceUnavailable:
                 if attempt < len(candidates):
                     instance.skip_until = time.monotonic() + SKIP_SECONDS

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from gateway import coalescer as coalescer_module
 from gateway.call_depth import CallDepth
 from gateway.coalescer import Coalescer
 from gateway.types import Tensors
@@ -23,7 +24,13 @@ class RecordingUpstream:
         self.calls: list[int] = []
 
     async def infer(
-        self, model: str, version: int, inputs: Tensors, outputs: list[str], timeout: Any = None
+        self,
+        model: str,
+        version: int,
+        inputs: Tensors,
+        outputs: list[str],
+        timeout: Any = None,
+        hold: Any = None,
     ) -> Tensors:
         self.calls.append(len(inputs["x"]))
         await asyncio.sleep(self.delay)
@@ -64,7 +71,13 @@ async def test_signatures_of_a_shared_triton_model_have_lanes_of_their_own() -> 
 
     class Upstream(RecordingUpstream):
         async def infer(
-            self, model: str, version: int, inputs: Tensors, outputs: list[str], timeout: Any = None
+            self,
+            model: str,
+            version: int,
+            inputs: Tensors,
+            outputs: list[str],
+            timeout: Any = None,
+            hold: Any = None,
         ) -> Tensors:
             calls.append(tuple(inputs))
             await asyncio.sleep(self.delay)
@@ -148,7 +161,13 @@ class OverlapUpstream(RecordingUpstream):
         self.in_flight = self.most_in_flight = 0
 
     async def infer(
-        self, model: str, version: int, inputs: Tensors, outputs: list[str], timeout: Any = None
+        self,
+        model: str,
+        version: int,
+        inputs: Tensors,
+        outputs: list[str],
+        timeout: Any = None,
+        hold: Any = None,
     ) -> Tensors:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
@@ -192,3 +211,86 @@ async def test_a_lane_keeps_one_call_when_the_gateway_is_the_slower_side() -> No
     await asyncio.gather(*(_client(coalescer, 40, 0.001) for _ in range(4)))
     assert sum(upstream.calls) == 160
     assert coalescer._lanes[("m", 1, ("x",))].depth.chosen == 1
+
+
+class RunsOnUpstream(RecordingUpstream):
+    """Like Triton, runs a call its caller gave up to its end, saying so to the call's hold
+    (gateway/types.py): kept when the caller leaves or its deadline passes, released when the
+    call is done (``release`` False: never, as a Triton that never answers)."""
+
+    def __init__(self, delay: float, release: bool = True) -> None:
+        super().__init__(delay)
+        self.release = release
+
+    async def infer(
+        self,
+        model: str,
+        version: int,
+        inputs: Tensors,
+        outputs: list[str],
+        timeout: Any = None,
+        hold: Any = None,
+    ) -> Tensors:
+        self.calls.append(len(inputs["x"]))
+        run = asyncio.ensure_future(asyncio.sleep(self.delay))
+        try:
+            async with asyncio.timeout(timeout):
+                await asyncio.shield(run)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            if hold is not None:
+                hold.keep()
+                if self.release:
+                    run.add_done_callback(lambda _: hold.release())
+            if isinstance(exc, TimeoutError):
+                raise ServingError(Code.DEADLINE_EXCEEDED, "Deadline Exceeded") from None
+            raise
+        return {"y": inputs["x"] * 2}
+
+
+@pytest.mark.parametrize("leaves", [False, True])
+async def test_a_lone_call_given_up_holds_its_lane_until_triton_is_done(leaves: bool) -> None:
+    """The lone call's caller gives up at 20 ms (its deadline, or it leaves) while Triton runs
+    the call for 200 ms: requests arriving meanwhile wait in the lane, one whose deadline passes
+    there never reaches Triton, and the next call starts when Triton is done with the first."""
+    upstream = RunsOnUpstream(delay=0.2)
+    coalescer = Coalescer(upstream, max_rows=64)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    if leaves:
+        first = asyncio.ensure_future(coalescer.infer("m", 1, request(1.0), []))
+        await asyncio.sleep(0.02)
+        first.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first
+    else:
+        with pytest.raises(ServingError) as caught:
+            await coalescer.infer("m", 1, request(1.0), [], timeout=0.02)
+        assert caught.value.code == Code.DEADLINE_EXCEEDED
+    with pytest.raises(ServingError) as caught:  # expires in the lane
+        await coalescer.infer("m", 1, request(2.0), [], timeout=0.02)
+    assert caught.value.code == Code.DEADLINE_EXCEEDED
+    answer = await coalescer.infer("m", 1, request(3.0, 4.0), [])
+    assert answer["y"].tolist() == [[6.0], [8.0]]
+    assert upstream.calls == [1, 2]  # the first, then the live one; never the expired one
+    assert loop.time() - began >= 0.4  # after the first call's 200 ms, its own 200 ms
+    lane = coalescer._lanes[("m", 1, ("x",))]
+    assert (lane.calls, lane.kept) == (0, False)
+
+
+async def test_a_lane_held_for_a_call_triton_never_ends_is_let_go(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An upstream that never says the call given up ended: the lane is let go after
+    HOLD_SECONDS (here 0.1 s) and serves again."""
+    monkeypatch.setattr(coalescer_module, "HOLD_SECONDS", 0.1)
+    upstream = RunsOnUpstream(delay=0.05, release=False)
+    coalescer = Coalescer(upstream, max_rows=64)  # type: ignore[arg-type]
+    with pytest.raises(ServingError):
+        await coalescer.infer("m", 1, request(1.0), [], timeout=0.01)
+    lane = coalescer._lanes[("m", 1, ("x",))]
+    assert (lane.calls, lane.kept) == (1, True)
+    started = asyncio.get_running_loop().time()
+    answer = await coalescer.infer("m", 1, request(2.0), [])
+    assert answer["y"].tolist() == [[4.0]]
+    assert asyncio.get_running_loop().time() - started >= 0.08  # waited for the backstop
+    assert (lane.calls, lane.kept) == (0, False)

@@ -457,3 +457,72 @@ def test_a_connection_owed_an_answer_that_never_comes_is_closed(
         await triton.close()
 
     asyncio.run(with_server(server, body))
+
+
+class Recorded:
+    """A hold (gateway/types.py) that records when it was kept and released."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, float]] = []
+
+    def keep(self) -> None:
+        self.events.append(("keep", asyncio.get_running_loop().time()))
+
+    def release(self) -> None:
+        self.events.append(("release", asyncio.get_running_loop().time()))
+
+    def said(self) -> list[str]:
+        return [event for event, _ in self.events]
+
+    def held_for(self) -> float:
+        (_, kept), (_, released) = self.events
+        return released - kept
+
+
+def test_the_hold_of_a_call_given_up_is_kept_until_its_answer_or_connection_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Kept when the caller gives up with the answer owed (deadline or leaving), released once
+    that answer is read (Triton done with the call), or its connection closed by the backstop or
+    dropped by abort_calls; a call answered says nothing; one whose connection is closed instead
+    (as many waiting as may lie idle) is not kept."""
+    monkeypatch.setattr(triton_http, "DRAIN_SECONDS", 0.2)
+    server = Counting()
+
+    async def give_up(triton: HttpTriton, model: str, leave: bool = False) -> Recorded:
+        hold = Recorded()
+        call = asyncio.ensure_future(triton.infer(model, 1, X, [], None if leave else 0.05, hold))
+        if leave:
+            await asyncio.sleep(0.05)
+            call.cancel()
+        with pytest.raises((ServingError, asyncio.CancelledError)):
+            await call
+        assert hold.said() == ["keep"]
+        return hold
+
+    async def body(url: str) -> None:
+        triton = HttpTriton(url)
+        answered = Recorded()
+        await triton.infer("m", 1, X, [], 2.0, answered)
+        assert answered.said() == []
+        for leave in (False, True):
+            hold = await give_up(triton, "slow", leave)
+            await asyncio.sleep(0.4)
+            assert hold.said() == ["keep", "release"]
+            assert 0.2 <= hold.held_for() < 0.35  # Triton's 0.3 s, from 50 ms in
+        backstop = await give_up(triton, "never")
+        await asyncio.sleep(0.4)
+        assert backstop.said() == ["keep", "release"] and backstop.held_for() < 0.35
+        aborted = await give_up(triton, "never")
+        triton.abort_calls()
+        await asyncio.sleep(0.05)
+        assert aborted.said() == ["keep", "release"]
+        monkeypatch.setattr(triton_http, "KEEP_IDLE", 1)
+        await give_up(triton, "never")
+        lost = Recorded()
+        with pytest.raises(ServingError):
+            await triton.infer("never", 1, X, [], 0.05, lost)
+        assert lost.said() == []  # its connection closed: nothing to wait for
+        await triton.close()
+
+    asyncio.run(with_server(server, body))

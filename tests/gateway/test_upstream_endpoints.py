@@ -15,6 +15,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from control_plane.triton.embedded import EmbeddedTriton
+from gateway.coalescer import Coalescer
 from gateway.triton_http import HttpTriton, InstanceUnavailable
 from gateway.upstream import TritonInferenceClient, open_endpoint
 from tests.support.servers import free_port
@@ -46,6 +47,23 @@ class TritonPythonModel:
 """
 
 
+# Answers y = x after 0.3 s: a call its caller gives up runs on in Triton.
+SLOW = """
+import time
+
+import triton_python_backend_utils as pb_utils
+
+
+class TritonPythonModel:
+    def execute(self, requests):
+        time.sleep(0.3)
+        return [
+            pb_utils.InferenceResponse([pb_utils.get_input_tensor_by_name(r, "x")])
+            for r in requests
+        ]
+"""
+
+
 def time_wait_to(port: int) -> int:
     """Sockets in TIME_WAIT whose far end is ``port`` (``/proc/net/tcp``, IPv4 as the tests'
     Triton listens): each a connection this side closed within the last minute."""
@@ -68,16 +86,39 @@ def write_echo(repository: Path) -> None:
     (repository / "echo" / "1" / "model.py").write_text(ECHO)
 
 
+def write_slow(repository: Path) -> None:
+    config = model_config_pb2.ModelConfig(name="slow", backend="python", max_batch_size=8)
+    config.input.add(name="x", data_type=model_config_pb2.TYPE_FP32, dims=[1])
+    config.output.add(name="x", data_type=model_config_pb2.TYPE_FP32, dims=[1])
+    config.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
+    (repository / "slow" / "1").mkdir(parents=True)
+    (repository / "slow" / "config.pbtxt").write_text(text_format.MessageToString(config))
+    (repository / "slow" / "1" / "model.py").write_text(SLOW)
+
+
+def successes(triton: EmbeddedTriton, model: str) -> int:
+    """The requests Triton ran to a success for ``model`` (its statistics)."""
+    assert triton.endpoints is not None
+    client = triton_grpc.InferenceServerClient(triton.endpoints.grpc_url)
+    try:
+        stats = client.get_inference_statistics(model)
+    finally:
+        client.close()
+    return sum(int(s.inference_stats.success.count) for s in stats.model_stats)
+
+
 @pytest.fixture(scope="module")
 def triton(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedTriton]:
     root = tmp_path_factory.mktemp("upstream")
     write_echo(root / "repository")
+    write_slow(root / "repository")
     server = EmbeddedTriton(root / "repository", root / "home")
     endpoints = server.start()
     try:
         asyncio.run(server.wait_ready())
         client = triton_grpc.InferenceServerClient(endpoints.grpc_url)
         client.load_model("echo")
+        client.load_model("slow")
         client.close()
         yield server
     finally:
@@ -268,3 +309,36 @@ def test_http_connections_of_calls_given_up_serve_again(triton: EmbeddedTriton) 
     given_up, more, closed = asyncio.run(scenario())
     assert given_up >= 150
     assert (more, closed) == (0, 0)
+
+
+@pytest.mark.parametrize("kind", ["http", "grpc"])
+def test_requests_behind_a_lone_call_given_up_wait_in_its_lane(
+    triton: EmbeddedTriton, kind: str
+) -> None:
+    """A lone call's caller gives up after 50 ms while Triton runs the call for 300 ms (it runs
+    a call given up to its end): the coalescer's lane stays held until Triton is done, so four
+    requests that come meanwhile and give up after 40 ms each expire in the lane, none reaching
+    Triton, and the next one is answered once the first call ends. Triton ran two requests, where
+    letting each through ran six (the four, then the last behind them, 1.5 s later)."""
+    before = successes(triton, "slow")
+
+    async def scenario() -> float:
+        client = TritonInferenceClient(url_of(triton, kind))
+        coalescer = Coalescer(client, max_rows=8)
+        x = {"x": np.array([[7.0]], np.float32)}
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        try:
+            for timeout in (0.05, 0.04, 0.04, 0.04, 0.04):
+                with pytest.raises(ServingError) as caught:
+                    await coalescer.infer("slow", 1, x, [], timeout)
+                assert caught.value.code == Code.DEADLINE_EXCEEDED
+            answer = await coalescer.infer("slow", 1, x, [])
+            np.testing.assert_array_equal(answer["x"], x["x"])
+            return loop.time() - began
+        finally:
+            await client.close()
+
+    took = asyncio.run(scenario())
+    assert successes(triton, "slow") - before == 2
+    assert took < 1.0  # the first call's 0.3 s, then its own
