@@ -194,6 +194,20 @@ def throughput_note(results: Results, kind: str, clients: int) -> str | None:
     )
 
 
+def _window_p99s(shape: dict[str, Any]) -> str:
+    windows = shape.get("windows")
+    if not windows:
+        return ""
+
+    def listed(values: list[float]) -> str:
+        return ", ".join(f"{v:.2f}" for v in values)
+
+    return (
+        f" Each window's p99, in order: steady {listed(windows['steady_p99_ms'])} ms, during"
+        f" {listed(windows['during_p99_ms'])} ms."
+    )
+
+
 def rollout_note(results: Results, name: str, value: float) -> str:
     """The rollout rows: the two windows' latencies and what each admin call cost."""
     rollout = results["rollout"]
@@ -210,7 +224,7 @@ def rollout_note(results: Results, name: str, value: float) -> str:
         f"{name}: {value:.2f}x. Steady p50 / p99 {steady['p50_ms']:.2f} / {steady['p99_ms']:.2f}"
         f" ms, during the {rollout['cycles']} cycles {during['p50_ms']:.2f} /"
         f" {during['p99_ms']:.2f} ms; an admin call took {shape['admin_p50_ms']:.1f} ms (p50, at"
-        f" most {shape['admin_max_ms']:.1f}){cost}."
+        f" most {shape['admin_max_ms']:.1f}){cost}.{_window_p99s(shape)}"
     )
     if beside:
         return text + (

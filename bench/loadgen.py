@@ -24,8 +24,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 _WRK_MARK = "BENCHJSON "
+_HISTOGRAM_MARK = "BENCHHIST "
 
 # wrk's Lua API: ``done(summary, latency, requests)`` runs once at the end; latency is in us.
+# ``latency(i)`` is its i-th distinct value and that value's count (``#latency`` of them): the
+# whole histogram, so several runs' percentiles can be read pooled (``pooled_wrk``).
 _WRK_LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 local file = assert(io.open("{body}", "rb"))
@@ -40,6 +43,12 @@ done = function(summary, latency, requests)
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max,
     latency.mean))
+  local counts = {{}}
+  for i = 1, #latency do
+    local value, count = latency(i)
+    counts[i] = string.format("%d:%d", value, count)
+  end
+  io.write('{histogram}', table.concat(counts, ","), "\\n")
 end
 """
 
@@ -65,7 +74,9 @@ class LoadResult:
 
 def write_wrk_script(body: Path, script: Path) -> Path:
     """A Lua script that POSTs the bytes of ``body`` as JSON and prints a JSON summary."""
-    script.write_text(_WRK_LUA.format(body=str(body.resolve()), mark=_WRK_MARK))
+    script.write_text(
+        _WRK_LUA.format(body=str(body.resolve()), mark=_WRK_MARK, histogram=_HISTOGRAM_MARK)
+    )
     return script
 
 
@@ -99,6 +110,47 @@ def parse_wrk(output: str) -> LoadResult:
                 p99_ms=data["p99_us"] / scale,
             )
     raise ValueError(f"no wrk summary in output:\n{output[-2000:]}")
+
+
+def wrk_histogram(output: str) -> dict[int, int]:
+    """The latencies our Lua ``done`` hook printed: us -> how many requests took that long."""
+    for line in output.splitlines():
+        if line.startswith(_HISTOGRAM_MARK):
+            pairs = (item.split(":") for item in line[len(_HISTOGRAM_MARK) :].split(",") if item)
+            return {int(value): int(count) for value, count in pairs}
+    raise ValueError(f"no wrk histogram in output:\n{output[-2000:]}")
+
+
+def histogram_percentile(histogram: dict[int, int], p: float) -> float:
+    """wrk's own percentile (stats_percentile: the value at rank round(p% of n + 0.5), C's
+    round: halves up)."""
+    total = sum(histogram.values())
+    rank = math.floor(p / 100 * total + 0.5 + 0.5)
+    seen = 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return float(value)
+    return math.nan
+
+
+def pooled_wrk(outputs: list[str]) -> LoadResult:
+    """Several wrk runs as one: requests, time and errors summed, percentiles over every
+    request of all of them (their histograms merged), not an average of each run's."""
+    runs = [parse_wrk(output) for output in outputs]
+    merged: dict[int, int] = {}
+    for output in outputs:
+        for value, count in wrk_histogram(output).items():
+            merged[value] = merged.get(value, 0) + count
+    scale = 1000 if merged else math.nan
+    return LoadResult(
+        requests=sum(r.requests for r in runs),
+        seconds=sum(r.seconds for r in runs),
+        errors=sum(r.errors for r in runs),
+        p50_ms=histogram_percentile(merged, 50) / scale,
+        p95_ms=histogram_percentile(merged, 95) / scale,
+        p99_ms=histogram_percentile(merged, 99) / scale,
+    )
 
 
 def h2load_command(

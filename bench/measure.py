@@ -70,12 +70,13 @@ class Plan:
     payload_seconds: float
     rollout_cycles: int
     rollout_clients: int
-    rollout_seconds: float
+    rollout_seconds: float  # on each side: steady, and with the cycles
+    rollout_windows: int  # the sides alternate in this many pairs of windows
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(True, 2, 1, (1, 16, 64), 32, 2, (1, 16384), 4, 2, 4, 8, 4)
+            return cls(True, 2, 1, (1, 16, 64), 32, 2, (1, 16384), 4, 2, 4, 8, 4, 2)
         return cls(
             False,
             seconds=8,
@@ -89,6 +90,7 @@ class Plan:
             rollout_cycles=20,
             rollout_clients=8,
             rollout_seconds=20,
+            rollout_windows=4,
         )
 
 

@@ -216,14 +216,14 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             f"## p99 during promote/rollback, {r['clients']} clients on `labels/stable`",
             "",
             f"{r['cycles']} cycles of `POST /v1/admin/models/half_plus_two/promote "
-            '{"version": 2}` and `.../rollback` to `tfsgate serve`\'s admin API, spread over the '
-            "run, against the same run with none; "
+            '{"version": 2}` and `.../rollback` to `tfsgate serve`\'s admin API, evenly spaced, '
+            f"against the same load with none{_rollout_windows(r)}; "
             f"{r['admin_failures'] + r.get('gateway_role', {}).get('admin_failures', 0)} admin "
             "calls failed. The load goes to `tfsgate serve` itself (gateway and control plane in "
             "one interpreter: each call's catalog work holds the GIL its event loop waits on), "
             "then to a `tfsgate gateway` beside it that follows the routing feed, the shape "
             "docker-compose.yml deploys. The control plane's CPU per call is the `tfsgate serve` "
-            "process's CPU during the cycling run less the steady run's, over the calls, where "
+            "process's CPU during the cycling windows less the steady ones', over the calls, where "
             "that process serves no requests (the second shape).",
             "",
             rollout_table(results),
@@ -301,6 +301,19 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
 
 def _load(value: Any) -> str:
     return " ".join(f"{v:.1f}" for v in value) if value else "?"
+
+
+def _rollout_windows(rollout: dict[str, Any]) -> str:
+    """How the steady and cycling load alternated (runs before the windows: one of each)."""
+    windows = rollout.get("windows")
+    if not windows:
+        return ", one run of each"
+    each = rollout["cycles"] // windows["count"]
+    return (
+        f", in {windows['count']} pairs of {windows['seconds']:g} s windows alternating (steady,"
+        f" then {each} cycles), each side's percentiles over all its windows' requests (wrk's"
+        " histograms pooled), so a host whose speed drifts weighs on both sides alike"
+    )
 
 
 def _image(plots: dict[str, str], key: str, alt: str) -> str:

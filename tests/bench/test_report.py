@@ -397,3 +397,33 @@ def test_one_client_remeasured_and_not_moved_is_the_gateways_own_work() -> None:
         if line.startswith("- REST at 1 client")
     )
     assert note.endswith("Neither moved it by a tenth: on this host it is the gateway's own work.")
+
+
+def test_rollout_windows_are_said_and_each_windows_p99_quoted() -> None:
+    """Runs whose steady and cycling windows alternated say so, and the missed row's note lists
+    each window's p99; a run of one window each (older JSON) reads as before."""
+    from bench import diagnosis
+
+    rollout = {
+        **RESULTS["rollout"],
+        "windows": {
+            "count": 4,
+            "seconds": 5.0,
+            "steady_p99_ms": [5.1, 5.3, 5.2, 5.6],
+            "during_p99_ms": [16.0, 17.1, 15.9, 18.2],
+        },
+    }
+    results = {**RESULTS, "rollout": rollout}
+    page = report.render(results, {}, "t", None)
+    assert (
+        "in 4 pairs of 5 s windows alternating (steady, then 5 cycles), each side's percentiles"
+        " over all its windows' requests (wrk's histograms pooled)" in page
+    )
+    note = next(n for n in diagnosis.notes(results) if n.startswith("p99 during promote"))
+    assert (
+        "Each window's p99, in order: steady 5.10, 5.30, 5.20, 5.60 ms, during 16.00, 17.10,"
+        " 15.90, 18.20 ms." in note
+    )
+    old = report.render(RESULTS, {}, "t", None)
+    assert "against the same load with none, one run of each;" in old
+    assert not any("Each window" in n for n in diagnosis.notes(RESULTS))
