@@ -158,6 +158,24 @@ def _wakeups_cpu(results: Results, kind: str) -> str:
     )
 
 
+def _upstream_p50(results: Results) -> str:
+    """The gRPC row compares with Triton's gRPC endpoint, but tfsgate calls Triton over HTTP
+    (gateway/triton_http.py): where Triton's own HTTP endpoint answered one client slower, that
+    much of the added figure is Triton's, not the gateway's."""
+    http, grpc = sweep_point(results, "rest", 1), sweep_point(results, "grpc", 1)
+    if http is None or grpc is None:
+        return ""
+    slower = http["triton"]["p50_ms"] - grpc["triton"]["p50_ms"]
+    if slower <= 0:
+        return ""
+    return (
+        f" tfsgate calls Triton over HTTP, and Triton's own HTTP endpoint answered one client at"
+        f" a p50 of {http['triton']['p50_ms']:.2f} ms (KServe JSON; tfsgate sends binary"
+        f" tensors) against {grpc['triton']['p50_ms']:.2f} ms over gRPC in this run: about"
+        f" {slower:.2f} ms of the figure is that difference."
+    )
+
+
 def _wakeups_p50(results: Results, kind: str) -> str:
     """The added p50 of each remeasurement, with both p50s: where the host's part is gone from
     both sides (Triton direct shares the cores too), the difference need not shrink."""
@@ -269,6 +287,7 @@ def notes(results: Results) -> list[str]:
             text = (
                 f"{name}: {value:.2f} ms. At one client the added time is the gateway's CPU per"
                 " request plus its wake-ups (HTTP/gRPC in, HTTP out to Triton, back)."
+                + (_upstream_p50(results) if kind == "grpc" else "")
                 + _wakeups_p50(results, kind)
             )
         elif name.startswith("p99 at 64"):

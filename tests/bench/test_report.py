@@ -427,3 +427,23 @@ def test_rollout_windows_are_said_and_each_windows_p99_quoted() -> None:
     old = report.render(RESULTS, {}, "t", None)
     assert "against the same load with none, one run of each;" in old
     assert not any("Each window" in n for n in diagnosis.notes(RESULTS))
+
+
+def test_the_grpc_added_p50_note_says_how_much_is_tritons_http_endpoint() -> None:
+    """tfsgate calls Triton over HTTP: where Triton's own HTTP endpoint answered one client
+    slower than its gRPC one, the gRPC row's note says how much; otherwise nothing."""
+    from bench import diagnosis
+
+    said = "tfsgate calls Triton over HTTP"
+    notes = diagnosis.notes(RESULTS)
+    grpc = next(n for n in notes if n.startswith("added p50 at 1 client, gRPC"))
+    assert (
+        "Triton's own HTTP endpoint answered one client at a p50 of 0.80 ms (KServe JSON; tfsgate"
+        " sends binary tensors) against 0.75 ms over gRPC in this run: about 0.05 ms of the"
+        " figure is that difference." in grpc
+    )
+    rest = next(n for n in notes if n.startswith("added p50 at 1 client, REST"))
+    assert said not in rest
+    faster = copy.deepcopy(RESULTS)
+    faster["sweep"]["rest"][0]["triton"]["p50_ms"] = 0.70
+    assert not any(said in n for n in diagnosis.notes(faster))
