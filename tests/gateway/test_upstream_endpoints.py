@@ -74,26 +74,29 @@ def time_wait_to(port: int) -> int:
     return count
 
 
+def write_python_model(repository: Path, config: model_config_pb2.ModelConfig, source: str) -> None:
+    """A python-backend model, one CPU instance, version 1 running ``source``."""
+    config.backend = "python"
+    config.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
+    (repository / config.name / "1").mkdir(parents=True)
+    (repository / config.name / "config.pbtxt").write_text(text_format.MessageToString(config))
+    (repository / config.name / "1" / "model.py").write_text(source)
+
+
 def write_echo(repository: Path) -> None:
-    config = model_config_pb2.ModelConfig(name="echo", backend="python", max_batch_size=64)
+    config = model_config_pb2.ModelConfig(name="echo", max_batch_size=64)
     config.input.add(name="x", data_type=model_config_pb2.TYPE_FP32, dims=[2])
     config.input.add(name="s", data_type=model_config_pb2.TYPE_STRING, dims=[1])
     config.output.add(name="y", data_type=model_config_pb2.TYPE_FP32, dims=[2])
     config.output.add(name="t", data_type=model_config_pb2.TYPE_STRING, dims=[1])
-    config.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
-    (repository / "echo" / "1").mkdir(parents=True)
-    (repository / "echo" / "config.pbtxt").write_text(text_format.MessageToString(config))
-    (repository / "echo" / "1" / "model.py").write_text(ECHO)
+    write_python_model(repository, config, ECHO)
 
 
 def write_slow(repository: Path) -> None:
-    config = model_config_pb2.ModelConfig(name="slow", backend="python", max_batch_size=8)
+    config = model_config_pb2.ModelConfig(name="slow", max_batch_size=8)
     config.input.add(name="x", data_type=model_config_pb2.TYPE_FP32, dims=[1])
     config.output.add(name="x", data_type=model_config_pb2.TYPE_FP32, dims=[1])
-    config.instance_group.add(kind=model_config_pb2.ModelInstanceGroup.KIND_CPU, count=1)
-    (repository / "slow" / "1").mkdir(parents=True)
-    (repository / "slow" / "config.pbtxt").write_text(text_format.MessageToString(config))
-    (repository / "slow" / "1" / "model.py").write_text(SLOW)
+    write_python_model(repository, config, SLOW)
 
 
 def successes(triton: EmbeddedTriton, model: str) -> int:
