@@ -108,7 +108,7 @@ def _cycles(
         # The control plane's CPU per admin call: its CPU over the cycling windows less over the
         # steady ones (as long). Only where it serves no requests: in the serve shape the
         # requests' CPU moves between two 20 s runs by more than 40 calls cost.
-        result["admin_cpu_ms"] = max(0.0, during_cpu - steady_cpu) / (2 * plan.rollout_cycles) * 1e3
+        result["admin_cpu_ms"] = max(0.0, during_cpu - steady_cpu) / len(admin_ms) * 1e3
     return result
 
 
