@@ -84,7 +84,8 @@ def server() -> Iterator[str]:
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (bench/setup.sh)")
 def test_real_wrk_prints_its_whole_histogram(server: str, tmp_path: Path) -> None:
-    """The Lua hook's histogram counts every latency wrk recorded, and two runs pool."""
+    """The Lua hook's histogram is wrk's whole latency record (its percentiles read back as
+    wrk's own), and two runs pool."""
     body = tmp_path / "body.json"
     body.write_text('{"instances": [1.0]}')
     script = loadgen.write_wrk_script(body, tmp_path / "body.lua")
@@ -93,10 +94,11 @@ def test_real_wrk_prints_its_whole_histogram(server: str, tmp_path: Path) -> Non
     for run, output in zip(runs, outputs, strict=True):
         histogram = loadgen.wrk_histogram(output)
         assert run.requests > 50
-        # wrk keeps its latencies and its request count apart (7,350 latencies for 7,339
-        # requests seen here): the histogram is the same requests within a percent
-        assert abs(sum(histogram.values()) - run.requests) <= run.requests // 100 + 2
-        assert loadgen.histogram_percentile(histogram, 99) / 1000 == run.p99_ms
+        # wrk's own latency record: its percentiles are wrk's (its latency count is kept
+        # apart from its request count: 7,350 for 7,339 requests here, 7,333 for 7,160 in CI)
+        for p, expected in ((50, run.p50_ms), (95, run.p95_ms), (99, run.p99_ms)):
+            assert loadgen.histogram_percentile(histogram, p) / 1000 == expected
+        assert sum(histogram.values()) >= run.requests * 0.9
     pooled = loadgen.pooled_wrk(outputs)
     assert pooled.requests == sum(r.requests for r in runs)
     assert min(r.p50_ms for r in runs) <= pooled.p50_ms <= max(r.p50_ms for r in runs)
