@@ -23,6 +23,7 @@ from control_plane.sources.model_config import (
     load_model_config,
     single_model_config,
 )
+from tfsgate.core import ports
 from tfsgate.core.status import Code
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import StartupError, custom_op_libraries, tf_session_config
@@ -41,6 +42,7 @@ def check_port_free(host: str, port: int, flag: str) -> None:
             raise StartupError(
                 f"port {port} ({flag}) is already in use: {exc.strerror}", Code.UNAVAILABLE
             ) from None
+    ports.reserve(port)  # free now: never handed to the embedded Triton started before it binds
 
 
 def check_front_door_ports(s: ServeSettings) -> None:

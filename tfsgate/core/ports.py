@@ -3,7 +3,9 @@
 ``bind(("", 0))`` hands out a port from the kernel's ephemeral range, the same range outgoing
 connections take their local ports from: between picking such a port and the child binding it, a
 client connection may take it (seen as EADDRINUSE when many connections are open). Ports are
-picked below that range instead, and one process never hands out the same port twice.
+picked below that range instead, and one process never hands out the same port twice, nor a
+port it was told to serve on (``reserve``): ``tfsgate serve`` picks Triton's ports before its
+front doors bind theirs, and a door port in that range was once handed to Triton (EADDRINUSE).
 """
 
 from __future__ import annotations
@@ -42,6 +44,13 @@ def _kernel_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def reserve(port: int) -> None:
+    """Keep ``port`` (one this process will bind later) out of what ``free_port`` hands out."""
+    if port:
+        with _lock:
+            _given.add(port)
 
 
 def free_port() -> int:
