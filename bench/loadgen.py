@@ -16,6 +16,7 @@ crash's backtrace. A paired gRPC point (Triton direct and tfsgate alike) is ther
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -193,28 +194,68 @@ def percentile(sorted_values: list[float], fraction: float) -> float:
     return sorted_values[rank - 1]
 
 
-def parse_h2load(output: str, log_text: str, seconds: float) -> LoadResult:
-    """h2load's summary for errors, its per-request log (one line per request) for latency."""
+def h2load_errors(output: str) -> int:
+    """Calls h2load counts as failed, errored or timed out, and answers other than 2xx."""
     requests = _H2_REQUESTS.search(output)
     statuses = _H2_STATUS.search(output)
     if requests is None or statuses is None:
         raise ValueError(f"no h2load summary in output:\n{output[-2000:]}")
     failed = int(requests.group(5)) + int(requests.group(6)) + int(requests.group(7))
-    non_ok = sum(int(statuses.group(i)) for i in (2, 3, 4))
+    return failed + sum(int(statuses.group(i)) for i in (2, 3, 4))
+
+
+def h2load_durations(log_text: str) -> list[float]:
+    """Each request's time in ms, from h2load's log (start, status, duration in us)."""
     durations: list[float] = []
     for line in log_text.splitlines():
         fields = line.split("\t")
         if len(fields) >= 3:
             durations.append(int(fields[2]) / 1000)
+    return durations
+
+
+def _h2load_result(errors: int, durations: list[float], seconds: float) -> LoadResult:
     durations.sort()
     return LoadResult(
         requests=len(durations),
         seconds=seconds,
-        errors=failed + non_ok,
+        errors=errors,
         p50_ms=percentile(durations, 0.50),
         p95_ms=percentile(durations, 0.95),
         p99_ms=percentile(durations, 0.99),
     )
+
+
+def parse_h2load(output: str, log_text: str, seconds: float) -> LoadResult:
+    """h2load's summary for errors, its per-request log (one line per request) for latency."""
+    return _h2load_result(h2load_errors(output), h2load_durations(log_text), seconds)
+
+
+@dataclass(frozen=True)
+class Window:
+    """One run of a load generator kept whole (its output, and h2load's per-request log), so
+    that several can be read as one (``pooled``)."""
+
+    tool: str  # wrk or h2load
+    output: str
+    log_text: str = ""
+    seconds: float = 0.0  # h2load's own time (wrk states its own in the output)
+
+    @functools.cached_property
+    def result(self) -> LoadResult:
+        if self.tool == "wrk":
+            return parse_wrk(self.output)
+        return parse_h2load(self.output, self.log_text, self.seconds)
+
+
+def pooled(windows: list[Window]) -> LoadResult:
+    """Several runs of one tool as one: requests, time and errors summed, percentiles over every
+    request of all of them."""
+    if windows[0].tool == "wrk":
+        return pooled_wrk([window.output for window in windows])
+    durations = [d for window in windows for d in h2load_durations(window.log_text)]
+    errors = sum(h2load_errors(window.output) for window in windows)
+    return _h2load_result(errors, durations, sum(window.seconds for window in windows))
 
 
 def run(command: list[str], timeout: float) -> str:
@@ -227,8 +268,11 @@ def run(command: list[str], timeout: float) -> str:
 
 
 def run_wrk(url: str, script: Path, clients: int, seconds: float) -> LoadResult:
-    output = run(wrk_command(url, script, clients, seconds), timeout=seconds + 60)
-    return parse_wrk(output)
+    return wrk_window(url, script, clients, seconds).result
+
+
+def wrk_window(url: str, script: Path, clients: int, seconds: float) -> Window:
+    return Window("wrk", run(wrk_command(url, script, clients, seconds), timeout=seconds + 60))
 
 
 def run_h2load(url: str, body: Path, clients: int, seconds: float, log_file: Path) -> LoadResult:
@@ -256,10 +300,16 @@ def run_h2load_answered(
 ) -> LoadResult:
     """About ``seconds`` of calls by count (``run_h2load_counted``) at ``rate`` calls a second,
     else at the rate of a first run of 20 calls per client."""
+    return h2load_answered_window(url, body, clients, seconds, log_file, rate).result
+
+
+def h2load_answered_window(
+    url: str, body: Path, clients: int, seconds: float, log_file: Path, rate: float = 0.0
+) -> Window:
     if not rate:
         rate = run_h2load_counted(url, body, clients, 20 * clients, log_file).rps
     count = calls_for(seconds, rate, clients)
-    return run_h2load_counted(url, body, clients, count, log_file, timeout=10 * seconds + 60)
+    return h2load_counted_window(url, body, clients, count, log_file, timeout=10 * seconds + 60)
 
 
 def run_h2load_counted(
@@ -267,6 +317,12 @@ def run_h2load_counted(
 ) -> LoadResult:
     """``count`` calls, each answered before h2load ends (nothing is cancelled); the run's time
     is h2load's own, from its first connection to its last answer."""
+    return h2load_counted_window(url, body, clients, count, log_file, timeout).result
+
+
+def h2load_counted_window(
+    url: str, body: Path, clients: int, count: int, log_file: Path, timeout: float = 300
+) -> Window:
     log_file.unlink(missing_ok=True)
     output = run(h2load_command(url, body, clients, 0, log_file, count), timeout=timeout)
-    return parse_h2load(output, log_file.read_text(), h2load_seconds(output))
+    return Window("h2load", output, log_file.read_text(), h2load_seconds(output))

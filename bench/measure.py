@@ -1,7 +1,7 @@
 """What every section of ``make bench`` measures with: the ``Plan`` (how long, how many clients) and
 ``Bench`` (the example models, the main ``tfsgate serve``, one measured point with the CPU of the
-gateway and of Triton around it, tfsgate against Triton direct back to back). The sections are in
-``bench/sections/``; ``bench/run.py`` runs them."""
+gateway and of Triton around it, tfsgate and Triton direct in alternating windows). The sections
+are in ``bench/sections/``; ``bench/run.py`` runs them."""
 
 from __future__ import annotations
 
@@ -72,11 +72,12 @@ class Plan:
     rollout_clients: int
     rollout_seconds: float  # on each side: steady, and with the cycles
     rollout_windows: int  # the sides alternate in this many pairs of windows
+    pair_windows: int  # Triton direct and tfsgate alternate in this many windows each per point
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
-            return cls(True, 2, 1, (1, 16, 64), 32, 2, (1, 16384), 4, 2, 4, 8, 4, 2)
+            return cls(True, 2, 1, (1, 16, 64), 32, 2, (1, 16384), 4, 2, 4, 8, 4, 2, 2)
         return cls(
             False,
             seconds=8,
@@ -91,7 +92,36 @@ class Plan:
             rollout_clients=8,
             rollout_seconds=20,
             rollout_windows=4,
+            pair_windows=4,
         )
+
+
+@dataclass(frozen=True)
+class Target:
+    """What one side of a point loads: ``name`` is tfsgate, triton or another server, whose
+    process tree's CPU is read when ``server_pid`` is given."""
+
+    name: str
+    url: str
+    body: Path
+    server_pid: int | None = None
+
+
+@dataclass
+class _Taken:
+    """One window's run and what it cost (seconds of CPU)."""
+
+    window: loadgen.Window
+    gateway_cpu: float
+    triton_cpu: float
+    server_cpu: float
+    busy: float  # the machine's, all processes
+    mine: float  # the load generator's (this process's children)
+    capacity: float  # the window's time times the cores
+    began: float  # time.time() at its start
+    server_errors: float = 0.0
+    cancelled: float = 0.0
+    gateway_ok: float = 0.0
 
 
 class Bench:
@@ -218,66 +248,130 @@ class Bench:
         ``kind`` is rest or grpc; ``target`` tfsgate, triton or another server (``server_pid``:
         the CPU of its process and children is recorded as ``server_cpu_us``).
         """
-        assert self.serve is not None
-        plan = self.plan
-        log_file = self.work / "h2load.log"
+        return self.alternate(kind, [Target(target, url, body, server_pid)], clients, seconds, 1)[0]
+
+    def alternate(
+        self, kind: str, targets: list[Target], clients: int, seconds: float, windows: int
+    ) -> list[dict[str, Any]]:
+        """Each target warmed up, then ``windows`` rounds of one window per target in turn, each
+        ``seconds / windows`` long; each target's point pools its windows (requests, time, errors
+        and CPU summed, percentiles over every request of them). One run per target, one after
+        the other, read the host's drift between them as a difference of the targets: this
+        machine's load from outside the benchmark moved from 8 % to 29 % between Triton
+        direct's run and tfsgate's at one point (0.43x, against 0.79-1.00x in other runs)."""
+        each = seconds / windows
+        loads = {target.name: self._load(kind, target, clients, each) for target in targets}
+        for target in targets:
+            loads[target.name](self.plan.warmup)
+        taken: dict[str, list[_Taken]] = {target.name: [] for target in targets}
+        counters = self._settled_counters()
+        for _ in range(windows):
+            for target in targets:
+                window, counters = self._window(loads[target.name], target, each, counters)
+                taken[target.name].append(window)
+        return [self._point(kind, target, clients, taken[target.name]) for target in targets]
+
+    def _load(
+        self, kind: str, target: Target, clients: int, seconds: float
+    ) -> Callable[[float], loadgen.Window]:
+        """A run of the load generator for ``duration`` seconds; its command for ``seconds`` goes to
+        the report."""
         if kind == "rest":
-            script = loadgen.write_wrk_script(body, body.with_suffix(".lua"))
+            script = loadgen.write_wrk_script(target.body, target.body.with_suffix(".lua"))
+            command = loadgen.wrk_command(target.url, script, clients, seconds)
+            self.results["commands"].setdefault(f"{kind} {target.name}", shown(command))
+            return lambda duration: loadgen.wrk_window(target.url, script, clients, duration)
+        # By count, nothing cancelled at the end (bench/loadgen.py), at the rate of the run
+        # before (the warm-up's for the first window).
+        log_file = self.work / "h2load.log"
+        rate = 0.0
 
-            def load(duration: float) -> loadgen.LoadResult:
-                return loadgen.run_wrk(url, script, clients, duration)
+        def load(duration: float) -> loadgen.Window:
+            nonlocal rate
+            window = loadgen.h2load_answered_window(
+                target.url, target.body, clients, duration, log_file, rate
+            )
+            rate = window.result.rps
+            return window
 
-            command = loadgen.wrk_command(url, script, clients, seconds)
-        else:
-            # By count, nothing cancelled at the end (bench/loadgen.py), at the rate of the run
-            # before (the warm-up's for the measured run).
-            rate = 0.0
+        command = loadgen.h2load_command(target.url, target.body, clients, seconds, log_file, 1)
+        command[command.index("-n1")] = f"-n<calls for {seconds:g} s at the rate of the run before>"
+        self.results["commands"].setdefault(f"{kind} {target.name}", shown(command))
+        return load
 
-            def load(duration: float) -> loadgen.LoadResult:
-                nonlocal rate
-                result = loadgen.run_h2load_answered(url, body, clients, duration, log_file, rate)
-                rate = result.rps
-                return result
-
-            command = loadgen.h2load_command(url, body, clients, seconds, log_file, count=1)
-            command[command.index("-n1")] = f"-n<calls for {seconds:g} s at the warm-up rate>"
-        self.results["commands"].setdefault(f"{kind} {target}", shown(command))
-        load(plan.warmup)
-        before = self._settled_counters()
-        pid = self.serve.process.pid
-        gateway_cpu = cpu_seconds(pid)
-        triton_cpu = group_cpu_seconds(self.serve.triton_pgid)
-        server_cpu = tree_cpu_seconds(server_pid) if server_pid else 0.0
+    def _window(
+        self,
+        load: Callable[[float], loadgen.Window],
+        target: Target,
+        seconds: float,
+        before: dict[str, float],
+    ) -> tuple[_Taken, dict[str, float]]:
+        """One window of ``load``: the CPU of the gateway, of Triton's group and of the target's
+        own server, the machine's, and the servers' counters (settled after: the next window's
+        before)."""
+        assert self.serve is not None
+        pid, pgid = self.serve.process.pid, self.serve.triton_pgid
+        server = target.server_pid
+        gateway_cpu, triton_cpu = cpu_seconds(pid), group_cpu_seconds(pgid)
+        server_cpu = tree_cpu_seconds(server) if server else 0.0
         busy, mine, began = machine_busy_seconds(), children_cpu_seconds(), time.monotonic()
-        result = load(seconds)
-        gateway_cpu = cpu_seconds(pid) - gateway_cpu
-        triton_cpu = group_cpu_seconds(self.serve.triton_pgid) - triton_cpu
-        server_cpu = tree_cpu_seconds(server_pid) - server_cpu if server_pid else 0.0
-        busy = machine_busy_seconds() - busy
-        mine = children_cpu_seconds() - mine + gateway_cpu + triton_cpu + server_cpu
-        capacity = (time.monotonic() - began) * (os.cpu_count() or 1)
+        began_at = time.time()
+        window = load(seconds)
+        taken = _Taken(
+            window,
+            gateway_cpu=cpu_seconds(pid) - gateway_cpu,
+            triton_cpu=group_cpu_seconds(pgid) - triton_cpu,
+            server_cpu=tree_cpu_seconds(server) - server_cpu if server else 0.0,
+            busy=machine_busy_seconds() - busy,
+            mine=children_cpu_seconds() - mine,
+            capacity=(time.monotonic() - began) * (os.cpu_count() or 1),
+            began=began_at,
+        )
         after = self._settled_counters()
-        point: dict[str, Any] = result.as_dict()
-        requests = max(1, result.requests)
-        point["gateway_cpu_us"] = gateway_cpu / requests * 1e6
-        point["triton_cpu_us"] = triton_cpu / requests * 1e6
-        if server_pid:
-            point["server_cpu_us"] = server_cpu / requests * 1e6
-        point["server_errors"] = (after["gateway_not_ok"] - before["gateway_not_ok"]) + (
+        taken.server_errors = (after["gateway_not_ok"] - before["gateway_not_ok"]) + (
             after["triton_failed"] - before["triton_failed"]
         )
-        point["cancelled"] = after["cancelled"] - before["cancelled"]
+        taken.cancelled = after["cancelled"] - before["cancelled"]
+        taken.gateway_ok = after["gateway_ok"] - before["gateway_ok"]
+        return taken, after
+
+    def _point(
+        self, kind: str, target: Target, clients: int, taken: list[_Taken]
+    ) -> dict[str, Any]:
+        result = loadgen.pooled([t.window for t in taken])
+        requests = max(1, result.requests)
+        point: dict[str, Any] = result.as_dict()
+        point["gateway_cpu_us"] = sum(t.gateway_cpu for t in taken) / requests * 1e6
+        point["triton_cpu_us"] = sum(t.triton_cpu for t in taken) / requests * 1e6
+        if target.server_pid:
+            point["server_cpu_us"] = sum(t.server_cpu for t in taken) / requests * 1e6
+        point["server_errors"] = sum(t.server_errors for t in taken)
+        point["cancelled"] = sum(t.cancelled for t in taken)
         # What the rest of the machine took meanwhile (other users' jobs): the noise gauge.
-        point["other_load"] = max(0.0, busy - mine) / capacity
-        if target == "tfsgate":
-            point["gateway_ok"] = after["gateway_ok"] - before["gateway_ok"]
-        cpu = {"tfsgate": point["gateway_cpu_us"], "triton": point["triton_cpu_us"]}.get(
-            target, point.get("server_cpu_us", 0.0)
-        )
+        others = sum(t.busy - t.mine - t.gateway_cpu - t.triton_cpu - t.server_cpu for t in taken)
+        point["other_load"] = max(0.0, others) / sum(t.capacity for t in taken)
+        if target.name == "tfsgate":
+            point["gateway_ok"] = sum(t.gateway_ok for t in taken)
+        # The target's own CPU: the gateway's, Triton's group's, or its server's.
+        field = {"tfsgate": "gateway_cpu", "triton": "triton_cpu"}.get(target.name, "server_cpu")
+        cpu = point.get(f"{field}_us", 0.0)
+        cpus = [getattr(t, field) / max(1, t.window.result.requests) * 1e6 for t in taken]
+        if len(taken) > 1:
+            point["windows"] = [
+                {
+                    "began": round(t.began, 3),
+                    "requests": t.window.result.requests,
+                    "rps": t.window.result.rps,
+                    "p99_ms": t.window.result.p99_ms,
+                    "cpu_us": cpu,
+                }
+                for t, cpu in zip(taken, cpus, strict=True)
+            ]
+        each = f" (windows {'/'.join(f'{c:.0f}' for c in cpus)})" if len(taken) > 1 else ""
         self.say(
-            f"{kind:4} {target:8} {clients:3} clients: {result.rps:8.0f} req/s, p50 "
-            f"{result.p50_ms:.2f} p99 {result.p99_ms:.2f} ms, {target} CPU {cpu:.0f} us/req, "
-            f"errors {result.errors}+{point['server_errors']:.0f}, other load "
+            f"{kind:4} {target.name:8} {clients:3} clients: {result.rps:8.0f} req/s, p50 "
+            f"{result.p50_ms:.2f} p99 {result.p99_ms:.2f} ms, {target.name} CPU {cpu:.0f} "
+            f"us/req{each}, errors {result.errors}+{point['server_errors']:.0f}, other load "
             f"{point['other_load']:.0%}"
         )
         return point
@@ -320,10 +414,10 @@ class Bench:
     def pair(
         self, case: Case, bodies: Bodies, kind: str, clients: int, seconds: float
     ) -> dict[str, Any]:
-        """Triton direct, then tfsgate, same protocol and tensor, back to back; measured again,
-        once, when Triton died or hung meanwhile (tritonserver 2.51 has died of SIGSEGV and hung
-        after a heap corruption at 64 clients here): the serve restarts it on new ports, and
-        the report lists the restart."""
+        """Triton direct and tfsgate, same protocol and tensor, in alternating windows; measured
+        again, once, when Triton died or hung meanwhile (tritonserver 2.51 has died of SIGSEGV
+        and hung after a heap corruption at 64 clients here): the serve restarts it on new
+        ports, and the report lists the restart."""
         assert self.serve is not None
         pid = int(self.serve.endpoints["pid"])
         try:
@@ -342,17 +436,20 @@ class Bench:
         self, case: Case, bodies: Bodies, kind: str, clients: int, seconds: float
     ) -> dict[str, Any]:
         urls = self.urls(case)
-        triton_body = bodies.triton_json if kind == "rest" else bodies.model_infer
-        gateway_body = bodies.rest if kind == "rest" else bodies.predict
-        return {
-            "clients": clients,
-            "triton": self.measure(
-                kind, "triton", urls[f"{kind} triton"], triton_body, clients, seconds
+        targets = [
+            Target(
+                "triton",
+                urls[f"{kind} triton"],
+                bodies.triton_json if kind == "rest" else bodies.model_infer,
             ),
-            "tfsgate": self.measure(
-                kind, "tfsgate", urls[f"{kind} tfsgate"], gateway_body, clients, seconds
+            Target(
+                "tfsgate",
+                urls[f"{kind} tfsgate"],
+                bodies.rest if kind == "rest" else bodies.predict,
             ),
-        }
+        ]
+        triton, tfsgate = self.alternate(kind, targets, clients, seconds, self.plan.pair_windows)
+        return {"clients": clients, "triton": triton, "tfsgate": tfsgate}
 
     # ---- a Triton that died mid-run
     def _endpoints_file(self) -> dict[str, Any]:

@@ -34,6 +34,23 @@ from bench.report_tables import (
 from bench.targets import Results, protocol_name
 
 
+def _point_method(plan: dict[str, Any]) -> str:
+    seconds, windows = plan.get("seconds", "?"), plan.get("pair_windows", 1)
+    if windows <= 1:  # results of a bench before the windows
+        return (
+            f"a 1 s warm-up then a closed-loop run of {seconds} s, Triton direct first and "
+            "tfsgate right after,"
+        )
+    each = f"{seconds / windows:g}" if isinstance(seconds, int | float) else "?"
+    return (
+        f"a 1 s warm-up of each side, then {windows} windows of {each} s of Triton direct "
+        f"alternating with {windows} of tfsgate ({seconds} s a side at a sweep point; MLP and "
+        "payload points split their own time alike), each side's requests, time, errors and CPU summed over its windows and its "
+        "percentiles read over all their requests, so that the host's drift falls on both "
+        "sides alike (the log lists each window's CPU per request),"
+    )
+
+
 def render(results: Results, plots: dict[str, str], title: str, baseline: Results | None) -> str:
     """The whole report; ``plots`` maps a plot's key to its path relative to the report."""
     machine = results.get("machine", {})
@@ -124,9 +141,8 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         "of 1 to 262,144 floats). Triton direct is the same tritonserver's own HTTP and gRPC "
         "ports (`$TFSGATE_HOME/triton/endpoints.json`), same model version and tensor "
         "(KServe-v2 JSON over HTTP, `raw_input_contents` over gRPC, as tfsgate itself sends "
-        "upstream). Each point is a 1 s warm-up then a closed-loop run of "
-        f"{plan.get('seconds', '?')} s with one load-generator thread and N connections (one "
-        "request in flight each); Triton direct runs first, tfsgate right after. gRPC runs go "
+        f"upstream). Each point is {_point_method(plan)} with one load-generator thread and N "
+        "connections (one request in flight each). gRPC runs go "
         "by count (`h2load -n`, the calls the warm-up's rate fits in the time), so that none is "
         "in flight when h2load ends: its timed mode cancels those, and Triton 2.51's gRPC "
         "frontend crashes now and then on a cancelled call (server issues #7368, #8034). The "

@@ -5,7 +5,8 @@ half_plus_two in two versions, the 3 x 1024 MLP, ``scale`` for payload sizes), a
 ``tfsgate serve`` with its embedded tritonserver (whose own HTTP and gRPC ports are read from
 ``$TFSGATE_HOME/triton/endpoints.json``) and ``bench/naive_server.py``. Load comes from ``wrk``
 (REST) and ``h2load`` (gRPC, by count: bench/loadgen.py), one thread, N connections, each point
-measured back to back against Triton direct, so the ratios come from one run. The gateway's CPU
+measured in windows alternating with Triton direct's (``Bench.alternate``), so the ratios come
+from one run and the host's drift falls on both sides. The gateway's CPU
 is utime+stime of the ``tfsgate serve`` process alone, from ``/proc``, over each run. Results go
 to a JSON file and ``bench/report.py`` turns them into ``docs/benchmarks.md`` and its plots.
 

@@ -31,6 +31,18 @@ def test_a_counted_run_asks_for_its_count_and_takes_h2loads_time(tmp_path: Path)
     assert loadgen.parse_h2load(CANNED, log, loadgen.h2load_seconds(CANNED)).rps == 4000
 
 
+def test_h2load_windows_pool_their_requests_errors_and_time() -> None:
+    fast = "".join(f"1700000{i}\t200\t100\n" for i in range(90))
+    slow = "".join(f"1700001{i}\t200\t5000\n" for i in range(10))
+    erring = CANNED.replace("0 failed", "3 failed").replace("0 4xx", "2 4xx")
+    pooled = loadgen.pooled(
+        [loadgen.Window("h2load", CANNED, fast, 1.0), loadgen.Window("h2load", erring, slow, 0.5)]
+    )
+    assert (pooled.requests, pooled.errors, pooled.seconds) == (100, 5, 1.5)
+    # Percentiles over the 100 requests together: the slow window's ten are the top tenth.
+    assert (pooled.p50_ms, pooled.p95_ms, pooled.p99_ms) == (0.1, 5.0, 5.0)
+
+
 def test_grpc_points_cancel_nothing(half_plus_two: Path, tmp_path: Path) -> None:
     with half_plus_two_bench(half_plus_two, tmp_path, "h2load") as (bench, _, case, bodies):
         point = bench.pair(case, bodies, "grpc", 16, bench.plan.seconds)
@@ -40,6 +52,9 @@ def test_grpc_points_cancel_nothing(half_plus_two: Path, tmp_path: Path) -> None
             # Triton's CANCELED failures and the gateway's CANCELLED answers, counted around the
             # run: none, as every call was answered before h2load ended.
             assert measured["cancelled"] == 0 and measured["server_errors"] == 0
-            # The count filled about the point's time (2 s) at the warm-up's rate.
+            # The counts filled about the point's time (2 windows of 1 s) at the last run's rate.
             assert 0.5 < measured["seconds"] < 8
-        assert "-n<calls for 2 s at the warm-up rate>" in bench.results["commands"]["grpc triton"]
+        assert (
+            "-n<calls for 1 s at the rate of the run before>"
+            in bench.results["commands"]["grpc triton"]
+        )

@@ -447,3 +447,17 @@ def test_the_grpc_added_p50_note_says_how_much_is_tritons_http_endpoint() -> Non
     faster = copy.deepcopy(RESULTS)
     faster["sweep"]["rest"][0]["triton"]["p50_ms"] = 0.70
     assert not any(said in n for n in diagnosis.notes(faster))
+
+
+def test_the_method_says_how_the_pairs_windows_alternated() -> None:
+    windowed = {**RESULTS, "plan": {**RESULTS["plan"], "pair_windows": 4}}
+    page = report.render(windowed, {}, "t", None)
+    assert (
+        "Each point is a 1 s warm-up of each side, then 4 windows of 2 s of Triton direct "
+        "alternating with 4 of tfsgate (8 s a side at a sweep point;" in page
+    )
+    old = report.render(RESULTS, {}, "t", None)  # a JSON from before the windows
+    assert (
+        "Each point is a 1 s warm-up then a closed-loop run of 8 s, Triton direct first and "
+        "tfsgate right after, with one load-generator thread" in old
+    )

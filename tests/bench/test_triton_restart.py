@@ -32,8 +32,9 @@ def test_a_triton_that_ends_during_a_point_is_waited_for_and_the_point_measured_
 ) -> None:
     with half_plus_two_bench(half_plus_two, tmp_path, "wrk") as (bench, serve, case, bodies):
         died = int(serve.endpoints["pid"])
-        # Into Triton direct's measured run (after its 1 s warm-up; the run lasts 2 s).
-        killer = threading.Timer(1.5, os.kill, (died, sent))
+        # Into the point's first window of Triton direct (after the two sides' 1 s warm-ups; the
+        # windows last 1 s), or near it: wherever it lands, the pair is measured again.
+        killer = threading.Timer(2.5, os.kill, (died, sent))
         killer.start()
         point = bench.pair(case, bodies, "rest", 4, bench.plan.seconds)
         killer.join()
