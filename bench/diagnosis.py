@@ -78,6 +78,7 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
     floor = _floor(results, kind, min(clients, 16))
     who = "1 client" if clients == 1 else f"{clients} clients"
     text = f"{protocol_name(kind)} at {who}: {cpu:.0f} us against {limit:.0f} us."
+    text += _window_cpus(point["tfsgate"], limit)
     if floor is not None:
         text += (
             f" The do-nothing `{DOOR_FLOOR[kind]}` server costs {floor:.0f} us per request under"
@@ -95,6 +96,20 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
             text += _alternatives(results, min(clients, 16))
     return (
         text + _profile_top(results, kind) if clients == 16 else text + _wakeups_cpu(results, kind)
+    )
+
+
+def _window_cpus(measured: dict[str, Any], limit: float) -> str:
+    """The point's windows (alternating with Triton direct's), each one's CPU per request: how
+    far the host moved the figure within the point."""
+    windows = measured.get("windows")
+    if not windows:
+        return ""
+    cpus = [float(w["cpu_us"]) for w in windows]
+    within = sum(cpu <= limit for cpu in cpus)
+    return (
+        f" Its {len(cpus)} windows, in order: {', '.join(f'{c:.0f}' for c in cpus)} us"
+        f" ({within} within the target)."
     )
 
 

@@ -461,3 +461,23 @@ def test_the_method_says_how_the_pairs_windows_alternated() -> None:
         "Each point is a 1 s warm-up then a closed-loop run of 8 s, Triton direct first and "
         "tfsgate right after, with one load-generator thread" in old
     )
+
+
+def test_a_missed_cpu_note_lists_each_windows_cpu() -> None:
+    from bench import diagnosis
+
+    sweep = RESULTS["sweep"]
+    sixteen = sweep["rest"][1]
+    windows = [
+        {"began": 0.0, "requests": 100, "rps": 50.0, "p99_ms": 2.0, "cpu_us": c}
+        for c in (122, 84, 102, 77)
+    ]
+    windowed = {**sixteen, "tfsgate": {**sixteen["tfsgate"], "windows": windows}}
+    results = {
+        **RESULTS,
+        "sweep": {**sweep, "rest": [sweep["rest"][0], windowed, sweep["rest"][2]]},
+    }
+    rest_16 = next(n for n in diagnosis.notes(results) if n.startswith("REST at 16 clients:"))
+    assert "Its 4 windows, in order: 122, 84, 102, 77 us (1 within the target)." in rest_16
+    plain = next(n for n in diagnosis.notes(RESULTS) if n.startswith("REST at 16 clients:"))
+    assert "windows" not in plain
