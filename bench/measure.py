@@ -363,9 +363,9 @@ class Bench:
                     "requests": t.window.result.requests,
                     "rps": t.window.result.rps,
                     "p99_ms": t.window.result.p99_ms,
-                    "cpu_us": cpu,
+                    "cpu_us": window_cpu,
                 }
-                for t, cpu in zip(taken, cpus, strict=True)
+                for t, window_cpu in zip(taken, cpus, strict=True)
             ]
         each = f" (windows {'/'.join(f'{c:.0f}' for c in cpus)})" if len(taken) > 1 else ""
         self.say(

@@ -45,9 +45,10 @@ def _point_method(plan: dict[str, Any]) -> str:
     return (
         f"a 1 s warm-up of each side, then {windows} windows of {each} s of Triton direct "
         f"alternating with {windows} of tfsgate ({seconds} s a side at a sweep point; MLP and "
-        "payload points split their own time alike), each side's requests, time, errors and CPU summed over its windows and its "
-        "percentiles read over all their requests, so that the host's drift falls on both "
-        "sides alike (the log lists each window's CPU per request),"
+        "payload points split their own time alike), each side's requests, time, errors and "
+        "CPU summed over its windows and its percentiles read over all their requests, so that "
+        "the host's drift falls on both sides alike (the log lists each window's CPU per "
+        "request),"
     )
 
 

@@ -5,7 +5,8 @@ connections take their local ports from: between picking such a port and the chi
 client connection may take it (seen as EADDRINUSE when many connections are open). Ports are
 picked below that range instead, and one process never hands out the same port twice, nor a
 port it was told to serve on (``reserve``): ``tfsgate serve`` picks Triton's ports before its
-front doors bind theirs, and a door port in that range was once handed to Triton (EADDRINUSE).
+front doors bind theirs, so a door port in that range could be handed to Triton in between (the
+likely cause of an EADDRINUSE at a REST door once seen in CI).
 """
 
 from __future__ import annotations
