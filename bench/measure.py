@@ -107,7 +107,7 @@ class Target:
     server_pid: int | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Taken:
     """One window's run and what it cost (seconds of CPU)."""
 
@@ -119,9 +119,7 @@ class _Taken:
     mine: float  # the load generator's (this process's children)
     capacity: float  # the window's time times the cores
     began: float  # time.time() at its start
-    server_errors: float = 0.0
-    cancelled: float = 0.0
-    gateway_ok: float = 0.0
+    counted: dict[str, float]  # the servers' counters (``_counters``) over the window
 
 
 class Bench:
@@ -317,22 +315,16 @@ class Bench:
         busy, mine, began = machine_busy_seconds(), children_cpu_seconds(), time.monotonic()
         began_at = time.time()
         window = load(seconds)
+        gateway_cpu = cpu_seconds(pid) - gateway_cpu
+        triton_cpu = group_cpu_seconds(pgid) - triton_cpu
+        server_cpu = tree_cpu_seconds(server) - server_cpu if server else 0.0
+        busy, mine = machine_busy_seconds() - busy, children_cpu_seconds() - mine
+        capacity = (time.monotonic() - began) * (os.cpu_count() or 1)
+        after = self._settled_counters()  # read after the CPU: settling is not the window's
+        counted = {key: after[key] - before[key] for key in after}
         taken = _Taken(
-            window,
-            gateway_cpu=cpu_seconds(pid) - gateway_cpu,
-            triton_cpu=group_cpu_seconds(pgid) - triton_cpu,
-            server_cpu=tree_cpu_seconds(server) - server_cpu if server else 0.0,
-            busy=machine_busy_seconds() - busy,
-            mine=children_cpu_seconds() - mine,
-            capacity=(time.monotonic() - began) * (os.cpu_count() or 1),
-            began=began_at,
+            window, gateway_cpu, triton_cpu, server_cpu, busy, mine, capacity, began_at, counted
         )
-        after = self._settled_counters()
-        taken.server_errors = (after["gateway_not_ok"] - before["gateway_not_ok"]) + (
-            after["triton_failed"] - before["triton_failed"]
-        )
-        taken.cancelled = after["cancelled"] - before["cancelled"]
-        taken.gateway_ok = after["gateway_ok"] - before["gateway_ok"]
         return taken, after
 
     def _point(
@@ -345,13 +337,15 @@ class Bench:
         point["triton_cpu_us"] = sum(t.triton_cpu for t in taken) / requests * 1e6
         if target.server_pid:
             point["server_cpu_us"] = sum(t.server_cpu for t in taken) / requests * 1e6
-        point["server_errors"] = sum(t.server_errors for t in taken)
-        point["cancelled"] = sum(t.cancelled for t in taken)
+        point["server_errors"] = sum(
+            t.counted["gateway_not_ok"] + t.counted["triton_failed"] for t in taken
+        )
+        point["cancelled"] = sum(t.counted["cancelled"] for t in taken)
         # What the rest of the machine took meanwhile (other users' jobs): the noise gauge.
         others = sum(t.busy - t.mine - t.gateway_cpu - t.triton_cpu - t.server_cpu for t in taken)
         point["other_load"] = max(0.0, others) / sum(t.capacity for t in taken)
         if target.name == "tfsgate":
-            point["gateway_ok"] = sum(t.gateway_ok for t in taken)
+            point["gateway_ok"] = sum(t.counted["gateway_ok"] for t in taken)
         # The target's own CPU: the gateway's, Triton's group's, or its server's.
         field = {"tfsgate": "gateway_cpu", "triton": "triton_cpu"}.get(target.name, "server_cpu")
         cpu = point.get(f"{field}_us", 0.0)
