@@ -12,6 +12,8 @@ Each note is arithmetic on the results JSON, never a figure typed in by hand:
 - The 1-client pairs measured again with no CPU ever idle and with the gateway alone on a CPU
   (``bench/sections/wakeups.py``): a difference is what halting idle CPUs or sharing a CPU's
   caches costs, which the host decides.
+- What one loopback exchange between two processes costs on this host (``bench/exchange.py``):
+  the call to Triton is one more for the gateway, in its CPU and in each request's path.
 """
 
 from __future__ import annotations
@@ -94,8 +96,58 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
             )
         if kind == "rest":
             text += _alternatives(results, min(clients, 16))
+    if clients == 16:
+        return text + _profile_top(results, kind)
+    return text + _exchange_cpu(results, cpu, floor) + _wakeups_cpu(results, kind)
+
+
+def _exchanges(results: Results) -> dict[str, dict[str, Any]]:
+    return {row["placement"]: row for row in results.get("exchange", [])}
+
+
+def _placed(rows: dict[str, dict[str, Any]], field: str) -> str:
+    """The exchange's figure on one CPU and on two, where measured."""
+    shown = [
+        f"{rows[name][field]:.0f} us {how}"
+        for name, how in (("one CPU", "on one CPU"), ("two CPUs", "across two"))
+        if name in rows
+    ]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def _exchange_cpu(results: Results, cpu: float, floor: float | None) -> str:
+    """The call to Triton is one more loopback exchange for the gateway (the client's is in the
+    door's floor already): what it costs on this host, and what that leaves the gateway's work."""
+    rows = _exchanges(results)
+    placed = rows.get("scheduler")
+    if placed is None:
+        return ""
+    each = float(placed["cpu_us"])
+    text = (
+        f" The call to Triton is one more loopback exchange for the gateway: on this host one"
+        f" exchange between two processes cost {each:.0f} us of CPU a side where the scheduler"
+        f" put them{_placed(rows, 'cpu_us')}"
+    )
+    if floor is None:
+        return text + "."
+    return text + (
+        f", which leaves about {max(0.0, cpu - floor - each):.0f} us for the gateway's own"
+        " decoding, routing, coalescing and encoding."
+    )
+
+
+def _exchange_p50(results: Results, added_ms: float) -> str:
+    """The extra exchange in each request's path: its round trip on this host."""
+    rows = _exchanges(results)
+    placed = rows.get("scheduler")
+    if placed is None or added_ms <= 0:
+        return ""
+    trip = float(placed["round_trip_us"])
     return (
-        text + _profile_top(results, kind) if clients == 16 else text + _wakeups_cpu(results, kind)
+        f" A request through tfsgate has one more loopback exchange in its path than one to"
+        f" Triton direct: its round trip between two processes took {trip:.0f} us on this host"
+        f" where the scheduler put them{_placed(rows, 'round_trip_us')}, {trip / 1000 / added_ms:.0%}"
+        " of the added figure before any of the gateway's own work."
     )
 
 
@@ -302,6 +354,7 @@ def notes(results: Results) -> list[str]:
             text = (
                 f"{name}: {value:.2f} ms. At one client the added time is the gateway's CPU per"
                 " request plus its wake-ups (HTTP/gRPC in, HTTP out to Triton, back)."
+                + _exchange_p50(results, value)
                 + (_upstream_p50(results) if kind == "grpc" else "")
                 + _wakeups_p50(results, kind)
             )

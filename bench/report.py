@@ -17,6 +17,7 @@ from bench import diagnosis
 from bench.report_tables import (
     TF_SERVING_SOURCE,
     cancelled,
+    exchange_table,
     floors_table,
     memory_table,
     mlp_table,
@@ -268,6 +269,19 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "server process's. A gateway built on that library cannot cost less per request.",
             "",
             floors_table(results["floors"]),
+            "",
+        ]
+    if results.get("exchange"):
+        out += [
+            "### Loopback exchanges between two processes",
+            "",
+            "`bench/exchange.py`: two processes trading 128-byte messages over loopback TCP "
+            "(TCP_NODELAY, one in flight), on one CPU, on two, and where the scheduler put them; "
+            "CPU is each side's send, wait and receive. A request through the gateway is two such "
+            "exchanges for it (the client's, Triton's) where Triton direct serves the client in "
+            "one: what the host charges for them no code of the gateway's removes.",
+            "",
+            exchange_table(results["exchange"]),
             "",
         ]
     if results.get("profile"):

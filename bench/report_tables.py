@@ -316,6 +316,27 @@ def floors_table(rows: list[dict[str, Any]]) -> str:
     )
 
 
+_PLACED = {
+    "scheduler": "where the scheduler put them",
+    "one CPU": "on one CPU",
+    "two CPUs": "on two CPUs",
+}
+
+
+def exchange_table(rows: list[dict[str, Any]]) -> str:
+    return table(
+        ["the two processes", "round trip us", "CPU us per exchange, each side"],
+        [
+            [
+                _PLACED.get(row["placement"], row["placement"]),
+                f"{row['round_trip_us']:.0f}",
+                f"{row['cpu_us']:.0f}",
+            ]
+            for row in rows
+        ],
+    )
+
+
 def share_table(what: str, rows: list[Any]) -> str:
     return table([what, "share"], [[f"`{name}`", f"{share:.1%}"] for name, share in rows])
 

@@ -1,11 +1,12 @@
-"""Library floors: do-nothing servers of the front doors' libraries under the same load."""
+"""Library floors: do-nothing servers of the front doors' libraries under the same load, and
+what an exchange between two processes costs on this host (``bench/exchange.py``)."""
 
 from __future__ import annotations
 
 import sys
 from typing import Any
 
-from bench import floors, loadgen
+from bench import exchange, floors, loadgen
 from bench.bodies import PREDICT_PATH, Case, write_bodies
 from bench.measure import HALF_PLUS_TWO_X, Bench
 from bench.procs import (
@@ -58,3 +59,9 @@ def run(bench: Bench) -> None:
         finally:
             stop(process)
     bench.results["floors"] = rows
+    bench.results["exchange"] = exchange.run()
+    for row in bench.results["exchange"]:
+        bench.say(
+            f"exchange {row['placement']:10}: round trip {row['round_trip_us']:.0f} us,"
+            f" {row['cpu_us']:.0f} us CPU a side"
+        )
