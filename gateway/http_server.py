@@ -42,6 +42,7 @@ from typing import cast
 import httptools  # type: ignore[import-untyped]
 
 from gateway.large_bodies import LargeBodies
+from gateway.write_batch import WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +130,7 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._emptied: asyncio.Future[None] | None = None
+        self.batch = WriteBatch()  # small answers written at the end of the loop's turn
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -216,6 +218,7 @@ class _Connection(asyncio.Protocol):
         self._reading = True
         self._drained: asyncio.Future[None] | None = None  # while writing is paused
         self._continue_owed = False
+        self._held: list[bytes] | None = None  # answers to write at the turn's end (WriteBatch)
         # The request being parsed.
         self._method = ""
         self._version = "1.1"
@@ -331,7 +334,7 @@ class _Connection(asyncio.Protocol):
             self._upgrade = True  # see _upgraded
         elif self._expect_continue:
             if self._task is None:
-                self._transport.write(_CONTINUE)
+                self._send(_CONTINUE)
             else:
                 self._continue_owed = True  # after the answers ahead of it, in order
 
@@ -384,7 +387,7 @@ class _Connection(asyncio.Protocol):
                 status, answer_headers, b"" if method == "HEAD" else answer, len(answer), last
             )
             if last:
-                self._transport.close()
+                self._close_transport()
                 return
             if self._drained is not None:  # the client reads slower than we answer: wait for it
                 self._pause_reading()
@@ -408,7 +411,7 @@ class _Connection(asyncio.Protocol):
             return
         if self._continue_owed:
             self._continue_owed = False
-            self._transport.write(_CONTINUE)
+            self._send(_CONTINUE)
         self._resume_reading()
         if not self._in_message:
             self.idle_since = self.server.loop.time()
@@ -423,10 +426,33 @@ class _Connection(asyncio.Protocol):
         parts.append(b"\r\n")
         if len(body) <= _ONE_WRITE:
             parts.append(body)
-            self._transport.write(b"".join(parts))
-        else:
+            self._hold(b"".join(parts))
+        else:  # written now: a large answer's flow control (pause_writing) applies at once
+            self.flush()
             self._transport.write(b"".join(parts))
             self._transport.write(body)
+
+    def _hold(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = [data]
+            self.server.batch.hold(self, self.server.loop)
+        else:
+            self._held.append(data)
+
+    def flush(self) -> None:
+        """Write what is held (``gateway/write_batch.py``)."""
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+
+    def _send(self, data: bytes) -> None:
+        """Written now, after what is held."""
+        self.flush()
+        self._transport.write(data)
+
+    def _close_transport(self) -> None:
+        self.flush()
+        self._transport.close()
 
     # Large bodies (gateway/large_bodies.py)
 
@@ -470,7 +496,7 @@ class _Connection(asyncio.Protocol):
 
     def _reject(self) -> None:
         self._write(400, _JSON, _BAD_REQUEST, len(_BAD_REQUEST), last=True)
-        self._transport.close()
+        self._close_transport()
 
     def _upgraded(self, rest: bytes) -> None:
         """llhttp stops at the head of a request asking for Upgrade (or CONNECT) and leaves what
@@ -502,18 +528,19 @@ class _Connection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def close(self) -> None:
-        self._transport.close()
+        self._close_transport()
 
     def shutdown(self) -> None:
         """The server stops: close now if idle, else once what was received is answered."""
         if self._task is None and not self._in_message:
-            self._transport.close()
+            self._close_transport()
         else:
             self._close_when_done = True
 
     def abort(self) -> asyncio.Task[None] | None:
         """Stop's grace is over: drop the connection and cancel its handler."""
         task = self._task
+        self._held = None
         self._transport.abort()
         if task is not None:
             task.cancel()

@@ -418,3 +418,34 @@ async def test_a_tls_handshake_finished_after_stop_is_not_served(tmp_path: Path)
         return  # refused during the handshake: not served either
     writer.write(get("/late"))
     assert await closed(reader, 5)
+
+
+async def test_answers_finished_in_one_turn_are_written_together() -> None:
+    """Eight requests wait on one gate; opened, their handlers all finish in one turn of the loop
+    and the eight answers go out in one flush after it (gateway/write_batch.py), each on its own
+    connection, whole."""
+    from gateway.write_batch import WriteBatch
+
+    class Counting(WriteBatch):
+        def __init__(self) -> None:
+            super().__init__()
+            self.flushed: list[int] = []
+
+        def _flush(self) -> None:
+            self.flushed.append(len(self._held))
+            super()._flush()
+
+    echo = Echo()
+    async with serving(echo) as server:
+        batch = server.batch = Counting()
+        streams = [await asyncio.open_connection("127.0.0.1", server.port) for _ in range(8)]
+        for i, (_, writer) in enumerate(streams):
+            writer.write(get("/gate", f"X-N: {i}\r\n"))
+        while sum(1 for c in server.connections if c._task is not None) < 8:
+            await asyncio.sleep(0.01)
+        echo.gate.set()
+        for i, (reader, writer) in enumerate(streams):
+            status, _, answer = await read_answer(reader)
+            assert status == 200 and orjson.loads(answer)["headers"]["x-n"] == str(i)
+            writer.close()
+    assert batch.flushed == [8]
