@@ -34,7 +34,6 @@ import grpc
 
 from gateway.hpack_codec import Decoder, Header, HpackError, literal
 from gateway.inflate import DEFLATE, GZIP, inflate
-from gateway.write_batch import WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -273,7 +272,7 @@ class _Call:
             self.send_window -= size
             connection.ping_strikes = 0  # grpc-core: headers or data written reset the strikes
             stream = self.id
-            connection.hold(
+            connection.write(
                 b"".join(
                     (
                         _frame(_HEADERS, _END_HEADERS, stream, _RESPONSE_HEADERS),
@@ -354,7 +353,6 @@ class Http2Connection(asyncio.Protocol):
         self.header_size = 0  # of header_parts: a running total, so tiny frames cost no rescans
         self.going_away = False
         self.out: list[Buffer] = []
-        self.held: list[bytes] | None = None  # answers to write at the turn's end (WriteBatch)
         self.reading_paused = False
         self.last_ping = -math.inf
         self.ping_strikes = 0
@@ -384,7 +382,6 @@ class Http2Connection(asyncio.Protocol):
             if call.task is not None:
                 call.task.cancel()
         self.calls.clear()
-        self.held = None
         self.transport = None
 
     def pause_writing(self) -> None:
@@ -643,23 +640,8 @@ class Http2Connection(asyncio.Protocol):
 
     # writing
 
-    def hold(self, data: bytes) -> None:
-        """A small answer's frames, written at the end of the loop's turn with any others
-        (``gateway/write_batch.py``); frames written meanwhile go after them."""
-        if self.held is None:
-            self.held = [data]
-            self.server.batch.hold(self, self.loop)
-        else:
-            self.held.append(data)
-
-    def flush(self) -> None:
-        held, self.held = self.held, None
-        if held and self.transport is not None and not self.transport.is_closing():
-            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
-
     def write(self, data: bytes) -> None:
         if self.transport is not None:
-            self.flush()
             self.transport.write(data)
 
     def write_all(self, parts: list[Buffer]) -> None:
@@ -667,7 +649,6 @@ class Http2Connection(asyncio.Protocol):
         answer's DATA payloads are views of its message: no copy of it is made to send it)."""
         if self.transport is None:
             return
-        self.flush()
         if len(parts) > _JOINED_PARTS:
             self.transport.writelines(parts)
         else:
@@ -761,7 +742,6 @@ class Http2Connection(asyncio.Protocol):
 
     def _close(self) -> None:
         if self.transport is not None:
-            self.flush()
             if self.out:  # frames queued while reading (a last flush of pending answers)
                 self.write_all(self.out)
                 self.out.clear()
@@ -830,7 +810,6 @@ class Http2GrpcServer:
         self.max_concurrent = max_concurrent_rpcs
         self.active = 0
         self.connections: set[Http2Connection] = set()
-        self.batch = WriteBatch()  # small answers written at the end of the loop's turn
         self._servers: list[asyncio.Server] = []
 
     async def listen_tcp(self, host: str, port: int, reuse_port: bool) -> int:
@@ -947,7 +926,6 @@ class Http2GrpcServer:
                 if call.task is not None:
                     call.task.cancel()
             if connection.transport is not None:
-                connection.flush()
                 connection.transport.close()
         for server in self._servers:
             await server.wait_closed()

@@ -9,6 +9,10 @@ Held until the turn's callbacks have run, the answers go out back to back: the r
 for all of them, and the gateway's Python runs without a system call between each answer.
 Netty's FlushConsolidationHandler makes the same trade for the same reason.
 
+The REST door holds its answers; the gRPC door writes each at once: held, its answers at 16
+clients came back later (bench.ab, 8 rounds: 5615 -> 4973 req/s, the CPU per request unchanged)
+though at 64 clients they cost 17 % less CPU.
+
 A connection holds its bytes here (``hold``) and writes them in ``flush``; anything else it writes
 meanwhile (a 100 Continue, a control frame, a close) flushes first, so its bytes keep their order.
 """

@@ -579,39 +579,3 @@ async def test_a_compressed_message_is_inflated_no_further_than_the_limit() -> N
         for broken in (b"not gzip", gzip.compress(b"\x08\x01" * 1000)[:-20]):  # corrupt, cut
             trailers = dict(await _in_thread(sending, port, broken))
             assert trailers[b"grpc-status"] == b"13"
-
-
-async def test_answers_finished_in_one_turn_are_written_together() -> None:
-    """Eight calls on one connection wait on one gate; opened, their eight answers are held
-    until the turn's end and written in one flush (gateway/write_batch.py), each whole."""
-    from gateway.write_batch import WriteBatch
-
-    class Counting(WriteBatch):
-        def __init__(self) -> None:
-            super().__init__()
-            self.flushed: list[int] = []
-
-        def _flush(self) -> None:
-            self.flushed.append(sum(len(c.held or ()) for c in self._held))
-            super()._flush()
-
-    gate, entered = asyncio.Event(), []
-
-    async def gated(request: bytes, context: Any) -> bytes:
-        entered.append(request)
-        await gate.wait()
-        return request * 2
-
-    methods = {"/test.Echo/Gated": grpc.unary_unary_rpc_method_handler(gated)}
-    async with (
-        serving(methods) as (server, port),
-        grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel,
-    ):
-        batch = server.batch = Counting()
-        call = channel.unary_unary("/test.Echo/Gated")
-        calls = [asyncio.ensure_future(call(b"%d" % i, timeout=10)) for i in range(8)]
-        while len(entered) < 8:
-            await asyncio.sleep(0.01)
-        gate.set()
-        assert await asyncio.gather(*calls) == [b"%d" % i * 2 for i in range(8)]
-    assert batch.flushed == [8]
