@@ -14,7 +14,7 @@ clients came back later (bench.ab, 8 rounds: 5615 -> 4973 req/s, the CPU per req
 though at 64 clients they cost 17 % less CPU.
 
 A connection holds its bytes here (``hold``) and writes them in ``flush``; anything else it writes
-meanwhile (a 100 Continue, a control frame, a close) flushes first, so its bytes keep their order.
+meanwhile (a 100 Continue, a large answer, a close) flushes first, so its bytes keep their order.
 """
 
 from __future__ import annotations
