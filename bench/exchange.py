@@ -25,6 +25,8 @@ import sys
 import time
 from typing import Any
 
+from bench.procs import pin
+
 MESSAGE = 128  # bytes each way, about a small :predict request
 WARM_UP = 200
 
@@ -32,11 +34,6 @@ WARM_UP = 200
 def _cpu() -> float:
     used = resource.getrusage(resource.RUSAGE_SELF)
     return used.ru_utime + used.ru_stime
-
-
-def _pin(cpu: int | None) -> None:
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
 
 
 def placements() -> dict[str, tuple[int, int] | None]:
@@ -59,7 +56,8 @@ def measure(name: str, cpus: tuple[int, int] | None, exchanges: int) -> dict[str
     pid = os.fork()
     if pid == 0:  # the echo side
         try:
-            _pin(cpus[1] if cpus else None)
+            if cpus:
+                pin([os.getpid()], {cpus[1]})
             peer = socket.create_connection(listener.getsockname())
             peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             for _ in range(WARM_UP):
@@ -71,7 +69,8 @@ def measure(name: str, cpus: tuple[int, int] | None, exchanges: int) -> dict[str
         finally:
             os._exit(0)
     os.close(report_w)
-    _pin(cpus[0] if cpus else None)
+    if cpus:
+        pin([os.getpid()], {cpus[0]})
     peer, _ = listener.accept()
     peer.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for _ in range(WARM_UP):

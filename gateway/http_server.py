@@ -387,7 +387,7 @@ class _Connection(asyncio.Protocol):
                 status, answer_headers, b"" if method == "HEAD" else answer, len(answer), last
             )
             if last:
-                self._close_transport()
+                self.close()
                 return
             if self._drained is not None:  # the client reads slower than we answer: wait for it
                 self._pause_reading()
@@ -428,8 +428,7 @@ class _Connection(asyncio.Protocol):
             parts.append(body)
             self._hold(b"".join(parts))
         else:  # written now: a large answer's flow control (pause_writing) applies at once
-            self.flush()
-            self._transport.write(b"".join(parts))
+            self._send(b"".join(parts))
             self._transport.write(body)
 
     def _hold(self, data: bytes) -> None:
@@ -449,10 +448,6 @@ class _Connection(asyncio.Protocol):
         """Written now, after what is held."""
         self.flush()
         self._transport.write(data)
-
-    def _close_transport(self) -> None:
-        self.flush()
-        self._transport.close()
 
     # Large bodies (gateway/large_bodies.py)
 
@@ -496,7 +491,7 @@ class _Connection(asyncio.Protocol):
 
     def _reject(self) -> None:
         self._write(400, _JSON, _BAD_REQUEST, len(_BAD_REQUEST), last=True)
-        self._close_transport()
+        self.close()
 
     def _upgraded(self, rest: bytes) -> None:
         """llhttp stops at the head of a request asking for Upgrade (or CONNECT) and leaves what
@@ -528,12 +523,14 @@ class _Connection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def close(self) -> None:
-        self._close_transport()
+        """Closed after what is held is written."""
+        self.flush()
+        self._transport.close()
 
     def shutdown(self) -> None:
         """The server stops: close now if idle, else once what was received is answered."""
         if self._task is None and not self._in_message:
-            self._close_transport()
+            self.close()
         else:
             self._close_when_done = True
 
