@@ -35,6 +35,7 @@ from functools import partial
 
 import numpy as np
 
+from gateway import write_batch
 from gateway.call_depth import CallDepth
 from gateway.loops import BoundLoop
 from gateway.types import Tensors
@@ -188,6 +189,10 @@ class Coalescer:
                 if not pending.future.done():
                     pending.future.set_exception(ServingError(Code.INTERNAL, str(exc)))
         finally:
+            # The batch's callers wake next turn, each holding its answer: queued after them, the
+            # write batch's flush sends those answers before the loop polls again (queued by the
+            # first hold, it would run only after that poll and whatever it reads).
+            write_batch.of(self._loop.get()).arm()
             # In the step that answered the batch: the next call is counted before its callers
             # wake (its task runs after them, as when this was the task's done callback).
             self._done(key, lane)

@@ -41,8 +41,8 @@ from typing import cast
 
 import httptools  # type: ignore[import-untyped]
 
+from gateway import write_batch
 from gateway.large_bodies import LargeBodies
-from gateway.write_batch import WriteBatch
 
 log = logging.getLogger(__name__)
 
@@ -130,10 +130,11 @@ class HttpServer:
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.TimerHandle | None = None
         self._emptied: asyncio.Future[None] | None = None
-        self.batch = WriteBatch()  # small answers written at the end of the loop's turn
+        self.batch: write_batch.WriteBatch  # small answers written at the end of the loop's turn
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
+        self.batch = write_batch.of(self.loop)
         self.stopping = False
         if self.reuse_port:
             sock = reuse_port_socket(self.host, self.port)
@@ -432,11 +433,11 @@ class _Connection(asyncio.Protocol):
             self._transport.write(body)
 
     def _hold(self, data: bytes) -> None:
-        if self._held is None:
-            self._held = [data]
-            self.server.batch.hold(self, self.server.loop)
-        else:
+        if self._held is not None:
             self._held.append(data)
+        else:
+            self._held = [data]
+            self.server.batch.hold(self)
 
     def flush(self) -> None:
         """Write what is held (``gateway/write_batch.py``)."""

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from gateway import coalescer as coalescer_module
+from gateway import write_batch
 from gateway.call_depth import CallDepth
 from gateway.coalescer import Coalescer
 from gateway.types import Tensors
+from tests.gateway.test_write_batch import Connection, Ticking
 from tfsgate.core.status import Code, ServingError
 
 
@@ -294,3 +296,27 @@ async def test_a_lane_held_for_a_call_triton_never_ends_is_let_go(
     assert answer["y"].tolist() == [[4.0]]
     assert asyncio.get_running_loop().time() - started >= 0.08  # waited for the backstop
     assert (lane.calls, lane.kept) == (0, False)
+
+
+async def test_a_batch_s_answers_are_flushed_in_the_turn_its_callers_run() -> None:
+    """Answering a batch arms the loop's write batch (gateway/write_batch.py) after waking its
+    callers: what they hold is written in their turn, before the loop polls again."""
+    loop = asyncio.get_running_loop()
+    coalescer = Coalescer(RecordingUpstream(delay=0.02), max_rows=64)  # type: ignore[arg-type]
+    log: list[str] = []
+
+    async def caller(name: str) -> None:
+        await coalescer.infer("m", 1, request(1.0), ["y"])
+        log.append(f"answer {name}")
+        write_batch.of(loop).hold(Connection(name, log))
+
+    lone = asyncio.ensure_future(caller("lone"))
+    await asyncio.sleep(0.005)  # the lone call is in flight: the next two wait, then go together
+    batched = [asyncio.ensure_future(caller(name)) for name in ("b", "c")]
+    await asyncio.sleep(0.001)
+    ticking = Ticking(loop, log)
+    await asyncio.gather(lone, *batched)
+    await asyncio.sleep(0)
+    ticking.handle.cancel()
+    start, end = log.index("answer b"), log.index("flush c")
+    assert log[start : end + 1] == ["answer b", "answer c", "flush b", "flush c"]

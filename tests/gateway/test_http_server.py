@@ -428,7 +428,7 @@ async def test_answers_finished_in_one_turn_are_written_together() -> None:
 
     class Counting(WriteBatch):
         def __init__(self) -> None:
-            super().__init__()
+            super().__init__(asyncio.get_running_loop())
             self.flushed: list[int] = []
 
         def _flush(self) -> None:
