@@ -42,16 +42,19 @@ class WriteBatch:
     __slots__ = ("_loop", "_held", "_queued", "__weakref__")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
+        # Weakly: ``of`` keys its batches weakly by loop, and a value holding its key strongly
+        # would keep every loop (a test's, a worker thread's) alive for good.
+        self._loop = weakref.ref(loop)
         self._held: list[Flushes] = []
         self._queued = False  # the flush is queued on the loop
 
     def arm(self) -> None:
         """Queue the flush now (the coalescer, having woken a batch's callers: it runs after
         them, so what they hold goes out before the loop polls again)."""
-        if not self._queued:
+        loop = self._loop()
+        if not self._queued and loop is not None:
             self._queued = True
-            self._loop.call_soon(self._flush)
+            loop.call_soon(self._flush)
 
     def hold(self, connection: Flushes) -> None:
         """``connection`` holds bytes (the first of this turn: call once until flushed)."""

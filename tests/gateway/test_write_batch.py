@@ -4,6 +4,8 @@ by the coalescer, before the loop polls again."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 
 from gateway import write_batch
 from gateway.write_batch import WriteBatch
@@ -79,11 +81,13 @@ async def test_an_armed_flush_runs_in_the_turn_of_the_callbacks_queued_before_it
         log.clear()
 
 
-async def test_each_loop_has_one_batch() -> None:
+async def test_each_loop_has_one_batch_that_does_not_keep_it_alive() -> None:
     loop = asyncio.get_running_loop()
     assert write_batch.of(loop) is write_batch.of(loop)
     other = asyncio.new_event_loop()
-    try:
-        assert write_batch.of(other) is not write_batch.of(loop)
-    finally:
-        other.close()
+    assert write_batch.of(other) is not write_batch.of(loop)
+    gone = weakref.ref(other)
+    other.close()
+    del other
+    gc.collect()
+    assert gone() is None
