@@ -49,13 +49,14 @@ GATEWAY_FLAGS = (
     "database_url",
     "gateway_workers",
     "reuse_port",
+    "control_plane_socket",
     "home",
     "host",
     "log_level",
     "version",
 )
 # `tfsgate control-plane`: every flag but the front doors'.
-GATEWAY_ONLY_FLAGS = ("gateway_workers", "reuse_port")
+GATEWAY_ONLY_FLAGS = ("gateway_workers", "reuse_port", "control_plane_socket")
 CONTROL_PLANE_FLAGS = tuple(
     n
     for n in ServeSettings.model_fields

@@ -85,7 +85,12 @@ class FrontDoors:
             await server.start()
         if self.reporter is not None:
             self._reporting = asyncio.ensure_future(self.reporter.run(self._stopping))
-        log.info("serving gRPC on %s:%s, REST on %s:%s", s.host, s.port, s.host, s.rest_api_port)
+        where = [f"gRPC on {s.host}:{s.port}"] if s.port else []
+        if s.grpc_socket_path:
+            where.append(f"gRPC on unix:{s.grpc_socket_path}")
+        if len(self._servers) > 1:
+            where.append(f"REST on {s.host}:{s.rest_api_port}")
+        log.info("serving %s", ", ".join(where))
 
     async def set_serving(self, serving: bool) -> None:
         if self.grpc is not None:

@@ -10,7 +10,9 @@ request is UNAVAILABLE (503 with TF Serving's ``{"error": ...}``) and grpc.healt
 NOT_SERVING; a catalog that becomes unreachable later leaves the last table serving (the data
 plane keeps working through a catalog outage). Several Triton instances are probed every half
 second and calls spread over the READY ones (``gateway/upstream.py``); health is SERVING while a
-table is held and at least one instance is READY.
+table is held and at least one instance is READY. With ``--reuse_port`` (one of several
+processes on the ports: ``--gateway_workers``, tfsgate/serve_workers.py) the doors open once it is
+SERVING, or after 10 s, so that a worker started again takes no connection it cannot answer.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from tfsgate.core.routing_feed import FeedFollower, FeedState
 from tfsgate.core.status import Code
 from tfsgate.front_doors import FrontDoors
 from tfsgate.preflight import check_front_door_ports
+from tfsgate.serve_workers import ForwardingReloader, die_with_serve
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import StartupError, front_door_options, report_no_effect
 
@@ -38,6 +41,7 @@ log = logging.getLogger("tfsgate")
 
 WAITING = "no routing table from the control plane yet"
 HEALTH_SECONDS = 0.5
+READY_WAIT_SECONDS = 10.0  # a --reuse_port gateway's doors wait this long at most to be ready
 
 
 class GatewayServer:
@@ -50,9 +54,11 @@ class GatewayServer:
         self.doors: FrontDoors | None = None
         self.store: CatalogStore | None = None
         self.follower: FeedFollower | None = None
+        self.reloader: ForwardingReloader | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._updates: asyncio.Queue[FeedState] = asyncio.Queue()
         self._stopping = asyncio.Event()
+        self._ready = asyncio.Event()  # a table and a ready Triton were there once
         self._tasks: list[asyncio.Task[None]] = []
         self._serving = False
 
@@ -74,6 +80,7 @@ class GatewayServer:
 
     async def start(self) -> None:
         s = self.settings
+        die_with_serve()  # when a tfsgate serve started this gateway as one of its workers
         max_batch_size = self.preflight()
         self._loop = asyncio.get_running_loop()
         self.upstream = TritonInferenceClient(self.fixed_urls)
@@ -91,12 +98,21 @@ class GatewayServer:
             self.store.observations,
         )
         feedback = FeedbackService(self.store, doors.flush)
-        await doors.start(None, feedback, serving=False)
+        if s.control_plane_socket:  # a worker of tfsgate serve: its reloads go there
+            self.reloader = ForwardingReloader(s.control_plane_socket)
         self._tasks.append(asyncio.ensure_future(self._apply_updates()))
         self._tasks.append(asyncio.ensure_future(self.upstream.run_probes(self._stopping)))
         self._tasks.append(asyncio.ensure_future(self._follow_health()))
         self.follower = FeedFollower(s.catalog_url, self._on_state)
         self.follower.start()
+        if s.reuse_port:
+            # One of several processes on the ports: each connection the kernel hands it would
+            # be UNAVAILABLE until its first table and a ready Triton (under a second when a
+            # serve's worker is restarted), where a sibling could answer it. Bounded, so a
+            # catalog that is down at start still meets a listening, NOT_SERVING gateway.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), READY_WAIT_SECONDS)
+        await doors.start(self.reloader, feedback, serving=self._serving)
 
     def _on_state(self, state: FeedState) -> None:
         """From the follower's thread: the table at once (one reference swap), the rest (Triton
@@ -124,9 +140,11 @@ class GatewayServer:
     async def _set_health(self) -> None:
         assert self.upstream is not None and self.doors is not None
         serving = not self.router.waiting and self.upstream.any_ready()
+        if serving:
+            self._ready.set()
         if serving != self._serving:
             self._serving = serving
-            await self.doors.set_serving(serving)
+            await self.doors.set_serving(serving)  # (before the doors start: their start's)
 
     async def stop(self) -> None:
         if self.follower is not None:
@@ -141,6 +159,8 @@ class GatewayServer:
             await self.doors.stop()
         if self.upstream is not None:
             await self.upstream.close()
+        if self.reloader is not None:
+            await self.reloader.close()
         if self.store is not None:
             self.store.close()
 

@@ -4,13 +4,16 @@ Order matters: check ports and inputs first (one-line errors, nothing started), 
 Triton, the first reconcile (TF Serving answers only once its models are loaded), then the loops
 and the admin API (``tfsgate/control_plane_server.py``), then the front doors
 (``tfsgate/front_doors.py``). Every routing table also goes to the routing feed, so gateways in
-other processes (``tfsgate gateway``) can follow this server's catalog.
+other processes (``tfsgate gateway``) can follow this server's catalog. With ``--gateway_workers``
+N > 1 the front doors on the flags' ports are N such gateways this server starts and keeps
+(``tfsgate/serve_workers.py``); its own listen on a private socket for their config reloads.
 """
 
 from __future__ import annotations
 
 from control_plane.converter.exporter import Exporter
 from control_plane.sources.model_config import ModelSetConfig
+from gateway.grpc_service import GrpcOptions
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
 from tfsgate import lifecycle
@@ -22,6 +25,7 @@ from tfsgate.preflight import (
     engine_options,
     initial_model_set,
 )
+from tfsgate.serve_workers import GatewayWorkers
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import check_flags, front_door_options, read_config_files, report_no_effect
 
@@ -34,6 +38,7 @@ class TfsgateServer:
         self.control: ControlPlane | None = None
         self.upstream: TritonInferenceClient | None = None
         self.doors: FrontDoors | None = None
+        self.workers: GatewayWorkers | None = None
 
     def preflight(self) -> ModelSetConfig:
         s = self.settings
@@ -57,20 +62,28 @@ class TfsgateServer:
         self.upstream = upstream = TritonInferenceClient(control.inference_urls, name=name)
         control.on_triton_restart(upstream.repoint)
         await control.reconciler.set_desired(config)
+        doors_settings, grpc_options = s, self.grpc_options
+        if s.gateway_workers > 1:
+            self.workers = GatewayWorkers(s)
+            doors_settings, grpc_options = self.workers.door_settings(), GrpcOptions()
         self.doors = doors = FrontDoors(
-            s,
+            doors_settings,
             self.router,
             upstream,
             self.engine.batching.max_batch_size,
-            self.grpc_options,
+            grpc_options,
             self.rest_options,
             control.store.rollouts,
             control.store.observations,
         )
         feedback = await control.start_services(doors.flush, gateway_metrics=True)
         await doors.start(ConfigReloader(control.reconciler), feedback)
+        if self.workers is not None:
+            await self.workers.start()
 
     async def stop(self) -> None:
+        if self.workers is not None:
+            await self.workers.stop()
         if self.doors is not None:
             await self.doors.stop()
         if self.upstream is not None:

@@ -247,8 +247,16 @@ class ServeSettings(BaseSettings):
     )
     gateway_workers: int = own_flag(
         1,
-        "tfsgate gateway: processes serving the same ports (SO_REUSEPORT), each following the"
-        " routing feed with its own routing table; 1 = this process alone",
+        "processes serving the gRPC and REST ports (SO_REUSEPORT), each following the routing"
+        " feed with its own routing table (tfsgate serve: beside the control plane, which keeps"
+        " this process); 1 = this process alone",
+        ge=1,
+    )
+    control_plane_socket: str = own_flag(
+        "",
+        "tfsgate gateway: a tfsgate serve's Unix socket to forward ModelService's"
+        " HandleReloadConfigRequest to (set by tfsgate serve for its --gateway_workers); empty:"
+        " that call is UNIMPLEMENTED",
     )
     reuse_port: bool = own_flag(
         False,
