@@ -43,6 +43,7 @@ from tfsgate.core import protos
 from tfsgate.core.pauses import pause
 from tfsgate.core.status import Code, ServingError
 from tfsgate.settings import ServeSettings
+from tfsgate.startup import StartupError
 
 log = logging.getLogger("tfsgate")
 
@@ -77,6 +78,17 @@ STABLE_S = 60.0  # a worker that ran this long before exiting restarts after RES
 STOP_GRACE_S = 30.0  # each worker's drain bound after SIGTERM; then SIGKILL
 _PR_SET_PDEATHSIG = 1
 SERVE_PID_ENV = "TFSGATE_SERVE_PID"  # set for its workers by the serving process
+
+
+def check_workers(s: ServeSettings) -> None:
+    """Workers share the TCP ports; a Unix socket has one listener, so gRPC on a socket alone
+    (``--port=0``) would leave every worker but the first without a gRPC door, which a gateway
+    refuses."""
+    if s.gateway_workers > 1 and not s.port:
+        raise StartupError(
+            "--gateway_workers above 1 needs --port: the workers share the gRPC and REST ports,"
+            " and --grpc_socket_path takes one listener"
+        )
 
 
 def _flag(name: str, value: Any) -> str:

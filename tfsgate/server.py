@@ -25,7 +25,7 @@ from tfsgate.preflight import (
     engine_options,
     initial_model_set,
 )
-from tfsgate.serve_workers import GatewayWorkers
+from tfsgate.serve_workers import GatewayWorkers, check_workers
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import check_flags, front_door_options, read_config_files, report_no_effect
 
@@ -43,6 +43,7 @@ class TfsgateServer:
     def preflight(self) -> ModelSetConfig:
         s = self.settings
         check_flags(s)
+        check_workers(s)
         config = initial_model_set(s)
         read_config_files(s)
         self.engine, self.export = engine_options(s)

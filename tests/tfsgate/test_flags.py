@@ -238,8 +238,26 @@ def _serve(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
             ["--model_config_file=/nonexistent/models.config"],
             "NOT_FOUND: /nonexistent/models.config; No such file or directory",
         ),
+        (
+            [
+                "--model_base_path=/m",
+                "--port=0",
+                "--grpc_socket_path=/tmp/s",
+                "--gateway_workers=2",
+            ],
+            "INVALID_ARGUMENT: --gateway_workers above 1 needs --port: the workers share the gRPC"
+            " and REST ports, and --grpc_socket_path takes one listener",
+        ),
     ],
-    ids=["no-grpc", "no-model", "alts-and-ssl", "batching-file", "parallelism", "no-config"],
+    ids=[
+        "no-grpc",
+        "no-model",
+        "alts-and-ssl",
+        "batching-file",
+        "parallelism",
+        "no-config",
+        "workers-without-port",
+    ],
 )
 @pytest.mark.process
 def test_start_up_checks_fail_as_tf_serving_does(
