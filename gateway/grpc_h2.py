@@ -32,6 +32,7 @@ from urllib.parse import quote
 
 import grpc
 
+from gateway import write_batch
 from gateway.hpack_codec import Decoder, Header, HpackError, literal
 from gateway.inflate import DEFLATE, GZIP, inflate
 
@@ -272,7 +273,7 @@ class _Call:
             self.send_window -= size
             connection.ping_strikes = 0  # grpc-core: headers or data written reset the strikes
             stream = self.id
-            connection.write(
+            connection.hold(
                 b"".join(
                     (
                         _frame(_HEADERS, _END_HEADERS, stream, _RESPONSE_HEADERS),
@@ -353,6 +354,8 @@ class Http2Connection(asyncio.Protocol):
         self.header_size = 0  # of header_parts: a running total, so tiny frames cost no rescans
         self.going_away = False
         self.out: list[Buffer] = []
+        self.held: list[bytes] | None = None  # answers to write at the turn's end
+        self.batch: write_batch.WriteBatch  # (connection_made: the loop's)
         self.reading_paused = False
         self.last_ping = -math.inf
         self.ping_strikes = 0
@@ -364,6 +367,7 @@ class Http2Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports implement asyncio.Transport without subclassing it.
         self.transport = transport = cast(asyncio.Transport, transport)
+        self.batch = write_batch.of(asyncio.get_running_loop())
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -640,8 +644,26 @@ class Http2Connection(asyncio.Protocol):
 
     # writing
 
+    def hold(self, data: bytes) -> None:
+        """An answer written with the others of this turn (``gateway/write_batch.py``)."""
+        if self.held is not None:
+            self.held.append(data)
+        else:
+            self.held = [data]
+            self.batch.hold(self)
+
+    def flush(self) -> None:
+        """Write what is held; anything written at once (control frames, a large or blocked
+        answer, a GOAWAY, the close) flushes it first, so the connection's bytes keep their
+        order."""
+        held, self.held = self.held, None
+        if held and self.transport is not None:
+            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+
     def write(self, data: bytes) -> None:
         if self.transport is not None:
+            if self.held:
+                self.flush()
             self.transport.write(data)
 
     def write_all(self, parts: list[Buffer]) -> None:
@@ -649,6 +671,8 @@ class Http2Connection(asyncio.Protocol):
         answer's DATA payloads are views of its message: no copy of it is made to send it)."""
         if self.transport is None:
             return
+        if self.held:
+            self.flush()
         if len(parts) > _JOINED_PARTS:
             self.transport.writelines(parts)
         else:
@@ -742,6 +766,8 @@ class Http2Connection(asyncio.Protocol):
 
     def _close(self) -> None:
         if self.transport is not None:
+            if self.held:
+                self.flush()
             if self.out:  # frames queued while reading (a last flush of pending answers)
                 self.write_all(self.out)
                 self.out.clear()
@@ -925,8 +951,7 @@ class Http2GrpcServer:
             for call in list(connection.calls.values()):
                 if call.task is not None:
                     call.task.cancel()
-            if connection.transport is not None:
-                connection.transport.close()
+            connection._close()  # after what it holds
         for server in self._servers:
             await server.wait_closed()
         self._servers.clear()

@@ -17,9 +17,11 @@ last of them is encoded (bench.ab, REST at 64 clients, 10 rounds: 17210 -> 20059
 7.2 -> 6.2 ms; at 16 clients 11387 -> 11827).
 
 One batch per event loop (``of``): the coalescer arms the one the doors' connections hold in.
-The REST door holds its answers; the gRPC door writes each at once: held, its answers at 16
-clients came back later (bench.ab, 8 rounds: 5615 -> 4973 req/s, the CPU per request unchanged;
-armed by the coalescer too, 10 rounds: 8943 -> 8704).
+Both doors hold their small answers. For gRPC the trade depended on the VM (bench.ab, gRPC, 16
+and 64 clients): held but not armed, 5615 -> 4973 req/s at 16 clients on one; armed, 8943 ->
+8704 at 16 and 11660 -> 12384 at 64 on another, whose loopback exchange across CPUs cost 22 us a
+side; armed, on one where it cost 36 us, 5519 -> 6237 and 7306 -> 7813 (CPU per request 0.85x and
+0.91x), then 4122 -> 4660 and 5139 -> 6047 (0.88x, 0.82x).
 
 A connection holds its bytes here (``hold``) and writes them in ``flush``; anything else it writes
 meanwhile (a 100 Continue, a large answer, a close) flushes first, so its bytes keep their order.

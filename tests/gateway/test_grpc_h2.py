@@ -8,6 +8,7 @@ import asyncio
 import gzip
 import socket
 import struct
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -579,3 +580,61 @@ async def test_a_compressed_message_is_inflated_no_further_than_the_limit() -> N
         for broken in (b"not gzip", gzip.compress(b"\x08\x01" * 1000)[:-20]):  # corrupt, cut
             trailers = dict(await _in_thread(sending, port, broken))
             assert trailers[b"grpc-status"] == b"13"
+
+
+class _Recorded:
+    """A transport that records each write before passing it on."""
+
+    def __init__(self, transport: Any) -> None:
+        self.transport = transport
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes) -> None:
+        self.writes.append(bytes(data))
+        self.transport.write(data)
+
+    def writelines(self, parts: list[bytes]) -> None:
+        self.write(b"".join(parts))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+async def test_answers_ready_in_one_turn_leave_in_one_write() -> None:
+    """Three calls read at once are answered in one turn: their answers are held and written
+    together at its end (gateway/write_batch.py); a frame written at once follows what is held."""
+
+    def exchange(port: int, ready: Any, go_on: Any) -> tuple[RawClient, list[bytes]]:
+        client = RawClient(port)
+        client.send(PREFACE + _frame(4, 0, 0))
+        ready()
+        go_on.wait(5)
+        frames = b""
+        for stream in (1, 3, 5):
+            frames += _frame(1, 4, stream, client.request_headers(ECHO))
+            frames += _frame(0, 1, stream, _message(b"call %d" % stream))
+        client.send(frames)
+        return client, [client.answer(stream)[0] for stream in (1, 3, 5)]
+
+    async with serving(Handlers().methods()) as (server, port):
+        loop = asyncio.get_running_loop()
+        connected = asyncio.Event()
+        go_on = threading.Event()
+        talking = asyncio.ensure_future(
+            _in_thread(exchange, port, lambda: loop.call_soon_threadsafe(connected.set), go_on)
+        )
+        await connected.wait()
+        while not server.connections:
+            await asyncio.sleep(0.01)
+        (connection,) = server.connections
+        recorded = connection.transport = _Recorded(connection.transport)
+        go_on.set()
+        client, answers = await talking
+        assert answers == [_message(b"call %d" % s) for s in (1, 3, 5)]
+        answered = [w for w in recorded.writes if b"call " in w]
+        assert len(answered) == 1 and all(b"call %d" % s in answered[0] for s in (1, 3, 5))
+        # What the connection writes at once goes after what it holds.
+        connection.hold(b"held")
+        connection.goaway()
+        assert recorded.writes[-2] == b"held" and recorded.writes[-1][3] == 7  # GOAWAY
+        client.sock.close()
