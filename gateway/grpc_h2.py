@@ -3,8 +3,9 @@
 grpc.aio's server costs 250-400 us of CPU per call on this machine doing nothing at all (bench
 floors), more than the REST door's whole path; this protocol is the REST door's counterpart
 (``gateway/http_server.py``): frames read from one buffer, a call's whole message handed to its
-method handler (the same ``grpc.RpcMethodHandler`` objects grpc.aio is given), the answer written
-as one HEADERS, DATA and trailers write. It speaks what gRPC clients send (gRPC over HTTP/2,
+method handler (the same ``grpc.RpcMethodHandler`` objects grpc.aio is given), the answer sent
+as one HEADERS, DATA and trailers piece, held with the others of the loop's turn
+(``gateway/write_batch.py``). It speaks what gRPC clients send (gRPC over HTTP/2,
 PROTOCOL-HTTP2.md in grpc/grpc): length-prefixed messages (gzip/deflate ones inflated),
 ``grpc-timeout``, metadata (``-bin`` keys base64), ``grpc-status``/``grpc-message`` trailers,
 PINGs, flow control both ways, RST_STREAM as cancellation and GOAWAY at shutdown. TLS and
