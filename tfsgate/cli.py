@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any
 
+from pydantic import ValidationError
+
 from tfsgate import flags
 from tfsgate.core.defaults import LOG_FORMAT
 from tfsgate.settings import ServeSettings
@@ -132,7 +134,14 @@ def version_text() -> str:
 
 
 def serve_main(argv: Sequence[str], role: str = "serve") -> int:
-    settings = settings_from_args(role_parser(role).parse_args(argv))
+    parser = role_parser(role)
+    args = parser.parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+    except ValidationError as exc:  # a value out of a flag's range, given or from the environment
+        error = exc.errors()[0]
+        name = ".".join(str(part) for part in error["loc"])
+        parser.error(f"Invalid value {error.get('input')} for flag {name}: {error['msg']}.")
     if settings.version:
         print(version_text())
         return 0

@@ -39,6 +39,7 @@ from typing import Any
 import grpc
 from prometheus_client import multiprocess
 
+from tfsgate.cli import GATEWAY_FLAGS
 from tfsgate.core import protos
 from tfsgate.core.pauses import pause
 from tfsgate.core.status import Code, ServingError
@@ -47,31 +48,20 @@ from tfsgate.startup import StartupError
 
 log = logging.getLogger("tfsgate")
 
-# The serve flags each worker takes as given (the front doors', batching's, where Triton is); the
-# others are the control plane's, or set per worker below.
-PASSED_FLAGS = (
-    "port",
-    "rest_api_port",
-    "rest_api_num_threads",
-    "rest_api_timeout_in_ms",
-    "rest_large_bodies",
-    "rest_api_enable_cors_support",
-    "use_alts_credentials",
-    "ssl_config_file",
-    "grpc_channel_arguments",
-    "grpc_max_threads",
-    "monitoring_config_file",
-    "enable_grpc_healthcheck_service",
-    "enable_serialization_as_tensor_content",
-    "enable_profiler",
-    "enable_signature_method_name_check",
-    "enable_batching",
-    "batching_parameters_file",
-    "triton_url",
-    "triton_http_url",
-    "host",
-    "log_level",
+# The gateway role's flags a worker takes as serve was given them (the front doors', batching's,
+# where Triton is); these are set per worker in ``worker_args``.
+_SET_PER_WORKER = frozenset(
+    (
+        "grpc_socket_path",
+        "database_url",
+        "gateway_workers",
+        "reuse_port",
+        "control_plane_socket",
+        "home",
+        "version",
+    )
 )
+PASSED_FLAGS = tuple(n for n in GATEWAY_FLAGS if n not in _SET_PER_WORKER)
 RESTART_FIRST_S = 1.0
 RESTART_MAX_S = 30.0
 STABLE_S = 60.0  # a worker that ran this long before exiting restarts after RESTART_FIRST_S

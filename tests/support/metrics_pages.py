@@ -118,3 +118,12 @@ def scrape(url: str) -> Page:
         name, labels, value = match.groups()
         values[name, frozenset(LABEL.findall(labels or ""))] = float(value)
     return Page(response.text, values)
+
+
+def predict_requests(page: str) -> float:
+    """The Predict requests counted on a gateway's metrics page, summed over its labels."""
+    total = 0.0
+    for line in page.splitlines():
+        if line.startswith("tfsgate_requests_total{") and 'method="predict"' in line:
+            total += float(line.rsplit(" ", 1)[1])
+    return total

@@ -49,6 +49,16 @@ def wait_gone(text: str, timeout: float = 30.0) -> set[int]:
     return alive
 
 
+def wait_ended(pids: list[int], timeout: float = 30.0) -> set[int]:
+    """Wait until none of ``pids`` runs (gone or a zombie); return the survivors."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = {pid for pid in pids if not _zombie(pid)}
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.1)
+
+
 def _zombie(pid: int) -> bool:
     try:
         return " Z " in Path(f"/proc/{pid}/stat").read_text().split(")", 1)[1][:4]

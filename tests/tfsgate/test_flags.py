@@ -166,6 +166,15 @@ def test_older_tfsgate_name_still_works() -> None:
         (["--enable_batching=yes"], "Couldn't interpret value yes for flag enable_batching."),
         (["--no_such_flag=1"], "unknown argument: --no_such_flag=1"),
         (["--model_nam=x"], "unknown argument: --model_nam=x"),  # no prefix matching
+        (
+            ["--gateway_workers=0"],
+            "Invalid value 0 for flag gateway_workers: Input should be greater than or equal to 1.",
+        ),
+        (
+            ["--rest_large_bodies=-2"],
+            "Invalid value -2 for flag rest_large_bodies: Input should be greater than or equal"
+            " to 1.",
+        ),
     ],
 )
 def test_bad_flags_exit_255(

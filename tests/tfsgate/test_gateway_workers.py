@@ -4,14 +4,14 @@ SIGTERM to the role stops every worker."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import httpx
 import pytest
 
 from gateway.metrics import FLUSH_SECONDS, METRICS_PATH
-from tests.support.metrics_pages import scrape
+from tests.support.metrics_pages import predict_requests, scrape
+from tests.support.procs import wait_ended
 from tests.support.roles import admin_answers, health_status, predict_status, running, wait_for
 from tfsgate.gateway_workers import worker_argv
 
@@ -26,14 +26,6 @@ def test_worker_argv_replaces_the_workers_flag() -> None:
 def children(pid: int) -> list[int]:
     text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
     return [int(p) for p in text.split()]
-
-
-def requests_counted(page: str) -> float:
-    total = 0.0
-    for line in page.splitlines():
-        if line.startswith("tfsgate_requests_total{") and 'method="predict"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
 
 
 @pytest.mark.triton
@@ -67,17 +59,9 @@ def test_two_gateway_workers_share_the_ports(half_plus_two: Path, tmp_path: Path
             # reach its file within gateway.metrics.FLUSH_SECONDS (docs/metrics.md).
             wait_for(
                 gateway,
-                lambda: requests_counted(scrape(f"{gateway.rest_url}{METRICS_PATH}").text) >= 40,
+                lambda: predict_requests(scrape(f"{gateway.rest_url}{METRICS_PATH}").text) >= 40,
                 "both workers' requests on the summed page",
                 timeout=3 * FLUSH_SECONDS,
             )
         assert gateway.process.returncode == 0
-        for pid in workers:
-            assert not os.path.exists(f"/proc/{pid}") or "Z" in _state(pid)
-
-
-def _state(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return "Z"
+        assert not wait_ended(workers, timeout=0)

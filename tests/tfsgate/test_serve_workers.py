@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import grpc
@@ -16,7 +15,8 @@ import pytest
 from google.protobuf import json_format
 
 from gateway.metrics import FLUSH_SECONDS, METRICS_PATH
-from tests.support.metrics_pages import scrape
+from tests.support.metrics_pages import predict_requests, scrape
+from tests.support.procs import wait_ended
 from tests.support.roles import RoleProcess, health_status, predict_status, running, wait_for
 from tfsgate.core.protos import model_management_pb2, model_service_pb2_grpc
 from tfsgate.serve_workers import worker_args
@@ -67,14 +67,6 @@ def gateway_workers(serve: RoleProcess) -> list[int]:
     return found
 
 
-def requests_counted(page: str) -> float:
-    total = 0.0
-    for line in page.splitlines():
-        if line.startswith("tfsgate_requests_total{") and 'method="predict"' in line:
-            total += float(line.rsplit(" ", 1)[1])
-    return total
-
-
 def reload(target: str, base_path: Path) -> model_management_pb2.ReloadConfigResponse:
     request = model_management_pb2.ReloadConfigRequest()
     entry = {"name": MODEL, "base_path": str(base_path), "model_platform": "tensorflow"}
@@ -119,7 +111,7 @@ def test_serve_runs_its_front_doors_in_gateway_workers(half_plus_two: Path, tmp_
         assert health_status(serve.grpc_target) == "SERVING"
         wait_for(
             serve,
-            lambda: requests_counted(scrape(f"{serve.rest_url}{METRICS_PATH}").text) >= 30,
+            lambda: predict_requests(scrape(f"{serve.rest_url}{METRICS_PATH}").text) >= 30,
             "both workers' requests on the summed page",
             timeout=3 * FLUSH_SECONDS,
         )
@@ -152,18 +144,7 @@ def test_serve_runs_its_front_doors_in_gateway_workers(half_plus_two: Path, tmp_
         workers = gateway_workers(serve)
         serve.process.send_signal(signal.SIGTERM)
         assert serve.process.wait(timeout=60) == 0
-    deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    assert not wait_ended(workers, timeout=10)
 
 
 @pytest.mark.triton
@@ -179,7 +160,4 @@ def test_gateway_workers_end_with_a_serve_killed_outright(
         workers = gateway_workers(serve)
         serve.process.kill()
         serve.process.wait()
-    deadline = time.monotonic() + 30
-    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(_alive(pid) for pid in workers), "a worker outlived its serve"
+    assert not wait_ended(workers), "a worker outlived its serve"
