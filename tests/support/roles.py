@@ -17,6 +17,8 @@ import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from gateway.metrics import FLUSH_SECONDS, METRICS_PATH
+from tests.support.metrics_pages import predict_requests, scrape
 from tests.support.servers import free_port
 
 
@@ -128,3 +130,31 @@ def health_status(target: str, service: str = "") -> str:
         stub = health_pb2_grpc.HealthStub(channel)
         response = stub.Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
     return health_pb2.HealthCheckResponse.ServingStatus.Name(response.status)
+
+
+def answering_workers(role: RoleProcess, connections: int = 30) -> set[str]:
+    """The processes answering ``connections`` new connections to half_plus_two (the kernel
+    picks a worker per connection; a request ID starts with its process's prefix)."""
+    prefixes = set()
+    for _ in range(connections):
+        answer = httpx.post(
+            f"{role.rest_url}/v1/models/half_plus_two:predict",
+            json={"instances": [1.0, 2.0]},
+            timeout=10,
+        )
+        assert answer.json() == {"predictions": [2.5, 3.0]}
+        prefixes.add(answer.headers["x-request-id"].split("-")[0])
+    return prefixes
+
+
+def assert_workers_share_the_ports(role: RoleProcess, workers: int, connections: int = 30) -> None:
+    """New connections reach every worker, health is SERVING, and a scrape shows every worker's
+    requests whichever answers it (each worker's tallies reach its file within a second)."""
+    assert len(answering_workers(role, connections)) == workers, "a worker answered nothing"
+    assert health_status(role.grpc_target) == "SERVING"
+    wait_for(
+        role,
+        lambda: predict_requests(scrape(f"{role.rest_url}{METRICS_PATH}").text) >= connections,
+        "every worker's requests on the summed page",
+        timeout=3 * FLUSH_SECONDS,
+    )

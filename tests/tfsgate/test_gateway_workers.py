@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
 import pytest
 
-from gateway.metrics import FLUSH_SECONDS, METRICS_PATH
-from tests.support.metrics_pages import predict_requests, scrape
 from tests.support.procs import wait_ended
-from tests.support.roles import admin_answers, health_status, predict_status, running, wait_for
+from tests.support.roles import (
+    admin_answers,
+    assert_workers_share_the_ports,
+    predict_status,
+    running,
+    wait_for,
+)
 from tfsgate.gateway_workers import worker_argv
 
 MODEL = "half_plus_two"
@@ -47,21 +50,6 @@ def test_two_gateway_workers_share_the_ports(half_plus_two: Path, tmp_path: Path
             )
             workers = children(gateway.process.pid)
             assert len(workers) == 2
-            url = f"{gateway.rest_url}/v1/models/{MODEL}:predict"
-            prefixes = set()
-            for _ in range(40):  # a new connection each: the kernel picks a worker per connection
-                answer = httpx.post(url, json={"instances": [1.0, 2.0]}, timeout=10)
-                assert answer.json() == {"predictions": [2.5, 3.0]}
-                prefixes.add(answer.headers["x-request-id"].split("-")[0])
-            assert len(prefixes) == 2, "one worker answered every connection"
-            assert health_status(gateway.grpc_target) == "SERVING"
-            # Both workers' counts, whichever answers the scrape: the other worker's tallies
-            # reach its file within gateway.metrics.FLUSH_SECONDS (docs/metrics.md).
-            wait_for(
-                gateway,
-                lambda: predict_requests(scrape(f"{gateway.rest_url}{METRICS_PATH}").text) >= 40,
-                "both workers' requests on the summed page",
-                timeout=3 * FLUSH_SECONDS,
-            )
+            assert_workers_share_the_ports(gateway, 2, connections=40)
         assert gateway.process.returncode == 0
         assert not wait_ended(workers, timeout=0)

@@ -10,14 +10,18 @@ import signal
 from pathlib import Path
 
 import grpc
-import httpx
 import pytest
 from google.protobuf import json_format
 
-from gateway.metrics import FLUSH_SECONDS, METRICS_PATH
-from tests.support.metrics_pages import predict_requests, scrape
 from tests.support.procs import wait_ended
-from tests.support.roles import RoleProcess, health_status, predict_status, running, wait_for
+from tests.support.roles import (
+    RoleProcess,
+    answering_workers,
+    assert_workers_share_the_ports,
+    predict_status,
+    running,
+    wait_for,
+)
 from tfsgate.core.protos import model_management_pb2, model_service_pb2_grpc
 from tfsgate.serve_workers import worker_args
 from tfsgate.settings import ServeSettings
@@ -77,20 +81,6 @@ def reload(target: str, base_path: Path) -> model_management_pb2.ReloadConfigRes
         )
 
 
-def answered_by(serve: RoleProcess) -> set[str]:
-    """The workers answering 30 new connections (each request ID starts with its process's)."""
-    prefixes = set()
-    for _ in range(30):
-        answer = httpx.post(
-            f"{serve.rest_url}/v1/models/{MODEL}:predict",
-            json={"instances": [1.0, 2.0]},
-            timeout=10,
-        )
-        assert answer.json() == {"predictions": [2.5, 3.0]}
-        prefixes.add(answer.headers["x-request-id"].split("-")[0])
-    return prefixes
-
-
 @pytest.mark.triton
 @pytest.mark.process
 def test_serve_runs_its_front_doors_in_gateway_workers(half_plus_two: Path, tmp_path: Path) -> None:
@@ -107,14 +97,7 @@ def test_serve_runs_its_front_doors_in_gateway_workers(half_plus_two: Path, tmp_
             "both workers serving",
         )
         workers = gateway_workers(serve)
-        assert len(answered_by(serve)) == 2, "one worker answered every connection"
-        assert health_status(serve.grpc_target) == "SERVING"
-        wait_for(
-            serve,
-            lambda: predict_requests(scrape(f"{serve.rest_url}{METRICS_PATH}").text) >= 30,
-            "both workers' requests on the summed page",
-            timeout=3 * FLUSH_SECONDS,
-        )
+        assert_workers_share_the_ports(serve, 2)
 
         # A reload reaches the control plane from whichever worker takes the connection: the
         # same model set is accepted, a base path that does not exist is TF Serving's
@@ -139,7 +122,7 @@ def test_serve_runs_its_front_doors_in_gateway_workers(half_plus_two: Path, tmp_
             "the killed worker started again",
             timeout=30,
         )
-        wait_for(serve, lambda: len(answered_by(serve)) == 2, "both workers serving again")
+        wait_for(serve, lambda: len(answering_workers(serve)) == 2, "both workers serving again")
         assert "exited with status -9: starting it again" in serve.log()
         workers = gateway_workers(serve)
         serve.process.send_signal(signal.SIGTERM)
