@@ -61,6 +61,7 @@ class GatewayServer:
         self._ready = asyncio.Event()  # a table and a ready Triton were there once
         self._tasks: list[asyncio.Task[None]] = []
         self._serving = False
+        self._doors_open = False  # health changes go to the doors once they have started
 
     def preflight(self) -> int:
         s = self.settings
@@ -112,7 +113,11 @@ class GatewayServer:
             # catalog that is down at start still meets a listening, NOT_SERVING gateway.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), READY_WAIT_SECONDS)
-        await doors.start(self.reloader, feedback, serving=self._serving)
+        started_with = self._serving
+        await doors.start(self.reloader, feedback, serving=started_with)
+        self._doors_open = True
+        if self._serving != started_with:  # changed while the doors started
+            await doors.set_serving(self._serving)
 
     def _on_state(self, state: FeedState) -> None:
         """From the follower's thread: the table at once (one reference swap), the rest (Triton
@@ -144,7 +149,8 @@ class GatewayServer:
             self._ready.set()
         if serving != self._serving:
             self._serving = serving
-            await self.doors.set_serving(serving)  # (before the doors start: their start's)
+            if self._doors_open:  # else the doors' start applies it
+                await self.doors.set_serving(serving)
 
     async def stop(self) -> None:
         if self.follower is not None:
