@@ -326,7 +326,7 @@ class _Call:
         self.closed = True
 
 
-class Http2Connection(asyncio.Protocol):
+class Http2Connection(write_batch.HoldsAnswers, asyncio.Protocol):
     """One client connection: frames in, calls out to ``server``'s method handlers."""
 
     def __init__(self, server: Http2GrpcServer) -> None:
@@ -355,8 +355,7 @@ class Http2Connection(asyncio.Protocol):
         self.header_size = 0  # of header_parts: a running total, so tiny frames cost no rescans
         self.going_away = False
         self.out: list[Buffer] = []
-        self.held: list[bytes] | None = None  # answers to write at the turn's end
-        self.batch: write_batch.WriteBatch  # (connection_made: the loop's)
+        self.batch: write_batch.WriteBatch  # (connection_made: the loop's; HoldsAnswers)
         self.reading_paused = False
         self.last_ping = -math.inf
         self.ping_strikes = 0
@@ -645,21 +644,11 @@ class Http2Connection(asyncio.Protocol):
 
     # writing
 
-    def hold(self, data: bytes) -> None:
-        """An answer written with the others of this turn (``gateway/write_batch.py``)."""
-        if self.held is not None:
-            self.held.append(data)
-        else:
-            self.held = [data]
-            self.batch.hold(self)
-
-    def flush(self) -> None:
-        """Write what is held; anything written at once (control frames, a large or blocked
-        answer, a GOAWAY, the close) flushes it first, so the connection's bytes keep their
-        order."""
-        held, self.held = self.held, None
-        if held and self.transport is not None:
-            self.transport.write(held[0] if len(held) == 1 else b"".join(held))
+    def write_held(self, data: bytes) -> None:
+        # What is written at once (control frames, a large or blocked answer, a GOAWAY, the
+        # close) flushes what is held first, so the connection's bytes keep their order.
+        if self.transport is not None:
+            self.transport.write(data)
 
     def write(self, data: bytes) -> None:
         if self.transport is not None:

@@ -199,7 +199,7 @@ class HttpServer:
         self._server = None
 
 
-class _Connection(asyncio.Protocol):
+class _Connection(write_batch.HoldsAnswers, asyncio.Protocol):
     """One client connection. Requests are answered one at a time in arrival order: the first
     runs in a task, the others wait in ``_queue`` and each gets a task when its turn comes."""
 
@@ -219,7 +219,7 @@ class _Connection(asyncio.Protocol):
         self._reading = True
         self._drained: asyncio.Future[None] | None = None  # while writing is paused
         self._continue_owed = False
-        self._held: list[bytes] | None = None  # answers to write at the turn's end (WriteBatch)
+        self.batch = server.batch  # small answers held to the turn's end (HoldsAnswers)
         # The request being parsed.
         self._method = ""
         self._version = "1.1"
@@ -427,23 +427,14 @@ class _Connection(asyncio.Protocol):
         parts.append(b"\r\n")
         if len(body) <= _ONE_WRITE:
             parts.append(body)
-            self._hold(b"".join(parts))
+            self.hold(b"".join(parts))
         else:  # written now: a large answer's flow control (pause_writing) applies at once
             self._send(b"".join(parts))
             self._transport.write(body)
 
-    def _hold(self, data: bytes) -> None:
-        if self._held is not None:
-            self._held.append(data)
-        else:
-            self._held = [data]
-            self.server.batch.hold(self)
-
-    def flush(self) -> None:
-        """Write what is held (``gateway/write_batch.py``)."""
-        held, self._held = self._held, None
-        if held and not self._transport.is_closing():
-            self._transport.write(held[0] if len(held) == 1 else b"".join(held))
+    def write_held(self, data: bytes) -> None:
+        if not self._transport.is_closing():
+            self._transport.write(data)
 
     def _send(self, data: bytes) -> None:
         """Written now, after what is held."""
@@ -538,7 +529,7 @@ class _Connection(asyncio.Protocol):
     def abort(self) -> asyncio.Task[None] | None:
         """Stop's grace is over: drop the connection and cancel its handler."""
         task = self._task
-        self._held = None
+        self.held = None
         self._transport.abort()
         if task is not None:
             task.cancel()

@@ -23,8 +23,9 @@ and 64 clients): held but not armed, 5615 -> 4973 req/s at 16 clients on one; ar
 side; armed, on one where it cost 36 us, 5519 -> 6237 and 7306 -> 7813 (CPU per request 0.85x and
 0.91x), then 4122 -> 4660 and 5139 -> 6047 (0.88x, 0.82x).
 
-A connection holds its bytes here (``hold``) and writes them in ``flush``; anything else it writes
-meanwhile (a 100 Continue, a large answer, a close) flushes first, so its bytes keep their order.
+A connection holds its bytes (``HoldsAnswers.hold``) and writes them in ``flush``; anything else
+it writes meanwhile (a 100 Continue, a large answer, control frames, a close) flushes first, so
+its bytes keep their order.
 """
 
 from __future__ import annotations
@@ -68,6 +69,33 @@ class WriteBatch:
         held, self._held = self._held, []
         for connection in held:
             connection.flush()
+
+
+class HoldsAnswers:
+    """A connection's side of the batch, shared by both doors' connections: the bytes it holds
+    this turn, joined into one write when the batch flushes it."""
+
+    held: list[bytes] | None = None  # answers to write at the turn's end
+    batch: WriteBatch  # the loop's (``of``)
+
+    def write_held(self, data: bytes) -> None:
+        """Write ``data`` unless the connection is closed (each door knows its transport)."""
+        raise NotImplementedError
+
+    def hold(self, data: bytes) -> None:
+        """An answer written with the others of this turn."""
+        held = self.held
+        if held is not None:
+            held.append(data)
+        else:
+            self.held = [data]
+            self.batch.hold(self)
+
+    def flush(self) -> None:
+        """Write what is held."""
+        held, self.held = self.held, None
+        if held:
+            self.write_held(held[0] if len(held) == 1 else b"".join(held))
 
 
 _BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatch] = (

@@ -91,3 +91,35 @@ async def test_each_loop_has_one_batch_that_does_not_keep_it_alive() -> None:
     del other
     gc.collect()
     assert gone() is None
+
+
+class Holding(write_batch.HoldsAnswers):
+    def __init__(self, batch: WriteBatch) -> None:
+        self.batch = batch
+        self.writes: list[bytes] = []
+
+    def write_held(self, data: bytes) -> None:
+        self.writes.append(data)
+
+
+async def test_a_connection_registers_once_a_turn_and_writes_its_answers_in_one_write() -> None:
+    """Both doors' connections hold through HoldsAnswers: the first answer of a turn registers
+    the connection with the batch, the rest join it, and the flush writes them as one."""
+    loop = asyncio.get_running_loop()
+    counted: list[int] = []
+
+    class Counting(WriteBatch):
+        def _flush(self) -> None:
+            counted.append(len(self._held))
+            super()._flush()
+
+    connection = Holding(Counting(loop))
+    for answer in (b"one ", b"two ", b"three"):
+        connection.hold(answer)
+    assert connection.writes == []
+    await asyncio.sleep(0)
+    assert (connection.writes, counted) == ([b"one two three"], [1])
+    connection.flush()  # nothing held: nothing written
+    connection.hold(b"alone")  # a single answer goes as it is, in the next turn's flush
+    await asyncio.sleep(0)
+    assert (connection.writes[1:], counted) == ([b"alone"], [1, 1])
