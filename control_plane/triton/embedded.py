@@ -6,6 +6,11 @@ Loopback only, free ports, explicit model control. Facts this module relies on:
   keeps stubs apart under ``python_backend_stubs/3.X``), so we assemble one from symlinks;
 - the stub's embedded interpreter takes its packages from the first ``python3`` on ``PATH``
   (PYTHONPATH is ignored), so our venv's ``bin/`` goes first;
+- the stub links ``libpython3.X.so.1.0`` and finds it only where the dynamic linker looks: a
+  Python installed elsewhere (pyenv, conda, a source build) left every model load waiting on a
+  stub that never started (Triton logs "error while loading shared libraries"), so our
+  interpreter's library is linked beside the stub and that directory goes first on
+  ``LD_LIBRARY_PATH`` (only it: a conda ``lib/`` also holds a libstdc++ Triton must not take);
 - Triton starts one stub process per model instance; they are its children, so Triton runs in its
   own process group and stopping it signals the whole group (no orphaned stubs).
 """
@@ -22,6 +27,7 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -46,8 +52,24 @@ def pytriton_root() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "tritonserver"
 
 
+def libpython() -> Path | None:
+    """Our interpreter's shared library as the stub links it (``libpython3.X.so.1.0``); None for
+    a Python built without one (its stub cannot run: Triton's log says so)."""
+    name, directory = sysconfig.get_config_var("INSTSONAME"), sysconfig.get_config_var("LIBDIR")
+    if not name or ".so" not in name or not directory:
+        return None  # a static build: "libpython3.X.a"
+    path = Path(directory) / name
+    return path if path.exists() else None
+
+
+def stub_library_dir(backends: Path) -> Path:
+    """Where our libpython is linked for the stub (``prepare_backend_dir``)."""
+    return backends / "python" / "lib"
+
+
 def prepare_backend_dir(target: Path) -> Path:
-    """Assemble ``target/python`` from the wheel's backend library and our Python's stub."""
+    """Assemble ``target/python`` from the wheel's backend library and our Python's stub, and
+    ``target/python/lib`` with our Python's shared library for the stub to load."""
     root = pytriton_root()
     python_dir = target / "python"
     python_dir.mkdir(parents=True, exist_ok=True)
@@ -63,13 +85,20 @@ def prepare_backend_dir(target: Path) -> Path:
     for name, source in sources.items():
         if not source.exists():
             raise TritonStartError(f"the Triton wheel lacks {source}")
-        link = python_dir / name
-        if link.is_symlink() or link.exists():
-            if link.resolve() == source.resolve():
-                continue
-            link.unlink()
-        link.symlink_to(source)
+        _link(python_dir / name, source)
+    library = libpython()
+    if library is not None:
+        stub_library_dir(target).mkdir(exist_ok=True)
+        _link(stub_library_dir(target) / library.name, library)
     return target
+
+
+def _link(link: Path, source: Path) -> None:
+    if link.is_symlink() or link.exists():
+        if link.resolve() == source.resolve():
+            return
+        link.unlink()
+    link.symlink_to(source)
 
 
 def _die_with_parent() -> None:
@@ -168,6 +197,10 @@ class EmbeddedTriton:
         env = dict(os.environ)
         venv_bin = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
+        libraries = stub_library_dir(self.home / "triton" / "backends")
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            [str(libraries), *filter(None, [env.get("LD_LIBRARY_PATH")])]
+        )
         env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
         return env
 
