@@ -153,16 +153,17 @@ def serve_main(argv: Sequence[str], role: str = "serve") -> int:
         from tfsgate.gateway_server import serve_gateway
 
         return serve_gateway(settings, argv)
-    from tfsgate.prewarm import started_exporter
+    from tfsgate.prewarm import started_exporter, started_triton
 
     exporter = started_exporter(settings)  # before the server's imports: they overlap
     if role == "control-plane":
         from tfsgate.control_plane_server import serve_control_plane
 
         return serve_control_plane(settings, exporter)
+    triton = started_triton(settings)  # likewise
     from tfsgate.server import serve
 
-    return serve(settings, exporter)
+    return serve(settings, exporter, triton)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

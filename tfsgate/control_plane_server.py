@@ -46,6 +46,7 @@ from tfsgate.core.routing_table import TablePublisher
 from tfsgate.core.shared_metrics import TRITON_PROBE_SECONDS
 from tfsgate.core.status import ServingError, invalid_argument
 from tfsgate.preflight import check_port_free, engine_options, initial_model_set
+from tfsgate.prewarm import embedded_triton
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import check_flags, read_config_files, report_no_effect
 
@@ -96,13 +97,14 @@ class ControlPlane:
         export: ExportOptions,
         router: TablePublisher | None = None,
         exporter: Exporter | None = None,
+        triton: EmbeddedTriton | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.export = export
         self.router = router
         self.exporter = exporter  # the export child, when started ahead (tfsgate.prewarm)
-        self.triton: EmbeddedTriton | None = None
+        self.triton = triton  # the embedded Triton: started ahead (tfsgate.prewarm) or in open()
         self.triton_urls: tuple[str, ...] = settings.triton_urls  # gRPC: repository calls
         # Where gateways send inferences (the routing feed carries them): the embedded Triton's
         # HTTP endpoint, else --triton_http_url or --triton_url.
@@ -139,11 +141,12 @@ class ControlPlane:
         s.home_path.mkdir(parents=True, exist_ok=True)
         self._store = await asyncio.to_thread(open_catalog, s.catalog_url)
         if not self.triton_urls:
-            self.triton = EmbeddedTriton(
-                s.repository_path, s.home_path, cache_bytes=s.response_cache_bytes
-            )
-            endpoints = self.triton.start()
+            if self.triton is None:
+                self.triton = embedded_triton(s)
+                self.triton.start()
             await self.triton.wait_ready()
+            endpoints = self.triton.endpoints
+            assert endpoints is not None  # started
             self.triton_urls = (endpoints.grpc_url,)
             self.inference_urls = (endpoints.http_url,)
         key = s.triton_repository_key

@@ -11,8 +11,11 @@ N > 1 the front doors on the flags' ports are N such gateways this server starts
 
 from __future__ import annotations
 
+import asyncio
+
 from control_plane.converter.exporter import Exporter
 from control_plane.sources.model_config import ModelSetConfig
+from control_plane.triton.embedded import EmbeddedTriton
 from gateway.grpc_service import GrpcOptions
 from gateway.routing import Router
 from gateway.upstream import TritonInferenceClient
@@ -31,9 +34,15 @@ from tfsgate.startup import check_flags, front_door_options, read_config_files, 
 
 
 class TfsgateServer:
-    def __init__(self, settings: ServeSettings, exporter: Exporter | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        exporter: Exporter | None = None,
+        triton: EmbeddedTriton | None = None,
+    ) -> None:
         self.settings = settings
         self.exporter = exporter  # already started by tfsgate.prewarm, if any
+        self.triton = triton  # likewise: the control plane takes it over
         self.router = Router()
         self.control: ControlPlane | None = None
         self.upstream: TritonInferenceClient | None = None
@@ -56,7 +65,7 @@ class TfsgateServer:
         s = self.settings
         config = self.preflight()
         self.control = control = ControlPlane(
-            s, self.engine, self.export, self.router, self.exporter
+            s, self.engine, self.export, self.router, self.exporter, self.triton
         )
         await control.open()
         name = control.repository.name if len(control.inference_urls) == 1 else ""
@@ -90,14 +99,20 @@ class TfsgateServer:
         if self.upstream is not None:
             await self.upstream.close()
         if self.control is not None:
-            await self.control.stop()
+            await self.control.stop()  # with Triton
+        elif self.triton is not None:  # started ahead, then the checks failed
+            await asyncio.to_thread(self.triton.stop)
 
     async def run_until_signalled(self) -> int:
         return await lifecycle.until_signalled(self.start, self.stop)
 
 
-def serve(settings: ServeSettings, exporter: Exporter | None = None) -> int:
+def serve(
+    settings: ServeSettings,
+    exporter: Exporter | None = None,
+    triton: EmbeddedTriton | None = None,
+) -> int:
     """Run until SIGTERM/SIGINT; a start-up failure is TF Serving's "Failed to start server"
-    line and exit status 255."""
+    line and exit status 255. ``exporter`` and ``triton``: started ahead (tfsgate.prewarm)."""
     report_no_effect(settings)
-    return lifecycle.run(TfsgateServer(settings, exporter).run_until_signalled)
+    return lifecycle.run(TfsgateServer(settings, exporter, triton).run_until_signalled)

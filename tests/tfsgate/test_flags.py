@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.procs import pids_mentioning
 from tfsgate import flagdoc
 from tfsgate.cli import main, serve_parser, settings_from_args
 from tfsgate.core import protos
@@ -275,6 +276,8 @@ def test_start_up_checks_fail_as_tf_serving_does(
     done = _serve(tmp_path, *argv)
     assert (done.returncode, done.stdout) == (255, f"Failed to start server. Error: {status}\n")
     assert "Traceback" not in done.stderr
+    # The Triton started ahead of the checks (tfsgate.prewarm) was stopped with the start.
+    assert not pids_mentioning(f"tritonserver --model-repository={tmp_path.resolve()}")
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """The export child started ahead of a fresh start-up (``tfsgate.prewarm``): when it is, that the
-first conversion runs in that very child, and that a restart starts none."""
+first conversion runs in that very child, and that a restart starts none. The embedded Triton
+started ahead too: the server's control plane takes that very process over."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from control_plane.converter.exporter import ExportOptions
 from tests.support.procs import pids_mentioning
 from tests.support.servers import start_server
-from tfsgate.prewarm import started_exporter
+from tfsgate.prewarm import started_exporter, started_triton
 from tfsgate.settings import ServeSettings
 
 CHILD = "control_plane.converter.export --serve"
@@ -71,3 +72,28 @@ def test_a_restart_starts_no_export_child(half_plus_two: Path, tmp_path: Path) -
         assert httpx.post(url, json=body, timeout=30).json() == {"predictions": [2.5]}
         children = pids_mentioning(CHILD) - before
         assert not children, "a restart with converted models started an export child"
+
+
+def test_no_triton_ahead_when_the_flags_name_tritons(tmp_path: Path) -> None:
+    flags = {"model_base_path": "/models/m", "triton_url": "triton:8001"}
+    assert started_triton(settings(tmp_path, **flags)) is None
+    assert not (tmp_path / "logs").exists()
+
+
+@pytest.mark.triton
+def test_the_triton_started_ahead_is_the_one_that_serves(
+    half_plus_two: Path, tmp_path: Path
+) -> None:
+    args = ["--model_name=half_plus_two", f"--model_base_path={half_plus_two}"]
+    home = tmp_path / "home"
+    with start_server(home, args) as server:
+        endpoints = json.loads((home / "triton" / "endpoints.json").read_text())
+        url = f"{server.rest_url}/v1/models/half_plus_two:predict"
+        assert httpx.post(url, json={"instances": [1.0]}, timeout=30).json() == {
+            "predictions": [2.5]
+        }
+        # One Triton for this home: the one spawned ahead, then waited for and used.
+        tritons = pids_mentioning(f"tritonserver --model-repository={home.resolve()}")
+        assert tritons == {endpoints["pid"]}
+        log = (home / "logs" / "triton.log").read_text()
+        assert log.count("Started GRPCInferenceService") == 1
