@@ -8,7 +8,9 @@ the rounds, with how many rounds the second checkout came out lower.
 
 ``python -m bench.ab --before /tmp/before [--rounds 6] [--seconds 4] [--clients 1,16]
 [--kinds rest,grpc,admin,rollout] [--model half_plus_two|mlp|scale] [--floats N]`` (``--before``: a
-worktree of the earlier commit, e.g. ``git worktree add /tmp/before HEAD~1``). Peak RSS of each
+worktree of the earlier commit, e.g. ``git worktree add /tmp/before HEAD~1``; ``--before_python``
+and ``--after_python``: each side's interpreter, a venv's ``bin/python``, for an A/B of Pythons
+on one tree). Peak RSS of each
 serve is printed at the end (with ``--model scale --floats 262144`` that is the 1 MB payload's).
 The ``admin`` kind is back-to-back promote/rollback calls on half_plus_two through the admin API
 with no other load: the serve's CPU per call, the rollout rows' cost (``clients`` is ignored).
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +136,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--before", required=True, help="checkout A (the earlier commit)")
     parser.add_argument("--after", default=str(ROOT), help="checkout B (default: this one)")
+    parser.add_argument("--before_python", default=sys.executable, help="checkout A's Python")
+    parser.add_argument("--after_python", default=sys.executable, help="checkout B's Python")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4)
     parser.add_argument("--clients", default="1,16")
@@ -149,11 +154,13 @@ def main() -> None:
     config = bench.model_config(bench.models())
     bodies = write_bodies(case_of(args.model, args.floats), work / "bodies")
     trees = {"A": Path(args.before).resolve(), "B": Path(args.after).resolve()}
+    pythons = {"A": args.before_python, "B": args.after_python}
     serves: dict[str, Serve] = {}
     try:
         for side, tree in trees.items():
             home = work / f"home-{side}"
-            serves[side] = spawn_serve(home, [f"--model_config_file={config}"], True, tree)
+            config_flag = [f"--model_config_file={config}"]
+            serves[side] = spawn_serve(home, config_flag, True, tree, pythons[side])
         for serve in serves.values():
             wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()})
         points = points_of(args.kinds, args.clients)
@@ -174,7 +181,8 @@ def main() -> None:
                     sample.rps.append(result.rps)
                     sample.p99_ms.append(result.p99_ms)
             bench.say(f"round {round_ + 1}/{args.rounds} done")
-        print(f"A = {trees['A']}, B = {trees['B']}; {args.model}, {args.seconds:g} s per run")
+        sides = {side: f"{trees[side]} ({pythons[side]})" for side in trees}
+        print(f"A = {sides['A']}, B = {sides['B']}; {args.model}, {args.seconds:g} s per run")
         for kind, clients in points:
             name = f"{kind} {clients:>2} clients"
             print(

@@ -163,15 +163,18 @@ class Serve:
         return int(self.endpoints["pid"])
 
 
-def spawn_serve(home: Path, args: list[str], admin: bool, tree: Path = ROOT) -> Serve:
-    """``tfsgate serve`` from the checkout ``tree`` (another for an A/B: ``bench/ab.py``)."""
+def spawn_serve(
+    home: Path, args: list[str], admin: bool, tree: Path = ROOT, python: str = sys.executable
+) -> Serve:
+    """``tfsgate serve`` from the checkout ``tree`` run by ``python`` (another tree or interpreter
+    for an A/B: ``bench/ab.py``)."""
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
     grpc_port, rest_port = free_port(), free_port()
     admin_port = free_port() if admin else 0
     command = [
-        sys.executable,
+        python,
         "-m",
         "tfsgate.cli",
         "serve",
