@@ -228,7 +228,6 @@ class EmbeddedTriton:
         (self.home / "triton" / "endpoints.json").write_text(
             json.dumps({"pid": self._process.pid, **asdict(self.endpoints)})
         )
-        log.info("started tritonserver pid %s (grpc %s)", self._process.pid, grpc_port)
         return self.endpoints
 
     async def wait_ready(self, timeout: float = 120.0) -> None:
@@ -247,6 +246,11 @@ class EmbeddedTriton:
                     )
                 with contextlib.suppress(Exception):
                     if await client.is_server_ready(client_timeout=1.0):
+                        # Logged once ready, not at the spawn: a serve's Triton is spawned
+                        # before its start-up checks (tfsgate.prewarm), and a failed check's
+                        # output is TF Serving's lines alone.
+                        port = self.endpoints.grpc_url.rpartition(":")[2]
+                        log.info("started tritonserver pid %s (grpc %s)", self.pid, port)
                         return
                 await asyncio.sleep(0.1)
         finally:
