@@ -231,10 +231,12 @@ class EmbeddedTriton:
         return self.endpoints
 
     async def wait_ready(self, timeout: float = 120.0) -> None:
-        """Poll Triton's readiness over gRPC until it answers, or fail if the process exits."""
+        """Poll Triton's readiness over gRPC until it answers, or fail if the process exits or
+        its python backend's stub cannot start (``check_stub``)."""
         import tritonclient.grpc.aio as triton_grpc
 
         assert self.endpoints is not None, "start() first"
+        await asyncio.to_thread(self.check_stub)
         deadline = time.monotonic() + timeout
         client = triton_grpc.InferenceServerClient(self.endpoints.grpc_url)
         try:
@@ -256,6 +258,23 @@ class EmbeddedTriton:
         finally:
             await client.close()
         raise TritonStartError(f"tritonserver not ready after {timeout:.0f}s")
+
+    def check_stub(self) -> None:
+        """Fail if the python backend's stub cannot start in Triton's environment. Triton is
+        ready without it (stubs start with the models), and then waits for ever on a model
+        load whose stub exited at once: the load's deadline, minutes later, was all a user saw.
+        Run without arguments the stub exits at once: 1 ("Expected 9 arguments") when it loads,
+        127 and the dynamic loader's message when it cannot (a Python without a shared
+        library)."""
+        stub = self.home / "triton" / "backends" / "python" / "triton_python_backend_stub"
+        done = subprocess.run(
+            [str(stub)], env=self._environment(), capture_output=True, timeout=30, check=False
+        )
+        if done.returncode == 127 and b"error while loading shared libraries" in done.stderr:
+            raise TritonStartError(
+                "Triton's python backend stub cannot start: "
+                + done.stderr.decode(errors="replace").strip()
+            )
 
     async def live(self, timeout: float) -> bool:
         """Triton's ``GET /v2/health/live`` answered 200 within ``timeout`` (live, not ready:

@@ -11,7 +11,13 @@ from pathlib import Path
 import pytest
 
 from control_plane.triton import embedded
-from control_plane.triton.embedded import EmbeddedTriton, libpython, prepare_backend_dir
+from control_plane.triton.embedded import (
+    EmbeddedTriton,
+    TritonStartError,
+    libpython,
+    prepare_backend_dir,
+    pytriton_root,
+)
 
 
 def test_the_stub_resolves_our_libpython_from_the_backend_directory(tmp_path: Path) -> None:
@@ -46,3 +52,29 @@ def test_a_python_without_a_shared_library_links_none(
     backends = prepare_backend_dir(tmp_path / "backends")
     assert not (backends / "python" / "lib").exists()
     assert (backends / "python" / "triton_python_backend_stub").exists()
+
+
+def _stub_without_its_library(triton: EmbeddedTriton) -> Path | None:
+    """A stub of the wheel's whose libpython this machine's linker cannot find."""
+    for stub in sorted((pytriton_root() / "python_backend_stubs").glob("*/*_stub")):
+        ldd = subprocess.run(
+            ["ldd", str(stub)], env=triton._environment(), capture_output=True, text=True
+        ).stdout
+        if "libpython" in ldd and "not found" in ldd:
+            return stub
+    return None
+
+
+def test_a_stub_that_cannot_start_fails_the_start_at_once(tmp_path: Path) -> None:
+    """Triton would report ready and wait for ever on the first model's load."""
+    triton = EmbeddedTriton(tmp_path / "repository", tmp_path)
+    backends = prepare_backend_dir(tmp_path / "triton" / "backends")
+    triton.check_stub()  # our own: it loads
+    broken = _stub_without_its_library(triton)
+    if broken is None:
+        pytest.skip("every Python the Triton wheel has a stub for is installed here")
+    link = backends / "python" / "triton_python_backend_stub"
+    link.unlink()
+    link.symlink_to(broken)
+    with pytest.raises(TritonStartError, match="error while loading shared libraries: libpython"):
+        triton.check_stub()
