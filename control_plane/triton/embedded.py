@@ -67,6 +67,11 @@ def stub_library_dir(backends: Path) -> Path:
     return backends / "python" / "lib"
 
 
+def stub_path(backends: Path) -> Path:
+    """The stub ``prepare_backend_dir`` links for our Python."""
+    return backends / "python" / "triton_python_backend_stub"
+
+
 def prepare_backend_dir(target: Path) -> Path:
     """Assemble ``target/python`` from the wheel's backend library and our Python's stub, and
     ``target/python/lib`` with our Python's shared library for the stub to load."""
@@ -139,6 +144,11 @@ class EmbeddedTriton:
         self.endpoints: TritonEndpoints | None = None
 
     @property
+    def backends(self) -> Path:
+        """The backend directory Triton is given (``prepare_backend_dir``)."""
+        return self.home / "triton" / "backends"
+
+    @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
@@ -160,7 +170,7 @@ class EmbeddedTriton:
         return f"exit code {code}"
 
     def _command(self, grpc_port: int, http_port: int, metrics_port: int) -> list[str]:
-        backends = prepare_backend_dir(self.home / "triton" / "backends")
+        backends = prepare_backend_dir(self.backends)
         return [
             str(pytriton_root() / "bin" / "tritonserver"),
             f"--model-repository={self.model_repository}",
@@ -197,7 +207,7 @@ class EmbeddedTriton:
         env = dict(os.environ)
         venv_bin = str(Path(sys.executable).parent)
         env["PATH"] = os.pathsep.join([venv_bin, env.get("PATH", "")])
-        libraries = stub_library_dir(self.home / "triton" / "backends")
+        libraries = stub_library_dir(self.backends)
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
             [str(libraries), *filter(None, [env.get("LD_LIBRARY_PATH")])]
         )
@@ -266,9 +276,12 @@ class EmbeddedTriton:
         Run without arguments the stub exits at once: 1 ("Expected 9 arguments") when it loads,
         127 and the dynamic loader's message when it cannot (a Python without a shared
         library)."""
-        stub = self.home / "triton" / "backends" / "python" / "triton_python_backend_stub"
         done = subprocess.run(
-            [str(stub)], env=self._environment(), capture_output=True, timeout=30, check=False
+            [str(stub_path(self.backends))],
+            env=self._environment(),
+            capture_output=True,
+            timeout=30,
+            check=False,
         )
         if done.returncode == 127 and b"error while loading shared libraries" in done.stderr:
             raise TritonStartError(

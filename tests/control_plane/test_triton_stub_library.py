@@ -17,6 +17,7 @@ from control_plane.triton.embedded import (
     libpython,
     prepare_backend_dir,
     pytriton_root,
+    stub_path,
 )
 
 
@@ -25,12 +26,12 @@ def test_the_stub_resolves_our_libpython_from_the_backend_directory(tmp_path: Pa
     if library is None:
         pytest.skip("this Python has no shared library (the stub cannot run on it at all)")
     triton = EmbeddedTriton(tmp_path / "repository", tmp_path)
-    backends = prepare_backend_dir(tmp_path / "triton" / "backends")
+    backends = prepare_backend_dir(triton.backends)
     prepare_backend_dir(backends)  # again, as every Triton start does: the links stay
     linked = backends / "python" / "lib" / library.name
     assert linked.resolve() == library.resolve()
     ldd = subprocess.run(
-        ["ldd", str(backends / "python" / "triton_python_backend_stub")],
+        ["ldd", str(stub_path(backends))],
         env=triton._environment(),
         capture_output=True,
         text=True,
@@ -51,7 +52,7 @@ def test_a_python_without_a_shared_library_links_none(
     assert libpython() is None
     backends = prepare_backend_dir(tmp_path / "backends")
     assert not (backends / "python" / "lib").exists()
-    assert (backends / "python" / "triton_python_backend_stub").exists()
+    assert stub_path(backends).exists()
 
 
 def _stub_without_its_library(triton: EmbeddedTriton) -> Path | None:
@@ -68,12 +69,12 @@ def _stub_without_its_library(triton: EmbeddedTriton) -> Path | None:
 def test_a_stub_that_cannot_start_fails_the_start_at_once(tmp_path: Path) -> None:
     """Triton would report ready and wait for ever on the first model's load."""
     triton = EmbeddedTriton(tmp_path / "repository", tmp_path)
-    backends = prepare_backend_dir(tmp_path / "triton" / "backends")
+    backends = prepare_backend_dir(triton.backends)
     triton.check_stub()  # our own: it loads
     broken = _stub_without_its_library(triton)
     if broken is None:
         pytest.skip("every Python the Triton wheel has a stub for is installed here")
-    link = backends / "python" / "triton_python_backend_stub"
+    link = stub_path(backends)
     link.unlink()
     link.symlink_to(broken)
     with pytest.raises(TritonStartError, match="error while loading shared libraries: libpython"):
