@@ -15,6 +15,8 @@ from __future__ import annotations
 from hpack.huffman_table import decode_huffman
 from hpack.table import HeaderTable
 
+from gateway.memo import remember
+
 Header = tuple[bytes, bytes]
 
 STATIC: tuple[Header, ...] = HeaderTable.STATIC_TABLE
@@ -165,7 +167,7 @@ def _string(block: bytes, pos: int) -> tuple[bytes, int]:
 # Istio in front of the door) never indexes :path or content-length (hd_deflate_should_indexing),
 # so each call carries its path as a Huffman literal, and the library's decoder walks it bit by
 # bit in Python (about a third of the door's do-nothing cost per h2load call, cProfile). A
-# bounded memo of short ones, emptied when full.
+# bounded memo of short ones (gateway/memo.py).
 _MEMO: dict[bytes, bytes] = {}
 _MEMO_ENTRIES = 1024
 _MEMO_LONGEST = 256
@@ -177,9 +179,7 @@ def _huffman(raw: bytes) -> bytes:
     except Exception as exc:  # the library's HPACKDecodingError
         raise HpackError(f"bad Huffman string: {exc}") from None
     if decoded and len(raw) <= _MEMO_LONGEST:
-        if len(_MEMO) >= _MEMO_ENTRIES:
-            _MEMO.clear()
-        _MEMO[raw] = decoded
+        remember(_MEMO, raw, decoded, _MEMO_ENTRIES)
     return decoded
 
 

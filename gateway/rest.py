@@ -29,6 +29,7 @@ from gateway.deadlines import Deadlines
 from gateway.http_server import Answer as HttpAnswer
 from gateway.http_server import Headers, HttpServer
 from gateway.inflate import GZIP, inflate
+from gateway.memo import remember
 from gateway.request_ids import accept_request_id
 from gateway.types import ModelRef
 from tfsgate.core.status import Code, ServingError, invalid_argument
@@ -65,7 +66,7 @@ class ParsedPath:
 
 
 # Parsed paths by (method, path): clients call a few paths again and again, and a ParsedPath is
-# immutable. Bounded (emptied when full) since paths come from clients.
+# immutable (gateway/memo.py).
 _PARSED: dict[tuple[str, str], ParsedPath] = {}
 _PARSED_ENTRIES = 256
 
@@ -74,10 +75,7 @@ def parse_path(method: str, path: str) -> ParsedPath:
     key = (method, path)
     parsed = _PARSED.get(key)
     if parsed is None:
-        parsed = _parse_path(method, path)
-        if len(_PARSED) >= _PARSED_ENTRIES:
-            _PARSED.clear()
-        _PARSED[key] = parsed
+        parsed = remember(_PARSED, key, _parse_path(method, path), _PARSED_ENTRIES)
     return parsed
 
 

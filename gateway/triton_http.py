@@ -39,7 +39,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import httptools  # type: ignore[import-untyped]
@@ -53,6 +53,7 @@ from tritonclient.utils import (
 )
 
 from gateway.loops import BoundLoop
+from gateway.memo import remember
 from gateway.types import Hold, Tensors
 from tfsgate.core.status import Code, ServingError
 
@@ -230,6 +231,15 @@ def tensor_from_bytes(raw: bytes, datatype: str, shape: tuple[int, ...]) -> np.n
     return array.reshape(shape)
 
 
+# Request heads (request line, headers and JSON header) by all they are made of: a lane sends the
+# same model, shapes and outputs again and again (every call of one client; each batch size of
+# many), and building the header's dicts, orjson's text and the formatted head cost more than the
+# lookup (gateway/memo.py; shapes come from clients).
+_Inputs = tuple[tuple[str, tuple[int, ...], str, int], ...]  # name, shape, datatype, bytes
+_HEADS: dict[tuple[bytes, str, int, _Inputs, tuple[str, ...]], bytes] = {}
+_MEMO_ENTRIES = 512
+
+
 def encode_infer(
     host: bytes, model: str, version: int, inputs: Tensors, outputs: list[str]
 ) -> Request:
@@ -237,45 +247,91 @@ def encode_infer(
     raw bytes as a view of its array. Joined, a megabyte tensor's request was one more copy of
     it held until Triton answered (uvloop's ``writelines`` keeps the views, copying nothing)."""
     described = []
-    payload: list[bytes | memoryview] = []
+    payload: list[bytes | memoryview] = [b""]
     for name, array in inputs.items():
         datatype, raw = tensor_bytes(array)
-        described.append(
+        described.append((name, array.shape, datatype, len(raw)))
+        payload.append(raw)
+    key = (host, model, version, tuple(described), tuple(outputs))
+    head = _HEADS.get(key)
+    if head is None:
+        head = remember(_HEADS, key, _head(*key), _MEMO_ENTRIES)
+    payload[0] = head
+    return payload
+
+
+def _head(
+    host: bytes,
+    model: str,
+    version: int,
+    inputs: _Inputs,
+    outputs: tuple[str, ...],
+) -> bytes:
+    header: dict[str, object] = {
+        "inputs": [
             {
                 "name": name,
-                "shape": array.shape,
+                "shape": shape,
                 "datatype": datatype,
-                "parameters": {"binary_data_size": len(raw)},
+                "parameters": {"binary_data_size": size},
             }
-        )
-        payload.append(raw)
-    header: dict[str, object] = {"inputs": described}
+            for name, shape, datatype, size in inputs
+        ]
+    }
     if outputs:
         header["outputs"] = [{"name": n, "parameters": {"binary_data": True}} for n in outputs]
     else:
         header["parameters"] = {"binary_data_output": True}
     json_header = orjson.dumps(header)
-    length = len(json_header) + sum(len(p) for p in payload)
-    head = (
+    length = len(json_header) + sum(size for _, _, _, size in inputs)
+    return (
         b"POST /v2/models/%s/versions/%d/infer HTTP/1.1\r\nHost: %s\r\n"
         b"Content-Type: application/octet-stream\r\n"
         b"Inference-Header-Content-Length: %d\r\nContent-Length: %d\r\n\r\n"
         % (model.encode(), version, host, len(json_header), length)
-    )
-    return [head + json_header, *payload]
+    ) + json_header
+
+
+# Answer headers read: each output's name, datatype, shape and size in the body, by the header's
+# text (a lane's answers repeat theirs as its requests do); bounded like _HEADS.
+_Layout = tuple[tuple[str, str, tuple[int, ...], int], ...]
+_LAYOUTS: dict[bytes, _Layout] = {}
 
 
 def decode_infer(answer: _Answer) -> Tensors:
     body = answer.body
     length = answer.header_length if answer.header_length >= 0 else len(body)
-    header = orjson.loads(body[:length])
+    text = body[:length]
+    layout = _LAYOUTS.get(text)
+    if layout is None:
+        header = orjson.loads(text)
+        if any(
+            (o.get("parameters") or {}).get("binary_data_size") is None
+            for o in header.get("outputs", ())
+        ):
+            return _json_outputs(header, body, length)
+        layout = tuple(
+            (o["name"], o["datatype"], tuple(o["shape"]), o["parameters"]["binary_data_size"])
+            for o in header.get("outputs", ())
+        )
+        remember(_LAYOUTS, text, layout, _MEMO_ENTRIES)
+    result: Tensors = {}
+    offset = length
+    for name, datatype, shape, size in layout:
+        result[name] = tensor_from_bytes(body[offset : offset + size], datatype, shape)
+        offset += size
+    return result
+
+
+def _json_outputs(header: dict[str, Any], body: bytes, length: int) -> Tensors:
+    """An answer with outputs as JSON (only if Triton ignored binary_data), beside binary ones."""
     result: Tensors = {}
     offset = length
     for output in header.get("outputs", ()):
         shape = tuple(output["shape"])
         datatype = output["datatype"]
         size = (output.get("parameters") or {}).get("binary_data_size")
-        if size is None:  # sent as JSON (only if Triton ignored binary_data)
+        if size is None:
             dtype = np.object_ if datatype == "BYTES" else triton_to_np_dtype(datatype)
             result[output["name"]] = np.array(output.get("data", []), dtype=dtype).reshape(shape)
             continue

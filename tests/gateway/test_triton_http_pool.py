@@ -92,6 +92,50 @@ def test_request_layout_and_answer_decoding() -> None:
     assert b'"binary_data_output":true' in everything
 
 
+def test_remembered_heads_and_layouts_follow_what_they_are_made_of() -> None:
+    """A request's head is looked up by model, version, each input's name, shape, type and size,
+    and the outputs: the same call again reuses it, any difference makes its own; an answer's
+    layout is looked up by its header's text."""
+    triton_http._HEADS.clear()
+    x = np.ones((2, 1), np.float32)
+    first = encode_infer(b"h:1", "m", 3, {"x": x}, ["y"])
+    again = encode_infer(b"h:1", "m", 3, {"x": x * 2}, ["y"])
+    assert again[0] is first[0] and bytes(again[1]) == (x * 2).tobytes()
+    others = [
+        encode_infer(b"h:1", "m", 3, {"x": np.ones((3, 1), np.float32)}, ["y"]),
+        encode_infer(b"h:1", "m", 4, {"x": x}, ["y"]),
+        encode_infer(b"h:1", "n", 3, {"x": x}, ["y"]),
+        encode_infer(b"h:1", "m", 3, {"z": x}, ["y"]),
+        encode_infer(b"h:1", "m", 3, {"x": x.astype(np.float64)}, ["y"]),
+        encode_infer(b"h:1", "m", 3, {"x": x}, []),
+        encode_infer(b"h:2", "m", 3, {"x": x}, ["y"]),
+    ]
+    assert len({first[0], *(o[0] for o in others)}) == 1 + len(others)
+    # BYTES tensors of one shape differ in size: each head states its own lengths.
+    short = b"".join(encode_infer(b"h:1", "m", 3, {"s": np.array([[b"a"]], object)}, []))
+    long = b"".join(encode_infer(b"h:1", "m", 3, {"s": np.array([[b"abc"]], object)}, []))
+    for request in (short, long):
+        head, _, body = request.partition(b"\r\n\r\n")
+        assert b"\r\nContent-Length: %d\r\n" % len(body) in head + b"\r\n"
+    triton_http._HEADS.clear()  # bounded: emptied when full
+    for rows in range(triton_http._MEMO_ENTRIES + 1):
+        encode_infer(b"h:1", "m", 3, {"x": np.ones((rows, 1), np.float32)}, [])
+    assert len(triton_http._HEADS) == 1
+
+    class Answer:
+        def __init__(self, y: np.ndarray) -> None:
+            head, _, self.body = answer_bytes(y).partition(b"\r\n\r\n")
+            length = head.split(b"Inference-Header-Content-Length: ")[1].split(b"\r\n")[0]
+            self.status, self.keep_alive, self.header_length = 200, True, int(length)
+
+    triton_http._LAYOUTS.clear()
+    for y in (np.array([[1.5]], np.float32), np.array([[2.5]], np.float32)):
+        assert decode_infer(Answer(y))["y"].tolist() == y.tolist()  # type: ignore[arg-type]
+    assert len(triton_http._LAYOUTS) == 1  # the second answer's header was read before
+    assert decode_infer(Answer(np.ones((2, 1))))["y"].shape == (2, 1)  # type: ignore[arg-type]
+    assert len(triton_http._LAYOUTS) == 2
+
+
 def test_idle_connection_closed_by_the_server_is_replaced() -> None:
     y = np.array([[1.5]], dtype=np.float32)
     connections = 0
