@@ -4,7 +4,6 @@ Prometheus counters."""
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import resource
 import shlex
@@ -22,10 +21,10 @@ from typing import IO, Any
 import httpx
 
 from tfsgate.core.ports import free_port
+from tfsgate.core.spawning import dying_with_parent
 
 ROOT = Path(__file__).resolve().parents[1]
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-_PR_SET_PDEATHSIG = 1
 
 
 # -- /proc -------------------------------------------------------------------------------------
@@ -192,22 +191,12 @@ def spawn_serve(
     return Serve(process, home, grpc_port, rest_port, admin_port, log)
 
 
-def _term_with_parent() -> None:
-    """Runs in the child before exec: SIGTERM when the benchmark dies (killed, or a Ctrl-C
-    that reached only it), so no ``tfsgate serve`` and its Triton outlive a broken run."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def spawn(command: list[str], out: IO[bytes], tree: Path = ROOT) -> subprocess.Popen[bytes]:
     """``command`` run in ``tree``: ``python -m`` puts the working directory first on the child's
-    path, so a module comes from that checkout."""
+    path, so a module comes from that checkout. SIGTERM when the benchmark dies (killed, or a
+    Ctrl-C that reached only it), so no ``tfsgate serve`` and its Triton outlive a broken run."""
     return subprocess.Popen(
-        command,
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        cwd=tree,
-        preexec_fn=_term_with_parent,  # noqa: PLW1509 - the child only calls prctl
+        dying_with_parent(command, "TERM"), stdout=out, stderr=subprocess.STDOUT, cwd=tree
     )
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import importlib.util
 import json
 import logging
@@ -34,10 +33,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from tfsgate.core.ports import free_port
+from tfsgate.core.spawning import dying_with_parent
 
 log = logging.getLogger(__name__)
-
-_PR_SET_PDEATHSIG = 1
 
 
 class TritonStartError(RuntimeError):
@@ -104,13 +102,6 @@ def _link(link: Path, source: Path) -> None:
             return
         link.unlink()
     link.symlink_to(source)
-
-
-def _die_with_parent() -> None:
-    """Runs in the child before exec: its own process group, SIGKILL when tfsgate dies."""
-    os.setpgrp()
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclass(frozen=True)
@@ -221,13 +212,14 @@ class EmbeddedTriton:
         logs.mkdir(parents=True, exist_ok=True)
         grpc_port, http_port, metrics_port = self.ports or (free_port(), free_port(), free_port())
         with open(logs / "triton.log", "ab") as log_file:
+            # Its own process group; SIGKILL when tfsgate dies (tfsgate/core/spawning.py).
             self._process = subprocess.Popen(
-                self._command(grpc_port, http_port, metrics_port),
+                dying_with_parent(self._command(grpc_port, http_port, metrics_port), "KILL"),
                 env=self._environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                preexec_fn=_die_with_parent,  # noqa: PLW1509 - the child only calls setpgrp/prctl
+                process_group=0,
             )
         self.endpoints = TritonEndpoints(
             grpc_url=f"127.0.0.1:{grpc_port}",
