@@ -230,7 +230,7 @@ def test_a_call_waiting_on_a_silent_triton_fails_unavailable_once_aborted() -> N
         accepted.set()
         await reader.read()  # reads, never answers
 
-    async def body(url: str) -> None:
+    async def body(server: asyncio.Server, url: str) -> None:
         triton = HttpTriton(url)
         x = {"x": np.zeros((1, 1), np.float32)}
         call = asyncio.ensure_future(triton.infer("m", 1, x, [], 60.0))
@@ -245,11 +245,9 @@ def test_a_call_waiting_on_a_silent_triton_fails_unavailable_once_aborted() -> N
         await triton.close()
 
     async def main() -> None:
-        nonlocal server
         server = await asyncio.start_server(silent, "127.0.0.1", 0)
-        await body(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
+        await body(server, f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}")
 
-    server: asyncio.Server
     asyncio.run(main())
 
 
