@@ -6,9 +6,8 @@ own Triton channel and event loop; the gRPC and REST ports are bound with SO_REU
 kernel spreads connections over the workers, so a host's cores can all serve. This process only
 supervises: it checks the ports are free, sets ``PROMETHEUS_MULTIPROC_DIR`` for the workers (any
 worker's scrape then shows every worker's counts: ``gateway/metrics.py``) and execs
-``tfsgate.worker_supervisor``, which starts them, forwards SIGTERM/SIGINT, and when a worker dies
-stops the others and exits with its status, so the orchestrator restarts the role as it would a
-single gateway.
+``tfsgate.worker_supervisor``, which starts them, forwards SIGTERM/SIGINT, and starts a worker
+that dies again while the others serve (one that fails to start ends the role with its status).
 """
 
 from __future__ import annotations

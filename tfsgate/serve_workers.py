@@ -15,8 +15,8 @@ its inferences to the Triton the control plane publishes, so a host's cores can 
   port.
 - ``--grpc_socket_path`` goes to the first worker alone (a Unix socket has one listener).
 - A worker that exits while the server runs is started again, after 1 s, doubling up to 30 s
-  while it keeps failing within a minute of its start, as the embedded Triton is restarted; its
-  requests in flight fail, the other workers' do not. SIGTERM or SIGINT to the server drains and
+  while it keeps failing within a minute of its start (tfsgate/worker_restarts.py, as the gateway
+  role's supervisor does); its requests in flight fail, the other workers' do not. SIGTERM or SIGINT to the server drains and
   stops the workers first; a server killed outright takes them with it (PR_SET_PDEATHSIG).
 """
 
@@ -45,6 +45,7 @@ from tfsgate.core.pauses import pause
 from tfsgate.core.status import Code, ServingError
 from tfsgate.settings import ServeSettings
 from tfsgate.startup import StartupError
+from tfsgate.worker_restarts import RestartDelay
 
 log = logging.getLogger("tfsgate")
 
@@ -62,9 +63,6 @@ _SET_PER_WORKER = frozenset(
     )
 )
 PASSED_FLAGS = tuple(n for n in GATEWAY_FLAGS if n not in _SET_PER_WORKER)
-RESTART_FIRST_S = 1.0
-RESTART_MAX_S = 30.0
-STABLE_S = 60.0  # a worker that ran this long before exiting restarts after RESTART_FIRST_S
 STOP_GRACE_S = 30.0  # each worker's drain bound after SIGTERM; then SIGKILL
 _PR_SET_PDEATHSIG = 1
 SERVE_PID_ENV = "TFSGATE_SERVE_PID"  # set for its workers by the serving process
@@ -186,7 +184,7 @@ class GatewayWorkers:
         )
 
     async def _keep(self, index: int) -> None:
-        delay = RESTART_FIRST_S
+        delays = RestartDelay()
         while True:
             process = self.processes[index]
             started = time.monotonic()
@@ -194,8 +192,7 @@ class GatewayWorkers:
             multiprocess.mark_process_dead(process.pid, str(self.metrics_dir))
             if self._stopping.is_set():
                 return
-            if time.monotonic() - started > STABLE_S:
-                delay = RESTART_FIRST_S
+            delay = delays.after(time.monotonic() - started)
             log.error(
                 "gateway worker %d (pid %d) exited with status %s: starting it again in %.0f s",
                 index,
@@ -205,7 +202,6 @@ class GatewayWorkers:
             )
             if await pause(self._stopping, delay):
                 return
-            delay = min(delay * 2, RESTART_MAX_S)
             process = self.processes[index] = self._spawn(index)
             log.info("gateway worker %d started again (pid %d)", index, process.pid)
 

@@ -23,13 +23,12 @@ from gateway.grpc_service import GrpcOptions
 from gateway.metrics import METRICS_PATH
 from gateway.rest import RestOptions, RestTls
 from tfsgate.core import config_protos, protos
+from tfsgate.core.defaults import FAILED_START_EXIT
 from tfsgate.core.status import Code
 from tfsgate.flags import without_effect
 from tfsgate.settings import ServeSettings
 
 log = logging.getLogger("tfsgate")
-
-FAILED_START_EXIT = 255  # main() returns -1
 
 
 class StartupError(RuntimeError):

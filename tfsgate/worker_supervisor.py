@@ -4,10 +4,13 @@
 ``python -m tfsgate.worker_supervisor`` in the same process (same pid, so an orchestrator's signals
 still reach it): a process that only starts, watches and stops workers has no use for the ~100 MB
 of grpc, numpy, pydantic and SQLAlchemy the CLI imported (measured: 108 MB before, see
-docs/performance.md). It starts N copies of the worker command, forwards SIGTERM/SIGINT to them, and
-when one exits stops the others and exits with its status (1 if it exited 0 unasked), so the
-orchestrator restarts the role as it would a single gateway. ``--remove`` names a directory to
-delete at the end (the Prometheus multiprocess directory it made for the workers).
+docs/performance.md). It starts N copies of the worker command and forwards SIGTERM/SIGINT to them.
+A worker that exits unasked (a crash, an OOM kill) is started again as ``tfsgate serve``'s are
+(tfsgate/worker_restarts.py) while the others keep serving, and its live gauges are dropped from
+the Prometheus multiprocess directory. A worker that fails to start (status 255: flags, ports)
+would fail again: then the supervisor stops the others and exits with that status, so the
+orchestrator sees the failed start. ``--remove`` names a directory to delete at the end (the
+Prometheus multiprocess directory it made for the workers).
 
 ``python -m tfsgate.worker_supervisor --count N [--remove DIR] [--log_level L] -- COMMAND...``
 """
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import shutil
 import signal
 import subprocess
@@ -24,10 +28,13 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from tfsgate.core.defaults import LOG_FORMAT  # standard library only, like this module
+# The standard library only, like this module.
+from tfsgate.core.defaults import FAILED_START_EXIT, LOG_FORMAT
+from tfsgate.worker_restarts import RestartDelay
 
 log = logging.getLogger("tfsgate")
 _STOP_GRACE_S = 30.0  # each worker's drain bound after SIGTERM; then SIGKILL
+_CHECK_S = 0.2
 
 
 def supervise(count: int, command: Sequence[str]) -> int:
@@ -43,15 +50,7 @@ def supervise(count: int, command: Sequence[str]) -> int:
         for _ in range(count):  # one by one: a failed start still stops those already running
             workers.append(subprocess.Popen(list(command)))
         log.info("gateway: %d workers (pids %s)", len(workers), [w.pid for w in workers])
-        while not stopping:
-            ended = [w for w in workers if w.poll() is not None]
-            if ended:
-                status = ended[0].returncode or 1
-                log.error(
-                    "gateway worker %d exited (%s): stopping the others", ended[0].pid, status
-                )
-                break
-            time.sleep(0.2)
+        status = _keep(workers, command, stopping)
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -65,6 +64,65 @@ def supervise(count: int, command: Sequence[str]) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return status
+
+
+def _keep(
+    workers: list[subprocess.Popen[bytes]], command: Sequence[str], stopping: list[int]
+) -> int:
+    """Until a signal: each worker that exits is started again after its delay; 0, or the status
+    of a worker that failed to start."""
+    delays = [RestartDelay() for _ in workers]
+    started = [time.monotonic()] * len(workers)
+    due: list[float | None] = [None] * len(workers)  # when an exited worker starts again
+    while not stopping:
+        now = time.monotonic()
+        for index, worker in enumerate(workers):
+            when = due[index]
+            if when is not None:
+                if now < when:
+                    continue
+                try:
+                    workers[index] = subprocess.Popen(list(command))
+                except OSError as exc:  # no memory or descriptors for now: later, as a failure
+                    due[index] = now + delays[index].after(0.0)
+                    log.error("gateway worker %d could not start again: %s", index, exc)
+                    continue
+                started[index], due[index] = now, None
+                log.info("gateway worker %d started again (pid %d)", index, workers[index].pid)
+                continue
+            status = worker.poll()
+            if status is None:
+                continue
+            _drop_live_gauges(worker.pid)
+            if status == FAILED_START_EXIT:
+                log.error(
+                    "gateway worker %d (pid %d) failed to start: stopping the others",
+                    index,
+                    worker.pid,
+                )
+                return status
+            delay = delays[index].after(now - started[index])
+            due[index] = now + delay
+            log.error(
+                "gateway worker %d (pid %d) exited with status %s: starting it again in %.0f s",
+                index,
+                worker.pid,
+                status,
+                delay,
+            )
+        time.sleep(_CHECK_S)
+    return 0
+
+
+def _drop_live_gauges(pid: int) -> None:
+    """A dead worker's ``live*`` gauges leave the summed page (prometheus_client's rule for
+    multiprocess mode: the supervisor marks its dead processes). Imported here, once a worker has
+    died: the module costs the supervisor about 12 MB."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if directory:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(pid, directory)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,9 +1,12 @@
 """``tfsgate gateway --gateway_workers 2``: two processes on the same ports, each following the
-routing feed; the kernel spreads connections over both, a scrape shows both workers' counts, and
-SIGTERM to the role stops every worker."""
+routing feed; the kernel spreads connections over both, a scrape shows both workers' counts, a
+worker killed outright is started again while the other serves, and SIGTERM to the role stops
+every worker."""
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from tests.support.procs import wait_ended
 from tests.support.roles import (
     admin_answers,
+    answering_workers,
     assert_workers_share_the_ports,
     predict_status,
     running,
@@ -51,5 +55,23 @@ def test_two_gateway_workers_share_the_ports(half_plus_two: Path, tmp_path: Path
             workers = children(gateway.process.pid)
             assert len(workers) == 2
             assert_workers_share_the_ports(gateway, 2, connections=40)
+
+            # A worker killed outright: new connections reach the other one (the kernel drops
+            # the dead listener from the port's group) until the supervisor starts it again.
+            os.kill(workers[0], signal.SIGKILL)
+            assert not wait_ended([workers[0]], timeout=10)
+            assert all(predict_status(gateway) == 200 for _ in range(10))
+            wait_for(
+                gateway,
+                lambda: len(set(children(gateway.process.pid)) - set(workers)) == 1,
+                "the killed worker started again",
+                timeout=30,
+            )
+            assert workers[1] in children(gateway.process.pid)
+            wait_for(
+                gateway, lambda: len(answering_workers(gateway)) == 2, "both workers serving again"
+            )
+            assert "exited with status -9: starting it again" in gateway.log()
+            workers = children(gateway.process.pid)
         assert gateway.process.returncode == 0
         assert not wait_ended(workers, timeout=0)

@@ -1,8 +1,10 @@
-"""``tfsgate.worker_supervisor``: N workers started, signals forwarded, one exit stops the rest;
-real processes (small Python scripts standing in for gateway workers)."""
+"""``tfsgate.worker_supervisor``: N workers started, signals forwarded, a worker that exits started
+again while the others run, one that fails to start stops the rest; real processes (small Python
+scripts standing in for gateway workers)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -13,17 +15,22 @@ import pytest
 
 pytestmark = pytest.mark.process
 
-# A worker that records its pid and exits 0 on SIGTERM; once a file named exit appears, the
-# lowest-pid worker exits with the status written in it.
+# A worker that records its pid and a live gauge and a counter file in the Prometheus multiprocess
+# directory, exits 0 on SIGTERM, and once a file exit-<its pid> appears exits with the status
+# written in it.
 WORKER = """
 import os, signal, sys, time
 from pathlib import Path
 out = Path(sys.argv[1])
-(out / f"{os.getpid()}.pid").write_text("")
+pid = os.getpid()
+metrics = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+(metrics / f"gauge_livemin_{pid}.db").write_text("")
+(metrics / f"counter_{pid}.db").write_text("")
+(out / f"{pid}.pid").write_text("")
 signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 while True:
-    if (out / "exit").exists() and os.getpid() == min(int(p.stem) for p in out.glob("*.pid")):
-        sys.exit(int((out / "exit").read_text()))
+    if (out / f"exit-{pid}").exists():
+        sys.exit(int((out / f"exit-{pid}").read_text()))
     time.sleep(0.05)
 """
 
@@ -31,14 +38,17 @@ while True:
 def start(tmp_path: Path, count: int, *extra: str) -> subprocess.Popen[bytes]:
     script = tmp_path / "worker.py"
     script.write_text(WORKER)
+    (tmp_path / "metrics").mkdir(exist_ok=True)
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
     command = [sys.executable, "-m", "tfsgate.worker_supervisor", f"--count={count}", *extra]
-    return subprocess.Popen([*command, "--", sys.executable, str(script), str(tmp_path)])
+    return subprocess.Popen([*command, "--", sys.executable, str(script), str(tmp_path)], env=env)
 
 
 def wait_workers(tmp_path: Path, count: int) -> list[int]:
+    """The pids of ``count`` workers running (written their pid file, not ended)."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        pids = [int(p.stem) for p in tmp_path.glob("*.pid")]
+        pids = sorted(int(p.stem) for p in tmp_path.glob("*.pid") if not gone(int(p.stem)))
         if len(pids) == count:
             return pids
         time.sleep(0.05)
@@ -55,7 +65,6 @@ def gone(pid: int) -> bool:
 
 def test_sigterm_is_forwarded_and_the_metrics_directory_removed(tmp_path: Path) -> None:
     metrics = tmp_path / "metrics"
-    metrics.mkdir()
     supervisor = start(tmp_path, 2, f"--remove={metrics}")
     pids = wait_workers(tmp_path, 2)
     rss_kb = int(
@@ -73,19 +82,37 @@ def test_sigterm_is_forwarded_and_the_metrics_directory_removed(tmp_path: Path) 
     assert not metrics.exists()
 
 
-def test_one_worker_exiting_stops_the_others_with_its_status(tmp_path: Path) -> None:
+def test_a_worker_that_exits_is_started_again_while_the_others_run(tmp_path: Path) -> None:
+    supervisor = start(tmp_path, 3)
+    first, second, third = wait_workers(tmp_path, 3)
+    (tmp_path / f"exit-{first}").write_text("3")  # a crash's status
+    os.kill(second, signal.SIGKILL)  # an OOM kill
+    began = time.monotonic()
+    while not (gone(first) and gone(second)):
+        assert time.monotonic() - began < 30, "the workers did not exit"
+        time.sleep(0.02)
+    replaced = wait_workers(tmp_path, 3)
+    waited = time.monotonic() - began
+    assert third in replaced and first not in replaced and second not in replaced
+    assert supervisor.poll() is None
+    assert waited >= 0.9  # the first restart's delay (tfsgate/worker_restarts.py)
+    # The dead workers' live gauges leave the multiprocess directory; their counters stay summed.
+    metrics = tmp_path / "metrics"
+    assert not (metrics / f"gauge_livemin_{first}.db").exists()
+    assert not (metrics / f"gauge_livemin_{second}.db").exists()
+    assert (metrics / f"gauge_livemin_{third}.db").exists()
+    assert (metrics / f"counter_{first}.db").exists()
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(timeout=30) == 0
+    assert all(gone(pid) for pid in replaced)
+
+
+def test_a_worker_that_fails_to_start_stops_the_others_with_its_status(tmp_path: Path) -> None:
     supervisor = start(tmp_path, 3)
     pids = wait_workers(tmp_path, 3)
-    (tmp_path / "exit").write_text("3")
-    assert supervisor.wait(timeout=30) == 3
+    (tmp_path / f"exit-{pids[1]}").write_text("255")  # tfsgate's "Failed to start server"
+    assert supervisor.wait(timeout=30) == 255
     assert all(gone(pid) for pid in pids)
-
-
-def test_a_worker_exiting_cleanly_unasked_is_a_failure(tmp_path: Path) -> None:
-    supervisor = start(tmp_path, 2)
-    wait_workers(tmp_path, 2)
-    (tmp_path / "exit").write_text("0")
-    assert supervisor.wait(timeout=30) == 1
 
 
 def test_a_command_is_required() -> None:

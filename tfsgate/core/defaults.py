@@ -14,6 +14,10 @@ CATALOG_FILE = "catalog.db"
 
 DEFAULT_ADMIN_PORT = 8502
 
+# A role's exit status when it fails to start: TF Serving's main() returns -1. The gateway role's
+# supervisor stops at a worker that exits so (a restart would fail alike), and restarts others.
+FAILED_START_EXIT = 255
+
 # Every tfsgate process's log lines (the CLI's roles and the gateway workers' supervisor).
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
