@@ -14,6 +14,9 @@ Each note is arithmetic on the results JSON, never a figure typed in by hand:
   caches costs, which the host decides.
 - What one loopback exchange between two processes costs on this host (``bench/exchange.py``):
   the call to Triton is one more for the gateway, in its CPU and in each request's path.
+- CPU per request against Triton direct's own at the same point (windows alternating with the
+  gateway's), and against the baseline run's pair: Triton's C++ runs none of the gateway's code,
+  so when both moved alike between the runs the host's speed moved them.
 """
 
 from __future__ import annotations
@@ -72,7 +75,9 @@ def _profile_top(results: Results, kind: str) -> str:
     )
 
 
-def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | None:
+def cpu_note(
+    results: Results, kind: str, clients: int, limit: float, baseline: Results | None = None
+) -> str | None:
     point = sweep_point(results, kind, clients)
     if point is None:
         return None
@@ -81,6 +86,8 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
     who = "1 client" if clients == 1 else f"{clients} clients"
     text = f"{protocol_name(kind)} at {who}: {cpu:.0f} us against {limit:.0f} us."
     text += _window_cpus(point["tfsgate"], limit)
+    before = sweep_point(baseline, kind, clients) if baseline else None
+    text += _against_triton(point, cpu, before, baseline)
     if floor is not None:
         text += (
             f" The do-nothing `{DOOR_FLOOR[kind]}` server costs {floor:.0f} us per request under"
@@ -99,6 +106,51 @@ def cpu_note(results: Results, kind: str, clients: int, limit: float) -> str | N
     if clients == 16:
         return text + _profile_top(results, kind)
     return text + _exchange_cpu(results, cpu, floor) + _wakeups_cpu(results, kind)
+
+
+# Moves of the gateway's CPU per request and Triton's own between two runs closer than this are
+# "alike": the windows' spread within one run is about as large.
+_ALIKE = 0.10
+
+
+def _against_triton(
+    point: dict[str, Any],
+    cpu: float,
+    before: dict[str, Any] | None,
+    baseline: Results | None,
+) -> str:
+    """The gateway's CPU per request over Triton direct's own at the same point, and the same
+    pair in the baseline run."""
+    triton = float(point["triton"].get("triton_cpu_us") or 0.0)
+    if triton <= 0:
+        return ""
+    text = (
+        " Triton direct's own CPU per request at this point, measured in turn with the"
+        f" gateway's, was {triton:.0f} us: the gateway cost {cpu / triton:.2f}x of it."
+    )
+    if before is None or baseline is None:
+        return text
+    gateway_before = float(before["tfsgate"]["gateway_cpu_us"])
+    triton_before = float(before["triton"].get("triton_cpu_us") or 0.0)
+    if gateway_before <= 0 or triton_before <= 0:
+        return text
+    commit = baseline.get("machine", {}).get("commit", "?")
+    triton_moved = triton / triton_before - 1
+    gateway_moved = cpu / gateway_before - 1
+    share_moved = (cpu / triton) / (gateway_before / triton_before) - 1
+    text += (
+        f" In the before run (`{commit}`) Triton's was {triton_before:.0f} us and the gateway's"
+        f" {gateway_before:.0f} us ({gateway_before / triton_before:.2f}x): Triton's own CPU"
+        f" moved {triton_moved:+.0%}, the gateway's {gateway_moved:+.0%}, the gateway's against"
+        f" Triton's {share_moved:+.0%}."
+    )
+    if abs(triton_moved) > _ALIKE and abs(share_moved) <= _ALIKE:
+        text += (
+            f" Triton's C++ runs none of the gateway's code: both moving alike (the gateway's"
+            f" against Triton's within {_ALIKE:.0%}) points to the host's speed between the runs"
+            " rather than to the gateway's code."
+        )
+    return text
 
 
 def _exchanges(results: Results) -> dict[str, dict[str, Any]]:
@@ -333,8 +385,9 @@ def rollout_note(results: Results, name: str, value: float) -> str:
     )
 
 
-def notes(results: Results) -> list[str]:
-    """One line per missed target of the sweep, in the targets table's order."""
+def notes(results: Results, baseline: Results | None = None) -> list[str]:
+    """One line per missed target of the sweep, in the targets table's order; ``baseline``, the
+    before run, where the report has one."""
     out: list[str] = []
     for target in TARGETS:
         value = target.value(results)
@@ -344,9 +397,9 @@ def notes(results: Results) -> list[str]:
         kind = "rest" if "REST" in name else "grpc"
         text: str | None = None
         if name.startswith("gateway CPU per request,") and "clients" in name:
-            text = cpu_note(results, kind, 16, target.limit)
+            text = cpu_note(results, kind, 16, target.limit, baseline)
         elif name.startswith("gateway CPU per request,"):
-            text = cpu_note(results, kind, 1, target.limit)
+            text = cpu_note(results, kind, 1, target.limit, baseline)
         elif name.startswith("throughput,"):
             clients = 16 if "16 clients" in name else 64
             text = throughput_note(results, kind, clients)

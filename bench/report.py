@@ -70,7 +70,7 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         f"at the end; {other_range(results)}."
     )
     out += ["", "## Targets", "", targets_table(results, baseline), ""]
-    missed = diagnosis.notes(results)
+    missed = diagnosis.notes(results, baseline)
     if missed:
         out += [
             "### Missed targets: why, and what would close them",

@@ -481,3 +481,35 @@ def test_a_missed_cpu_note_lists_each_windows_cpu() -> None:
     assert "Its 4 windows, in order: 122, 84, 102, 77 us (1 within the target)." in rest_16
     plain = next(n for n in diagnosis.notes(RESULTS) if n.startswith("REST at 16 clients:"))
     assert "windows" not in plain
+
+
+def test_a_missed_cpu_note_sets_the_gateway_beside_triton_direct_and_the_before_run() -> None:
+    """Triton direct's own CPU at the same point, and both in the baseline: when both moved alike,
+    the note says the host moved them; when the gateway alone moved, it does not."""
+    from bench import diagnosis
+
+    def with_rest_16(gateway_us: float, triton_us: float, commit: str) -> dict[str, Any]:
+        sweep = copy.deepcopy(RESULTS["sweep"])
+        sweep["rest"][1]["tfsgate"]["gateway_cpu_us"] = gateway_us
+        sweep["rest"][1]["triton"]["triton_cpu_us"] = triton_us
+        return {**RESULTS, "sweep": sweep, "machine": {"commit": commit}}
+
+    slower_host = with_rest_16(100.0, 160.0, "after")
+    before = with_rest_16(75.0, 125.0, "before1")
+    note = next(n for n in diagnosis.notes(slower_host, before) if n.startswith("REST at 16"))
+    assert (
+        "Triton direct's own CPU per request at this point, measured in turn with the"
+        " gateway's, was 160 us: the gateway cost 0.62x of it. In the before run (`before1`) Triton's was 125 us and the"
+        " gateway's 75 us (0.60x): Triton's own CPU moved +28%, the gateway's +33%, the"
+        " gateway's against Triton's +4%." in note
+    )
+    assert "points to the host's speed between the runs" in note
+
+    slower_gateway = with_rest_16(100.0, 125.0, "after")
+    note = next(n for n in diagnosis.notes(slower_gateway, before) if n.startswith("REST at 16"))
+    assert "the gateway's against Triton's +33%." in note
+    assert "host's speed" not in note
+
+    alone = next(n for n in diagnosis.notes(slower_host) if n.startswith("REST at 16"))
+    assert "the gateway cost 0.62x of it." in alone
+    assert "before run" not in alone
