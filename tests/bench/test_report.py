@@ -499,9 +499,9 @@ def test_a_missed_cpu_note_sets_the_gateway_beside_triton_direct_and_the_before_
     note = next(n for n in diagnosis.notes(slower_host, before) if n.startswith("REST at 16"))
     assert (
         "Triton direct's own CPU per request at this point, measured in turn with the"
-        " gateway's, was 160 us: the gateway cost 0.62x of it. In the before run (`before1`) Triton's was 125 us and the"
-        " gateway's 75 us (0.60x): Triton's own CPU moved +28%, the gateway's +33%, the"
-        " gateway's against Triton's +4%." in note
+        " gateway's, was 160 us: the gateway cost 0.62x of it. In the before run (`before1`)"
+        " Triton's was 125 us and the gateway's 75 us (0.60x): Triton's own CPU moved +28%,"
+        " the gateway's +33%, the gateway's against Triton's +4%." in note
     )
     assert "points to the host's speed between the runs" in note
 
