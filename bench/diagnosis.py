@@ -86,8 +86,7 @@ def cpu_note(
     who = "1 client" if clients == 1 else f"{clients} clients"
     text = f"{protocol_name(kind)} at {who}: {cpu:.0f} us against {limit:.0f} us."
     text += _window_cpus(point["tfsgate"], limit)
-    before = sweep_point(baseline, kind, clients) if baseline else None
-    text += _against_triton(point, cpu, before, baseline)
+    text += _against_triton(point, cpu, baseline, kind, clients)
     if floor is not None:
         text += (
             f" The do-nothing `{DOOR_FLOOR[kind]}` server costs {floor:.0f} us per request under"
@@ -114,10 +113,7 @@ _ALIKE = 0.10
 
 
 def _against_triton(
-    point: dict[str, Any],
-    cpu: float,
-    before: dict[str, Any] | None,
-    baseline: Results | None,
+    point: dict[str, Any], cpu: float, baseline: Results | None, kind: str, clients: int
 ) -> str:
     """The gateway's CPU per request over Triton direct's own at the same point, and the same
     pair in the baseline run."""
@@ -128,6 +124,7 @@ def _against_triton(
         " Triton direct's own CPU per request at this point, measured in turn with the"
         f" gateway's, was {triton:.0f} us: the gateway cost {cpu / triton:.2f}x of it."
     )
+    before = sweep_point(baseline, kind, clients) if baseline else None
     if before is None or baseline is None:
         return text
     gateway_before = float(before["tfsgate"]["gateway_cpu_us"])
