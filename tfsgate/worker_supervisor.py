@@ -30,6 +30,7 @@ from types import FrameType
 
 # The standard library only, like this module.
 from tfsgate.core.defaults import FAILED_START_EXIT, LOG_FORMAT
+from tfsgate.core.spawning import dying_with_parent
 from tfsgate.worker_restarts import RestartDelay
 
 log = logging.getLogger("tfsgate")
@@ -48,7 +49,7 @@ def supervise(count: int, command: Sequence[str]) -> int:
     status = 0
     try:
         for _ in range(count):  # one by one: a failed start still stops those already running
-            workers.append(subprocess.Popen(list(command)))
+            workers.append(_spawn(command))
         log.info("gateway: %d workers (pids %s)", len(workers), [w.pid for w in workers])
         status = _keep(workers, command, stopping)
     finally:
@@ -82,7 +83,7 @@ def _keep(
                 if now < when:
                     continue
                 try:
-                    workers[index] = subprocess.Popen(list(command))
+                    workers[index] = _spawn(command)
                 except OSError as exc:  # no memory or descriptors for now: later, as a failure
                     due[index] = now + delays[index].after(0.0)
                     log.error("gateway worker %d could not start again: %s", index, exc)
@@ -112,6 +113,13 @@ def _keep(
             )
         time.sleep(_CHECK_S)
     return 0
+
+
+def _spawn(command: Sequence[str]) -> subprocess.Popen[bytes]:
+    """A worker that is sent SIGTERM (and drains) if this supervisor dies without stopping it: a
+    SIGKILLed or OOM-killed supervisor otherwise leaves its workers holding the ports, serving a
+    role its orchestrator sees as ended and will start again beside them."""
+    return subprocess.Popen(dying_with_parent(command, "TERM"))
 
 
 def _drop_live_gauges(pid: int) -> None:

@@ -115,6 +115,19 @@ def test_a_worker_that_fails_to_start_stops_the_others_with_its_status(tmp_path:
     assert all(gone(pid) for pid in pids)
 
 
+def test_workers_are_stopped_when_the_supervisor_is_killed(tmp_path: Path) -> None:
+    """A SIGKILLed supervisor cannot forward anything: its workers get SIGTERM from the kernel
+    (the parent-death signal) instead of serving on, orphaned, on the role's ports."""
+    supervisor = start(tmp_path, 2)
+    pids = wait_workers(tmp_path, 2)
+    supervisor.kill()
+    supervisor.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while not all(gone(pid) for pid in pids):
+        assert time.monotonic() < deadline, "the workers outlived their supervisor"
+        time.sleep(0.05)
+
+
 def test_a_command_is_required() -> None:
     answer = subprocess.run(
         [sys.executable, "-m", "tfsgate.worker_supervisor", "--count=2"],
