@@ -192,14 +192,7 @@ class GatewayWorkers:
             multiprocess.mark_process_dead(process.pid, str(self.metrics_dir))
             if self._stopping.is_set():
                 return
-            delay = delays.after(time.monotonic() - started)
-            log.error(
-                "gateway worker %d (pid %d) exited with status %s: starting it again in %.0f s",
-                index,
-                process.pid,
-                status,
-                delay,
-            )
+            delay = delays.exited(index, process.pid, status, time.monotonic() - started)
             if await pause(self._stopping, delay):
                 return
             process = self.processes[index] = self._spawn(index)

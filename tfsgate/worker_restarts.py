@@ -10,6 +10,10 @@ else.
 
 from __future__ import annotations
 
+import logging
+
+log = logging.getLogger("tfsgate")
+
 FIRST_S = 1.0
 MAX_S = 30.0
 STABLE_S = 60.0  # a worker that ran this long before exiting restarts after FIRST_S again
@@ -29,4 +33,16 @@ class RestartDelay:
             self._next = FIRST_S
         delay = self._next
         self._next = min(delay * 2, MAX_S)
+        return delay
+
+    def exited(self, index: int, pid: int, status: int, ran_s: float) -> float:
+        """``after(ran_s)``, logged as both supervisors report a worker's exit."""
+        delay = self.after(ran_s)
+        log.error(
+            "gateway worker %d (pid %d) exited with status %s: starting it again in %.0f s",
+            index,
+            pid,
+            status,
+            delay,
+        )
         return delay

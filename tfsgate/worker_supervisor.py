@@ -102,15 +102,7 @@ def _keep(
                     worker.pid,
                 )
                 return status
-            delay = delays[index].after(now - started[index])
-            due[index] = now + delay
-            log.error(
-                "gateway worker %d (pid %d) exited with status %s: starting it again in %.0f s",
-                index,
-                worker.pid,
-                status,
-                delay,
-            )
+            due[index] = now + delays[index].exited(index, worker.pid, status, now - started[index])
         time.sleep(_CHECK_S)
     return 0
 

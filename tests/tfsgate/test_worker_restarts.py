@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
+
 from tfsgate.worker_restarts import FIRST_S, MAX_S, STABLE_S, RestartDelay
 
 
@@ -17,3 +21,14 @@ def test_a_worker_that_ran_a_while_starts_again_after_the_first_delay() -> None:
         delays.after(1)
     assert delays.after(STABLE_S + 1) == FIRST_S
     assert delays.after(1) == 2 * FIRST_S
+
+
+def test_an_exit_is_logged_with_its_delay(caplog: pytest.LogCaptureFixture) -> None:
+    delays = RestartDelay()
+    with caplog.at_level(logging.ERROR, logger="tfsgate"):
+        assert delays.exited(2, 4321, -9, 0.5) == FIRST_S
+        assert delays.exited(2, 4322, 3, 0.5) == 2 * FIRST_S
+    assert caplog.messages == [
+        "gateway worker 2 (pid 4321) exited with status -9: starting it again in 1 s",
+        "gateway worker 2 (pid 4322) exited with status 3: starting it again in 2 s",
+    ]
