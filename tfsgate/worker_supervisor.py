@@ -18,8 +18,10 @@ Prometheus multiprocess directory it made for the workers).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -35,23 +37,32 @@ from tfsgate.worker_restarts import RestartDelay
 
 log = logging.getLogger("tfsgate")
 _STOP_GRACE_S = 30.0  # each worker's drain bound after SIGTERM; then SIGKILL
-_CHECK_S = 0.2
 
 
 def supervise(count: int, command: Sequence[str]) -> int:
     stopping: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.append(signum)
+        if signum != signal.SIGCHLD:
+            stopping.append(signum)
 
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    # The loop sleeps until something happens: every signal handled here (SIGCHLD when a worker
+    # exits, SIGTERM/SIGINT) writes a byte to this pipe (``signal.set_wakeup_fd``), which wakes
+    # its ``select``; a signal that arrives between a check and the ``select`` is still in the
+    # pipe then. No polling while all is well.
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_read, False)
+    os.set_blocking(wake_write, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_write)
+    signals = (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD)
+    previous = {sig: signal.signal(sig, on_signal) for sig in signals}
     workers: list[subprocess.Popen[bytes]] = []
     status = 0
     try:
         for _ in range(count):  # one by one: a failed start still stops those already running
             workers.append(_spawn(command))
         log.info("gateway: %d workers (pids %s)", len(workers), [w.pid for w in workers])
-        status = _keep(workers, command, stopping)
+        status = _keep(workers, command, stopping, wake_read)
     finally:
         for worker in workers:
             if worker.poll() is None:
@@ -64,14 +75,20 @@ def supervise(count: int, command: Sequence[str]) -> int:
                 worker.wait()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wake_read)
+        os.close(wake_write)
     return status
 
 
 def _keep(
-    workers: list[subprocess.Popen[bytes]], command: Sequence[str], stopping: list[int]
+    workers: list[subprocess.Popen[bytes]],
+    command: Sequence[str],
+    stopping: list[int],
+    wake: int,
 ) -> int:
     """Until a signal: each worker that exits is started again after its delay; 0, or the status
-    of a worker that failed to start."""
+    of a worker that failed to start. Sleeps on ``wake`` until a signal or the next restart."""
     delays = [RestartDelay() for _ in workers]
     started = [time.monotonic()] * len(workers)
     due: list[float | None] = [None] * len(workers)  # when an exited worker starts again
@@ -103,7 +120,13 @@ def _keep(
                 )
                 return status
             due[index] = now + delays[index].exited(index, worker.pid, status, now - started[index])
-        time.sleep(_CHECK_S)
+        pending = [when for when in due if when is not None]
+        timeout = max(0.0, min(pending) - time.monotonic()) if pending else None
+        if not stopping:
+            select.select([wake], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(wake, 512):
+                pass
     return 0
 
 

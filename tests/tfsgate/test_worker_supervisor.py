@@ -115,6 +115,23 @@ def test_a_worker_that_fails_to_start_stops_the_others_with_its_status(tmp_path:
     assert all(gone(pid) for pid in pids)
 
 
+def test_the_supervisor_sleeps_while_its_workers_run(tmp_path: Path) -> None:
+    """No polling: between a worker's exit (SIGCHLD) and a signal there is nothing to wake for."""
+    supervisor = start(tmp_path, 2)
+    wait_workers(tmp_path, 2)
+    time.sleep(0.5)  # its start-up's log lines written
+
+    def switches() -> int:
+        status = Path(f"/proc/{supervisor.pid}/status").read_text()
+        return int(status.split("voluntary_ctxt_switches:")[1].split()[0])
+
+    before = switches()
+    time.sleep(2)
+    assert switches() - before <= 1  # a loop checking every 0.2 s would have woken 10 times
+    supervisor.send_signal(signal.SIGTERM)
+    assert supervisor.wait(timeout=30) == 0
+
+
 def test_workers_are_stopped_when_the_supervisor_is_killed(tmp_path: Path) -> None:
     """A SIGKILLed supervisor cannot forward anything: its workers get SIGTERM from the kernel
     (the parent-death signal) instead of serving on, orphaned, on the role's ports."""
