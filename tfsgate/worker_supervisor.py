@@ -4,7 +4,8 @@
 ``python -m tfsgate.worker_supervisor`` in the same process (same pid, so an orchestrator's signals
 still reach it): a process that only starts, watches and stops workers has no use for the ~100 MB
 of grpc, numpy, pydantic and SQLAlchemy the CLI imported (measured: 108 MB before, see
-docs/performance.md). It starts N copies of the worker command and forwards SIGTERM/SIGINT to them.
+docs/performance.md). It starts N copies of the worker command and forwards SIGTERM/SIGINT to them
+(the kernel sends them SIGTERM should the supervisor itself be killed), and sleeps meanwhile.
 A worker that exits unasked (a crash, an OOM kill) is started again as ``tfsgate serve``'s are
 (tfsgate/worker_restarts.py) while the others keep serving, and its live gauges are dropped from
 the Prometheus multiprocess directory. A worker that fails to start (status 255: flags, ports)
