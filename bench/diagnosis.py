@@ -102,9 +102,44 @@ def cpu_note(
             )
         if kind == "rest":
             text += _alternatives(results, min(clients, 16))
+    text += _layers(results, kind, clients)
     if clients == 16:
         return text + _profile_top(results, kind)
     return text + _exchange_cpu(results, cpu, floor) + _wakeups_cpu(results, kind)
+
+
+def _layer_point(results: Results, kind: str, clients: int) -> dict[str, Any] | None:
+    points = results.get("cpu_layers", {}).get("points", [])
+    return next((p for p in points if p["kind"] == kind and p["clients"] == clients), None)
+
+
+def _layers(results: Results, kind: str, clients: int) -> str:
+    """What perf's CPU samples (bench/cpu_layers.py) gave each layer at this point, and the
+    interpreter's share at the other client count beside it."""
+    point = _layer_point(results, kind, clients)
+    if point is None:
+        return ""
+    cpu = float(point["cpu_us"])
+    layers = dict(point["layers"])
+    interpreter = layers.pop("interpreter", 0.0) * cpu
+    kernel = layers.pop("kernel", 0.0) * cpu
+    sends = float(point["kernel_parts"].get("socket sends", 0.0)) * cpu
+    libc = layers.pop("libc", 0.0)
+    extensions = (sum(layers.values()) + libc) * cpu
+    text = (
+        f" perf's CPU samples at this point (a separate run at {cpu:.0f} us a request): the"
+        f" interpreter running tfsgate's Python {interpreter:.0f} us, the kernel {kernel:.0f} us"
+        f" (socket sends {sends:.0f} us: each carries loopback's delivery to the receiver and"
+        f" its wake-up), C extensions and libc {extensions:.0f} us."
+    )
+    other = _layer_point(results, kind, 16 if clients == 1 else 1)
+    if other is not None:
+        other_interpreter = dict(other["layers"]).get("interpreter", 0.0) * float(other["cpu_us"])
+        text += (
+            f" At {other['clients']} client{'s' if other['clients'] != 1 else ''} the interpreter"
+            f" took {other_interpreter:.0f} us a request."
+        )
+    return text
 
 
 # Moves of the gateway's CPU per request and Triton's own between two runs closer than this are

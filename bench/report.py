@@ -19,6 +19,7 @@ from bench.report_tables import (
     cancelled,
     exchange_table,
     floors_table,
+    layers_table,
     memory_table,
     mlp_table,
     other_range,
@@ -322,6 +323,25 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             out += [share_table("package (self)", prof["by_package"][:10]), ""]
             out += [share_table("function (self)", prof["by_function"][:12]), ""]
             out += [share_table("tfsgate function (inclusive)", prof["inclusive"][:12]), ""]
+    layers = results.get("cpu_layers", {})
+    if layers.get("points"):
+        out += [
+            "## The gateway's CPU by layer (perf, CPU samples, microseconds per request)",
+            "",
+            "Separate runs from the measured ones, half_plus_two: `perf record --event=cpu-clock` "
+            "on every thread of the `tfsgate serve` process while the load runs, its shares by "
+            "shared object times the CPU per request `/proc` gives for the same run. Unlike "
+            "py-spy's samples these are CPU time only, kernel included: the interpreter "
+            "(libpython: tfsgate's Python), each C extension, libc and the kernel. A socket "
+            "send's time includes what loopback does in the sender's system call: TCP's delivery "
+            "into the receiver's socket and the receiver's wake-up; an event-loop wait's, going "
+            "idle and waking.",
+            "",
+            layers_table(layers["points"]),
+            "",
+        ]
+    elif layers.get("skipped"):
+        out += [f"The CPU by layer (perf) was not measured: {layers['skipped']}.", ""]
     out += [
         "Raw figures: the JSON next to this file. Rebuild this page from it with "
         "`python -m bench.report <that json>`.",

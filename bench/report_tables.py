@@ -424,3 +424,41 @@ def tf_serving_table(results: Results) -> str:
         ],
         rows,
     )
+
+
+def layers_table(points: list[dict[str, Any]]) -> str:
+    """bench/sections/layers.py's points: each layer's microseconds of a request's CPU."""
+    rows = []
+    for point in points:
+        cpu = float(point["cpu_us"])
+        layers = dict(point["layers"])
+        parts = point["kernel_parts"]
+        kernel = layers.pop("kernel", 0.0)
+        interpreter = layers.pop("interpreter", 0.0)
+        libc = layers.pop("libc", 0.0)
+        others = sorted(layers.items(), key=lambda item: -item[1])
+        rest_of_kernel = max(0.0, kernel - sum(parts.values()))
+        rows.append(
+            [
+                f"{protocol_name(point['kind'])}, {point['clients']} client"
+                + ("s" if point["clients"] != 1 else ""),
+                f"{cpu:.0f}",
+                f"{interpreter * cpu:.0f}",
+                ", ".join(f"{name} {share * cpu:.0f}" for name, share in others[:4] if share),
+                f"{libc * cpu:.0f}",
+                f"{kernel * cpu:.0f}",
+                " / ".join(f"{share * cpu:.0f}" for share in (*parts.values(), rest_of_kernel)),
+            ]
+        )
+    return table(
+        [
+            "point",
+            "CPU per request (`/proc`), us",
+            "interpreter",
+            "C extensions (largest)",
+            "libc",
+            "kernel",
+            "of it: socket sends / socket reads / event-loop waits / the rest",
+        ],
+        rows,
+    )

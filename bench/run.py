@@ -35,6 +35,7 @@ from bench.procs import ROOT, memory_mb, stop
 from bench.sections import (
     cold_start,
     floors,
+    layers,
     mlp,
     payload,
     profile,
@@ -52,6 +53,7 @@ SECTIONS = (
     "payload",
     "rollout",
     "profile",
+    "layers",
     "workers",
     "floors",
 )
@@ -111,6 +113,8 @@ def main() -> None:
             rollout.run(bench)
         if "profile" in sections:
             profile.run(bench)
+        if "layers" in sections:
+            layers.run(bench)
         if "workers" in sections:
             try:
                 workers.run(bench)

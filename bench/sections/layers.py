@@ -1,0 +1,73 @@
+"""The gateway's CPU by layer (perf's CPU samples: bench/cpu_layers.py) at the CPU rows' points:
+what the interpreter, the C extensions and the kernel each cost a request at 1 and 16 clients."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bench import cpu_layers, loadgen
+from bench.bodies import Case, write_bodies
+from bench.measure import HALF_PLUS_TWO_X, Bench
+from bench.procs import cpu_split, shown
+
+POINTS = (("rest", 1), ("grpc", 1), ("rest", 16), ("grpc", 16))
+_ATTACH_S = 0.5  # perf's start before the load; the load ends before perf does
+
+
+def run(bench: Bench) -> None:
+    assert bench.serve is not None
+    reason = cpu_layers.unavailable()
+    if reason is not None:
+        bench.say(f"cpu layers skipped: {reason}")
+        bench.results["cpu_layers"] = {"skipped": reason}
+        return
+    case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
+    bodies = write_bodies(case, bench.bodies_dir)
+    urls = bench.urls(case)
+    seconds = bench.plan.seconds
+    pid = bench.serve.process.pid
+    points: list[dict[str, Any]] = []
+    for kind, clients in POINTS:
+        data = bench.work / f"perf-{kind}-{clients}.data"
+        recorder = cpu_layers.start_record(pid, seconds + 2 * _ATTACH_S, data)
+        bench.results["commands"].setdefault(
+            "cpu_layers",
+            shown(cpu_layers.record_command(pid, seconds + 2 * _ATTACH_S, data))
+            + "; "
+            + "; ".join(shown(c) for c in cpu_layers.report_commands(data)),
+        )
+        time.sleep(_ATTACH_S)
+        user_before, kernel_before = cpu_split(pid)
+        if kind == "rest":
+            script = loadgen.write_wrk_script(bodies.rest, bodies.rest.with_suffix(".lua"))
+            result = loadgen.run_wrk(urls["rest tfsgate"], script, clients, seconds)
+        else:
+            log_file = bench.work / "h2load.log"
+            result = loadgen.run_h2load(
+                urls["grpc tfsgate"], bodies.predict, clients, seconds, log_file
+            )
+        user_after, kernel_after = cpu_split(pid)
+        _, err = recorder.communicate(timeout=seconds + 60)
+        if recorder.returncode != 0 or not data.exists():
+            bench.say(f"perf failed ({recorder.returncode}): {err.decode()[-500:]}")
+            continue
+        requests = max(result.requests, 1)
+        user_us = (user_after - user_before) / requests * 1e6
+        kernel_us = (kernel_after - kernel_before) / requests * 1e6
+        point = {
+            "kind": kind,
+            "clients": clients,
+            "rps": result.rps,
+            "cpu_us": user_us + kernel_us,
+            "user_us": user_us,
+            "kernel_us": kernel_us,
+            **cpu_layers.summarise(data),
+        }
+        data.unlink(missing_ok=True)
+        points.append(point)
+        top = ", ".join(
+            f"{name} {share * point['cpu_us']:.0f}" for name, share in point["layers"][:4]
+        )
+        bench.say(f"cpu layers {kind} {clients:>2} clients: {point['cpu_us']:.0f} us/req ({top})")
+    bench.results["cpu_layers"] = {"points": points}
