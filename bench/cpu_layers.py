@@ -7,7 +7,7 @@ charged while the thread is preempted inside it, and uvloop's C, its socket call
 are one "waiting" bucket. perf's ``cpu-clock`` event is a timer that fires only on a CPU running
 the process, in user space and in the kernel alike; a software event, it works on VMs that expose
 no hardware counters. Its shares times ``/proc``'s CPU per request in the same run give
-microseconds per request for each layer.
+microseconds per request for each layer, perf's own cost included (``RATE_HZ``).
 
 Measured with it (docs/performance.md, thirty-second pass): at one client the interpreter takes
 about three times the microseconds per request it takes at 16 clients for the same Python code,
@@ -26,7 +26,11 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-RATE_HZ = 999  # an odd rate: no lockstep with the 1 ms timers of the loops sampled
+# perf's sampling adds to the CPU it measures (its timer, stopped and started on each of the
+# process's context switches, and each sample). Alternating runs with and without it, one client:
+# about +45 us a request at 999 Hz and +26 at 250 (of 210-300; docs/performance.md, thirty-second
+# pass). 250 Hz still gives hundreds of samples per point.
+RATE_HZ = 250
 # Kernel functions whose time (with all they call: --children) is one part of the kernel's share.
 # The send's includes loopback's delivery into the receiver's socket and the receiver's wake-up,
 # run in the sender's system call.

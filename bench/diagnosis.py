@@ -127,7 +127,8 @@ def _layers(results: Results, kind: str, clients: int) -> str:
     libc = layers.pop("libc", 0.0)
     extensions = (sum(layers.values()) + libc) * cpu
     text = (
-        f" perf's CPU samples at this point (a separate run at {cpu:.0f} us a request): the"
+        f" perf's CPU samples at this point (a separate run at {cpu:.0f} us a request, perf's"
+        " own cost included): the"
         f" interpreter running tfsgate's Python {interpreter:.0f} us, the kernel {kernel:.0f} us"
         f" (socket sends {sends:.0f} us: each carries loopback's delivery to the receiver and"
         f" its wake-up), C extensions and libc {extensions:.0f} us."

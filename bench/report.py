@@ -335,7 +335,9 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
             "(libpython: tfsgate's Python), each C extension, libc and the kernel. A socket "
             "send's time includes what loopback does in the sender's system call: TCP's delivery "
             "into the receiver's socket and the receiver's wake-up; an event-loop wait's, going "
-            "idle and waking.",
+            "idle and waking. perf's sampling adds to the CPU it measures (its timer, stopped and "
+            "started on each context switch of the process): on the development VM about a tenth "
+            "at one client, so the CPU per request here is above the sweep's.",
             "",
             layers_table(layers["points"]),
             "",
