@@ -145,3 +145,16 @@ def summarise(data: Path) -> dict[str, Any]:
         "layers": parse_dsos(dsos.stdout),
         "kernel_parts": parse_kernel_parts(symbols.stdout),
     }
+
+
+def layer_us(point: dict[str, Any]) -> dict[str, float]:
+    """A recorded point's layers (``summarise``'s shares) in microseconds of its CPU per request,
+    largest first."""
+    cpu = float(point["cpu_us"])
+    return {name: share * cpu for name, share in point["layers"]}
+
+
+def kernel_part_us(point: dict[str, Any]) -> dict[str, float]:
+    """The same for ``KERNEL_PARTS``."""
+    cpu = float(point["cpu_us"])
+    return {name: share * cpu for name, share in point["kernel_parts"].items()}

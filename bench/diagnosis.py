@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from bench.cpu_layers import kernel_part_us, layer_us
 from bench.targets import (
     DOOR_FLOOR,
     TARGETS,
@@ -119,26 +120,22 @@ def _layers(results: Results, kind: str, clients: int) -> str:
     point = _layer_point(results, kind, clients)
     if point is None:
         return ""
-    cpu = float(point["cpu_us"])
-    layers = dict(point["layers"])
-    interpreter = layers.pop("interpreter", 0.0) * cpu
-    kernel = layers.pop("kernel", 0.0) * cpu
-    sends = float(point["kernel_parts"].get("socket sends", 0.0)) * cpu
-    libc = layers.pop("libc", 0.0)
-    extensions = (sum(layers.values()) + libc) * cpu
+    layers = layer_us(point)
+    interpreter = layers.pop("interpreter", 0.0)
+    kernel = layers.pop("kernel", 0.0)
+    sends = kernel_part_us(point).get("socket sends", 0.0)
     text = (
-        f" perf's CPU samples at this point (a separate run at {cpu:.0f} us a request, perf's"
-        " own cost included): the"
-        f" interpreter running tfsgate's Python {interpreter:.0f} us, the kernel {kernel:.0f} us"
-        f" (socket sends {sends:.0f} us: each carries loopback's delivery to the receiver and"
-        f" its wake-up), C extensions and libc {extensions:.0f} us."
+        f" perf's CPU samples at this point (a separate run at {float(point['cpu_us']):.0f} us a"
+        f" request, perf's own cost included): the interpreter running tfsgate's Python"
+        f" {interpreter:.0f} us, the kernel {kernel:.0f} us (socket sends {sends:.0f} us: each"
+        " carries loopback's delivery to the receiver and its wake-up), C extensions and libc"
+        f" {sum(layers.values()):.0f} us."
     )
     other = _layer_point(results, kind, 16 if clients == 1 else 1)
     if other is not None:
-        other_interpreter = dict(other["layers"]).get("interpreter", 0.0) * float(other["cpu_us"])
         text += (
             f" At {other['clients']} client{'s' if other['clients'] != 1 else ''} the interpreter"
-            f" took {other_interpreter:.0f} us a request."
+            f" took {layer_us(other).get('interpreter', 0.0):.0f} us a request."
         )
     return text
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from bench.cpu_layers import kernel_part_us, layer_us
 from bench.targets import (
     DOOR_FLOOR,
     TARGETS,
@@ -430,24 +431,22 @@ def layers_table(points: list[dict[str, Any]]) -> str:
     """bench/sections/layers.py's points: each layer's microseconds of a request's CPU."""
     rows = []
     for point in points:
-        cpu = float(point["cpu_us"])
-        layers = dict(point["layers"])
-        parts = point["kernel_parts"]
+        layers = layer_us(point)
+        parts = kernel_part_us(point)
         kernel = layers.pop("kernel", 0.0)
         interpreter = layers.pop("interpreter", 0.0)
         libc = layers.pop("libc", 0.0)
-        others = sorted(layers.items(), key=lambda item: -item[1])
         rest_of_kernel = max(0.0, kernel - sum(parts.values()))
         rows.append(
             [
                 f"{protocol_name(point['kind'])}, {point['clients']} client"
                 + ("s" if point["clients"] != 1 else ""),
-                f"{cpu:.0f}",
-                f"{interpreter * cpu:.0f}",
-                ", ".join(f"{name} {share * cpu:.0f}" for name, share in others[:4] if share),
-                f"{libc * cpu:.0f}",
-                f"{kernel * cpu:.0f}",
-                " / ".join(f"{share * cpu:.0f}" for share in (*parts.values(), rest_of_kernel)),
+                f"{float(point['cpu_us']):.0f}",
+                f"{interpreter:.0f}",
+                ", ".join(f"{name} {us:.0f}" for name, us in list(layers.items())[:4] if us),
+                f"{libc:.0f}",
+                f"{kernel:.0f}",
+                " / ".join(f"{us:.0f}" for us in (*parts.values(), rest_of_kernel)),
             ]
         )
     return table(

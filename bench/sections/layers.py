@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench import cpu_layers, loadgen
+from bench import cpu_layers
 from bench.bodies import Case, write_bodies
 from bench.measure import HALF_PLUS_TWO_X, Bench
-from bench.procs import cpu_split, shown
+from bench.procs import shown
+from bench.sections.profile import sampled_load
 
 POINTS = (("rest", 1), ("grpc", 1), ("rest", 16), ("grpc", 16))
 _ATTACH_S = 0.5  # perf's start before the load; the load ends before perf does
@@ -38,23 +39,11 @@ def run(bench: Bench) -> None:
             + "; ".join(shown(c) for c in cpu_layers.report_commands(data)),
         )
         time.sleep(_ATTACH_S)
-        user_before, kernel_before = cpu_split(pid)
-        if kind == "rest":
-            script = loadgen.write_wrk_script(bodies.rest, bodies.rest.with_suffix(".lua"))
-            result = loadgen.run_wrk(urls["rest tfsgate"], script, clients, seconds)
-        else:
-            log_file = bench.work / "h2load.log"
-            result = loadgen.run_h2load(
-                urls["grpc tfsgate"], bodies.predict, clients, seconds, log_file
-            )
-        user_after, kernel_after = cpu_split(pid)
+        result, user_us, kernel_us = sampled_load(bench, bodies, urls, kind, clients, seconds)
         _, err = recorder.communicate(timeout=seconds + 60)
         if recorder.returncode != 0 or not data.exists():
             bench.say(f"perf failed ({recorder.returncode}): {err.decode()[-500:]}")
             continue
-        requests = max(result.requests, 1)
-        user_us = (user_after - user_before) / requests * 1e6
-        kernel_us = (kernel_after - kernel_before) / requests * 1e6
         point = {
             "kind": kind,
             "clients": clients,
@@ -67,7 +56,7 @@ def run(bench: Bench) -> None:
         data.unlink(missing_ok=True)
         points.append(point)
         top = ", ".join(
-            f"{name} {share * point['cpu_us']:.0f}" for name, share in point["layers"][:4]
+            f"{name} {us:.0f}" for name, us in list(cpu_layers.layer_us(point).items())[:4]
         )
         bench.say(f"cpu layers {kind} {clients:>2} clients: {point['cpu_us']:.0f} us/req ({top})")
     bench.results["cpu_layers"] = {"points": points}

@@ -116,9 +116,9 @@ def test_the_report_shows_each_layers_microseconds_and_the_missed_row_names_them
     note = next(line for line in markdown.splitlines() if line.startswith("- REST at 1 client"))
     assert (
         "perf's CPU samples at this point (a separate run at 300 us a request, perf's own cost"
-        " included): the interpreter running tfsgate's Python 180 us, the kernel 90 us (socket sends 30 us: each carries"
-        " loopback's delivery to the receiver and its wake-up), C extensions and libc 30 us. At"
-        " 16 clients the interpreter took 60 us a request." in note
+        " included): the interpreter running tfsgate's Python 180 us, the kernel 90 us (socket"
+        " sends 30 us: each carries loopback's delivery to the receiver and its wake-up), C"
+        " extensions and libc 30 us. At 16 clients the interpreter took 60 us a request." in note
     )
 
 
