@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -163,16 +163,23 @@ class Serve:
 
 
 def spawn_serve(
-    home: Path, args: list[str], admin: bool, tree: Path = ROOT, python: str = sys.executable
+    home: Path,
+    args: list[str],
+    admin: bool,
+    tree: Path = ROOT,
+    python: str = sys.executable,
+    wrapper: Sequence[str] = (),
 ) -> Serve:
     """``tfsgate serve`` from the checkout ``tree`` run by ``python`` (another tree or interpreter
-    for an A/B: ``bench/ab.py``)."""
+    for an A/B: ``bench/ab.py``), under ``wrapper`` when given (valgrind:
+    ``bench/instructions.py``)."""
     if home.exists():
         shutil.rmtree(home)
     home.mkdir(parents=True)
     grpc_port, rest_port = free_port(), free_port()
     admin_port = free_port() if admin else 0
     command = [
+        *wrapper,
         python,
         "-m",
         "tfsgate.cli",

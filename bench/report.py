@@ -19,6 +19,7 @@ from bench.report_tables import (
     cancelled,
     exchange_table,
     floors_table,
+    instructions_table,
     layers_table,
     memory_table,
     mlp_table,
@@ -344,6 +345,24 @@ def render(results: Results, plots: dict[str, str], title: str, baseline: Result
         ]
     elif layers.get("skipped"):
         out += [f"The CPU by layer (perf) was not measured: {layers['skipped']}.", ""]
+    counted = results.get("instructions", {})
+    if counted.get("points"):
+        out += [
+            "## Instructions per request (callgrind)",
+            "",
+            "The gateway's own work, counted rather than timed, so no host's minute moves it: a "
+            "second `tfsgate serve` of the same models under `valgrind --tool=callgrind`, "
+            "1000 calls from one client per protocol (`h2load`), counters zeroed and dumped "
+            "around each run and around an idle window whose rate is taken off. The event "
+            "loop's thread runs the whole request path (the door, the codecs, the routing, the "
+            "call to Triton, the answer); user space only, Triton not traced. Compare it across "
+            "runs and machines: it changes with the code and the libraries, not the VM.",
+            "",
+            instructions_table(counted["points"], (baseline or {}).get("instructions")),
+            "",
+        ]
+    elif counted.get("skipped"):
+        out += [f"Instructions per request (callgrind) were not counted: {counted['skipped']}.", ""]
     out += [
         "Raw figures: the JSON next to this file. Rebuild this page from it with "
         "`python -m bench.report <that json>`.",

@@ -427,6 +427,29 @@ def tf_serving_table(results: Results) -> str:
     )
 
 
+def instructions_table(points: list[dict[str, Any]], baseline: dict[str, Any] | None) -> str:
+    """bench/sections/instructions.py's points, beside the baseline's where it counted them."""
+    before = {p["kind"]: p for p in (baseline or {}).get("points", [])}
+    header = ["point", "instructions per request, event loop's thread"]
+    if before:
+        header += ["baseline", "change"]
+    rows = []
+    for point in points:
+        row = [
+            f"{protocol_name(point['kind'])}, {point['clients']} client",
+            f"{point['loop_kir']:.1f} k",
+        ]
+        if before:
+            was = before.get(point["kind"])
+            row += (
+                [f"{was['loop_kir']:.1f} k", f"{point['loop_kir'] / was['loop_kir'] - 1:+.1%}"]
+                if was
+                else ["-", "-"]
+            )
+        rows.append(row)
+    return table(header, rows)
+
+
 def layers_table(points: list[dict[str, Any]]) -> str:
     """bench/sections/layers.py's points: each layer's microseconds of a request's CPU."""
     rows = []

@@ -35,6 +35,7 @@ from bench.procs import ROOT, memory_mb, stop
 from bench.sections import (
     cold_start,
     floors,
+    instructions,
     layers,
     mlp,
     payload,
@@ -54,6 +55,7 @@ SECTIONS = (
     "rollout",
     "profile",
     "layers",
+    "instructions",
     "workers",
     "floors",
 )
@@ -98,7 +100,8 @@ def main() -> None:
     models = bench.models()
     if "cold_start" in sections:
         cold_start.run(bench, models["half_plus_two"])
-    serve = bench.start_main(bench.model_config(models))
+    config = bench.model_config(models)
+    serve = bench.start_main(config)
     try:
         bench.results["machine"] = describe(bench.serve)
         if "sweep" in sections:
@@ -115,6 +118,8 @@ def main() -> None:
             profile.run(bench)
         if "layers" in sections:
             layers.run(bench)
+        if "instructions" in sections:
+            instructions.run(bench, config)
         if "workers" in sections:
             try:
                 workers.run(bench)

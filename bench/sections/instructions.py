@@ -1,0 +1,106 @@
+"""Instructions per request (callgrind: bench/instructions.py): a ``tfsgate serve`` of the same
+models under valgrind, one client per protocol, the gateway's own work counted rather than
+timed."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from bench import instructions, loadgen
+from bench.bodies import PREDICT_PATH, Case, write_bodies
+from bench.measure import HALF_PLUS_TWO_X, Bench
+from bench.procs import shown, spawn_serve, stop, wait_predict
+
+REQUESTS = 1000  # per protocol: about 10 s under callgrind
+_WARM = 100  # requests before counting (the codecs' and routes' memos filled)
+_IDLE_S = 6.0
+_START_S = 600.0  # the serve's start-up under valgrind
+
+
+def run(bench: Bench, config: Path) -> None:
+    reason = instructions.unavailable()
+    if reason is not None:
+        bench.say(f"instructions skipped: {reason}")
+        bench.results["instructions"] = {"skipped": reason}
+        return
+    case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
+    bodies = write_bodies(case, bench.bodies_dir)
+    out_dir = bench.work / "callgrind"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wrapper = instructions.wrapper(out_dir)
+    serve = spawn_serve(
+        bench.work / "home-callgrind", [f"--model_config_file={config}"], False, wrapper=wrapper
+    )
+    try:
+        wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()}, timeout=_START_S)
+        counter = instructions.Counter(serve.process.pid, out_dir)
+        counter.start()
+        urls = {
+            "rest": f"{serve.rest_url}/v1/models/{case.model}:predict",
+            "grpc": f"http://127.0.0.1:{serve.grpc_port}{PREDICT_PATH}",
+        }
+        commands = {
+            "rest": _h2load(urls["rest"], bodies.rest, REQUESTS, http1=True),
+            "grpc": _h2load(urls["grpc"], bodies.predict, REQUESTS, http1=False),
+        }
+        bench.results["commands"]["instructions"] = (
+            shown([*wrapper, "python", "-m", "tfsgate.cli", "serve", "..."])
+            + "; "
+            + "; ".join(shown(c) for c in commands.values())
+            + f"; callgrind_control --zero / --dump around an idle {_IDLE_S:g} s and each run"
+        )
+        # Memos filled and counting on before the idle window.
+        _load(_h2load(urls["rest"], bodies.rest, _WARM, http1=True))
+        _load(_h2load(urls["grpc"], bodies.predict, _WARM, http1=False))
+        idle = counter.window(lambda: time.sleep(_IDLE_S))
+        points: list[dict[str, Any]] = []
+        for kind, command in commands.items():
+            busy = counter.window(functools.partial(_load, command))
+            point = {
+                "kind": kind,
+                "clients": 1,
+                "requests": REQUESTS,
+                "loop_kir": instructions.per_request(busy, idle, REQUESTS, main=True) / 1e3,
+                "other_kir": instructions.per_request(busy, idle, REQUESTS, main=False) / 1e3,
+                "idle_loop_kir_s": idle.rate(main=True) / 1e3,
+            }
+            points.append(point)
+            bench.say(
+                f"instructions {kind} 1 client: {point['loop_kir']:.1f} k a request on the loop's "
+                "thread"
+            )
+        bench.results["instructions"] = {"points": points}
+    finally:
+        stop(serve.process, timeout=120)
+        shutil.rmtree(out_dir, ignore_errors=True)
+
+
+def _h2load(url: str, body: Path, count: int, http1: bool) -> list[str]:
+    """A fixed number of calls, one client (REST as HTTP/1.1 POSTs, gRPC as HTTP/2)."""
+    headers = (
+        ["-H", "content-type: application/json"]
+        if http1
+        else ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+    )
+    return [
+        "h2load",
+        *(["--h1"] if http1 else []),
+        "-t1",
+        "-c1",
+        "-m1",
+        f"-n{count}",
+        "-d",
+        str(body),
+        *headers,
+        url,
+    ]
+
+
+def _load(command: list[str]) -> None:
+    output = loadgen.run(command, timeout=600)
+    if loadgen.h2load_errors(output):
+        raise RuntimeError(f"calls failed under callgrind: {output[-1000:]}")
