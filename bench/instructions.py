@@ -11,9 +11,9 @@ event loop's idle timers, whatever else the machine runs. So this row moves only
 How: ``tfsgate serve`` runs under ``valgrind --tool=callgrind --instr-atstart=no
 --separate-threads=yes`` (start-up at valgrind's uninstrumented speed; Triton, its child, is not
 traced). ``callgrind_control`` switches counting on, zeroes the counters, and dumps them after
-a window: first an idle one (what the loop's own timers cost a second), then a window of N
-requests from one client. Per request: the event loop's thread (thread 1: the door, the codecs,
-the upstream call) less its idle rate over the window, and the other threads likewise.
+each window: an idle one (what the loop's own timers cost a second), N requests from one client
+per protocol, another idle one. Per request: the event loop's thread (thread 1: the door, the
+codecs, the upstream call) less its idle rate over the window.
 """
 
 from __future__ import annotations
@@ -71,17 +71,29 @@ class Window:
     seconds: float
     by_thread: dict[int, int]  # instructions
 
-    def rate(self, main: bool) -> float:
-        """Instructions a second on the loop's thread (``main``) or on all the others."""
-        return self._of(main) / self.seconds if self.seconds > 0 else 0.0
+    @classmethod
+    def joined(cls, windows: list[Window]) -> Window:
+        """Several windows as one (the idle rate over all of them)."""
+        by_thread: dict[int, int] = {}
+        for window in windows:
+            for thread, count in window.by_thread.items():
+                by_thread[thread] = by_thread.get(thread, 0) + count
+        return cls(sum(w.seconds for w in windows), by_thread)
 
-    def _of(self, main: bool) -> int:
-        return sum(n for thread, n in self.by_thread.items() if (thread == MAIN_THREAD) == main)
+    def rate(self) -> float:
+        """Instructions a second on the event loop's thread."""
+        return self.loop / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def loop(self) -> int:
+        return self.by_thread.get(MAIN_THREAD, 0)
 
 
-def per_request(busy: Window, idle: Window, requests: int, main: bool) -> float:
-    """Instructions per request on the loop's thread (or the others), the idle rate taken off."""
-    return (busy._of(main) - idle.rate(main) * busy.seconds) / max(requests, 1)
+def per_request(busy: Window, idle: Window, requests: int) -> float:
+    """Instructions per request on the event loop's thread, its idle rate taken off. The other
+    threads (the control plane's client, executor threads for file scans) run no request's
+    work in this configuration: their bursts made a per-request figure of noise around zero."""
+    return (busy.loop - idle.rate() * busy.seconds) / max(requests, 1)
 
 
 class Counter:

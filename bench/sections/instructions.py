@@ -17,7 +17,7 @@ from bench.procs import shown, spawn_serve, stop, wait_predict
 
 REQUESTS = 1000  # per protocol: about 10 s under callgrind
 _WARM = 100  # requests before counting (the codecs' and routes' memos filled)
-_IDLE_S = 6.0
+_IDLE_S = 5.0
 _START_S = 600.0  # the serve's start-up under valgrind
 
 
@@ -51,22 +51,25 @@ def run(bench: Bench, config: Path) -> None:
             shown([*wrapper, "python", "-m", "tfsgate.cli", "serve", "..."])
             + "; "
             + "; ".join(shown(c) for c in commands.values())
-            + f"; callgrind_control --zero / --dump around an idle {_IDLE_S:g} s and each run"
+            + f"; callgrind_control --zero / --dump around each run and an idle {_IDLE_S:g} s before and after"
         )
         # Memos filled and counting on before the idle window.
         _load(_h2load(urls["rest"], bodies.rest, _WARM, http1=True))
         _load(_h2load(urls["grpc"], bodies.predict, _WARM, http1=False))
-        idle = counter.window(lambda: time.sleep(_IDLE_S))
+        # The loop's own timers (the base path's poll, Triton's health probe) come in bursts:
+        # their rate is read before and after the runs.
+        idle = [counter.window(functools.partial(time.sleep, _IDLE_S))]
+        busy = {kind: counter.window(functools.partial(_load, c)) for kind, c in commands.items()}
+        idle.append(counter.window(functools.partial(time.sleep, _IDLE_S)))
+        both = instructions.Window.joined(idle)
         points: list[dict[str, Any]] = []
-        for kind, command in commands.items():
-            busy = counter.window(functools.partial(_load, command))
+        for kind, window in busy.items():
             point = {
                 "kind": kind,
                 "clients": 1,
                 "requests": REQUESTS,
-                "loop_kir": instructions.per_request(busy, idle, REQUESTS, main=True) / 1e3,
-                "other_kir": instructions.per_request(busy, idle, REQUESTS, main=False) / 1e3,
-                "idle_loop_kir_s": idle.rate(main=True) / 1e3,
+                "loop_kir": instructions.per_request(window, both, REQUESTS) / 1e3,
+                "idle_loop_kir_s": [w.rate() / 1e3 for w in idle],
             }
             points.append(point)
             bench.say(

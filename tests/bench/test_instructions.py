@@ -40,11 +40,16 @@ def test_a_dump_is_read_for_its_trigger_thread_and_total() -> None:
     assert instructions.parse_dump("events: Ir\ntotals: 12\n") == ("", 1, 12)
 
 
-def test_the_idle_rate_is_taken_off_each_thread_kind() -> None:
-    idle = instructions.Window(2.0, {1: 2_000_000, 3: 600_000})
+def test_the_idle_rate_is_taken_off_the_loops_thread() -> None:
+    idle = instructions.Window.joined(
+        [
+            instructions.Window(1.0, {1: 1_500_000, 3: 600_000}),
+            instructions.Window(1.0, {1: 500_000}),
+        ]
+    )
+    assert idle.rate() == pytest.approx(1_000_000)
     busy = instructions.Window(4.0, {1: 104_000_000, 3: 1_200_000, 4: 100_000})
-    assert instructions.per_request(busy, idle, 1000, main=True) == pytest.approx(100_000)
-    assert instructions.per_request(busy, idle, 1000, main=False) == pytest.approx(100)
+    assert instructions.per_request(busy, idle, 1000) == pytest.approx(100_000)
 
 
 # Echoes 100-byte requests over loopback TCP, one at a time, until the client leaves.
@@ -87,10 +92,7 @@ def test_a_real_process_counted_per_request(tmp_path: Path) -> None:
             runs = [counter.window(functools.partial(_exchange, sock, n)) for n in counts]
     finally:
         child.wait(timeout=60)
-    per = [
-        instructions.per_request(run, idle, n, main=True)
-        for run, n in zip(runs, counts, strict=True)
-    ]
+    per = [instructions.per_request(run, idle, n) for run, n in zip(runs, counts, strict=True)]
     # A loop turn of the interpreter: a recv and a sendall, thousands of instructions, and the
     # same count per request whatever the run's length.
     assert all(1_000 < p < 1_000_000 for p in per), per
