@@ -44,7 +44,9 @@ def _parse_error(alias: str) -> Exception:
 def proto_shape(shape: tensor_shape_pb2.TensorShapeProto) -> tuple[int, ...] | None:
     """The dims, or None when one is negative. ``unknown_rank`` is ignored, as ``FromProto`` does
     (an unknown-rank proto with no dims is read as a scalar)."""
-    dims = tuple([d.size for d in shape.dim])
+    # A slice, not the container itself: upb's repeated containers have no __iter__, so a loop
+    # over one ends on the IndexError of its __getitem__ (an exception per request).
+    dims = tuple([d.size for d in shape.dim[:]])
     if dims and min(dims) < 0:
         return None
     return dims
