@@ -140,6 +140,12 @@ class Bench:
         self.log_lines.append(line)
         print(line, flush=True)
 
+    def skip(self, section: str, key: str, reason: str) -> None:
+        """A section this machine cannot measure (a tool missing or not permitted): the report
+        says why from ``results[key]``."""
+        self.say(f"{section} skipped: {reason}")
+        self.results[key] = {"skipped": reason}
+
     # ---- models
     def models(self) -> dict[str, Path]:
         base = self.work / "models"

@@ -24,8 +24,7 @@ _START_S = 600.0  # the serve's start-up under valgrind
 def run(bench: Bench, config: Path) -> None:
     reason = instructions.unavailable()
     if reason is not None:
-        bench.say(f"instructions skipped: {reason}")
-        bench.results["instructions"] = {"skipped": reason}
+        bench.skip("instructions", "instructions", reason)
         return
     case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
     bodies = write_bodies(case, bench.bodies_dir)

@@ -20,8 +20,7 @@ def run(bench: Bench) -> None:
     assert bench.serve is not None
     reason = cpu_layers.unavailable()
     if reason is not None:
-        bench.say(f"cpu layers skipped: {reason}")
-        bench.results["cpu_layers"] = {"skipped": reason}
+        bench.skip("cpu layers", "cpu_layers", reason)
         return
     case = Case.of("half_plus_two", 2, "x", "y", HALF_PLUS_TWO_X)
     bodies = write_bodies(case, bench.bodies_dir)
