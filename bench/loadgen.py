@@ -155,10 +155,22 @@ def pooled_wrk(outputs: list[str]) -> LoadResult:
 
 
 def h2load_command(
-    url: str, body: Path, clients: int, seconds: float, log_file: Path, count: int = 0
+    url: str,
+    body: Path,
+    clients: int,
+    seconds: float,
+    log_file: Path,
+    count: int = 0,
+    http1: bool = False,
 ) -> list[str]:
     """gRPC over h2load: a POST of the framed message with gRPC's headers, one stream each;
-    for ``seconds``, or ``count`` calls when given."""
+    for ``seconds``, or ``count`` calls when given. ``http1``: REST instead, POSTs of a JSON
+    body over HTTP/1.1 (calls by count, which wrk cannot make)."""
+    headers = (
+        ["--h1", "-H", "content-type: application/json"]
+        if http1
+        else ["-H", "content-type: application/grpc", "-H", "te: trailers"]
+    )
     return [
         "h2load",
         "-t1",
@@ -167,10 +179,7 @@ def h2load_command(
         f"-n{count}" if count else f"-D{max(1, round(seconds))}",
         "-d",
         str(body),
-        "-H",
-        "content-type: application/grpc",
-        "-H",
-        "te: trailers",
+        *headers,
         f"--log-file={log_file}",
         url,
     ]
@@ -313,16 +322,29 @@ def h2load_answered_window(
 
 
 def run_h2load_counted(
-    url: str, body: Path, clients: int, count: int, log_file: Path, timeout: float = 300
+    url: str,
+    body: Path,
+    clients: int,
+    count: int,
+    log_file: Path,
+    timeout: float = 300,
+    http1: bool = False,
 ) -> LoadResult:
     """``count`` calls, each answered before h2load ends (nothing is cancelled); the run's time
     is h2load's own, from its first connection to its last answer."""
-    return h2load_counted_window(url, body, clients, count, log_file, timeout).result
+    return h2load_counted_window(url, body, clients, count, log_file, timeout, http1).result
 
 
 def h2load_counted_window(
-    url: str, body: Path, clients: int, count: int, log_file: Path, timeout: float = 300
+    url: str,
+    body: Path,
+    clients: int,
+    count: int,
+    log_file: Path,
+    timeout: float = 300,
+    http1: bool = False,
 ) -> Window:
     log_file.unlink(missing_ok=True)
-    output = run(h2load_command(url, body, clients, 0, log_file, count), timeout=timeout)
+    command = h2load_command(url, body, clients, 0, log_file, count, http1)
+    output = run(command, timeout=timeout)
     return Window("h2load", output, log_file.read_text(), h2load_seconds(output))

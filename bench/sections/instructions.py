@@ -40,28 +40,37 @@ def run(bench: Bench, config: Path) -> None:
         wait_predict(serve, {"instances": HALF_PLUS_TWO_X.tolist()}, timeout=_START_S)
         counter = instructions.Counter(serve.process.pid, out_dir)
         counter.start()
-        urls = {
-            "rest": f"{serve.rest_url}/v1/models/{case.model}:predict",
-            "grpc": f"http://127.0.0.1:{serve.grpc_port}{PREDICT_PATH}",
+        targets = {
+            "rest": (f"{serve.rest_url}/v1/models/{case.model}:predict", bodies.rest),
+            "grpc": (f"http://127.0.0.1:{serve.grpc_port}{PREDICT_PATH}", bodies.predict),
         }
-        commands = {
-            "rest": _h2load(urls["rest"], bodies.rest, REQUESTS, http1=True),
-            "grpc": _h2load(urls["grpc"], bodies.predict, REQUESTS, http1=False),
-        }
+        log_file = bench.work / "h2load-callgrind.log"
         bench.results["commands"]["instructions"] = (
             shown([*wrapper, "python", "-m", "tfsgate.cli", "serve", "..."])
             + "; "
-            + "; ".join(shown(c) for c in commands.values())
+            + "; ".join(
+                shown(loadgen.h2load_command(url, body, 1, 0, log_file, REQUESTS, kind == "rest"))
+                for kind, (url, body) in targets.items()
+            )
             + "; callgrind_control --zero and --dump around each run and around an idle"
             + f" {_IDLE_S:g} s before and after them"
         )
+
+        def calls(kind: str, count: int) -> None:
+            url, body = targets[kind]
+            result = loadgen.run_h2load_counted(
+                url, body, 1, count, log_file, timeout=600, http1=kind == "rest"
+            )
+            if result.errors:
+                raise RuntimeError(f"{result.errors} {kind} calls failed under callgrind")
+
         # Memos filled and counting on before the idle window.
-        _load(_h2load(urls["rest"], bodies.rest, _WARM, http1=True))
-        _load(_h2load(urls["grpc"], bodies.predict, _WARM, http1=False))
+        for kind in targets:
+            calls(kind, _WARM)
         # The loop's own timers (the base path's poll, Triton's health probe) come in bursts:
         # their rate is read before and after the runs.
         idle = [counter.window(functools.partial(time.sleep, _IDLE_S))]
-        busy = {kind: counter.window(functools.partial(_load, c)) for kind, c in commands.items()}
+        busy = {kind: counter.window(functools.partial(calls, kind, REQUESTS)) for kind in targets}
         idle.append(counter.window(functools.partial(time.sleep, _IDLE_S)))
         both = instructions.Window.joined(idle)
         points: list[dict[str, Any]] = []
@@ -88,33 +97,6 @@ def run(bench: Bench, config: Path) -> None:
     finally:
         stop(serve.process, timeout=120)
         shutil.rmtree(out_dir, ignore_errors=True)
-
-
-def _h2load(url: str, body: Path, count: int, http1: bool) -> list[str]:
-    """A fixed number of calls, one client (REST as HTTP/1.1 POSTs, gRPC as HTTP/2)."""
-    headers = (
-        ["-H", "content-type: application/json"]
-        if http1
-        else ["-H", "content-type: application/grpc", "-H", "te: trailers"]
-    )
-    return [
-        "h2load",
-        *(["--h1"] if http1 else []),
-        "-t1",
-        "-c1",
-        "-m1",
-        f"-n{count}",
-        "-d",
-        str(body),
-        *headers,
-        url,
-    ]
-
-
-def _load(command: list[str]) -> None:
-    output = loadgen.run(command, timeout=600)
-    if loadgen.h2load_errors(output):
-        raise RuntimeError(f"calls failed under callgrind: {output[-1000:]}")
 
 
 def _not_ok(rest_url: str) -> float:
