@@ -69,24 +69,16 @@ def parse_dump(text: str) -> tuple[str, int, int]:
 @dataclass(frozen=True)
 class Window:
     seconds: float
-    by_thread: dict[int, int]  # instructions
+    loop: int  # instructions on the event loop's thread
 
     @classmethod
     def joined(cls, windows: list[Window]) -> Window:
         """Several windows as one (the idle rate over all of them)."""
-        by_thread: dict[int, int] = {}
-        for window in windows:
-            for thread, count in window.by_thread.items():
-                by_thread[thread] = by_thread.get(thread, 0) + count
-        return cls(sum(w.seconds for w in windows), by_thread)
+        return cls(sum(w.seconds for w in windows), sum(w.loop for w in windows))
 
     def rate(self) -> float:
         """Instructions a second on the event loop's thread."""
         return self.loop / self.seconds if self.seconds > 0 else 0.0
-
-    @property
-    def loop(self) -> int:
-        return self.by_thread.get(MAIN_THREAD, 0)
 
 
 def per_request(busy: Window, idle: Window, requests: int) -> float:
@@ -113,23 +105,25 @@ class Counter:
         self._control("--instr=on")
 
     def window(self, work: Callable[[], None]) -> Window:
-        """Zero the counters, run ``work``, dump: the instructions each thread ran meanwhile."""
+        """Zero the counters, run ``work``, dump: the instructions the loop's thread ran
+        meanwhile."""
         self._dumps += 1
-        tag = f"window-{self._dumps}"
+        tag = f"dump window-{self._dumps}"
         self._control("--zero")
         started = time.monotonic()
         work()
         seconds = time.monotonic() - started
-        self._control(f"--dump={tag}")
-        by_thread: dict[int, int] = {}
+        self._control(f"--dump=window-{self._dumps}")
+        loop: int | None = None
         deadline = time.monotonic() + _DUMP_WAIT_S
         # Each thread's file is written when that thread next runs under valgrind: read until
         # the loop's thread has written its own.
-        while MAIN_THREAD not in by_thread and time.monotonic() < deadline:
+        while loop is None and time.monotonic() < deadline:
             time.sleep(_DUMP_SETTLE_S)
             for path in self.out_dir.glob(f"callgrind.{self.pid}.out*"):
                 trigger, thread, total = parse_dump(path.read_text(errors="replace"))
-                if trigger == f"dump {tag}":
-                    by_thread[thread] = total
+                if trigger == tag:
                     path.unlink()
-        return Window(seconds, by_thread)
+                    if thread == MAIN_THREAD:
+                        loop = total
+        return Window(seconds, loop or 0)

@@ -42,13 +42,10 @@ def test_a_dump_is_read_for_its_trigger_thread_and_total() -> None:
 
 def test_the_idle_rate_is_taken_off_the_loops_thread() -> None:
     idle = instructions.Window.joined(
-        [
-            instructions.Window(1.0, {1: 1_500_000, 3: 600_000}),
-            instructions.Window(1.0, {1: 500_000}),
-        ]
+        [instructions.Window(1.0, 1_500_000), instructions.Window(1.0, 500_000)]
     )
     assert idle.rate() == pytest.approx(1_000_000)
-    busy = instructions.Window(4.0, {1: 104_000_000, 3: 1_200_000, 4: 100_000})
+    busy = instructions.Window(4.0, 104_000_000)
     assert instructions.per_request(busy, idle, 1000) == pytest.approx(100_000)
 
 
