@@ -9,6 +9,9 @@ opened on half_plus_two (its 0.4 ms calls outlast a 0.25 ms turn) and cost it 10
 measures what it is for: the mean time its requests take, epoch by epoch; now and then it tries
 the other depth for one epoch and keeps it when its requests came back sooner than in the epoch
 before (the gradient idea of adaptive concurrency limits, reduced to two settings).
+
+A gateway with siblings on its ports keeps one (``most=1``, tfsgate/front_doors.py): their calls
+already fill Triton's turn, so a second call per lane would only halve every batch.
 """
 
 from __future__ import annotations
@@ -42,14 +45,18 @@ class CallDepth:
     )
 
     def __init__(
-        self, epoch: int = EPOCH, seconds: float = EPOCH_SECONDS, probe_every: int = PROBE_EVERY
+        self,
+        epoch: int = EPOCH,
+        seconds: float = EPOCH_SECONDS,
+        probe_every: int = PROBE_EVERY,
+        most: int = 2,
     ) -> None:
         self.calls = 1
         self._best = 1
         self._epoch = epoch
         self._seconds = seconds
         self._opened = 0.0  # when the epoch's first request was taken
-        self._probe_every = probe_every
+        self._probe_every = probe_every if most > 1 else math.inf  # one call: nothing to try
         self._count = 0
         self._total = 0.0
         self._epochs = 0  # epochs at the best depth since the last probe

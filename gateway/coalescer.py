@@ -105,7 +105,7 @@ class Coalescer:
     ) -> None:
         self.upstream = upstream
         self.max_rows = max_rows
-        self._new_depth = new_depth
+        self.new_depth = new_depth  # a lane's CallDepth
         self._lanes: dict[_Key, _Lane] = {}
         self._loop = BoundLoop()
 
@@ -121,7 +121,7 @@ class Coalescer:
         key = (model, version, tuple(inputs))
         lane = self._lanes.get(key)
         if lane is None:  # (setdefault would build a lane per call)
-            lane = self._lanes[key] = _Lane(self._new_depth(), partial(self._done, key))
+            lane = self._lanes[key] = _Lane(self.new_depth(), partial(self._done, key))
         rows = _rows(inputs)
         if rows > self.max_rows or rows == 0:
             return await self.upstream.infer(model, version, inputs, outputs, timeout)

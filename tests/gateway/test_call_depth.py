@@ -61,3 +61,10 @@ def test_an_epoch_of_slow_requests_closes_after_its_seconds() -> None:
         depth.record(clock, clock + 0.25)
         clock += 0.25
     assert (depth.calls, depth.chosen) == (2, 1)  # the next epoch is the probe
+
+
+def test_a_depth_of_at_most_one_never_probes_two() -> None:
+    depth = CallDepth(epoch=4, probe_every=1, most=1)
+    for _ in range(50):
+        epoch(depth, 0.010)
+        assert (depth.calls, depth.chosen) == (1, 1)
