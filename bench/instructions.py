@@ -106,7 +106,7 @@ class Counter:
 
     def window(self, work: Callable[[], None]) -> Window:
         """Zero the counters, run ``work``, dump: the instructions the loop's thread ran
-        meanwhile."""
+        meanwhile. TimeoutError when that thread's dump never appears."""
         self._dumps += 1
         tag = f"dump window-{self._dumps}"
         self._control("--zero")
@@ -126,4 +126,6 @@ class Counter:
                     path.unlink()
                     if thread == MAIN_THREAD:
                         loop = total
-        return Window(seconds, loop or 0)
+        if loop is None:  # a zero would read as a request path that costs nothing
+            raise TimeoutError(f"no callgrind dump of the loop's thread in {_DUMP_WAIT_S:g} s")
+        return Window(seconds, loop)

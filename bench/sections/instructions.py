@@ -69,9 +69,13 @@ def run(bench: Bench, config: Path) -> None:
             calls(kind, _WARM)
         # The loop's own timers (the base path's poll, Triton's health probe) come in bursts:
         # their rate is read before and after the runs.
-        idle = [counter.window(functools.partial(time.sleep, _IDLE_S))]
-        busy = {kind: counter.window(functools.partial(calls, kind, REQUESTS)) for kind in targets}
-        idle.append(counter.window(functools.partial(time.sleep, _IDLE_S)))
+        try:
+            idle = [counter.window(functools.partial(time.sleep, _IDLE_S))]
+            busy = {k: counter.window(functools.partial(calls, k, REQUESTS)) for k in targets}
+            idle.append(counter.window(functools.partial(time.sleep, _IDLE_S)))
+        except (RuntimeError, TimeoutError) as exc:  # the other sections' figures still count
+            bench.skip("instructions", "instructions", str(exc))
+            return
         both = instructions.Window.joined(idle)
         points: list[dict[str, Any]] = []
         for kind, window in busy.items():

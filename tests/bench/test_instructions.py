@@ -68,7 +68,9 @@ def _exchange(sock: socket.socket, count: int) -> None:
             received += len(sock.recv(100))
 
 
-def test_a_real_process_counted_per_request(tmp_path: Path) -> None:
+def test_a_real_process_counted_per_request(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reason = instructions.unavailable()
     if reason is not None:
         pytest.skip(reason)
@@ -87,6 +89,11 @@ def test_a_real_process_counted_per_request(tmp_path: Path) -> None:
             idle = counter.window(lambda: time.sleep(1.0))
             counts = (200, 400)
             runs = [counter.window(functools.partial(_exchange, sock, n)) for n in counts]
+            # A dump that never shows up is an error, not a request path that cost nothing.
+            monkeypatch.setattr(instructions, "_DUMP_WAIT_S", 1.0)
+            elsewhere = instructions.Counter(child.pid, tmp_path / "elsewhere")
+            with pytest.raises(TimeoutError):
+                elsewhere.window(lambda: None)
     finally:
         child.wait(timeout=60)
     per = [instructions.per_request(run, idle, n) for run, n in zip(runs, counts, strict=True)]
