@@ -179,7 +179,9 @@ class PredictionService(protos.prediction_service_pb2_grpc.PredictionServiceServ
         result = await self.dataplane.predict(
             ref,
             convert.predict_decoder(request),
-            list(request.output_filter) if request.output_filter else (),
+            # A slice, as tensor_proto.proto_shape reads dims: list() of upb's repeated container
+            # ends on its __getitem__'s IndexError (it has no __iter__).
+            request.output_filter[:] if request.output_filter else (),
             _deadline(context),
             _CALL.get()[0],
         )
