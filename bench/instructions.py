@@ -108,12 +108,12 @@ class Counter:
         """Zero the counters, run ``work``, dump: the instructions the loop's thread ran
         meanwhile. TimeoutError when that thread's dump never appears."""
         self._dumps += 1
-        tag = f"dump window-{self._dumps}"
+        name = f"window-{self._dumps}"
         self._control("--zero")
         started = time.monotonic()
         work()
         seconds = time.monotonic() - started
-        self._control(f"--dump=window-{self._dumps}")
+        self._control(f"--dump={name}")
         loop: int | None = None
         deadline = time.monotonic() + _DUMP_WAIT_S
         # Each thread's file is written when that thread next runs under valgrind: read until
@@ -122,7 +122,7 @@ class Counter:
             time.sleep(_DUMP_SETTLE_S)
             for path in self.out_dir.glob(f"callgrind.{self.pid}.out*"):
                 trigger, thread, total = parse_dump(path.read_text(errors="replace"))
-                if trigger == tag:
+                if trigger == f"dump {name}":  # callgrind's trigger for --dump=NAME
                     path.unlink()
                     if thread == MAIN_THREAD:
                         loop = total
